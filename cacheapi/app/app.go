@@ -1,0 +1,68 @@
+// Package app assembles cacheapi from its flags.
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/shardns/shardns/cacheapi/api"
+	"github.com/shardns/shardns/internal/frontend"
+)
+
+// Config is cacheapi's flags.
+type Config struct {
+	Listen    string
+	Frontend  frontend.Flags
+	LogFormat string
+	LogLevel  string
+}
+
+// Register defines cacheapi's flags on fs.
+func (c *Config) Register(fs *flag.FlagSet) {
+	fs.StringVar(&c.Listen, "listen", ":8080", "HTTP listen address")
+	c.Frontend.Register(fs)
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+// Run serves until ctx is done.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	fe, err := frontend.Build(cfg.Frontend, nil, reg, log)
+	if err != nil {
+		return fmt.Errorf("cacheapi: %w", err)
+	}
+	defer fe.Close()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("cacheapi: listen %s: %w", cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           api.New(api.Config{Chain: fe.Chain, Gatherer: reg, Logger: log}),
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	log.Info("cacheapi ready", "listen", ln.Addr().String())
+	select {
+	case <-ctx.Done():
+	case err := <-done:
+		return fmt.Errorf("cacheapi: serve: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,190 @@
+// Package app assembles dnsd from its flags: the cache tiers, the resolver
+// (resolverd over gRPC, or in-process: local zones and upstreams), the
+// lookup chain, the DNS listeners and the optional HTTP API.
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/shardns/shardns/cacheapi/api"
+	"github.com/shardns/shardns/dnsd/server"
+	"github.com/shardns/shardns/internal/config"
+	"github.com/shardns/shardns/internal/frontend"
+	"github.com/shardns/shardns/resolverd/forward"
+	"github.com/shardns/shardns/resolverd/resolve"
+	"github.com/shardns/shardns/resolverd/zones"
+)
+
+// Config is dnsd's flags.
+type Config struct {
+	Listen     string
+	Frontend   frontend.Flags
+	Upstream   string
+	Zones      string
+	ResolvConf string
+	HTTP       string
+	Metrics    string
+	LogFormat  string
+	LogLevel   string
+}
+
+// Register defines dnsd's flags on fs.
+func (c *Config) Register(fs *flag.FlagSet) {
+	fs.StringVar(&c.Listen, "listen", ":5353", "comma list of addresses to serve DNS on, UDP and TCP")
+	c.Frontend.Register(fs)
+	fs.StringVar(&c.Upstream, "upstream", "", "in-process resolver only: comma list of upstreams (host:port, tcp://host:port, tls://host:port); default: the servers of -resolv-conf, never dnsd itself")
+	fs.StringVar(&c.Zones, "zones", "", "in-process resolver only: folder of RFC 1035 zone files (*.zone, *.db) answered locally")
+	fs.StringVar(&c.ResolvConf, "resolv-conf", "/etc/resolv.conf", "where the default upstreams are read from")
+	fs.StringVar(&c.HTTP, "http", "", "serve the REST API (lookups, health, metrics) in-process on this address, e.g. 127.0.0.1:8080")
+	fs.StringVar(&c.Metrics, "metrics", "", "serve Prometheus /metrics on this address")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+// Run serves until ctx is done, then shuts down cleanly.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	listen := config.List(cfg.Listen)
+	if len(listen) == 0 {
+		return errors.New("dnsd: -listen is empty")
+	}
+
+	var local *inProcess
+	if cfg.Frontend.Resolver == "" {
+		var err error
+		if local, err = newInProcess(cfg, listen, log); err != nil {
+			return err
+		}
+		defer local.Close()
+	}
+	var res interface {
+		Resolve(context.Context, *dns.Msg) (*dns.Msg, error)
+	}
+	if local != nil {
+		res = local
+	}
+	fe, err := frontend.Build(cfg.Frontend, res, reg, log)
+	if err != nil {
+		return fmt.Errorf("dnsd: %w", err)
+	}
+	defer fe.Close()
+
+	srv := server.New(server.Config{Chain: fe.Chain, Logger: log})
+	if err := srv.Listen(listen); err != nil {
+		return fmt.Errorf("dnsd: %w", err)
+	}
+	var https []*http.Server
+	if cfg.HTTP != "" {
+		h, err := serveHTTP(cfg.HTTP, api.New(api.Config{Chain: fe.Chain, Gatherer: reg, Logger: log}), log)
+		if err != nil {
+			srv.Shutdown(context.Background())
+			return err
+		}
+		https = append(https, h)
+	}
+	if cfg.Metrics != "" {
+		h, err := serveHTTP(cfg.Metrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), log)
+		if err != nil {
+			srv.Shutdown(context.Background())
+			return err
+		}
+		https = append(https, h)
+	}
+	log.Info("dnsd ready", "mode", mode(cfg), "listen", cfg.Listen)
+	<-ctx.Done()
+	log.Info("dnsd shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	errs := []error{srv.Shutdown(sctx)}
+	for _, h := range https {
+		errs = append(errs, h.Shutdown(sctx))
+	}
+	return errors.Join(errs...)
+}
+
+func mode(cfg Config) string {
+	if cfg.Frontend.Resolver == "" {
+		return "all-in-one"
+	}
+	return "frontend"
+}
+
+func serveHTTP(addr string, h http.Handler, log *slog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("dnsd: listen http %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "addr", addr, "err", err)
+		}
+	}()
+	log.Info("serving HTTP", "addr", ln.Addr().String())
+	return srv, nil
+}
+
+// inProcess is the all-in-one resolver: local zones, then upstreams.
+type inProcess struct {
+	res *resolve.Resolver
+	fwd *forward.Forwarder
+}
+
+func newInProcess(cfg Config, listen []string, log *slog.Logger) (*inProcess, error) {
+	p := &inProcess{}
+	var auth resolve.Authority
+	if cfg.Zones != "" {
+		a, err := zones.Load(cfg.Zones)
+		if err != nil {
+			return nil, fmt.Errorf("dnsd: %w", err)
+		}
+		auth = a
+	}
+	ups := config.List(cfg.Upstream)
+	if len(ups) == 0 {
+		ups = systemUpstreams(cfg.ResolvConf, listen)
+	}
+	var fwd resolve.Forwarder
+	if len(ups) > 0 {
+		f, err := forward.New(forward.Config{Upstreams: ups, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("dnsd: %w", err)
+		}
+		p.fwd, fwd = f, f
+	} else if auth == nil {
+		return nil, fmt.Errorf("dnsd: no upstream: %s names none but dnsd itself; set -upstream", cfg.ResolvConf)
+	}
+	res, err := resolve.New(auth, fwd)
+	if err != nil {
+		return nil, fmt.Errorf("dnsd: %w", err)
+	}
+	p.res = res
+	log.Info("in-process resolver", "upstreams", ups, "zones", cfg.Zones)
+	return p, nil
+}
+
+// Resolve answers q in-process.
+func (p *inProcess) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	m, _, err := p.res.Resolve(ctx, q)
+	return m, err
+}
+
+func (p *inProcess) Close() error {
+	if p.fwd != nil {
+		return p.fwd.Close()
+	}
+	return nil
+}

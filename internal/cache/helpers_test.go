@@ -1,0 +1,86 @@
+package cache
+
+import (
+	"bytes"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// fakeClock is a settable clock for TTL tests.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// testEntry returns an entry stored at now, fresh for ttl and servable
+// until now+stale, whose message has msgLen bytes (at least 16) and one
+// TTL offset per 16 bytes after the header.
+func testEntry(now time.Time, ttl, stale time.Duration, msgLen int) *Entry {
+	msgLen = max(msgLen, 16)
+	msg := make([]byte, msgLen)
+	for i := range msg {
+		msg[i] = byte(i)
+	}
+	var offs []uint16
+	for o := 12; o+4 <= msgLen; o += 16 {
+		offs = append(offs, uint16(o))
+	}
+	return &Entry{
+		StoredAt:   now.Truncate(time.Millisecond),
+		TTL:        uint32(ttl / time.Second),
+		StaleUntil: now.Add(stale).Truncate(time.Millisecond),
+		Offsets:    offs,
+		Msg:        msg,
+	}
+}
+
+// sameEntry reports how a differs from b, or "" if they are equal as
+// encoded (times at millisecond precision).
+func sameEntry(a, b *Entry) string {
+	switch {
+	case a == nil || b == nil:
+		if a != b {
+			return "one entry is nil"
+		}
+	case !a.StoredAt.Equal(b.StoredAt):
+		return "StoredAt " + a.StoredAt.String() + " != " + b.StoredAt.String()
+	case a.TTL != b.TTL:
+		return "TTL differs"
+	case !a.StaleUntil.Equal(b.StaleUntil):
+		return "StaleUntil " + a.StaleUntil.String() + " != " + b.StaleUntil.String()
+	case len(a.Offsets) != len(b.Offsets):
+		return "Offsets differ in length"
+	case !bytes.Equal(a.Msg, b.Msg):
+		return "Msg differs"
+	default:
+		for i := range a.Offsets {
+			if a.Offsets[i] != b.Offsets[i] {
+				return "Offsets differ"
+			}
+		}
+	}
+	return ""
+}

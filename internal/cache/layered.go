@@ -1,0 +1,127 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Source says which tier answered a Layered Get.
+type Source string
+
+// The tiers a hit can come from.
+const (
+	SourceL1    Source = "l1"
+	SourceRedis Source = "redis"
+)
+
+// Layered asks an in-process tier (L1) before a shared one (L2), and
+// copies L2 hits into L1. Either tier may be nil.
+type Layered struct {
+	l1, l2 Tier
+}
+
+// NewLayered returns l1 in front of l2; either may be nil.
+func NewLayered(l1, l2 Tier) *Layered {
+	if isNilTier(l1) {
+		l1 = nil
+	}
+	if isNilTier(l2) {
+		l2 = nil
+	}
+	return &Layered{l1: l1, l2: l2}
+}
+
+// isNilTier catches a typed nil pointer passed as a Tier (e.g. a nil
+// *Memory when L1 is turned off), which would otherwise not compare equal
+// to nil.
+func isNilTier(t Tier) bool {
+	switch v := t.(type) {
+	case nil:
+		return true
+	case *Memory:
+		return v == nil
+	case *Redis:
+		return v == nil
+	}
+	return false
+}
+
+// Get returns the entry under key and the tier that held it. It returns
+// ErrMiss only when every tier missed; an L2 failure (timeout, shard
+// down, corrupt bytes) after an L1 miss is returned as an error that is
+// not ErrMiss, for the caller to count and then treat as a miss.
+func (l *Layered) Get(ctx context.Context, key string) (*Entry, Source, error) {
+	var l1Err error
+	if l.l1 != nil {
+		e, err := l.l1.Get(ctx, key)
+		if err == nil {
+			return e, SourceL1, nil
+		}
+		if !errors.Is(err, ErrMiss) {
+			l1Err = fmt.Errorf("cache: l1: %w", err)
+		}
+	}
+	if l.l2 == nil {
+		if l1Err != nil {
+			return nil, "", l1Err
+		}
+		return nil, "", ErrMiss
+	}
+	e, err := l.l2.Get(ctx, key)
+	switch {
+	case err == nil:
+		if l.l1 != nil {
+			_ = l.l1.Set(ctx, key, e) // best effort; L1 applies its own cap
+		}
+		return e, SourceRedis, nil
+	case errors.Is(err, ErrMiss):
+		if l1Err != nil {
+			return nil, "", l1Err
+		}
+		return nil, "", ErrMiss
+	default:
+		return nil, "", fmt.Errorf("cache: l2: %w", errors.Join(err, l1Err))
+	}
+}
+
+// Set stores e in L1, then in L2. It returns L2's error, if any, after L1
+// has been written (or L1's, if only L1 failed).
+func (l *Layered) Set(ctx context.Context, key string, e *Entry) error {
+	var l1Err, l2Err error
+	if l.l1 != nil {
+		if err := l.l1.Set(ctx, key, e); err != nil {
+			l1Err = fmt.Errorf("cache: l1: %w", err)
+		}
+	}
+	if l.l2 != nil {
+		if err := l.l2.Set(ctx, key, e); err != nil {
+			l2Err = fmt.Errorf("cache: l2: %w", err)
+		}
+	}
+	return errors.Join(l2Err, l1Err)
+}
+
+// Delete removes keys from L2, then from L1: in that order a concurrent
+// Get can only copy a deleted entry back into L1 if it read L2 before the
+// delete reached it. L1 is cleared even when L2 fails.
+func (l *Layered) Delete(ctx context.Context, keys ...string) error {
+	var l1Err, l2Err error
+	if l.l2 != nil {
+		if err := l.l2.Delete(ctx, keys...); err != nil {
+			l2Err = fmt.Errorf("cache: l2: %w", err)
+		}
+	}
+	if l.l1 != nil {
+		if err := l.l1.Delete(ctx, keys...); err != nil {
+			l1Err = fmt.Errorf("cache: l1: %w", err)
+		}
+	}
+	return errors.Join(l2Err, l1Err)
+}
+
+// L1 returns the in-process tier, or nil.
+func (l *Layered) L1() Tier { return l.l1 }
+
+// L2 returns the shared tier, or nil.
+func (l *Layered) L2() Tier { return l.l2 }

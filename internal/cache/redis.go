@@ -1,0 +1,302 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+)
+
+// DefaultRedisTimeout is the per-call budget when RedisConfig.Timeout is 0.
+const DefaultRedisTimeout = 50 * time.Millisecond
+
+// RingHeartbeat is how often the Ring pings every shard. go-redis marks a
+// shard down after 3 failed pings in a row and up again after 1 answered
+// one, and re-hashes keys over the live shards each time.
+const RingHeartbeat = 250 * time.Millisecond
+
+// deleteBatch is how many DELs go in one pipeline, each batch with its own
+// Timeout budget.
+const deleteBatch = 128
+
+// RedisConfig configures the Redis tier.
+type RedisConfig struct {
+	// Addrs are the shards (Ring) or the seed nodes (Cluster), host:port.
+	Addrs []string
+	// Timeout is the budget of each call, dial included (0:
+	// DefaultRedisTimeout). A dead or frozen shard costs at most about this.
+	Timeout time.Duration
+	// Password authenticates to every shard, if set.
+	Password string
+	// PoolSize is the connections per shard (0: go-redis's default).
+	PoolSize int
+	// Now is the clock used for expiries (nil: time.Now).
+	Now func() time.Time
+}
+
+// Redis is the shared tier (L2): entries in Redis, partitioned over shards
+// by the hash tag of their key, with go-redis Ring (rendezvous hashing,
+// dead shards dropped by a heartbeat) or Redis Cluster (hash slots). Calls
+// never retry and never wait longer than Timeout: on the query path an
+// error is a miss, and a slow one would stall the answer.
+type Redis struct {
+	ring    *redis.Ring
+	cluster *redis.ClusterClient
+	uc      redis.UniversalClient
+	addrs   []string
+	timeout time.Duration
+	now     func() time.Time
+}
+
+var _ Tier = (*Redis)(nil)
+
+func (cfg *RedisConfig) defaults() error {
+	if len(cfg.Addrs) == 0 {
+		return errors.New("cache: redis: no addresses")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultRedisTimeout
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return nil
+}
+
+// noMaintNotifications turns off the maintenance-notification handshake,
+// one round trip per new connection that plain Redis servers refuse.
+func noMaintNotifications() *maintnotifications.Config {
+	return &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+}
+
+// NewRing returns a Redis tier over a go-redis Ring of cfg.Addrs, each
+// shard named by its address, so every frontend given the same addresses
+// hashes a key to the same shard.
+func NewRing(cfg RedisConfig) (*Redis, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	shards := make(map[string]string, len(cfg.Addrs))
+	for _, a := range cfg.Addrs {
+		if _, dup := shards[a]; dup {
+			return nil, fmt.Errorf("cache: redis: shard %s listed twice", a)
+		}
+		shards[a] = a
+	}
+	t := cfg.Timeout
+	ring := redis.NewRing(&redis.RingOptions{
+		Addrs: shards,
+		NewClient: func(opt *redis.Options) *redis.Client {
+			opt.MaintNotificationsConfig = noMaintNotifications()
+			return redis.NewClient(opt)
+		},
+		HeartbeatFrequency: RingHeartbeat,
+		HeartbeatFn: func(ctx context.Context, c *redis.Client) bool {
+			ctx, cancel := context.WithTimeout(ctx, t)
+			defer cancel()
+			err := c.Ping(ctx).Err()
+			return err == nil || errors.Is(err, redis.ErrPoolTimeout)
+		},
+		Password:              cfg.Password,
+		MaxRetries:            -1,
+		DialTimeout:           t,
+		DialerRetries:         1,
+		ReadTimeout:           t,
+		WriteTimeout:          t,
+		ContextTimeoutEnabled: true,
+		PoolSize:              cfg.PoolSize,
+		PoolTimeout:           t,
+		PipelinePoolSize:      -1,
+		DisableIdentity:       true,
+	})
+	return &Redis{ring: ring, uc: ring, addrs: sortedCopy(cfg.Addrs), timeout: t, now: cfg.Now}, nil
+}
+
+// NewCluster returns a Redis tier over a Redis Cluster reached through the
+// seed nodes cfg.Addrs. Redirects are not followed on the query path (a
+// MOVED reply is an error, counted as a miss, and reloads the slot map).
+func NewCluster(cfg RedisConfig) (*Redis, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	t := cfg.Timeout
+	c := redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs:                    slices.Clone(cfg.Addrs),
+		MaxRedirects:             -1,
+		Password:                 cfg.Password,
+		MaxRetries:               -1,
+		DialTimeout:              t,
+		DialerRetries:            1,
+		ReadTimeout:              t,
+		WriteTimeout:             t,
+		ContextTimeoutEnabled:    true,
+		PoolSize:                 cfg.PoolSize,
+		PoolTimeout:              t,
+		PipelinePoolSize:         -1,
+		DisableIdentity:          true,
+		MaintNotificationsConfig: noMaintNotifications(),
+	})
+	return &Redis{cluster: c, uc: c, addrs: sortedCopy(cfg.Addrs), timeout: t, now: cfg.Now}, nil
+}
+
+func sortedCopy(s []string) []string {
+	c := slices.Clone(s)
+	slices.Sort(c)
+	return c
+}
+
+// Get returns the entry under key: ErrMiss if Redis holds none or it is
+// past StaleUntil, an error wrapping ErrCorrupt for bytes that do not
+// decode, any other error for a failed call.
+func (r *Redis) Get(ctx context.Context, key string) (*Entry, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	b, err := r.uc.Get(ctx, key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrMiss
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cache: redis get %s: %w", key, err)
+	}
+	e, err := Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("cache: redis get %s: %w", key, err)
+	}
+	if !r.now().Before(e.StaleUntil) {
+		return nil, ErrMiss
+	}
+	return e, nil
+}
+
+// Set stores e under key with a Redis expiry at e.StaleUntil. An entry
+// already past it is not stored.
+func (r *Redis) Set(ctx context.Context, key string, e *Entry) error {
+	ttl := e.StaleUntil.Sub(r.now()).Truncate(time.Millisecond)
+	if ttl <= 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	if err := r.uc.Set(ctx, key, e.Encode(), ttl).Err(); err != nil {
+		return fmt.Errorf("cache: redis set %s: %w", key, err)
+	}
+	return nil
+}
+
+// Delete removes keys, one DEL each (keys may live on different shards),
+// pipelined in batches that each get the Timeout budget.
+func (r *Redis) Delete(ctx context.Context, keys ...string) error {
+	for len(keys) > 0 {
+		n := min(len(keys), deleteBatch)
+		if err := r.deleteBatch(ctx, keys[:n]); err != nil {
+			return err
+		}
+		keys = keys[n:]
+	}
+	return nil
+}
+
+func (r *Redis) deleteBatch(ctx context.Context, keys []string) error {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	if len(keys) == 1 {
+		if err := r.uc.Del(ctx, keys[0]).Err(); err != nil {
+			return fmt.Errorf("cache: redis del %s: %w", keys[0], err)
+		}
+		return nil
+	}
+	_, err := r.uc.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range keys {
+			p.Del(ctx, k)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cache: redis del %d keys: %w", len(keys), err)
+	}
+	return nil
+}
+
+// Close closes every connection and stops the Ring's heartbeat.
+func (r *Redis) Close() error {
+	if err := r.uc.Close(); err != nil {
+		return fmt.Errorf("cache: redis close: %w", err)
+	}
+	return nil
+}
+
+// Shards returns the configured addresses, sorted: the Ring's shards, or
+// a Cluster's seed nodes.
+func (r *Redis) Shards() []string { return slices.Clone(r.addrs) }
+
+// ForEachShard calls fn concurrently on every live shard: each Ring shard
+// that is not marked down, or each Cluster master. It returns the first
+// error. The shard clients carry the query-path timeouts: fn should use
+// commands that answer quickly (INFO, DBSIZE, SCAN pages, FLUSHDB ASYNC).
+func (r *Redis) ForEachShard(ctx context.Context, fn func(ctx context.Context, addr string, c *redis.Client) error) error {
+	each := func(ctx context.Context, c *redis.Client) error {
+		addr := c.Options().Addr
+		if err := fn(ctx, addr, c); err != nil {
+			return &shardError{addr: addr, err: err}
+		}
+		return nil
+	}
+	var err error
+	if r.ring != nil {
+		err = r.ring.ForEachShard(ctx, each)
+	} else {
+		err = r.cluster.ForEachMaster(ctx, each)
+	}
+	var se *shardError
+	if err != nil && !errors.As(err, &se) {
+		return fmt.Errorf("cache: redis shards: %w", err)
+	}
+	return err
+}
+
+// shardError is what fn returned for one shard in ForEachShard.
+type shardError struct {
+	addr string
+	err  error
+}
+
+func (e *shardError) Error() string { return "cache: shard " + e.addr + ": " + e.err.Error() }
+func (e *shardError) Unwrap() error { return e.err }
+
+// Ping reports whether the tier can serve: nil if at least one shard
+// answers PING within the Timeout.
+func (r *Redis) Ping(ctx context.Context) error {
+	var ok atomic.Bool
+	var mu sync.Mutex
+	var firstErr error
+	err := r.ForEachShard(ctx, func(ctx context.Context, addr string, c *redis.Client) error {
+		ctx, cancel := context.WithTimeout(ctx, r.timeout)
+		defer cancel()
+		if err := c.Ping(ctx).Err(); err != nil {
+			mu.Lock()
+			if firstErr == nil {
+				firstErr = fmt.Errorf("%s: %w", addr, err)
+			}
+			mu.Unlock()
+			return nil
+		}
+		ok.Store(true)
+		return nil
+	})
+	switch {
+	case ok.Load():
+		return nil
+	case err != nil:
+		return fmt.Errorf("cache: redis ping: %w", err)
+	case firstErr != nil:
+		return fmt.Errorf("cache: redis ping: no shard answers: %w", firstErr)
+	default:
+		return errors.New("cache: redis ping: no live shard")
+	}
+}

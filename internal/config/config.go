@@ -1,0 +1,86 @@
+// Package config reads a daemon's flags, each also settable from the
+// environment as SHARDNS_<FLAG> (upper case, '-' → '_'). A flag given on the
+// command line wins over the environment.
+package config
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"strings"
+)
+
+// EnvName is the environment variable that sets flag name.
+func EnvName(name string) string {
+	return "SHARDNS_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// Parse parses args into fs, then sets every flag not given in args from its
+// environment variable, read with getenv. -h lists every flag with its
+// variable.
+func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	fs.Usage = func() { usage(fs) }
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("config: unexpected argument %q", fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || err != nil {
+			return
+		}
+		if v := getenv(EnvName(f.Name)); v != "" {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("config: %s=%q: %w", EnvName(f.Name), v, e)
+			}
+		}
+	})
+	return err
+}
+
+func usage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprintf(w, "Usage of %s:\n", fs.Name())
+	fs.VisitAll(func(f *flag.Flag) {
+		name, help := flag.UnquoteUsage(f)
+		fmt.Fprintf(w, "  -%s %s\n    \t%s", f.Name, name, strings.ReplaceAll(help, "\n", "\n    \t"))
+		if f.DefValue != "" && f.DefValue != "false" {
+			fmt.Fprintf(w, " (default %q)", f.DefValue)
+		}
+		fmt.Fprintf(w, " [$%s]\n", EnvName(f.Name))
+	})
+}
+
+// List splits a comma-separated flag value, dropping empty items.
+func List(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Logger builds the daemon's logger: format is "text" or "json", level one
+// of debug, info, warn, error.
+func Logger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("config: log level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("config: log format %q: want text or json", format)
+}

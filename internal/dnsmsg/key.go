@@ -1,0 +1,49 @@
+package dnsmsg
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// Key is the cache key of a question, as DESIGN.md fixes it:
+//
+//	dns:{<qname lowercased, with final dot>}:<TYPE>:<CLASS>[:do][:cd]
+//
+// The {...} hash tag makes go-redis Ring and Redis Cluster place every type
+// of one name on the same shard. Unknown types and classes use the RFC 3597
+// spelling (TYPE65280, CLASS3).
+func Key(name string, qtype, qclass uint16, do, cd bool) string {
+	var b strings.Builder
+	b.Grow(len(name) + 24)
+	b.WriteString("dns:{")
+	b.WriteString(strings.ToLower(dns.Fqdn(name)))
+	b.WriteString("}:")
+	b.WriteString(TypeString(qtype))
+	b.WriteByte(':')
+	b.WriteString(ClassString(qclass))
+	if do {
+		b.WriteString(":do")
+	}
+	if cd {
+		b.WriteString(":cd")
+	}
+	return b.String()
+}
+
+// TypeString names a type as dig does: its mnemonic, or TYPEn.
+func TypeString(t uint16) string {
+	if s, ok := dns.TypeToString[t]; ok {
+		return s
+	}
+	return "TYPE" + strconv.Itoa(int(t))
+}
+
+// ClassString names a class as dig does: its mnemonic, or CLASSn.
+func ClassString(c uint16) string {
+	if s, ok := dns.ClassToString[c]; ok {
+		return s
+	}
+	return "CLASS" + strconv.Itoa(int(c))
+}

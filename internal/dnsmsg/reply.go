@@ -1,0 +1,179 @@
+package dnsmsg
+
+import (
+	"encoding/binary"
+
+	"github.com/miekg/dns"
+)
+
+// StaleTTL is the TTL of a stale answer (RFC 8767 §4).
+const StaleTTL = 30
+
+// ReplyOptions says how a stored answer is turned into one reply.
+type ReplyOptions struct {
+	Age   uint32 // seconds since the answer was stored; subtracted from every TTL
+	Stale bool   // serve-stale: every TTL becomes StaleTTL, with EDE 3
+	EDE   uint16 // an extra Extended DNS Error code to attach (0: none)
+	Text  string // the EDE's text
+}
+
+// AppendReply appends to dst the reply to q made from the stored answer s:
+// the query's ID, its RD bit, its spelling of the name, TTLs aged by
+// o.Age, AD cleared unless the client asked for it (RFC 6840 §5.8), and an
+// OPT record (with any EDE) when the query had EDNS. s is not modified.
+func AppendReply(dst []byte, s Stored, q *Query, o ReplyOptions) []byte {
+	start := len(dst)
+	dst = append(dst, s.Msg...)
+	msg := dst[start:]
+	binary.BigEndian.PutUint16(msg, q.ID)
+	msg[2] = msg[2]&^0x01 | boolBit(q.RD, 0x01)
+	if !q.DO && !q.AD {
+		msg[3] &^= 0x20
+	}
+	patchQuestionCase(msg, q.Name)
+	for _, off := range s.Offsets {
+		v := binary.BigEndian.Uint32(msg[off:])
+		switch {
+		case o.Stale:
+			v = StaleTTL
+		case v > o.Age:
+			v -= o.Age
+		default:
+			v = 0
+		}
+		binary.BigEndian.PutUint32(msg[off:], v)
+	}
+	if !q.EDNS {
+		return dst
+	}
+	code, text := o.EDE, o.Text
+	if o.Stale && code == 0 {
+		code, text = dns.ExtendedErrorCodeStaleAnswer, "serving stale data"
+	}
+	dst = appendOPT(dst, q.DO, 0, code, text)
+	msg = dst[start:]
+	binary.BigEndian.PutUint16(msg[10:], binary.BigEndian.Uint16(msg[10:])+1)
+	return dst
+}
+
+// appendOPT appends an OPT record advertising MaxUDPSize, with the DO flag,
+// the upper 8 bits of an extended RCODE and, when code is not 0, one EDE
+// option.
+func appendOPT(dst []byte, do bool, extRcode uint8, code uint16, text string) []byte {
+	rdlen := 0
+	if code != 0 {
+		rdlen = 4 + 2 + len(text)
+	}
+	dst = append(dst, 0) // root owner name
+	dst = binary.BigEndian.AppendUint16(dst, dns.TypeOPT)
+	dst = binary.BigEndian.AppendUint16(dst, MaxUDPSize)
+	dst = append(dst, extRcode, 0) // extended RCODE, version 0
+	dst = binary.BigEndian.AppendUint16(dst, uint16(boolBit(do, 0x80))<<8)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(rdlen))
+	if code != 0 {
+		dst = binary.BigEndian.AppendUint16(dst, dns.EDNS0EDE)
+		dst = binary.BigEndian.AppendUint16(dst, uint16(2+len(text)))
+		dst = binary.BigEndian.AppendUint16(dst, code)
+		dst = append(dst, text...)
+	}
+	return dst
+}
+
+// patchQuestionCase writes the client's spelling of the question name over
+// the stored one (RFC 1035 §7.3 and the 0x20 practice: a reply echoes the
+// question as asked). Names that differ other than in case are left alone.
+func patchQuestionCase(msg []byte, name string) {
+	if binary.BigEndian.Uint16(msg[4:]) != 1 {
+		return
+	}
+	var buf [256]byte
+	n, err := dns.PackDomainName(name, buf[:], 0, nil, false)
+	if err != nil || headerSize+n > len(msg) {
+		return
+	}
+	stored := msg[headerSize : headerSize+n]
+	for i := range n {
+		if lower(stored[i]) != lower(buf[i]) {
+			return
+		}
+	}
+	copy(stored, buf[:n])
+}
+
+func lower(b byte) byte {
+	if 'A' <= b && b <= 'Z' {
+		return b + 'a' - 'A'
+	}
+	return b
+}
+
+func boolBit(b bool, bit byte) byte {
+	if b {
+		return bit
+	}
+	return 0
+}
+
+// Fit makes a reply fit in size bytes. A reply that fits is returned as it
+// is; a larger one is trimmed to whole records with TC set (RFC 2181 §9,
+// RFC 1035 §4.2.1), keeping its OPT record, so the client retries over TCP.
+func Fit(reply []byte, size int) []byte {
+	if len(reply) <= size {
+		return reply
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(reply); err != nil {
+		return truncatedHeader(reply)
+	}
+	m.Truncate(size)
+	m.Truncated = true
+	out, err := m.Pack()
+	if err != nil || len(out) > size {
+		return truncatedHeader(reply)
+	}
+	return out
+}
+
+// truncatedHeader is the last resort of Fit: header and question only, TC set.
+func truncatedHeader(reply []byte) []byte {
+	end, err := skipName(reply, headerSize)
+	if err != nil || end+4 > len(reply) {
+		end = headerSize - 4
+	}
+	out := append([]byte(nil), reply[:end+4]...)
+	out[2] |= 0x02
+	binary.BigEndian.PutUint16(out[4:], uint16(boolBit(end+4 > headerSize, 1)))
+	clear(out[6:12])
+	return out
+}
+
+// ErrorReply builds the reply to r with rcode and, when the query had EDNS,
+// an OPT record carrying the EDE code and text. Flags are not copied from
+// the query beyond what RFC 1035 requires (ID, opcode, RD, question).
+func ErrorReply(r *dns.Msg, rcode int, ede uint16, text string) *dns.Msg {
+	m := new(dns.Msg)
+	m.Id = r.Id
+	m.Response = true
+	m.Opcode = r.Opcode
+	m.Rcode = rcode
+	if r.Opcode == dns.OpcodeQuery {
+		m.RecursionDesired = r.RecursionDesired
+		m.RecursionAvailable = true
+		if len(r.Question) == 1 {
+			m.Question = r.Question
+		}
+	}
+	if opt := r.IsEdns0(); opt != nil || rcode > 0xF {
+		o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+		o.SetUDPSize(MaxUDPSize)
+		o.SetVersion(0)
+		if opt != nil && opt.Do() {
+			o.SetDo()
+		}
+		if ede != 0 {
+			o.Option = append(o.Option, &dns.EDNS0_EDE{InfoCode: ede, ExtraText: text})
+		}
+		m.Extra = append(m.Extra, o)
+	}
+	return m
+}

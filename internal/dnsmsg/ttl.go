@@ -1,0 +1,98 @@
+package dnsmsg
+
+import (
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// DefaultServfailTTL is how long a SERVFAIL answer is cached at most.
+const DefaultServfailTTL = 5 * time.Second
+
+// Policy holds the clamps applied to every TTL the cache stores.
+type Policy struct {
+	MinTTL      time.Duration // -min-ttl: a shorter TTL is raised to this
+	MaxTTL      time.Duration // -max-ttl: a longer TTL is lowered to this
+	ServfailTTL time.Duration // how long SERVFAIL is cached; 0 = DefaultServfailTTL
+}
+
+// ttlValue reads a TTL as RFC 2181 §8 says: a value with the top bit set
+// counts as 0.
+func ttlValue(t uint32) uint32 {
+	if t&0x80000000 != 0 {
+		return 0
+	}
+	return t
+}
+
+// CacheTTL says how long m may be cached, in seconds, and whether it may be
+// cached at all:
+//
+//   - a truncated answer: never;
+//   - NOERROR with answers: the minimum TTL over answer and authority records;
+//   - NXDOMAIN, and NOERROR with no answers (NODATA): min(SOA TTL, SOA
+//     MINIMUM) of the SOA in the authority section (RFC 2308 §5); without a
+//     SOA it is not cached;
+//   - SERVFAIL: ServfailTTL (a few seconds), never more than MaxTTL;
+//   - any other RCODE: not cached.
+//
+// Positive and negative TTLs are then clamped to [MinTTL, MaxTTL]. A TTL of 0
+// means the answer may be served but not stored.
+func (p Policy) CacheTTL(m *dns.Msg) (uint32, bool) {
+	if m.Truncated {
+		return 0, false
+	}
+	switch m.Rcode {
+	case dns.RcodeSuccess:
+		if len(m.Answer) == 0 {
+			return p.negative(m)
+		}
+		return p.clamp(minTTL(m.Answer, m.Ns)), true
+	case dns.RcodeNameError:
+		return p.negative(m)
+	case dns.RcodeServerFailure:
+		ttl := p.ServfailTTL
+		if ttl <= 0 {
+			ttl = DefaultServfailTTL
+		}
+		if p.MaxTTL > 0 && ttl > p.MaxTTL {
+			ttl = p.MaxTTL
+		}
+		return uint32(ttl / time.Second), true
+	}
+	return 0, false
+}
+
+func (p Policy) negative(m *dns.Msg) (uint32, bool) {
+	for _, rr := range m.Ns {
+		if soa, ok := rr.(*dns.SOA); ok {
+			return p.clamp(min(ttlValue(soa.Hdr.Ttl), ttlValue(soa.Minttl))), true
+		}
+	}
+	return 0, false
+}
+
+func (p Policy) clamp(ttl uint32) uint32 {
+	if lo := uint32(p.MinTTL / time.Second); ttl < lo {
+		ttl = lo
+	}
+	if p.MaxTTL > 0 {
+		if hi := uint32(p.MaxTTL / time.Second); ttl > hi {
+			ttl = hi
+		}
+	}
+	return ttl
+}
+
+func minTTL(sections ...[]dns.RR) uint32 {
+	lowest := uint32(1<<31 - 1)
+	for _, s := range sections {
+		for _, rr := range s {
+			if rr.Header().Rrtype == dns.TypeOPT {
+				continue
+			}
+			lowest = min(lowest, ttlValue(rr.Header().Ttl))
+		}
+	}
+	return lowest
+}

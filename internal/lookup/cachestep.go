@@ -1,0 +1,44 @@
+package lookup
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/shardns/shardns/internal/cache"
+	"github.com/shardns/shardns/internal/dnsmsg"
+)
+
+// cacheStep answers from the cache tiers. A fresh entry is the answer. A
+// stale one (past its TTL, inside its stale window) is held back and served
+// only when the steps below fail (RFC 8767). A cache error is a miss.
+type cacheStep struct {
+	next    Handler
+	store   Store
+	now     func() time.Time
+	log     *slog.Logger
+	metrics *metrics
+}
+
+func (s *cacheStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, error) {
+	e, src, err := s.store.Get(ctx, q.Key)
+	if err != nil && !errors.Is(err, cache.ErrMiss) {
+		s.metrics.cacheErrors.WithLabelValues("get").Inc()
+		s.log.Debug("cache read failed", "key", q.Key, "err", err)
+	}
+	now := s.now()
+	if err == nil && e.Fresh(now) {
+		return &Result{Entry: e, Source: Source(src), Now: now}, nil
+	}
+	res, err := s.next.Lookup(ctx, q)
+	if err == nil {
+		return res, nil
+	}
+	if e != nil {
+		if now = s.now(); e.Usable(now) {
+			return &Result{Entry: e, Source: SourceStale, Now: now}, nil
+		}
+	}
+	return nil, err
+}

@@ -1,0 +1,80 @@
+package lookup
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shardns/shardns/internal/dnsmsg"
+)
+
+// metrics are the chain's Prometheus collectors. They are created per chain
+// and registered on the registry the caller passes in.
+type metrics struct {
+	answers     *prometheus.CounterVec   // by source
+	failures    *prometheus.CounterVec   // by reason
+	duration    *prometheus.HistogramVec // by source
+	cacheErrors *prometheus.CounterVec   // by operation
+	coalesced   prometheus.Counter
+	resolves    prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		answers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "shardns", Subsystem: "lookup", Name: "answers_total",
+			Help: "Answers given, by source (l1, redis, stale, resolver).",
+		}, []string{"source"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "shardns", Subsystem: "lookup", Name: "failures_total",
+			Help: "Lookups with no answer, by reason (timeout, resolver).",
+		}, []string{"reason"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "shardns", Subsystem: "lookup", Name: "duration_seconds",
+			Help:    "Time to answer a lookup, by source.",
+			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2},
+		}, []string{"source"}),
+		cacheErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "shardns", Subsystem: "cache", Name: "errors_total",
+			Help: "Cache reads and writes that failed (timeouts, shards down); each read counts as a miss.",
+		}, []string{"op"}),
+		coalesced: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "shardns", Subsystem: "lookup", Name: "coalesced_total",
+			Help: "Misses that waited for an identical lookup already under way.",
+		}),
+		resolves: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "shardns", Subsystem: "lookup", Name: "resolver_calls_total",
+			Help: "Calls made to the resolver.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.answers, m.failures, m.duration, m.cacheErrors, m.coalesced, m.resolves)
+	}
+	return m
+}
+
+// metricsStep counts every lookup by where its answer came from.
+type metricsStep struct {
+	next    Handler
+	metrics *metrics
+}
+
+func (s *metricsStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, error) {
+	start := time.Now()
+	res, err := s.next.Lookup(ctx, q)
+	if err != nil {
+		reason := "resolver"
+		if errors.Is(err, ErrTimeout) {
+			reason = "timeout"
+		}
+		s.metrics.failures.WithLabelValues(reason).Inc()
+		s.metrics.duration.WithLabelValues("failure").Observe(time.Since(start).Seconds())
+		return nil, err
+	}
+	src := string(res.Source)
+	s.metrics.answers.WithLabelValues(src).Inc()
+	s.metrics.duration.WithLabelValues(src).Observe(time.Since(start).Seconds())
+	return res, nil
+}

@@ -1,0 +1,278 @@
+// Package redistest runs real redis-server processes on loopback ports for
+// tests. Every server is stopped when its test ends, including one left
+// paused with SIGSTOP.
+package redistest
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// startWait bounds how long Start and Restart wait for PING to answer.
+const startWait = 10 * time.Second
+
+// startAttempts bounds how often Start picks a new port when the one it
+// picked was taken before redis-server could bind it.
+const startAttempts = 3
+
+// Server is one redis-server process listening on 127.0.0.1.
+type Server struct {
+	// Addr is host:port of the server, e.g. "127.0.0.1:41234".
+	Addr string
+	// Port is the port part of Addr.
+	Port int
+
+	t    testing.TB
+	bin  string
+	dir  string
+	args []string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	done   chan struct{} // closed when cmd has exited and been waited for
+	paused bool
+	log    string
+}
+
+// Start runs redis-server on a free loopback port with persistence off and
+// its working directory in t.TempDir(), plus args (e.g. "--maxmemory",
+// "1mb"), waits until it answers PING and stops it when the test ends.
+// Without redis-server on PATH the test is skipped, or fails when the
+// environment variable CI is set.
+func Start(t testing.TB, args ...string) *Server {
+	t.Helper()
+	bin := lookBin(t)
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), args: args}
+	t.Cleanup(s.Kill)
+	var err error
+	for range startAttempts {
+		s.Port, err = FreePort()
+		if err != nil {
+			t.Fatalf("redistest: %v", err)
+		}
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
+		if err = s.start(); err == nil {
+			return s
+		}
+	}
+	t.Fatalf("redistest: %v", err)
+	return nil
+}
+
+// StartN starts n servers with the same args.
+func StartN(t testing.TB, n int, args ...string) []*Server {
+	t.Helper()
+	srv := make([]*Server, n)
+	for i := range srv {
+		srv[i] = Start(t, args...)
+	}
+	return srv
+}
+
+// Addrs returns the addresses of servers.
+func Addrs(servers []*Server) []string {
+	a := make([]string, len(servers))
+	for i, s := range servers {
+		a[i] = s.Addr
+	}
+	return a
+}
+
+func lookBin(t testing.TB) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		const msg = "redis-server not found: apt-get install redis-server"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return bin
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// start runs the process on s.Port and waits for PING. On failure the
+// process is gone and the error carries the tail of its log.
+func (s *Server) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		return errors.New("already running")
+	}
+	s.log = filepath.Join(s.dir, "redis-"+strconv.Itoa(s.Port)+".log")
+	logf, err := os.OpenFile(s.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	argv := append([]string{
+		"--port", strconv.Itoa(s.Port),
+		"--bind", "127.0.0.1",
+		"--save", "",
+		"--appendonly", "no",
+		"--dir", s.dir,
+		"--logfile", "",
+	}, s.args...)
+	cmd := exec.Command(s.bin, argv...)
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start redis-server: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	if err := waitPing(s.Addr, done); err != nil {
+		_ = cmd.Process.Kill()
+		<-done
+		return fmt.Errorf("redis-server on %s: %w\n%s", s.Addr, err, tail(s.log))
+	}
+	s.cmd = cmd
+	s.done = done
+	s.paused = false
+	return nil
+}
+
+// waitPing polls addr with PING until +PONG, the process exits, or
+// startWait passes.
+func waitPing(addr string, exited <-chan struct{}) error {
+	deadline := time.Now().Add(startWait)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return errors.New("exited while starting")
+		default:
+		}
+		if ping(addr, 200*time.Millisecond) == nil {
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return fmt.Errorf("no PONG within %v", startWait)
+}
+
+// ping sends an inline PING and expects +PONG within timeout.
+func ping(addr string, timeout time.Duration) error {
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if line != "+PONG\r\n" {
+		return fmt.Errorf("PING answered %q", line)
+	}
+	return nil
+}
+
+func tail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}
+
+// Kill stops the server with SIGKILL (resuming it first if paused) and
+// waits for it to exit. It may be called any number of times.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	if s.paused {
+		_ = s.cmd.Process.Signal(syscall.SIGCONT)
+		s.paused = false
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.done
+	s.cmd = nil
+}
+
+// Pause freezes the server with SIGSTOP: its socket still accepts
+// connections but nothing is answered, like a blackholed host.
+func (s *Server) Pause() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.paused {
+		return
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		s.t.Errorf("redistest: pause %s: %v", s.Addr, err)
+		return
+	}
+	s.paused = true
+}
+
+// Resume continues a paused server with SIGCONT.
+func (s *Server) Resume() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || !s.paused {
+		return
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		s.t.Errorf("redistest: resume %s: %v", s.Addr, err)
+		return
+	}
+	s.paused = false
+}
+
+// Restart starts the server again on the same port (after Kill, or kills
+// it first) and waits until it answers PING. Data is not kept.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Kill()
+	if err := s.start(); err != nil {
+		s.t.Fatalf("redistest: restart: %v", err)
+	}
+}
+
+// Client returns a plain client of this server, closed when the test ends.
+func (s *Server) Client() *redis.Client {
+	c := redis.NewClient(&redis.Options{
+		Addr:            s.Addr,
+		DialTimeout:     2 * time.Second,
+		ReadTimeout:     2 * time.Second,
+		WriteTimeout:    2 * time.Second,
+		DisableIdentity: true,
+	})
+	s.t.Cleanup(func() { _ = c.Close() })
+	return c
+}

@@ -1,0 +1,246 @@
+// Package forward sends DNS queries to upstream servers over UDP, TCP or DNS
+// over TLS (RFC 7858), with spoofing-resistant reply matching, failover
+// between upstreams and a background health check.
+package forward
+
+import (
+	"cmp"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Defaults for Config.
+const (
+	DefaultTimeout        = 1500 * time.Millisecond
+	DefaultHealthInterval = 5 * time.Second
+)
+
+// Config configures a Forwarder.
+type Config struct {
+	// Upstreams lists the servers: "host:port" or "udp://host:port" (UDP,
+	// retried over TCP when the answer is truncated), "tcp://host:port"
+	// (TCP only) or "tls://host:port#servername" (DNS over TLS). A missing
+	// port means 53 (853 for tls). Hosts are IP addresses, IPv6 in brackets.
+	Upstreams []string
+	// Timeout bounds each attempt at one upstream (default 1500ms). The
+	// context given to Exchange bounds the whole call.
+	Timeout time.Duration
+	// HealthInterval is the period of the health probes (default 5s; 0 keeps
+	// the default, a negative value disables the health check).
+	HealthInterval time.Duration
+	// TLSConfig is used for tls:// upstreams (cloned; ServerName is set per
+	// upstream). Nil means the system roots.
+	TLSConfig *tls.Config
+	// Logger receives health changes; nil discards them.
+	Logger *slog.Logger
+}
+
+// Forwarder sends queries to a fixed set of upstreams. It is safe for
+// concurrent use. Close stops its health checker.
+type Forwarder struct {
+	ups            []*upstream
+	timeout        time.Duration
+	healthInterval time.Duration
+	log            *slog.Logger
+	bufs           sync.Pool // *[]byte of maxUDPRead bytes
+
+	stop      context.CancelFunc
+	stopCtx   context.Context
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// New parses cfg and starts the health checker (unless disabled).
+func New(cfg Config) (*Forwarder, error) {
+	if len(cfg.Upstreams) == 0 {
+		return nil, errors.New("forward: no upstreams")
+	}
+	f := &Forwarder{
+		timeout:        cfg.Timeout,
+		healthInterval: cfg.HealthInterval,
+		log:            cfg.Logger,
+	}
+	if f.timeout <= 0 {
+		f.timeout = DefaultTimeout
+	}
+	if f.healthInterval == 0 {
+		f.healthInterval = DefaultHealthInterval
+	}
+	if f.log == nil {
+		f.log = slog.New(slog.DiscardHandler)
+	}
+	f.bufs.New = func() any { b := make([]byte, maxUDPRead); return &b }
+	seen := make(map[string]bool, len(cfg.Upstreams))
+	for _, s := range cfg.Upstreams {
+		u, err := parseUpstream(s)
+		if err != nil {
+			return nil, err
+		}
+		if seen[u.canon] {
+			return nil, fmt.Errorf("forward: upstream %q listed twice", s)
+		}
+		seen[u.canon] = true
+		if u.proto == protoTLS {
+			u.tlsConfig = clientTLS(cfg.TLSConfig, u.serverName)
+		}
+		f.ups = append(f.ups, u)
+	}
+	f.stopCtx, f.stop = context.WithCancel(context.Background())
+	if f.healthInterval > 0 {
+		f.wg.Add(1)
+		go f.healthLoop()
+	}
+	return f, nil
+}
+
+// clientTLS returns a copy of base (or a new config) for one upstream.
+func clientTLS(base *tls.Config, serverName string) *tls.Config {
+	var c *tls.Config
+	if base != nil {
+		c = base.Clone()
+	} else {
+		c = &tls.Config{}
+	}
+	c.ServerName = serverName
+	if c.MinVersion < tls.VersionTLS12 {
+		c.MinVersion = tls.VersionTLS12
+	}
+	if c.ClientSessionCache == nil {
+		// Resumption makes the per-query handshake cheaper.
+		c.ClientSessionCache = tls.NewLRUClientSessionCache(16)
+	}
+	return c
+}
+
+// Close stops the health checker and waits for it. It is safe to call more
+// than once; Exchange keeps working after Close, without health probes.
+func (f *Forwarder) Close() error {
+	f.closeOnce.Do(func() {
+		f.stop()
+		f.wg.Wait()
+	})
+	return nil
+}
+
+// Upstreams returns a snapshot of every upstream's state, in configured order.
+func (f *Forwarder) Upstreams() []UpstreamStatus {
+	out := make([]UpstreamStatus, len(f.ups))
+	for i, u := range f.ups {
+		out[i] = u.status()
+	}
+	return out
+}
+
+// Exchange sends q to the upstreams, healthy ones first in order of smoothed
+// RTT, then unhealthy ones as a last resort, and returns the first answer
+// that is not SERVFAIL or REFUSED, with the canonical string of the upstream
+// that gave it. If every upstream answered SERVFAIL or REFUSED, the last such
+// answer is returned (it is an answer, not an error). An error means no
+// upstream answered within ctx. The answer carries q's ID; q is not modified.
+func (f *Forwarder) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, string, error) {
+	if q == nil || len(q.Question) != 1 {
+		return nil, "", errors.New("forward: query must have exactly one question")
+	}
+	var (
+		errs     []error
+		last     *dns.Msg
+		lastFrom string
+	)
+	for _, u := range f.order() {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		resp, err := f.attempt(ctx, u, q)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", u.canon, err))
+			continue
+		}
+		if resp.Rcode == dns.RcodeServerFailure || resp.Rcode == dns.RcodeRefused {
+			last, lastFrom = resp, u.canon
+			continue
+		}
+		return resp, u.canon, nil
+	}
+	if last != nil {
+		return last, lastFrom, nil
+	}
+	return nil, "", fmt.Errorf("forward: no upstream answered: %w", errors.Join(errs...))
+}
+
+// order returns the upstreams to try: healthy ones by smoothed RTT, then
+// unhealthy ones by smoothed RTT. Ties keep the configured order.
+func (f *Forwarder) order() []*upstream {
+	type entry struct {
+		u       *upstream
+		healthy bool
+		srtt    time.Duration
+	}
+	es := make([]entry, len(f.ups))
+	for i, u := range f.ups {
+		u.mu.Lock()
+		es[i] = entry{u, u.healthy, u.srtt}
+		u.mu.Unlock()
+	}
+	slices.SortStableFunc(es, func(a, b entry) int {
+		if a.healthy != b.healthy {
+			if a.healthy {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a.srtt, b.srtt)
+	})
+	out := make([]*upstream, len(es))
+	for i, e := range es {
+		out[i] = e.u
+	}
+	return out
+}
+
+// attempt asks one upstream, bounded by min(ctx deadline, f.timeout), and
+// records the outcome in its health state.
+func (f *Forwarder) attempt(ctx context.Context, u *upstream, q *dns.Msg) (*dns.Msg, error) {
+	actx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	start := time.Now()
+	resp, err := f.exchange(actx, u, q)
+	// A failure caused by the caller's context ending is not the upstream's.
+	f.record(u, err, time.Since(start), expired(ctx))
+	return resp, err
+}
+
+// expired reports whether ctx is done or its deadline has passed (a read
+// that timed out at the deadline can return before ctx's timer fires).
+func expired(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
+}
+
+// record notes the outcome of one exchange with u. A failure costs a whole
+// timeout in the RTT estimate, however fast it was (a refused connection
+// must not look like a fast server). With ignoreFailure, failures are not
+// recorded.
+func (f *Forwarder) record(u *upstream, err error, rtt time.Duration, ignoreFailure bool) {
+	switch {
+	case err == nil:
+		if u.success(rtt) {
+			f.log.Info("forward: upstream healthy again", "upstream", u.canon)
+		}
+	case !ignoreFailure:
+		if u.failure(f.timeout) {
+			f.log.Warn("forward: upstream unhealthy", "upstream", u.canon, "err", err)
+		}
+	}
+}

@@ -1,0 +1,80 @@
+package forward
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/miekg/dns"
+)
+
+// maxStreamMsgs bounds how many messages one query reads from a TCP or TLS
+// connection before giving up.
+const maxStreamMsgs = 16
+
+// exchangeStream sends wire (the packed m) over a new TCP or TLS connection
+// with the 2-byte length framing of RFC 1035 §4.2.2 and RFC 7858, and
+// returns the first reply that matches m. An unparsable message is an error
+// (the stream cannot be trusted after it).
+func (f *Forwarder) exchangeStream(ctx context.Context, u *upstream, m *dns.Msg, wire []byte) (*dns.Msg, error) {
+	conn, err := dialStream(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	defer bindDeadline(ctx, conn)()
+
+	out := make([]byte, 2+len(wire))
+	binary.BigEndian.PutUint16(out, uint16(len(wire)))
+	copy(out[2:], wire)
+	if _, err := conn.Write(out); err != nil {
+		return nil, fmt.Errorf("forward: %s write: %w", u.proto, err)
+	}
+	var hdr [2]byte
+	for range maxStreamMsgs {
+		if _, err := io.ReadFull(conn, hdr[:]); err != nil {
+			return nil, fmt.Errorf("forward: %s read: %w", u.proto, err)
+		}
+		buf := make([]byte, binary.BigEndian.Uint16(hdr[:]))
+		if _, err := io.ReadFull(conn, buf); err != nil {
+			return nil, fmt.Errorf("forward: %s read: %w", u.proto, err)
+		}
+		resp := new(dns.Msg)
+		if err := resp.Unpack(buf); err != nil {
+			u.ignored.Add(1)
+			return nil, fmt.Errorf("forward: %s: unparsable answer: %w", u.proto, err)
+		}
+		if !matches(resp, m) {
+			u.ignored.Add(1)
+			continue
+		}
+		return resp, nil
+	}
+	return nil, fmt.Errorf("forward: %s: too many unmatched replies", u.proto)
+}
+
+// dialStream opens a TCP connection to u, with a TLS handshake for tls://
+// upstreams, bounded by ctx.
+func dialStream(ctx context.Context, u *upstream) (net.Conn, error) {
+	nd := &net.Dialer{}
+	if u.proto != protoTLS {
+		conn, err := nd.DialContext(ctx, "tcp", u.addr)
+		if err != nil {
+			return nil, fmt.Errorf("forward: tcp dial: %w", err)
+		}
+		return conn, nil
+	}
+	if u.tlsConfig == nil {
+		return nil, errors.New("forward: tls upstream without TLS config")
+	}
+	td := &tls.Dialer{NetDialer: nd, Config: u.tlsConfig}
+	conn, err := td.DialContext(ctx, "tcp", u.addr)
+	if err != nil {
+		return nil, fmt.Errorf("forward: tls dial: %w", err)
+	}
+	return conn, nil
+}

@@ -1,0 +1,125 @@
+// Package resolve is resolverd's answer to one query: from a local zone when
+// the name lies in one, else from the upstreams. The gRPC service and the
+// all-in-one dnsd both answer through it.
+package resolve
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// Forwarder sends a query to the upstreams (resolverd/forward).
+type Forwarder interface {
+	Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, string, error)
+}
+
+// Authority answers from local zones (resolverd/zones). ok is false when the
+// name is in none of them.
+type Authority interface {
+	Answer(q *dns.Msg) (m *dns.Msg, ok bool)
+}
+
+// maxChase bounds how many CNAMEs leaving the local zones are followed.
+const maxChase = 8
+
+// Resolver answers queries from local zones, then upstreams.
+type Resolver struct {
+	zones Authority // may be nil
+	fwd   Forwarder // may be nil when every name is local
+}
+
+// New returns a Resolver. Either part may be nil, not both.
+func New(zones Authority, fwd Forwarder) (*Resolver, error) {
+	if zones == nil && fwd == nil {
+		return nil, fmt.Errorf("resolve: neither zones nor upstreams configured")
+	}
+	return &Resolver{zones: zones, fwd: fwd}, nil
+}
+
+// Resolve answers q and says which source answered ("zone:<origin>" or the
+// upstream's address). A local answer that ends in a CNAME pointing out of
+// the local zones is completed from the upstreams, as a recursive server
+// would. Errors mean no answer could be had at all.
+func (r *Resolver) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, string, error) {
+	if len(q.Question) != 1 {
+		return nil, "", fmt.Errorf("resolve: %d questions", len(q.Question))
+	}
+	if r.zones != nil {
+		if m, ok := r.zones.Answer(q); ok {
+			m.RecursionAvailable = true
+			r.chase(ctx, q, m)
+			return m, "zone", nil
+		}
+	}
+	if r.fwd == nil {
+		return refused(q), "none", nil
+	}
+	m, up, err := r.fwd.Exchange(ctx, q)
+	if err != nil {
+		return nil, "", fmt.Errorf("resolve: %w", err)
+	}
+	return m, up, nil
+}
+
+// chase follows a CNAME chain that leaves the local zones through the
+// upstreams, appending what they answer. Failures leave the partial answer,
+// which is still correct as far as it goes.
+func (r *Resolver) chase(ctx context.Context, q *dns.Msg, m *dns.Msg) {
+	qtype := q.Question[0].Qtype
+	if qtype == dns.TypeCNAME || m.Rcode != dns.RcodeSuccess {
+		return
+	}
+	for range maxChase {
+		target := danglingCNAME(m, qtype)
+		if target == "" {
+			return
+		}
+		sub := q.Copy()
+		sub.Question[0].Name = target
+		var next *dns.Msg
+		if a, ok := r.zones.Answer(sub); ok {
+			next = a
+		} else if r.fwd != nil {
+			a, _, err := r.fwd.Exchange(ctx, sub)
+			if err != nil {
+				return
+			}
+			next = a
+		} else {
+			return
+		}
+		m.Answer = append(m.Answer, next.Answer...)
+		m.Rcode = next.Rcode
+		if len(next.Answer) == 0 {
+			m.Ns = next.Ns
+			return
+		}
+	}
+}
+
+// danglingCNAME returns the target of the last CNAME in m's answer when no
+// record in the answer is owned by it; "" when the chain is complete.
+func danglingCNAME(m *dns.Msg, qtype uint16) string {
+	if len(m.Answer) == 0 {
+		return ""
+	}
+	last, ok := m.Answer[len(m.Answer)-1].(*dns.CNAME)
+	if !ok {
+		return ""
+	}
+	for _, rr := range m.Answer {
+		if strings.EqualFold(rr.Header().Name, last.Target) && rr.Header().Rrtype == qtype {
+			return ""
+		}
+	}
+	return last.Target
+}
+
+func refused(q *dns.Msg) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetRcode(q, dns.RcodeRefused)
+	return m
+}

@@ -1,0 +1,113 @@
+// Package rpc is resolverd's gRPC face: shardns.resolver.v1.Resolver and
+// CoreDNS's coredns.dns.DnsService on one server. DNS outcomes (NXDOMAIN,
+// SERVFAIL) are answers; an RPC error means the call itself failed.
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/miekg/dns"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	"github.com/shardns/shardns/proto/corednsv1"
+	"github.com/shardns/shardns/proto/resolverv1"
+)
+
+// Backend resolves one query (resolverd/resolve).
+type Backend interface {
+	Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, string, error)
+}
+
+// DefaultTimeout bounds a call that arrives without a deadline.
+const DefaultTimeout = 5 * time.Second
+
+// Service implements both gRPC services over one Backend.
+type Service struct {
+	resolverv1.UnimplementedResolverServer
+	backend Backend
+	coredns corednsService
+}
+
+var _ resolverv1.ResolverServer = (*Service)(nil)
+
+// New returns the service for backend.
+func New(backend Backend) *Service {
+	s := &Service{backend: backend}
+	s.coredns.svc = s
+	return s
+}
+
+// Register puts both services, gRPC health (serving) and reflection on srv.
+func (s *Service) Register(srv *grpc.Server) *health.Server {
+	resolverv1.RegisterResolverServer(srv, s)
+	corednsv1.RegisterDnsServiceServer(srv, &s.coredns)
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(resolverv1.Resolver_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(srv, hs)
+	reflection.Register(srv)
+	return hs
+}
+
+// Resolve answers one wire query.
+func (s *Service) Resolve(ctx context.Context, req *resolverv1.ResolveRequest) (*resolverv1.ResolveResponse, error) {
+	start := time.Now()
+	ans, up, err := s.answer(ctx, req.GetQuery())
+	if err != nil {
+		return nil, err
+	}
+	return &resolverv1.ResolveResponse{Answer: ans, Upstream: up, RttMicros: time.Since(start).Microseconds()}, nil
+}
+
+func (s *Service) answer(ctx context.Context, wire []byte) ([]byte, string, error) {
+	q := new(dns.Msg)
+	if err := q.Unpack(wire); err != nil {
+		return nil, "", status.Errorf(codes.InvalidArgument, "rpc: unparsable query: %v", err)
+	}
+	if q.Response || len(q.Question) != 1 {
+		return nil, "", status.Error(codes.InvalidArgument, "rpc: not a query with one question")
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
+		defer cancel()
+	}
+	m, up, err := s.backend.Resolve(ctx, q)
+	if err != nil {
+		code := codes.Unavailable
+		if errors.Is(err, context.DeadlineExceeded) {
+			code = codes.DeadlineExceeded
+		}
+		return nil, "", status.Error(code, err.Error())
+	}
+	m.Id = q.Id
+	out, err := m.Pack()
+	if err != nil {
+		return nil, "", status.Error(codes.Internal, fmt.Sprintf("rpc: pack answer: %v", err))
+	}
+	return out, up, nil
+}
+
+// corednsService is CoreDNS's DnsService over the same backend, so CoreDNS's
+// grpc plugin can forward to resolverd.
+type corednsService struct {
+	corednsv1.UnimplementedDnsServiceServer
+	svc *Service
+}
+
+// Query answers one DnsPacket.
+func (c *corednsService) Query(ctx context.Context, p *corednsv1.DnsPacket) (*corednsv1.DnsPacket, error) {
+	ans, _, err := c.svc.answer(ctx, p.GetMsg())
+	if err != nil {
+		return nil, err
+	}
+	return &corednsv1.DnsPacket{Msg: ans}, nil
+}
