@@ -422,14 +422,17 @@ func TestRingPausedShard(t *testing.T) {
 	ctx := t.Context()
 	frozen := srv[0]
 	e := testEntry(time.Now(), time.Hour, 2*time.Hour, 40)
-	var k, other string
-	for i := 0; k == "" || other == ""; i++ {
+	var k, kset, other string
+	for i := 0; k == "" || kset == "" || other == ""; i++ {
 		kk := key(fmt.Sprintf("p%d.example.", i), "A")
 		mustSet(t, r, kk, e)
-		if shardOf(t, r, kk) == frozen.Addr {
-			k = kk
-		} else {
+		switch {
+		case shardOf(t, r, kk) != frozen.Addr:
 			other = kk
+		case k == "":
+			k = kk
+		default:
+			kset = kk // written during the freeze; may land anywhere
 		}
 	}
 
@@ -453,7 +456,7 @@ func TestRingPausedShard(t *testing.T) {
 	}
 	for _, tier := range []Tier{fast, r} {
 		start := time.Now()
-		err := tier.Set(ctx, k, e)
+		err := tier.Set(ctx, kset, e)
 		if d := time.Since(start); d > hangBound {
 			t.Errorf("Set to a frozen shard took %v (err %v)", d, err)
 		}

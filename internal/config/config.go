@@ -49,7 +49,10 @@ func usage(fs *flag.FlagSet) {
 	fmt.Fprintf(w, "Usage of %s:\n", fs.Name())
 	fs.VisitAll(func(f *flag.Flag) {
 		name, help := flag.UnquoteUsage(f)
-		fmt.Fprintf(w, "  -%s %s\n    \t%s", f.Name, name, strings.ReplaceAll(help, "\n", "\n    \t"))
+		if name != "" {
+			name = " " + name
+		}
+		fmt.Fprintf(w, "  -%s%s\n    \t%s", f.Name, name, strings.ReplaceAll(help, "\n", "\n    \t"))
 		if f.DefValue != "" && f.DefValue != "false" {
 			fmt.Fprintf(w, " (default %q)", f.DefValue)
 		}
