@@ -69,6 +69,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return err
 		}
 		defer local.Close()
+		if local.fwd != nil {
+			reg.MustRegister(local.fwd.Collector())
+		}
 	}
 	var res interface {
 		Resolve(context.Context, *dns.Msg) (*dns.Msg, error)

@@ -302,7 +302,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 			t.Errorf("%s -h: %v", bin, err)
 		}
 		for _, f := range flags {
-			if !strings.Contains(string(out), f+" ") && !strings.Contains(string(out), f+"]") {
+			if !slices.ContainsFunc(strings.Fields(string(out)), func(w string) bool { return w == f || w == "[$"+f+"]" }) {
 				t.Errorf("%s -h does not list %s:\n%s", bin, f, out)
 			}
 		}

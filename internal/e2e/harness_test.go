@@ -30,8 +30,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	cmd := exec.Command("go", "build", "-o", dir+string(os.PathSeparator),
-		"github.com/shardns/shardns/dnsd", "github.com/shardns/shardns/resolverd", "github.com/shardns/shardns/cacheapi")
+	args := []string{"build", "-o", dir + string(os.PathSeparator)}
+	if raceBuild {
+		args = append(args, "-race")
+	}
+	args = append(args, "github.com/shardns/shardns/dnsd", "github.com/shardns/shardns/resolverd", "github.com/shardns/shardns/cacheapi")
+	cmd := exec.Command("go", args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: build binaries:", err)

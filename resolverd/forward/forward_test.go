@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func ctxFor(t *testing.T, d time.Duration) context.Context {
@@ -442,5 +443,35 @@ func TestNewErrors(t *testing.T) {
 		} else if !strings.HasPrefix(err.Error(), "forward: ") {
 			t.Errorf("error %q lacks the package prefix", err)
 		}
+	}
+}
+
+func TestCollectorReportsUpstreams(t *testing.T) {
+	addr := startBoth(t, answerA("192.0.2.1"))
+	f, err := New(Config{Upstreams: []string{addr}, HealthInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	q := new(dns.Msg)
+	q.SetQuestion("a.example.", dns.TypeA)
+	if _, _, err := f.Exchange(context.Background(), q); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(f.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			v := m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			got[mf.GetName()] = v
+		}
+	}
+	if got["shardns_upstream_healthy"] != 1 || got["shardns_upstream_rtt_seconds"] <= 0 {
+		t.Errorf("metrics %v: want a healthy upstream with an RTT", got)
 	}
 }

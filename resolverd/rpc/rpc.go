@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -32,16 +33,41 @@ const DefaultTimeout = 5 * time.Second
 // Service implements both gRPC services over one Backend.
 type Service struct {
 	resolverv1.UnimplementedResolverServer
-	backend Backend
-	coredns corednsService
+	backend  Backend
+	coredns  corednsService
+	answers  *prometheus.CounterVec
+	duration prometheus.Histogram
 }
 
 var _ resolverv1.ResolverServer = (*Service)(nil)
 
+// Option configures a Service.
+type Option func(*Service)
+
+// WithRegisterer registers the service's metrics (answers by RCODE or
+// failure, and their latency) on reg.
+func WithRegisterer(reg prometheus.Registerer) Option {
+	return func(s *Service) { reg.MustRegister(s.answers, s.duration) }
+}
+
 // New returns the service for backend.
-func New(backend Backend) *Service {
-	s := &Service{backend: backend}
+func New(backend Backend, opts ...Option) *Service {
+	s := &Service{
+		backend: backend,
+		answers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "shardns", Subsystem: "resolver", Name: "answers_total",
+			Help: "Queries answered over gRPC, by RCODE, or by gRPC code when no answer was had.",
+		}, []string{"result"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "shardns", Subsystem: "resolver", Name: "duration_seconds",
+			Help:    "Time to answer one query, local zone or upstream.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}),
+	}
 	s.coredns.svc = s
+	for _, o := range opts {
+		o(s)
+	}
 	return s
 }
 
@@ -68,12 +94,24 @@ func (s *Service) Resolve(ctx context.Context, req *resolverv1.ResolveRequest) (
 }
 
 func (s *Service) answer(ctx context.Context, wire []byte) ([]byte, string, error) {
+	start := time.Now()
+	out, up, rcode, err := s.resolve(ctx, wire)
+	s.duration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		s.answers.WithLabelValues(status.Code(err).String()).Inc()
+		return nil, "", err
+	}
+	s.answers.WithLabelValues(dns.RcodeToString[rcode]).Inc()
+	return out, up, nil
+}
+
+func (s *Service) resolve(ctx context.Context, wire []byte) ([]byte, string, int, error) {
 	q := new(dns.Msg)
 	if err := q.Unpack(wire); err != nil {
-		return nil, "", status.Errorf(codes.InvalidArgument, "rpc: unparsable query: %v", err)
+		return nil, "", 0, status.Errorf(codes.InvalidArgument, "rpc: unparsable query: %v", err)
 	}
-	if q.Response || len(q.Question) != 1 {
-		return nil, "", status.Error(codes.InvalidArgument, "rpc: not a query with one question")
+	if q.Response || q.Opcode != dns.OpcodeQuery || len(q.Question) != 1 {
+		return nil, "", 0, status.Error(codes.InvalidArgument, "rpc: not a query with one question")
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -86,14 +124,14 @@ func (s *Service) answer(ctx context.Context, wire []byte) ([]byte, string, erro
 		if errors.Is(err, context.DeadlineExceeded) {
 			code = codes.DeadlineExceeded
 		}
-		return nil, "", status.Error(code, err.Error())
+		return nil, "", 0, status.Error(code, err.Error())
 	}
 	m.Id = q.Id
 	out, err := m.Pack()
 	if err != nil {
-		return nil, "", status.Error(codes.Internal, fmt.Sprintf("rpc: pack answer: %v", err))
+		return nil, "", 0, status.Error(codes.Internal, fmt.Sprintf("rpc: pack answer: %v", err))
 	}
-	return out, up, nil
+	return out, up, m.Rcode, nil
 }
 
 // corednsService is CoreDNS's DnsService over the same backend, so CoreDNS's

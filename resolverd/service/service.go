@@ -46,6 +46,8 @@ func (c *Config) Register(fs *flag.FlagSet) {
 
 // Run serves until ctx is done.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var auth resolve.Authority
 	if cfg.Zones != "" {
 		a, err := zones.Load(cfg.Zones)
@@ -62,6 +64,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return fmt.Errorf("resolverd: %w", err)
 		}
 		defer f.Close()
+		reg.MustRegister(f.Collector())
 		fwd = f
 	}
 	res, err := resolve.New(auth, fwd)
@@ -74,15 +77,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("resolverd: listen %s: %w", cfg.Listen, err)
 	}
 	srv := grpc.NewServer()
-	hs := rpc.New(res).Register(srv)
+	hs := rpc.New(res, rpc.WithRegisterer(reg)).Register(srv)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	log.Info("resolverd ready", "listen", ln.Addr().String(), "upstreams", cfg.Upstream, "zones", cfg.Zones)
 
 	var metrics *http.Server
 	if cfg.Metrics != "" {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		mln, err := net.Listen("tcp", cfg.Metrics)
 		if err != nil {
 			srv.Stop()
