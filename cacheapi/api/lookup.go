@@ -103,7 +103,7 @@ func parseLookup(r *http.Request) (dnsmsg.Query, string) {
 	if name == "" {
 		return dnsmsg.Query{}, "missing name"
 	}
-	if _, ok := dns.IsDomainName(name); !ok || len(dns.Fqdn(name)) > 254 {
+	if _, ok := dns.IsDomainName(name); !ok || !dns.IsFqdn(dns.Fqdn(name)) || len(dns.Fqdn(name)) > 254 {
 		return dnsmsg.Query{}, "bad name"
 	}
 	qtype, ok := parseType(v.Get("type"))

@@ -69,19 +69,14 @@ func New(cfg Config) *Server {
 // sockets are bound.
 func (s *Server) Listen(addrs []string) error {
 	for _, addr := range addrs {
-		pc, err := net.ListenPacket("udp", addr)
+		pc, ln, err := listenPair(addr)
 		if err != nil {
 			s.Shutdown(context.Background())
-			return fmt.Errorf("server: listen udp %s: %w", addr, err)
+			return err
 		}
-		// Bind TCP to the port UDP got, so ":0" gives one port for both.
-		ln, err := net.Listen("tcp", pc.LocalAddr().String())
-		if err != nil {
-			pc.Close()
-			s.Shutdown(context.Background())
-			return fmt.Errorf("server: listen tcp %s: %w", addr, err)
-		}
-		s.start(&dns.Server{PacketConn: pc, Handler: s}, pc.LocalAddr())
+		// UDPSize is the read buffer: miekg/dns's default of 512 bytes
+		// cuts a larger EDNS query (padding, cookies) into a FORMERR.
+		s.start(&dns.Server{PacketConn: pc, Handler: s, UDPSize: dns.MaxMsgSize}, pc.LocalAddr())
 		s.start(&dns.Server{
 			Listener:      ln,
 			Handler:       s,
@@ -92,6 +87,33 @@ func (s *Server) Listen(addrs []string) error {
 		}, ln.Addr())
 	}
 	return nil
+}
+
+// pairAttempts bounds how many UDP ports listenPair tries for port 0.
+const pairAttempts = 20
+
+// listenPair binds UDP on addr, then TCP on the port UDP got, so ":0" gives
+// one port for both. With port 0 the number the kernel picked for UDP may
+// already be taken for TCP; another one is tried then.
+func listenPair(addr string) (net.PacketConn, net.Listener, error) {
+	attempts := 1
+	if _, port, err := net.SplitHostPort(addr); err == nil && (port == "0" || port == "") {
+		attempts = pairAttempts
+	}
+	var err error
+	for range attempts {
+		pc, uerr := net.ListenPacket("udp", addr)
+		if uerr != nil {
+			return nil, nil, fmt.Errorf("server: listen udp %s: %w", addr, uerr)
+		}
+		ln, terr := net.Listen("tcp", pc.LocalAddr().String())
+		if terr == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+		err = fmt.Errorf("server: listen tcp %s: %w", addr, terr)
+	}
+	return nil, nil, err
 }
 
 func (s *Server) start(srv *dns.Server, addr net.Addr) {

@@ -325,3 +325,22 @@ func FuzzTTLOffsets(f *testing.F) {
 		}
 	})
 }
+
+func TestLowerNameTouchesOnlyASCII(t *testing.T) {
+	for in, want := range map[string]string{
+		"WwW.Example.COM.": "www.example.com.",
+		"a\x8fB.":          "a\x8fb.",
+		"\xe2\x84\xaa.":    "\xe2\x84\xaa.", // KELVIN SIGN stays as it is, unlike strings.ToLower
+		"lower.":           "lower.",
+	} {
+		if got := LowerName(in); got != want {
+			t.Errorf("LowerName(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if Key("0\x8f.", 1, 1, false, false) == Key("0\x90.", 1, 1, false, false) {
+		t.Error("two names differing in a high octet share a cache key")
+	}
+	if !EqualNames("A.b.", "a.B.") || EqualNames("a\x8f.", "a\x90.") {
+		t.Error("EqualNames")
+	}
+}

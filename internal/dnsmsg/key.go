@@ -18,7 +18,7 @@ func Key(name string, qtype, qclass uint16, do, cd bool) string {
 	var b strings.Builder
 	b.Grow(len(name) + 24)
 	b.WriteString("dns:{")
-	b.WriteString(strings.ToLower(dns.Fqdn(name)))
+	b.WriteString(LowerName(dns.Fqdn(name)))
 	b.WriteString("}:")
 	b.WriteString(TypeString(qtype))
 	b.WriteByte(':')
@@ -46,4 +46,33 @@ func ClassString(c uint16) string {
 		return s
 	}
 	return "CLASS" + strconv.Itoa(int(c))
+}
+
+// LowerName lowercases the ASCII letters of a domain name and nothing else:
+// DNS names compare case-insensitively in ASCII only (RFC 4343), and bytes
+// above 0x7F are octets, not UTF-8, so strings.ToLower would corrupt them.
+func LowerName(name string) string {
+	for i := 0; i < len(name); i++ {
+		if 'A' <= name[i] && name[i] <= 'Z' {
+			b := []byte(name)
+			for j := i; j < len(b); j++ {
+				b[j] = lower(b[j])
+			}
+			return string(b)
+		}
+	}
+	return name
+}
+
+// EqualNames reports whether two domain names are equal ignoring ASCII case.
+func EqualNames(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if lower(a[i]) != lower(b[i]) {
+			return false
+		}
+	}
+	return true
 }

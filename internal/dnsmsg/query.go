@@ -1,8 +1,6 @@
 package dnsmsg
 
 import (
-	"strings"
-
 	"github.com/miekg/dns"
 )
 
@@ -92,7 +90,7 @@ func (q *Query) Upstream() *dns.Msg {
 	m.Id = dns.Id()
 	m.RecursionDesired = true
 	m.CheckingDisabled = q.CD
-	m.Question = []dns.Question{{Name: strings.ToLower(q.Name), Qtype: q.Type, Qclass: q.Class}}
+	m.Question = []dns.Question{{Name: LowerName(q.Name), Qtype: q.Type, Qclass: q.Class}}
 	m.SetEdns0(MaxUDPSize, q.DO)
 	return m
 }

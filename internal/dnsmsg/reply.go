@@ -13,8 +13,10 @@ const StaleTTL = 30
 type ReplyOptions struct {
 	Age   uint32 // seconds since the answer was stored; subtracted from every TTL
 	Stale bool   // serve-stale: every TTL becomes StaleTTL, with EDE 3
-	EDE   uint16 // an extra Extended DNS Error code to attach (0: none)
-	Text  string // the EDE's text
+	// EDE and Text are an Extended DNS Error to attach; with both zero
+	// none is (code 0, "Other Error", needs a text).
+	EDE  uint16
+	Text string
 }
 
 // AppendReply appends to dst the reply to q made from the stored answer s:
@@ -46,22 +48,22 @@ func AppendReply(dst []byte, s Stored, q *Query, o ReplyOptions) []byte {
 	if !q.EDNS {
 		return dst
 	}
-	code, text := o.EDE, o.Text
-	if o.Stale && code == 0 {
-		code, text = dns.ExtendedErrorCodeStaleAnswer, "serving stale data"
+	code, text, ede := o.EDE, o.Text, o.EDE != 0 || o.Text != ""
+	if o.Stale && !ede {
+		code, text, ede = dns.ExtendedErrorCodeStaleAnswer, "serving stale data", true
 	}
-	dst = appendOPT(dst, q.DO, 0, code, text)
+	dst = appendOPT(dst, q.DO, 0, ede, code, text)
 	msg = dst[start:]
 	binary.BigEndian.PutUint16(msg[10:], binary.BigEndian.Uint16(msg[10:])+1)
 	return dst
 }
 
 // appendOPT appends an OPT record advertising MaxUDPSize, with the DO flag,
-// the upper 8 bits of an extended RCODE and, when code is not 0, one EDE
+// the upper 8 bits of an extended RCODE and, when ede is set, one EDE
 // option.
-func appendOPT(dst []byte, do bool, extRcode uint8, code uint16, text string) []byte {
+func appendOPT(dst []byte, do bool, extRcode uint8, ede bool, code uint16, text string) []byte {
 	rdlen := 0
-	if code != 0 {
+	if ede {
 		rdlen = 4 + 2 + len(text)
 	}
 	dst = append(dst, 0) // root owner name
@@ -70,7 +72,7 @@ func appendOPT(dst []byte, do bool, extRcode uint8, code uint16, text string) []
 	dst = append(dst, extRcode, 0) // extended RCODE, version 0
 	dst = binary.BigEndian.AppendUint16(dst, uint16(boolBit(do, 0x80))<<8)
 	dst = binary.BigEndian.AppendUint16(dst, uint16(rdlen))
-	if code != 0 {
+	if ede {
 		dst = binary.BigEndian.AppendUint16(dst, dns.EDNS0EDE)
 		dst = binary.BigEndian.AppendUint16(dst, uint16(2+len(text)))
 		dst = binary.BigEndian.AppendUint16(dst, code)
@@ -148,7 +150,7 @@ func truncatedHeader(reply []byte) []byte {
 }
 
 // ErrorReply builds the reply to r with rcode and, when the query had EDNS,
-// an OPT record carrying the EDE code and text. Flags are not copied from
+// an OPT record carrying the EDE code and text (none when both are zero). Flags are not copied from
 // the query beyond what RFC 1035 requires (ID, opcode, RD, question).
 func ErrorReply(r *dns.Msg, rcode int, ede uint16, text string) *dns.Msg {
 	m := new(dns.Msg)
@@ -170,7 +172,7 @@ func ErrorReply(r *dns.Msg, rcode int, ede uint16, text string) *dns.Msg {
 		if opt != nil && opt.Do() {
 			o.SetDo()
 		}
-		if ede != 0 {
+		if ede != 0 || text != "" {
 			o.Option = append(o.Option, &dns.EDNS0_EDE{InfoCode: ede, ExtraText: text})
 		}
 		m.Extra = append(m.Extra, o)

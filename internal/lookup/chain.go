@@ -21,21 +21,40 @@ type Config struct {
 	// ResolveTimeout bounds one resolver call shared by coalesced misses
 	// (default 5s). Each waiter still gives up at its own deadline.
 	ResolveTimeout time.Duration
-	Registerer     prometheus.Registerer // nil: metrics are not registered
-	Logger         *slog.Logger
-	Now            func() time.Time // nil: time.Now
+	// FailureTTL is how long a resolver failure for one question is
+	// remembered and answered at once (default 5s; negative turns it off).
+	FailureTTL time.Duration
+	// PrefetchHits is how many hits make an entry popular enough to be
+	// refreshed in the last tenth of its TTL (default 2; negative turns
+	// prefetch off).
+	PrefetchHits int
+	Registerer   prometheus.Registerer // nil: metrics are not registered
+	Logger       *slog.Logger
+	Now          func() time.Time // nil: time.Now
 }
+
+// Bounds of the chain's own bookkeeping.
+const (
+	failureCacheSize = 100_000 // questions remembered as failed
+	prefetchWorkers  = 64      // background refreshes at once
+	prefetchTracked  = 100_000 // entries whose hits are counted
+)
 
 // Build returns the lookup chain. The order is fixed here and nowhere else:
 //
 //  1. metrics: outermost, so it sees every answer and its true latency,
 //     whatever step produced it.
-//  2. cache: a fresh hit ends the lookup before any lock or call; a stale
+//  2. prefetch: sees each hit and where it came from; a popular entry near
+//     expiry is refreshed in the background through steps 4–7, which skip
+//     the cache read.
+//  3. cache: a fresh hit ends the lookup before any lock or call; a stale
 //     entry is kept aside and served only if everything below fails.
-//  3. coalesce: identical concurrent misses wait for one call, so a popular
+//  4. failure cache: a question the resolver just failed fails again at
+//     once for a few seconds, so a dead resolver is not asked per query.
+//  5. coalesce: identical concurrent misses wait for one call, so a popular
 //     name expiring makes one resolver call and one cache write, not N.
-//  4. store: writes what the resolver answered, once per coalesced call.
-//  5. resolve: asks the resolver and turns the answer into a cache entry
+//  6. store: writes what the resolver answered, once per coalesced call.
+//  7. resolve: asks the resolver and turns the answer into a cache entry
 //     under the TTL policy.
 func Build(cfg Config) Handler {
 	if cfg.Now == nil {
@@ -47,14 +66,27 @@ func Build(cfg Config) Handler {
 	if cfg.ResolveTimeout <= 0 {
 		cfg.ResolveTimeout = 5 * time.Second
 	}
+	if cfg.FailureTTL == 0 {
+		cfg.FailureTTL = 5 * time.Second
+	}
+	if cfg.PrefetchHits == 0 {
+		cfg.PrefetchHits = 2
+	}
 	m := newMetrics(cfg.Registerer)
 	var h Handler = &resolveStep{resolver: cfg.Resolver, policy: cfg.Policy, stale: cfg.Stale, now: cfg.Now, metrics: m}
 	if cfg.Store != nil {
 		h = &storeStep{next: h, store: cfg.Store, log: cfg.Logger, metrics: m}
 	}
 	h = &coalesceStep{next: h, timeout: cfg.ResolveTimeout, metrics: m}
+	if cfg.FailureTTL > 0 {
+		h = newFailStep(h, cfg.FailureTTL, failureCacheSize, cfg.Now, m)
+	}
 	if cfg.Store != nil {
+		below := h
 		h = &cacheStep{next: h, store: cfg.Store, now: cfg.Now, log: cfg.Logger, metrics: m}
+		if cfg.PrefetchHits > 0 {
+			h = newPrefetchStep(h, below, cfg.PrefetchHits, prefetchWorkers, prefetchTracked, cfg.ResolveTimeout, cfg.Now, m)
+		}
 	}
 	return &metricsStep{next: h, metrics: m}
 }

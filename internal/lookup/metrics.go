@@ -19,6 +19,8 @@ type metrics struct {
 	cacheErrors *prometheus.CounterVec   // by operation
 	coalesced   prometheus.Counter
 	resolves    prometheus.Counter
+	failCached  prometheus.Counter
+	prefetch    *prometheus.CounterVec // by result
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -48,9 +50,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "shardns", Subsystem: "lookup", Name: "resolver_calls_total",
 			Help: "Calls made to the resolver.",
 		}),
+		failCached: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "shardns", Subsystem: "lookup", Name: "failure_cache_hits_total",
+			Help: "Lookups failed at once because the resolver failed the same question moments ago.",
+		}),
+		prefetch: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "shardns", Subsystem: "lookup", Name: "prefetch_total",
+			Help: "Background refreshes of popular entries near expiry, by result (refreshed, failed, busy).",
+		}, []string{"result"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.answers, m.failures, m.duration, m.cacheErrors, m.coalesced, m.resolves)
+		reg.MustRegister(m.answers, m.failures, m.duration, m.cacheErrors, m.coalesced, m.resolves, m.failCached, m.prefetch)
 	}
 	return m
 }

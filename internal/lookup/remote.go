@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 
+	"github.com/shardns/shardns/internal/dnsmsg"
 	"github.com/shardns/shardns/proto/resolverv1"
 )
 
@@ -71,7 +72,7 @@ func (r *Remote) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 	if err := m.Unpack(resp.GetAnswer()); err != nil {
 		return nil, fmt.Errorf("lookup: unparsable answer from resolverd: %w", err)
 	}
-	if m.Id != q.Id || len(m.Question) != 1 || !strings.EqualFold(m.Question[0].Name, q.Question[0].Name) {
+	if m.Id != q.Id || len(m.Question) != 1 || !dnsmsg.EqualNames(m.Question[0].Name, q.Question[0].Name) {
 		return nil, fmt.Errorf("lookup: resolverd answered another question")
 	}
 	return m, nil

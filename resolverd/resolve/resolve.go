@@ -6,9 +6,10 @@ package resolve
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/shardns/shardns/internal/dnsmsg"
 )
 
 // Forwarder sends a query to the upstreams (resolverd/forward).
@@ -20,6 +21,7 @@ type Forwarder interface {
 // name is in none of them.
 type Authority interface {
 	Answer(q *dns.Msg) (m *dns.Msg, ok bool)
+	Zones() []string
 }
 
 // maxChase bounds how many CNAMEs leaving the local zones are followed.
@@ -51,7 +53,7 @@ func (r *Resolver) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, string, e
 		if m, ok := r.zones.Answer(q); ok {
 			m.RecursionAvailable = true
 			r.chase(ctx, q, m)
-			return m, "zone", nil
+			return m, "zone:" + r.origin(q.Question[0].Name), nil
 		}
 	}
 	if r.fwd == nil {
@@ -72,11 +74,13 @@ func (r *Resolver) chase(ctx context.Context, q *dns.Msg, m *dns.Msg) {
 	if qtype == dns.TypeCNAME || m.Rcode != dns.RcodeSuccess {
 		return
 	}
+	seen := map[string]bool{dnsmsg.LowerName(q.Question[0].Name): true}
 	for range maxChase {
 		target := danglingCNAME(m, qtype)
-		if target == "" {
-			return
+		if target == "" || seen[dnsmsg.LowerName(target)] {
+			return // complete, or a loop
 		}
+		seen[dnsmsg.LowerName(target)] = true
 		sub := q.Copy()
 		sub.Question[0].Name = target
 		var next *dns.Msg
@@ -111,7 +115,7 @@ func danglingCNAME(m *dns.Msg, qtype uint16) string {
 		return ""
 	}
 	for _, rr := range m.Answer {
-		if strings.EqualFold(rr.Header().Name, last.Target) && rr.Header().Rrtype == qtype {
+		if dnsmsg.EqualNames(rr.Header().Name, last.Target) && rr.Header().Rrtype == qtype {
 			return ""
 		}
 	}
@@ -122,4 +126,15 @@ func refused(q *dns.Msg) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetRcode(q, dns.RcodeRefused)
 	return m
+}
+
+// origin is the longest local zone that contains name.
+func (r *Resolver) origin(name string) string {
+	best := ""
+	for _, z := range r.zones.Zones() {
+		if len(z) > len(best) && dns.IsSubDomain(z, name) {
+			best = z
+		}
+	}
+	return best
 }

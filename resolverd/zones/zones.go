@@ -5,9 +5,10 @@ package zones
 
 import (
 	"slices"
-	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/shardns/shardns/internal/dnsmsg"
 )
 
 // Authority is a set of zones loaded by Load. It is read-only after Load and
@@ -63,5 +64,5 @@ func ancestors(name, stop string) []string {
 
 // canonical returns name as a lower-case FQDN, the key of every map here.
 func canonical(name string) string {
-	return strings.ToLower(dns.Fqdn(name))
+	return dnsmsg.LowerName(dns.Fqdn(name))
 }

@@ -7,11 +7,13 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -147,7 +149,7 @@ func (s *Server) start() error {
 		_ = cmd.Wait()
 		close(done)
 	}()
-	if err := waitPing(s.Addr, done); err != nil {
+	if err := waitPing(s.Addr, cmd.Process.Pid, done); err != nil {
 		_ = cmd.Process.Kill()
 		<-done
 		return fmt.Errorf("redis-server on %s: %w\n%s", s.Addr, err, tail(s.log))
@@ -158,9 +160,10 @@ func (s *Server) start() error {
 	return nil
 }
 
-// waitPing polls addr with PING until +PONG, the process exits, or
-// startWait passes.
-func waitPing(addr string, exited <-chan struct{}) error {
+// waitPing polls addr until the server there answers and is process pid
+// (not another test's server that took the port first), the process
+// exits, or startWait passes.
+func waitPing(addr string, pid int, exited <-chan struct{}) error {
 	deadline := time.Now().Add(startWait)
 	for time.Now().Before(deadline) {
 		select {
@@ -168,7 +171,10 @@ func waitPing(addr string, exited <-chan struct{}) error {
 			return errors.New("exited while starting")
 		default:
 		}
-		if ping(addr, 200*time.Millisecond) == nil {
+		if got, err := serverPID(addr, 200*time.Millisecond); err == nil {
+			if got != pid {
+				return fmt.Errorf("port taken by process %d", got)
+			}
 			return nil
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -176,25 +182,36 @@ func waitPing(addr string, exited <-chan struct{}) error {
 	return fmt.Errorf("no PONG within %v", startWait)
 }
 
-// ping sends an inline PING and expects +PONG within timeout.
-func ping(addr string, timeout time.Duration) error {
+// serverPID asks the server at addr for its process id (INFO server).
+func serverPID(addr string, timeout time.Duration) (int, error) {
 	c, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(timeout))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return err
+	if _, err := c.Write([]byte("INFO server\r\n")); err != nil {
+		return 0, err
 	}
-	line, err := bufio.NewReader(c).ReadString('\n')
+	r := bufio.NewReader(c)
+	head, err := r.ReadString('\n')
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if line != "+PONG\r\n" {
-		return fmt.Errorf("PING answered %q", line)
+	n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(head, "$")))
+	if !strings.HasPrefix(head, "$") || err != nil {
+		return 0, fmt.Errorf("INFO answered %q", head)
 	}
-	return nil
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			return strconv.Atoi(v)
+		}
+	}
+	return 0, errors.New("INFO without process_id")
 }
 
 func tail(path string) string {

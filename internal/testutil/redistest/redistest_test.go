@@ -1,8 +1,10 @@
 package redistest
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -124,4 +126,39 @@ func TestStartFailsOnBadArgs(t *testing.T) {
 	if !strings.Contains(err.Error(), "exited") {
 		t.Errorf("err = %v, want the early exit noticed", err)
 	}
+}
+
+// TestStartNoticesTakenPort: a server already on the port is not taken for
+// the one being started.
+func TestStartNoticesTakenPort(t *testing.T) {
+	other := Start(t)
+	s := &Server{t: t, bin: lookBin(t), dir: t.TempDir(), Port: other.Port, Addr: other.Addr}
+	if err := s.start(); err == nil {
+		s.Kill()
+		t.Fatal("start on a port in use succeeded")
+	}
+	if err := ping(other.Addr, time.Second); err != nil {
+		t.Errorf("the other server: %v", err)
+	}
+}
+
+// ping sends an inline PING and expects +PONG within timeout.
+func ping(addr string, timeout time.Duration) error {
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if line != "+PONG\r\n" {
+		return fmt.Errorf("PING answered %q", line)
+	}
+	return nil
 }

@@ -1,0 +1,191 @@
+package server_test
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"google.golang.org/grpc"
+
+	"github.com/shardns/shardns/dnsd/server"
+	"github.com/shardns/shardns/internal/cache"
+	"github.com/shardns/shardns/internal/lookup"
+	"github.com/shardns/shardns/internal/testutil/redistest"
+	"github.com/shardns/shardns/resolverd/forward"
+	"github.com/shardns/shardns/resolverd/resolve"
+	"github.com/shardns/shardns/resolverd/rpc"
+)
+
+// The handler-level benchmarks call ServeDNS directly with a recorder, so
+// the figures are the server's and the chain's own work per query, without
+// socket I/O, and allocations per query are exact.
+
+// serveOnce answers q through srv and checks the reply's ID and rcode.
+func serveOnce(b *testing.B, srv *server.Server, w *recorder, q *dns.Msg) {
+	b.Helper()
+	srv.ServeDNS(w, q)
+	r := unpack(b, w.buf)
+	if r.Id != q.Id || r.Rcode != dns.RcodeSuccess || firstA(r) == "" {
+		b.Fatalf("reply ID %d rcode %s answer %v", r.Id, dns.RcodeToString[r.Rcode], r.Answer)
+	}
+}
+
+// benchHits answers q b.N times; every answer must come from the cache.
+func benchHits(b *testing.B, srv *server.Server, auth *authServer, q *dns.Msg) {
+	w := newRecorder(true)
+	serveOnce(b, srv, w, q) // the miss that fills the cache
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		srv.ServeDNS(w, q)
+	}
+	b.StopTimer()
+	serveOnce(b, srv, w, q)
+	if n := auth.Count(q.Question[0].Name, q.Question[0].Qtype); n != 1 {
+		b.Fatalf("upstream asked %d times, want 1: not every query was a hit", n)
+	}
+}
+
+// BenchmarkServeDNSL1Hit is a hit from the in-process cache.
+func BenchmarkServeDNSL1Hit(b *testing.B) {
+	auth := startAuth(b)
+	chain := newChain(options{}, newResolver(b, auth.addr, 0))
+	srv := server.New(server.Config{Chain: chain})
+	benchHits(b, srv, auth, ednsQuery("l1.example.com.", dns.TypeA, 1, 1232, false))
+}
+
+// BenchmarkServeDNSRedisHit is a hit from a real Redis with L1 off: one
+// GET round trip over loopback per query.
+func BenchmarkServeDNSRedisHit(b *testing.B) {
+	rs := redistest.Start(b)
+	tier, err := cache.NewRing(cache.RedisConfig{Addrs: []string{rs.Addr}, Timeout: time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = tier.Close() })
+	auth := startAuth(b)
+	chain := newChain(options{noL1: true, redis: tier}, newResolver(b, auth.addr, 0))
+	srv := server.New(server.Config{Chain: chain})
+	benchHits(b, srv, auth, ednsQuery("redis.example.com.", dns.TypeA, 1, 1232, false))
+}
+
+// startResolverd serves resolverd's gRPC service on 127.0.0.1:0, forwarding
+// to upstream, and returns a client for it that has answered once.
+func startResolverd(b *testing.B, upstream string) *lookup.Remote {
+	b.Helper()
+	fwd, err := forward.New(forward.Config{Upstreams: []string{upstream}, HealthInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = fwd.Close() })
+	res, err := resolve.New(nil, fwd)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	rpc.New(res).Register(gs)
+	served := make(chan error, 1)
+	go func() { served <- gs.Serve(ln) }()
+	b.Cleanup(func() {
+		gs.Stop()
+		<-served
+	})
+	remote, err := lookup.Dial([]string{ln.Addr().String()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = remote.Close() })
+	// Calls fail fast until the connection is ready: wait for one answer.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := remote.Resolve(ctx, query("ready.example.com.", dns.TypeA, 1))
+		cancel()
+		if err == nil {
+			return remote
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("resolverd not ready: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// BenchmarkServeDNSMissResolverd is a miss answered by resolverd over
+// gRPC, which forwards to the in-process authoritative server over UDP: a
+// fresh name every query, stored in L1 afterwards as in production.
+func BenchmarkServeDNSMissResolverd(b *testing.B) {
+	auth := startAuth(b)
+	remote := startResolverd(b, auth.addr)
+	srv := server.New(server.Config{Chain: newChain(options{}, remote)})
+	qs := make([]*dns.Msg, b.N)
+	for i := range qs {
+		qs[i] = ednsQuery("m"+strconv.Itoa(i)+".example.com.", dns.TypeA, uint16(i), 1232, false)
+	}
+	w := newRecorder(true)
+	before := auth.Total()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for _, q := range qs {
+		srv.ServeDNS(w, q)
+	}
+	b.StopTimer()
+	if n := auth.Total() - before; n != b.N {
+		b.Fatalf("upstream asked %d times for %d fresh names", n, b.N)
+	}
+	r := unpack(b, w.buf)
+	if last := qs[len(qs)-1]; r.Id != last.Id || firstA(r) == "" {
+		b.Fatalf("last reply ID %d answer %v", r.Id, r.Answer)
+	}
+}
+
+// BenchmarkUDPL1Hit is an L1 hit over real UDP on loopback, with parallel
+// clients each on its own socket: the figure a client sees, for context.
+func BenchmarkUDPL1Hit(b *testing.B) {
+	auth := startAuth(b)
+	chain := newChain(options{}, newResolver(b, auth.addr, 0))
+	_, udp, _ := startServer(b, chain, 0)
+	const name = "udp.example.com."
+	exchange(b, "udp", udp, query(name, dns.TypeA, 1)) // fill the cache
+	var ids atomic.Uint32
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		co, err := dns.DialTimeout("udp", udp, clientTimeout)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer co.Close()
+		q := query(name, dns.TypeA, 0)
+		for pb.Next() {
+			q.Id = uint16(ids.Add(1))
+			_ = co.SetDeadline(time.Now().Add(clientTimeout))
+			if err := co.WriteMsg(q); err != nil {
+				b.Error(err)
+				return
+			}
+			r, err := co.ReadMsg()
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if r.Id != q.Id || r.Rcode != dns.RcodeSuccess {
+				b.Errorf("reply ID %d rcode %d, query ID %d", r.Id, r.Rcode, q.Id)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	if n := auth.Count(name, dns.TypeA); n != 1 {
+		b.Fatalf("upstream asked %d times, want 1", n)
+	}
+}

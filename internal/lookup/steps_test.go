@@ -1,0 +1,97 @@
+package lookup
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	dto "github.com/prometheus/client_model/go"
+)
+
+func TestFailureCacheSparesTheResolver(t *testing.T) {
+	z := &zoneResolver{records: map[string]string{}}
+	z.fail.Store(true)
+	h, clk, reg := setup(t, z, 0)
+	ctx := context.Background()
+	for range 10 {
+		if _, err := h.Lookup(ctx, newQuery("down.test.", dns.TypeA)); !errors.Is(err, ErrResolver) {
+			t.Fatalf("err %v, want ErrResolver", err)
+		}
+	}
+	if n := z.calls.Load(); n != 1 {
+		t.Errorf("10 lookups of a failing name made %d resolver calls, want 1", n)
+	}
+	if got := gauge(t, reg, "shardns_lookup_failure_cache_hits_total"); got != 9 {
+		t.Errorf("failure cache hits counted %v, want 9", got)
+	}
+	z.fail.Store(false)
+	clk.Add(6 * time.Second)
+	if _, err := h.Lookup(ctx, newQuery("down.test.", dns.TypeA)); err != nil {
+		t.Fatalf("after the failure TTL the resolver is asked again: %v", err)
+	}
+	if n := z.calls.Load(); n != 2 {
+		t.Errorf("%d resolver calls, want 2", n)
+	}
+}
+
+func TestPrefetchRefreshesPopularEntryOnce(t *testing.T) {
+	z := &zoneResolver{records: map[string]string{"hot.test.": "hot.test. 100 IN A 192.0.2.1"}}
+	h, clk, reg := setup(t, z, 0)
+	ctx := context.Background()
+	q := newQuery("hot.test.", dns.TypeA)
+	if _, err := h.Lookup(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	// Early hits never refresh.
+	for range 5 {
+		if _, err := h.Lookup(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := z.calls.Load(); n != 1 {
+		t.Fatalf("%d calls before the last tenth of the TTL", n)
+	}
+	clk.Add(95 * time.Second)
+	for range 5 {
+		if res, err := h.Lookup(ctx, q); err != nil || res.Source != SourceL1 {
+			t.Fatalf("hit near expiry: %v %v", res, err)
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for z.calls.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if n := z.calls.Load(); n != 2 {
+		t.Fatalf("%d resolver calls, want exactly one refresh", n)
+	}
+	// The refreshed entry is fresh past the old expiry: no miss.
+	clk.Add(10 * time.Second)
+	res, err := h.Lookup(ctx, q)
+	if err != nil || res.Source != SourceL1 {
+		t.Fatalf("after the old expiry: %v %v; want a hit on the refreshed entry", res, err)
+	}
+	if got := counter(t, reg, "shardns_lookup_prefetch_total", "refreshed"); got != 1 {
+		t.Errorf("prefetch refreshed counted %v", got)
+	}
+}
+
+// gauge reads an unlabelled counter or gauge.
+func gauge(t *testing.T, reg interface {
+	Gather() ([]*dto.MetricFamily, error)
+}, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			m := mf.GetMetric()[0]
+			return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return 0
+}
