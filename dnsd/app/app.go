@@ -19,7 +19,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/shardns/shardns/cacheapi/api"
+	"github.com/shardns/shardns/dnsd/acl"
+	"github.com/shardns/shardns/dnsd/ratelimit"
 	"github.com/shardns/shardns/dnsd/server"
+	"github.com/shardns/shardns/dnsd/transport"
 	"github.com/shardns/shardns/internal/config"
 	"github.com/shardns/shardns/internal/frontend"
 	"github.com/shardns/shardns/resolverd/forward"
@@ -36,6 +39,10 @@ type Config struct {
 	ResolvConf string
 	HTTP       string
 	Metrics    string
+	Allow      string
+	RateLimit  float64
+	RateSlip   int
+	MaxTCP     int
 	LogFormat  string
 	LogLevel   string
 }
@@ -49,6 +56,10 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.ResolvConf, "resolv-conf", "/etc/resolv.conf", "where the default upstreams are read from")
 	fs.StringVar(&c.HTTP, "http", "", "serve the REST API (lookups, health, metrics) in-process on this address, e.g. 127.0.0.1:8080")
 	fs.StringVar(&c.Metrics, "metrics", "", "serve Prometheus /metrics on this address")
+	fs.StringVar(&c.Allow, "allow", "", "comma list of client CIDRs allowed to query, or \"any\"; default loopback, RFC 1918, RFC 6598, RFC 4193 and link-local; others get REFUSED with EDE 18")
+	fs.Float64Var(&c.RateLimit, "rate-limit", 0, "UDP queries per second allowed per client /24 (IPv4) or /56 (IPv6); 0 turns rate limiting off")
+	fs.IntVar(&c.RateSlip, "rate-slip", 2, "every Nth over-limit UDP query is answered empty with TC=1 (so real clients retry over TCP), the rest dropped; 0 drops all")
+	fs.IntVar(&c.MaxTCP, "max-tcp-conns", 1024, "open TCP connections at most; more are closed at once")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
@@ -85,7 +96,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer fe.Close()
 
-	srv := server.New(server.Config{Chain: fe.Chain, Logger: log})
+	allow, err := acl.Parse(cfg.Allow)
+	if err != nil {
+		return fmt.Errorf("dnsd: -allow: %w", err)
+	}
+	slip := cfg.RateSlip
+	if slip == 0 {
+		slip = ratelimit.NoSlip
+	}
+	srv := server.New(server.Config{
+		Chain:      fe.Chain,
+		ACL:        allow,
+		Limiter:    ratelimit.New(ratelimit.Config{Rate: cfg.RateLimit, Slip: slip}),
+		Logger:     log,
+		Registerer: reg,
+		Transport:  transport.Config{MaxTCPConns: cfg.MaxTCP},
+	})
 	if err := srv.Listen(listen); err != nil {
 		return fmt.Errorf("dnsd: %w", err)
 	}
@@ -106,7 +132,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		https = append(https, h)
 	}
-	log.Info("dnsd ready", "mode", mode(cfg), "listen", cfg.Listen)
+	log.Info("dnsd ready", "mode", mode(cfg), "listen", cfg.Listen, "allow", allow.String(), "rate_limit", cfg.RateLimit)
 	<-ctx.Done()
 	log.Info("dnsd shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -20,14 +20,14 @@ import (
 	"github.com/shardns/shardns/resolverd/rpc"
 )
 
-// The handler-level benchmarks call ServeDNS directly with a recorder, so
+// The handler-level benchmarks call ServeMessage directly with a recorder, so
 // the figures are the server's and the chain's own work per query, without
 // socket I/O, and allocations per query are exact.
 
 // serveOnce answers q through srv and checks the reply's ID and rcode.
 func serveOnce(b *testing.B, srv *server.Server, w *recorder, q *dns.Msg) {
 	b.Helper()
-	srv.ServeDNS(w, q)
+	w.serve(srv, q)
 	r := unpack(b, w.buf)
 	if r.Id != q.Id || r.Rcode != dns.RcodeSuccess || firstA(r) == "" {
 		b.Fatalf("reply ID %d rcode %s answer %v", r.Id, dns.RcodeToString[r.Rcode], r.Answer)
@@ -41,7 +41,7 @@ func benchHits(b *testing.B, srv *server.Server, auth *authServer, q *dns.Msg) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		srv.ServeDNS(w, q)
+		w.serve(srv, q)
 	}
 	b.StopTimer()
 	serveOnce(b, srv, w, q)
@@ -50,17 +50,17 @@ func benchHits(b *testing.B, srv *server.Server, auth *authServer, q *dns.Msg) {
 	}
 }
 
-// BenchmarkServeDNSL1Hit is a hit from the in-process cache.
-func BenchmarkServeDNSL1Hit(b *testing.B) {
+// BenchmarkServeMessageL1Hit is a hit from the in-process cache.
+func BenchmarkServeMessageL1Hit(b *testing.B) {
 	auth := startAuth(b)
 	chain := newChain(options{}, newResolver(b, auth.addr, 0))
 	srv := server.New(server.Config{Chain: chain})
 	benchHits(b, srv, auth, ednsQuery("l1.example.com.", dns.TypeA, 1, 1232, false))
 }
 
-// BenchmarkServeDNSRedisHit is a hit from a real Redis with L1 off: one
+// BenchmarkServeMessageRedisHit is a hit from a real Redis with L1 off: one
 // GET round trip over loopback per query.
-func BenchmarkServeDNSRedisHit(b *testing.B) {
+func BenchmarkServeMessageRedisHit(b *testing.B) {
 	rs := redistest.Start(b)
 	tier, err := cache.NewRing(cache.RedisConfig{Addrs: []string{rs.Addr}, Timeout: time.Second})
 	if err != nil {
@@ -119,10 +119,10 @@ func startResolverd(b *testing.B, upstream string) *lookup.Remote {
 	}
 }
 
-// BenchmarkServeDNSMissResolverd is a miss answered by resolverd over
+// BenchmarkServeMessageMissResolverd is a miss answered by resolverd over
 // gRPC, which forwards to the in-process authoritative server over UDP: a
 // fresh name every query, stored in L1 afterwards as in production.
-func BenchmarkServeDNSMissResolverd(b *testing.B) {
+func BenchmarkServeMessageMissResolverd(b *testing.B) {
 	auth := startAuth(b)
 	remote := startResolverd(b, auth.addr)
 	srv := server.New(server.Config{Chain: newChain(options{}, remote)})
@@ -135,7 +135,7 @@ func BenchmarkServeDNSMissResolverd(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for _, q := range qs {
-		srv.ServeDNS(w, q)
+		w.serve(srv, q)
 	}
 	b.StopTimer()
 	if n := auth.Total() - before; n != b.N {

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,10 +57,11 @@ func newZoneServer(f *testing.F) *server.Server {
 	return server.New(server.Config{Chain: newChain(options{}, zoneResolver{r})})
 }
 
-// FuzzServeDNS hands any message miekg/dns can parse to ServeDNS, over UDP
-// and TCP. It must write exactly one reply that parses, carries the
-// query's ID and, over UDP, fits the client's size.
-func FuzzServeDNS(f *testing.F) {
+// FuzzServeMessage hands any bytes to ServeMessage, over UDP and TCP. Less
+// than a header, or a response (QR=1), gets no reply; anything else gets
+// exactly one that parses, carries the query's ID and opcode and, over UDP,
+// fits the client's size (FORMERR when the body does not parse).
+func FuzzServeMessage(f *testing.F) {
 	srv := newZoneServer(f)
 	seeds := []*dns.Msg{
 		query("www.fuzz.example.", dns.TypeA, 1),
@@ -95,14 +97,27 @@ func FuzzServeDNS(f *testing.F) {
 	f.Add(make([]byte, 12))
 	f.Add([]byte{0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0})
 
+	f.Add([]byte{0, 1, 0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 63, 'a'})
+
 	f.Fuzz(func(t *testing.T, wire []byte) {
-		q := new(dns.Msg)
-		if err := q.Unpack(wire); err != nil {
-			return
-		}
 		for _, udp := range []bool{true, false} {
 			w := newRecorder(udp)
-			srv.ServeDNS(w, q.Copy())
+			w.serveWire(srv, append([]byte(nil), wire...))
+			if len(wire) < 12 || wire[2]&0x80 != 0 {
+				if w.writes != 0 {
+					t.Fatalf("udp=%v: replied to a response or a fragment", udp)
+				}
+				continue
+			}
+			q := new(dns.Msg)
+			if err := q.Unpack(wire); err != nil {
+				r := new(dns.Msg)
+				if w.writes != 1 || r.Unpack(w.buf) != nil || r.Rcode != dns.RcodeFormatError || r.Id != binary.BigEndian.Uint16(wire) {
+					t.Fatalf("udp=%v: unparsable query: %d replies %x, want one FORMERR", udp, w.writes, w.buf)
+				}
+				continue
+			}
 			if w.writes != 1 {
 				t.Fatalf("udp=%v: %d replies written, want 1", udp, w.writes)
 			}
@@ -110,7 +125,7 @@ func FuzzServeDNS(f *testing.F) {
 			if err := r.Unpack(w.buf); err != nil {
 				t.Fatalf("udp=%v: unparsable reply: %v", udp, err)
 			}
-			if r.Id != q.Id || !r.Response {
+			if r.Id != q.Id || !r.Response || r.Opcode != q.Opcode {
 				t.Fatalf("udp=%v: reply ID %d QR %v, query ID %d", udp, r.Id, r.Response, q.Id)
 			}
 			if udp {

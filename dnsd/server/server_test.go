@@ -225,13 +225,13 @@ func TestLargeUDPQuery(t *testing.T) {
 	}
 }
 
-// ServeDNS called directly, as the benchmarks do: the recorder sees one
+// ServeMessage called directly, as the benchmarks do: the recorder sees one
 // reply, fitted for UDP and whole for TCP.
-func TestServeDNSDirect(t *testing.T) {
+func TestServeMessageDirect(t *testing.T) {
 	s := newSetup(t, options{})
 	q := ednsQuery(bigName, dns.TypeTXT, 77, 1232, true)
 	udp := newRecorder(true)
-	s.srv.ServeDNS(udp, q)
+	udp.serve(s.srv, q)
 	if udp.writes != 1 || len(udp.buf) > dnsmsg.MaxUDPSize {
 		t.Fatalf("UDP: %d writes, %d bytes", udp.writes, len(udp.buf))
 	}
@@ -239,7 +239,7 @@ func TestServeDNSDirect(t *testing.T) {
 		t.Errorf("UDP: TC %v ID %d", r.Truncated, r.Id)
 	}
 	tcp := newRecorder(false)
-	s.srv.ServeDNS(tcp, q)
+	tcp.serve(s.srv, q)
 	if r := unpack(t, tcp.buf); r.Truncated || len(r.Answer) != bigTXTs || tcp.writes != 1 {
 		t.Errorf("TCP: TC %v, %d answers, %d writes", r.Truncated, len(r.Answer), tcp.writes)
 	}

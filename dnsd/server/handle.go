@@ -1,0 +1,143 @@
+package server
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+
+	"github.com/miekg/dns"
+
+	"github.com/shardns/shardns/dnsd/ratelimit"
+	"github.com/shardns/shardns/dnsd/transport"
+	"github.com/shardns/shardns/internal/dnsmsg"
+	"github.com/shardns/shardns/internal/lookup"
+)
+
+// Header bits dnsd reads before parsing a message.
+const (
+	headerLen = 12
+	bitQR     = 0x80 // in byte 2
+)
+
+// ServeMessage answers one message from a client, in this order: drop what
+// must not be answered (no header, QR set), refuse clients outside the ACL,
+// rate-limit UDP clients, parse, apply the RFCs' rules for odd queries, then
+// look the question up. The reply is appended to dst; nil means silence.
+func (s *Server) ServeMessage(ctx context.Context, req []byte, from transport.Peer, dst []byte) []byte {
+	if len(req) < headerLen || req[2]&bitQR != 0 {
+		// No header to answer, or a response: answering could make a loop
+		// or an amplifier (RFC 1035 §4.1.1, RFC 5452 §9.1).
+		s.metrics.dropped.WithLabelValues("malformed").Inc()
+		return nil
+	}
+	r := new(dns.Msg)
+	if err := r.Unpack(req); err != nil {
+		s.metrics.answered.WithLabelValues("FORMERR").Inc()
+		return formErr(dst, req)
+	}
+	if s.acl != nil && !s.acl.Allowed(from.Addr.Addr()) {
+		s.metrics.refused.Inc()
+		return s.appendMsg(dst, dnsmsg.ErrorReply(r, dns.RcodeRefused, dns.ExtendedErrorCodeProhibited, "client not allowed"))
+	}
+	if !from.TCP && s.limiter != nil {
+		switch s.limiter.Check(from.Addr.Addr()) {
+		case ratelimit.Drop:
+			s.metrics.dropped.WithLabelValues("rate_limit").Inc()
+			return nil
+		case ratelimit.Slip:
+			s.metrics.slipped.Inc()
+			return s.appendMsg(dst, truncated(r))
+		}
+	}
+	q, rej := dnsmsg.ParseQuery(r)
+	if rej != nil {
+		s.metrics.answered.WithLabelValues(dns.RcodeToString[rej.Rcode]).Inc()
+		return s.appendMsg(dst, dnsmsg.ErrorReply(r, rej.Rcode, rej.EDE, rej.Text))
+	}
+	if m := special(r, &q); m != nil {
+		s.metrics.answered.WithLabelValues(dns.RcodeToString[m.Rcode]).Inc()
+		return s.fit(s.appendMsg(dst, m), &q, from)
+	}
+	return s.lookup(ctx, r, &q, from, dst)
+}
+
+func (s *Server) lookup(ctx context.Context, r *dns.Msg, q *dnsmsg.Query, from transport.Peer, dst []byte) []byte {
+	ctx, cancel := context.WithTimeout(ctx, s.budget)
+	defer cancel()
+	res, err := s.chain.Lookup(ctx, q)
+	if err != nil {
+		code, text := uint16(dns.ExtendedErrorCodeNoReachableAuthority), "resolver unreachable"
+		if errors.Is(err, lookup.ErrTimeout) {
+			code, text = dns.ExtendedErrorCodeNetworkError, "resolver did not answer in time"
+		}
+		s.log.Debug("lookup failed", "key", q.Key, "err", err)
+		s.metrics.answered.WithLabelValues("SERVFAIL").Inc()
+		return s.appendMsg(dst, dnsmsg.ErrorReply(r, dns.RcodeServerFailure, code, text))
+	}
+	reply := dnsmsg.AppendReply(dst, res.Stored(), q, dnsmsg.ReplyOptions{Age: res.Age(), Stale: res.Stale()})
+	if len(reply) >= 4 {
+		s.metrics.answered.WithLabelValues(dns.RcodeToString[int(reply[3]&0x0F)]).Inc()
+	}
+	return s.fit(reply, q, from)
+}
+
+// fit trims a UDP reply to the client's size, setting TC.
+func (s *Server) fit(reply []byte, q *dnsmsg.Query, from transport.Peer) []byte {
+	if from.TCP || len(reply) <= q.ReplySize() {
+		return reply
+	}
+	s.metrics.truncated.Inc()
+	return dnsmsg.Fit(reply, q.ReplySize())
+}
+
+func (s *Server) appendMsg(dst []byte, m *dns.Msg) []byte {
+	out, err := m.PackBuffer(dst[len(dst):cap(dst)])
+	if err != nil {
+		s.log.Warn("pack reply", "err", err)
+		return nil
+	}
+	if len(dst) > 0 {
+		return append(dst, out...)
+	}
+	return out
+}
+
+// formErr answers a message whose header reads but whose body does not:
+// FORMERR with the ID and opcode, and nothing else, since nothing else can
+// be trusted (RFC 1035 §4.1.1).
+func formErr(dst, req []byte) []byte {
+	dst = append(dst, req[:4]...)
+	dst[len(dst)-2] = req[2]&0x78 | bitQR // opcode kept; AA, TC, RD cleared
+	dst[len(dst)-1] = dns.RcodeFormatError
+	return binary.BigEndian.AppendUint64(dst, 0) // all four counts 0
+}
+
+// truncated is the reply to a rate-limited client: empty, TC set, so a real
+// client retries over TCP, where spoofed sources cannot follow.
+func truncated(r *dns.Msg) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.Truncated = true
+	m.RecursionAvailable = true
+	return m
+}
+
+// special answers the questions dnsd does not send to the lookup chain.
+func special(r *dns.Msg, q *dnsmsg.Query) *dns.Msg {
+	switch q.Type {
+	case dns.TypeANY:
+		// RFC 8482 §4.2: a minimal synthesized HINFO instead of everything.
+		m := dnsmsg.ErrorReply(r, dns.RcodeSuccess, 0, "")
+		m.Answer = []dns.RR{&dns.HINFO{
+			Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeHINFO, Class: q.Class, Ttl: 3600},
+			Cpu: "RFC8482",
+		}}
+		return m
+	case dns.TypeAXFR, dns.TypeIXFR:
+		return dnsmsg.ErrorReply(r, dns.RcodeRefused, dns.ExtendedErrorCodeNotSupported, "zone transfers are not served by a cache")
+	case dns.TypeOPT, dns.TypeMAILA, dns.TypeMAILB, dns.TypeTSIG, dns.TypeTKEY:
+		// Meta types and obsolete QTYPEs that are not questions about data.
+		return dnsmsg.ErrorReply(r, dns.RcodeFormatError, dns.ExtendedErrorCodeNotSupported, "meta type "+dnsmsg.TypeString(q.Type)+" is not a question")
+	}
+	return nil
+}

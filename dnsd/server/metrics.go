@@ -1,0 +1,42 @@
+package server
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics count what dnsd did with each message. They are created per
+// Server and registered on the registry the caller passes in.
+type metrics struct {
+	answered  *prometheus.CounterVec // by RCODE
+	dropped   *prometheus.CounterVec // by reason
+	refused   prometheus.Counter
+	slipped   prometheus.Counter
+	truncated prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		answered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "shardns", Subsystem: "dns", Name: "replies_total",
+			Help: "Replies sent, by RCODE.",
+		}, []string{"rcode"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "shardns", Subsystem: "dns", Name: "dropped_total",
+			Help: "Messages not answered, by reason (malformed, rate_limit).",
+		}, []string{"reason"}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "shardns", Subsystem: "dns", Name: "acl_refused_total",
+			Help: "Queries from clients outside -allow, answered REFUSED with EDE 18.",
+		}),
+		slipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "shardns", Subsystem: "dns", Name: "rate_limit_slipped_total",
+			Help: "Over-limit UDP queries answered empty with TC=1.",
+		}),
+		truncated: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "shardns", Subsystem: "dns", Name: "truncated_total",
+			Help: "UDP replies cut to the client's size with TC=1.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.answered, m.dropped, m.refused, m.slipped, m.truncated)
+	}
+	return m
+}

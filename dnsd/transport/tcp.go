@@ -1,0 +1,152 @@
+package transport
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// tcpConn is one client connection: a reader that takes queries off the
+// stream as they come (pipelining) and hands each to its own goroutine, and
+// replies written whole, one at a time, in the order lookups finish.
+type tcpConn struct {
+	conn *net.TCPConn
+	peer Peer
+	sem  chan struct{} // queries in flight on this connection
+	wmu  sync.Mutex
+	wg   sync.WaitGroup
+}
+
+func (s *Server) acceptTCP(ln *net.TCPListener) {
+	defer s.wg.Done()
+	var delay time.Duration
+	for {
+		conn, err := ln.AcceptTCP()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off, don't spin.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("tcp accept", "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		c := &tcpConn{conn: conn, sem: make(chan struct{}, s.cfg.MaxTCPInFlight)}
+		c.peer = Peer{Addr: addrPort(conn.RemoteAddr()), TCP: true}
+		s.mu.Lock()
+		full := len(s.conns) >= s.cfg.MaxTCPConns
+		if !full {
+			s.conns[c] = struct{}{}
+		}
+		s.mu.Unlock()
+		if full {
+			s.metrics.tcpRejected.Inc()
+			conn.Close()
+			continue
+		}
+		s.metrics.tcpConns.Inc()
+		s.wg.Add(1)
+		go s.serveTCP(c)
+	}
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.AddrPort()
+	}
+	return netip.AddrPort{}
+}
+
+// idleTimeout is the configured idle timeout, cut to one second while more
+// than half of the connection slots are taken (RFC 7766 §6.2.3 lets a busy
+// server close idle connections sooner).
+func (s *Server) idleTimeout() time.Duration {
+	s.mu.Lock()
+	busy := len(s.conns) > s.cfg.MaxTCPConns/2
+	s.mu.Unlock()
+	if busy {
+		return min(time.Second, s.cfg.TCPIdleTimeout)
+	}
+	return s.cfg.TCPIdleTimeout
+}
+
+func (s *Server) serveTCP(c *tcpConn) {
+	defer func() {
+		c.wg.Wait() // replies still being written need the connection
+		c.conn.Close()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.metrics.tcpConns.Dec()
+		s.wg.Done()
+	}()
+	var lenBuf [2]byte
+	for {
+		// Wait for the next length prefix; the idle timeout applies only
+		// while no query is in flight.
+		c.conn.SetReadDeadline(time.Now().Add(s.idleTimeout()))
+		if _, err := io.ReadFull(c.conn, lenBuf[:1]); err != nil {
+			if isTimeout(err) && len(c.sem) > 0 {
+				continue
+			}
+			return
+		}
+		c.conn.SetReadDeadline(time.Now().Add(s.cfg.TCPReadTimeout))
+		if _, err := io.ReadFull(c.conn, lenBuf[1:]); err != nil {
+			return
+		}
+		n := int(binary.BigEndian.Uint16(lenBuf[:]))
+		if n < 12 {
+			s.metrics.tcpBadLength.Inc()
+			return // RFC 7766 §8: a malformed stream cannot be resynchronised
+		}
+		req := make([]byte, n)
+		if _, err := io.ReadFull(c.conn, req); err != nil {
+			return
+		}
+		select {
+		case c.sem <- struct{}{}:
+		case <-s.ctx.Done():
+			return
+		}
+		c.wg.Add(1)
+		go s.answerTCP(c, req)
+	}
+}
+
+func (s *Server) answerTCP(c *tcpConn, req []byte) {
+	defer func() { <-c.sem; c.wg.Done() }()
+	out := make([]byte, 2, 514)
+	reply := s.cfg.Handler.ServeMessage(s.ctx, req, c.peer, out[2:2])
+	if reply == nil {
+		return
+	}
+	if len(reply) > 0xffff {
+		s.log.Warn("reply too long for TCP", "bytes", len(reply))
+		return
+	}
+	if &reply[:1][0] == &out[2:3][0] {
+		out = out[:2+len(reply)]
+	} else {
+		out = append(out[:2], reply...)
+	}
+	binary.BigEndian.PutUint16(out, uint16(len(reply)))
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	if _, err := c.conn.Write(out); err != nil {
+		// A client that does not read its replies loses the connection.
+		c.conn.Close()
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

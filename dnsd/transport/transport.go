@@ -1,0 +1,207 @@
+// Package transport carries DNS messages between dnsd and its clients: UDP
+// sockets and TCP connections (RFC 7766) with pipelining, answered out of
+// order as lookups finish, under bounds on connections, queries in flight
+// and time, so no client, slow or hostile, holds resources for long.
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Peer is who sent a message and how.
+type Peer struct {
+	Addr netip.AddrPort
+	TCP  bool
+}
+
+// Handler answers one DNS message. It appends the reply to dst and returns
+// it, or returns nil to send nothing. ctx ends when the server shuts down.
+type Handler interface {
+	ServeMessage(ctx context.Context, req []byte, from Peer, dst []byte) []byte
+}
+
+// Config holds the server's bounds; zero values take the defaults.
+type Config struct {
+	Handler Handler // required
+	Logger  *slog.Logger
+	// MaxUDPInFlight bounds UDP queries being answered at once; a datagram
+	// arriving beyond it is dropped (default 4096).
+	MaxUDPInFlight int
+	// MaxTCPConns bounds open TCP connections; more are closed at once
+	// (default 1024).
+	MaxTCPConns int
+	// MaxTCPInFlight bounds queries in flight on one connection; the
+	// connection is not read further until one finishes (default 64).
+	MaxTCPInFlight int
+	// TCPIdleTimeout closes a connection with nothing to do (default 10s,
+	// RFC 7766 §6.2.3). Past half of MaxTCPConns it drops to 1s.
+	TCPIdleTimeout time.Duration
+	// TCPReadTimeout bounds reading one message once its length has
+	// arrived (default 2s): a client trickling bytes is cut off.
+	TCPReadTimeout time.Duration
+	// WriteTimeout bounds writing one reply (default 2s).
+	WriteTimeout time.Duration
+	Registerer   prometheus.Registerer
+}
+
+func (c *Config) defaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxUDPInFlight <= 0 {
+		c.MaxUDPInFlight = 4096
+	}
+	if c.MaxTCPConns <= 0 {
+		c.MaxTCPConns = 1024
+	}
+	if c.MaxTCPInFlight <= 0 {
+		c.MaxTCPInFlight = 64
+	}
+	if c.TCPIdleTimeout <= 0 {
+		c.TCPIdleTimeout = 10 * time.Second
+	}
+	if c.TCPReadTimeout <= 0 {
+		c.TCPReadTimeout = 2 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 2 * time.Second
+	}
+}
+
+// Server serves DNS over UDP and TCP on any number of addresses.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+	udpSem  chan struct{}
+	bufs    sync.Pool // *[]byte, udpReadSize
+
+	ctx    context.Context // ends at Shutdown
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // readers, accept loops, connections, handlers
+
+	mu    sync.Mutex
+	pcs   []*net.UDPConn
+	lns   []*net.TCPListener
+	conns map[*tcpConn]struct{}
+	addrs []net.Addr
+}
+
+// udpReadSize is the largest query read over UDP. Real queries are far
+// smaller; a longer datagram is cut and fails to parse.
+const udpReadSize = 4096
+
+// New returns a Server; Listen starts it.
+func New(cfg Config) *Server {
+	cfg.defaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registerer),
+		udpSem: make(chan struct{}, cfg.MaxUDPInFlight),
+		ctx:    ctx, cancel: cancel, conns: map[*tcpConn]struct{}{},
+	}
+	s.bufs.New = func() any { b := make([]byte, udpReadSize); return &b }
+	return s
+}
+
+// Listen binds UDP and TCP on every address (host:port; port 0 picks a port
+// free for both) and starts serving. It returns once all are bound.
+func (s *Server) Listen(addrs []string) error {
+	for _, addr := range addrs {
+		pc, ln, err := listenPair(addr)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.pcs = append(s.pcs, pc)
+		s.lns = append(s.lns, ln)
+		s.addrs = append(s.addrs, pc.LocalAddr(), ln.Addr())
+		s.mu.Unlock()
+		s.wg.Add(2)
+		go s.readUDP(pc)
+		go s.acceptTCP(ln)
+		s.log.Info("serving DNS", "udp", pc.LocalAddr().String(), "tcp", ln.Addr().String())
+	}
+	return nil
+}
+
+// pairAttempts bounds how many ports listenPair tries for port 0.
+const pairAttempts = 20
+
+// listenPair binds UDP on addr, then TCP on the port UDP got, so ":0" gives
+// one port for both; with port 0 another is tried if TCP's is taken.
+func listenPair(addr string) (*net.UDPConn, *net.TCPListener, error) {
+	attempts := 1
+	if _, port, err := net.SplitHostPort(addr); err == nil && (port == "0" || port == "") {
+		attempts = pairAttempts
+	}
+	var err error
+	for range attempts {
+		pc, uerr := net.ListenPacket("udp", addr)
+		if uerr != nil {
+			return nil, nil, fmt.Errorf("transport: listen udp %s: %w", addr, uerr)
+		}
+		ln, terr := net.Listen("tcp", pc.LocalAddr().String())
+		if terr == nil {
+			return pc.(*net.UDPConn), ln.(*net.TCPListener), nil
+		}
+		pc.Close()
+		err = fmt.Errorf("transport: listen tcp %s: %w", addr, terr)
+	}
+	return nil, nil, err
+}
+
+// Addrs are the bound addresses, UDP then TCP for each -listen address.
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]net.Addr(nil), s.addrs...)
+}
+
+// Shutdown stops accepting, closes every socket and connection, and waits
+// for the queries in flight until ctx ends; then it cancels them.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	var errs []error
+	for _, pc := range s.pcs {
+		errs = append(errs, pc.Close())
+	}
+	for _, ln := range s.lns {
+		errs = append(errs, ln.Close())
+	}
+	for c := range s.conns {
+		c.conn.Close()
+	}
+	s.pcs, s.lns = nil, nil
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.cancel()
+		<-done
+		errs = append(errs, ctx.Err())
+	}
+	s.cancel()
+	return errors.Join(ignoreClosed(errs)...)
+}
+
+func ignoreClosed(errs []error) []error {
+	var out []error
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			out = append(out, err)
+		}
+	}
+	return out
+}
