@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/shardns/shardns/cacheapi/app"
+	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/config"
 )
 
@@ -30,6 +31,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "cacheapi:", err)
 		os.Exit(2)
 	}
+	cache.UseLogger(log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := app.Run(ctx, cfg, log); err != nil {

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/shardns/shardns/dnsd/app"
+	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/config"
 )
 
@@ -31,6 +32,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "dnsd:", err)
 		os.Exit(2)
 	}
+	cache.UseLogger(log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := app.Run(ctx, cfg, log); err != nil {
