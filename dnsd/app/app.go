@@ -113,6 +113,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Transport:  transport.Config{MaxTCPConns: cfg.MaxTCP},
 	})
 	if err := srv.Listen(listen); err != nil {
+		srv.Shutdown(context.Background()) // release what did bind
 		return fmt.Errorf("dnsd: %w", err)
 	}
 	var https []*http.Server

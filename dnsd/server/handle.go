@@ -31,7 +31,7 @@ func (s *Server) ServeMessage(ctx context.Context, req []byte, from transport.Pe
 		return nil
 	}
 	r := new(dns.Msg)
-	if err := r.Unpack(req); err != nil {
+	if err := r.Unpack(req); err != nil || (len(r.Question) > 0 && !questionComplete(req)) {
 		s.metrics.answered.WithLabelValues("FORMERR").Inc()
 		return formErr(dst, req)
 	}
@@ -112,13 +112,31 @@ func formErr(dst, req []byte) []byte {
 	return binary.BigEndian.AppendUint64(dst, 0) // all four counts 0
 }
 
+// questionComplete reports whether the first question of req, a message
+// miekg/dns parsed, really has its QTYPE and QCLASS: Unpack accepts a
+// message that ends right after the name, or after QTYPE, and reads the
+// missing fields as 0.
+func questionComplete(req []byte) bool {
+	off := headerLen
+	for off < len(req) {
+		switch c := int(req[off]); {
+		case c == 0:
+			return off+1+4 <= len(req)
+		case c&0xC0 == 0xC0: // a pointer ends the name
+			return off+2+4 <= len(req)
+		default:
+			off += 1 + c
+		}
+	}
+	return false
+}
+
 // truncated is the reply to a rate-limited client: empty, TC set, so a real
-// client retries over TCP, where spoofed sources cannot follow.
+// client retries over TCP, where spoofed sources cannot follow. A query
+// with EDNS gets an OPT record (RFC 6891 §6.1.1).
 func truncated(r *dns.Msg) *dns.Msg {
-	m := new(dns.Msg)
-	m.SetReply(r)
+	m := dnsmsg.ErrorReply(r, dns.RcodeSuccess, 0, "")
 	m.Truncated = true
-	m.RecursionAvailable = true
 	return m
 }
 

@@ -40,11 +40,16 @@ func (s *Server) acceptTCP(ln *net.TCPListener) {
 		c := &tcpConn{conn: conn, sem: make(chan struct{}, s.cfg.MaxTCPInFlight)}
 		c.peer = Peer{Addr: addrPort(conn.RemoteAddr()), TCP: true}
 		s.mu.Lock()
+		stopping := s.stopping.Load() // accepted as Shutdown began
 		full := len(s.conns) >= s.cfg.MaxTCPConns
-		if !full {
+		if !full && !stopping {
 			s.conns[c] = struct{}{}
 		}
 		s.mu.Unlock()
+		if stopping {
+			conn.Close()
+			continue
+		}
 		if full {
 			s.metrics.tcpRejected.Inc()
 			conn.Close()
@@ -87,7 +92,7 @@ func (s *Server) serveTCP(c *tcpConn) {
 		s.wg.Done()
 	}()
 	var lenBuf [2]byte
-	for {
+	for !s.stopping.Load() {
 		// Wait for the next length prefix; the idle timeout applies only
 		// while no query is in flight.
 		c.conn.SetReadDeadline(time.Now().Add(s.idleTimeout()))
@@ -124,7 +129,7 @@ func (s *Server) answerTCP(c *tcpConn, req []byte) {
 	defer func() { <-c.sem; c.wg.Done() }()
 	out := make([]byte, 2, 514)
 	reply := s.cfg.Handler.ServeMessage(s.ctx, req, c.peer, out[2:2])
-	if reply == nil {
+	if len(reply) == 0 {
 		return
 	}
 	if len(reply) > 0xffff {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -88,6 +89,10 @@ type Server struct {
 	ctx    context.Context // ends at Shutdown
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // readers, accept loops, connections, handlers
+
+	// stopping is set (under mu) when Shutdown begins: readers stop and
+	// connections accepted from then on are closed.
+	stopping atomic.Bool
 
 	mu    sync.Mutex
 	pcs   []*net.UDPConn
@@ -167,20 +172,26 @@ func (s *Server) Addrs() []net.Addr {
 	return append([]net.Addr(nil), s.addrs...)
 }
 
-// Shutdown stops accepting, closes every socket and connection, and waits
-// for the queries in flight until ctx ends; then it cancels them.
+// Shutdown stops accepting and reading, and waits for the queries in
+// flight until ctx ends; their replies still go out. Then it cancels the
+// queries left and closes every socket.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	s.stopping.Store(true)
 	var errs []error
 	for _, pc := range s.pcs {
-		errs = append(errs, pc.Close())
+		// Wakes the reader; the socket stays open for replies in flight.
+		errs = append(errs, pc.SetReadDeadline(time.Unix(1, 0)))
 	}
 	for _, ln := range s.lns {
 		errs = append(errs, ln.Close())
 	}
 	for c := range s.conns {
-		c.conn.Close()
+		// The reader ends; serveTCP closes the connection once the
+		// replies in flight are written.
+		_ = c.conn.CloseRead()
 	}
+	pcs := s.pcs
 	s.pcs, s.lns = nil, nil
 	s.mu.Unlock()
 	done := make(chan struct{})
@@ -193,6 +204,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		errs = append(errs, ctx.Err())
 	}
 	s.cancel()
+	for _, pc := range pcs {
+		errs = append(errs, pc.Close())
+	}
 	return errors.Join(ignoreClosed(errs)...)
 }
 

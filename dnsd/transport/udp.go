@@ -16,7 +16,7 @@ func (s *Server) readUDP(pc *net.UDPConn) {
 		n, from, err := pc.ReadFromUDPAddrPort(*bp)
 		if err != nil {
 			s.bufs.Put(bp)
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || s.stopping.Load() {
 				return
 			}
 			s.log.Debug("udp read", "err", err)

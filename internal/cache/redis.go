@@ -300,3 +300,11 @@ func (r *Redis) Ping(ctx context.Context) error {
 		return errors.New("cache: redis ping: no live shard")
 	}
 }
+
+// Client is the go-redis client under the tier (a Ring or a ClusterClient),
+// for the fleet's side traffic: stats and invalidation. It keeps the
+// query path's short timeouts and honours each call's deadline.
+func (r *Redis) Client() redis.UniversalClient { return r.uc }
+
+// IsCluster reports whether the tier is a Redis Cluster.
+func (r *Redis) IsCluster() bool { return r.cluster != nil }

@@ -271,6 +271,11 @@ func TestParseQueryRejects(t *testing.T) {
 	twoOPT.SetQuestion("a.example.", dns.TypeA)
 	twoOPT.SetEdns0(1232, false)
 	twoOPT.Extra = append(twoOPT.Extra, twoOPT.Extra[0])
+	type0 := new(dns.Msg)
+	type0.SetQuestion("a.example.", 0)
+	class0 := new(dns.Msg)
+	class0.SetQuestion("a.example.", dns.TypeA)
+	class0.Question[0].Qclass = 0
 	for name, tc := range map[string]struct {
 		m     *dns.Msg
 		rcode int
@@ -279,6 +284,8 @@ func TestParseQueryRejects(t *testing.T) {
 		"two questions":  {two, dns.RcodeFormatError},
 		"EDNS version 1": {v1, dns.RcodeBadVers},
 		"two OPT":        {twoOPT, dns.RcodeFormatError},
+		"QTYPE 0":        {type0, dns.RcodeFormatError},
+		"QCLASS 0":       {class0, dns.RcodeFormatError},
 	} {
 		_, rej := ParseQuery(tc.m)
 		if rej == nil || rej.Rcode != tc.rcode {

@@ -66,6 +66,10 @@ func ParseQuery(r *dns.Msg) (Query, *Reject) {
 	if opts > 1 {
 		return out, &Reject{Rcode: dns.RcodeFormatError, EDE: dns.ExtendedErrorCodeOther, Text: "more than one OPT record"}
 	}
+	if out.Type == 0 || out.Class == 0 {
+		// Both values are reserved (RFC 6895 §3.1, §3.2): no data has them.
+		return out, &Reject{Rcode: dns.RcodeFormatError, EDE: dns.ExtendedErrorCodeOther, Text: "QTYPE or QCLASS 0"}
+	}
 	if _, ok := dns.IsDomainName(out.Name); !ok {
 		return out, &Reject{Rcode: dns.RcodeFormatError, EDE: dns.ExtendedErrorCodeOther, Text: "bad query name"}
 	}

@@ -1,0 +1,73 @@
+package transport_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/shardns/shardns/dnsd/transport"
+)
+
+func TestUDPEcho(t *testing.T) {
+	h := newHandler()
+	e := start(t, h, transport.Config{})
+	u := dialUDP(t, e.udp)
+	for id := range uint16(20) {
+		if _, err := u.Write(query(t, "echo", id)); err != nil {
+			t.Fatal(err)
+		}
+		b := readDatagram(u, hangBound)
+		if b == nil {
+			t.Fatalf("query %d: no reply", id)
+		}
+		if got := replyID(t, b); got != id {
+			t.Fatalf("reply ID %d, want %d", got, id)
+		}
+	}
+}
+
+// MaxUDPInFlight: datagrams arriving while the cap is taken are dropped
+// and counted; once the call finishes, new queries are answered.
+func TestUDPInFlightCap(t *testing.T) {
+	h := newHandler()
+	release := h.hold("block")
+	e := start(t, h, transport.Config{MaxUDPInFlight: 1})
+	u := dialUDP(t, e.udp)
+	if _, err := u.Write(query(t, "block", 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the held query to reach the handler", func() bool { return h.running.Load() == 1 })
+	const burst = 20
+	for i := range burst {
+		if _, err := u.Write(query(t, "fast", uint16(100+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the burst to be dropped", func() bool { return e.metric(t, "shardns_dns_udp_dropped_total") == burst })
+	if b := readDatagram(u, 300*time.Millisecond); b != nil {
+		t.Fatalf("a reply (ID %d) while the only slot was held", replyID(t, b))
+	}
+	if n := h.calls.Load(); n != 1 {
+		t.Errorf("handler called %d times, want 1", n)
+	}
+
+	release()
+	b := readDatagram(u, hangBound)
+	if b == nil {
+		t.Fatal("no reply to the held query after release")
+	}
+	if got := replyID(t, b); got != 1 {
+		t.Fatalf("reply ID %d, want 1", got)
+	}
+	// The slot frees just after the reply leaves: retry as a client would.
+	answered := false
+	for i := 0; i < 50 && !answered; i++ {
+		if _, err := u.Write(query(t, "fast", uint16(200+i))); err != nil {
+			t.Fatal(err)
+		}
+		b := readDatagram(u, 200*time.Millisecond)
+		answered = b != nil && replyID(t, b) >= 200
+	}
+	if !answered {
+		t.Fatal("no reply to queries sent after the slot was freed")
+	}
+}
