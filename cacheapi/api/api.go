@@ -1,44 +1,135 @@
 // Package api is shardns's REST API on gorilla/mux: lookups in the dns-json
-// format through the same lookup chain dnsd uses, health, and metrics. The
-// all-in-one dnsd serves it in-process with -http.
+// format and as RFC 8484 DNS over HTTPS through the same lookup chain dnsd
+// uses, the cache itself (inspect, flush), health, readiness and metrics.
+// The all-in-one dnsd serves it in-process with -http.
+//
+// Routes:
+//
+//	GET  /lookup?name=&type=&do=&cd=   dns-json answer, with Source, Shard, TTL
+//	GET  /dns-query?dns=<base64url>    RFC 8484; with Accept: application/dns-json
+//	                                   and name=&type= the dns-json answer
+//	POST /dns-query                    RFC 8484, body application/dns-message
+//	GET  /cache/{name}?type=&do=&cd=   the stored entry (404 when absent)
+//	DELETE /cache/{name}[?suffix=1]    flush a name (every type), or every name
+//	                                   at or under it; reaches every frontend's L1
+//	GET  /healthz                      alive
+//	GET  /readyz                       Redis and resolver reachable (else 503)
+//	GET  /metrics                      Prometheus
+//
+// Every error is JSON, {"error": "..."}, with a fitting status.
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/lookup"
 )
+
+// Bounds on what a client may send.
+const (
+	// maxURI bounds the escaped path plus the query string; longer: 414.
+	maxURI = 8192
+	// maxBody bounds every request body (a DNS message is at most 65535
+	// bytes, and /dns-query enforces that itself).
+	maxBody = 65536
+)
+
+// Cache is what the /cache routes and the Shard of /lookup need from the
+// cache tiers. *frontend.Frontend implements it.
+type Cache interface {
+	// Shard returns the address of the Redis shard that holds key, or "".
+	Shard(ctx context.Context, key string) string
+	// Inspect returns the entry under key as stored, or cache.ErrMiss.
+	Inspect(ctx context.Context, key string) (*cache.Inspection, error)
+	// Flush removes name (with suffix, every name at or under it) from
+	// the shared cache and from every frontend's L1. name is lowercased,
+	// in presentation format, with its final dot.
+	Flush(ctx context.Context, name string, suffix bool) (cache.FlushResult, error)
+}
+
+// Readiness reports the state of what the API depends on, by name, nil
+// for usable. *frontend.Frontend implements it.
+type Readiness interface {
+	Ready(ctx context.Context) map[string]error
+}
 
 // Config is what New needs.
 type Config struct {
 	Chain    lookup.Handler      // required
 	Gatherer prometheus.Gatherer // for /metrics; nil: no /metrics
 	Logger   *slog.Logger
+	// Cache serves /cache/{name} and the Shard of /lookup answers; nil:
+	// no /cache routes.
+	Cache Cache
+	// Ready is what /readyz checks; nil: /readyz checks nothing.
+	Ready Readiness
+	// Token is the bearer token mutating calls need. Empty: mutating
+	// calls are taken only from loopback clients.
+	Token string
+	// Rate is how many requests per second one client (an IPv4 address,
+	// an IPv6 /64) may make to /lookup and /dns-query, as a token bucket
+	// holding Burst tokens. 0: no limit.
+	Rate float64
+	// Burst is the bucket size; 0: max(1, Rate).
+	Burst int
+	// Now is the clock for cache ages and rate limiting (nil: time.Now).
+	Now func() time.Time
+	// Stats serves GET /stats (cacheapi/stats); nil: no /stats.
+	Stats http.Handler
 }
 
 // API serves the REST routes.
 type API struct {
-	chain lookup.Handler
-	log   *slog.Logger
+	chain   lookup.Handler
+	cache   Cache
+	ready   Readiness
+	token   string
+	limiter *limiter // nil: no rate limit
+	now     func() time.Time
+	log     *slog.Logger
 }
 
 // New returns the API's HTTP handler.
 func New(cfg Config) http.Handler {
-	a := &API{chain: cfg.Chain, log: cfg.Logger}
+	a := &API{chain: cfg.Chain, cache: cfg.Cache, ready: cfg.Ready, token: cfg.Token, now: cfg.Now, log: cfg.Logger}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if cfg.Rate > 0 {
+		a.limiter = newLimiter(cfg.Rate, cfg.Burst, a.now)
+	}
 	r := mux.NewRouter()
-	r.HandleFunc("/lookup", a.lookup).Methods(http.MethodGet)
+	// Names in /cache/{name} may hold a '/' (RFC 2317) sent as %2F, and
+	// "." or ".." are names, not path steps: match the path as sent.
+	r.UseEncodedPath()
+	r.SkipClean(true)
+	r.Handle("/lookup", a.limited(http.HandlerFunc(a.lookup))).Methods(http.MethodGet)
+	r.Handle("/dns-query", a.limited(http.HandlerFunc(a.dohGet))).Methods(http.MethodGet)
+	r.Handle("/dns-query", a.limited(http.HandlerFunc(a.dohPost))).Methods(http.MethodPost)
+	if a.cache != nil {
+		r.HandleFunc("/cache/{name}", a.cacheGet).Methods(http.MethodGet)
+		// Mutating: a bearer token with -token, else loopback clients only.
+		r.Handle("/cache/{name}", a.mutating(http.HandlerFunc(a.cacheDelete))).Methods(http.MethodDelete)
+	}
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}).Methods(http.MethodGet)
+	r.HandleFunc("/readyz", a.readyz).Methods(http.MethodGet)
+	if cfg.Stats != nil {
+		r.Handle("/stats", cfg.Stats).Methods(http.MethodGet, http.MethodHead)
+	}
 	if cfg.Gatherer != nil {
 		r.Handle("/metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{})).Methods(http.MethodGet)
 	}
@@ -48,11 +139,39 @@ func New(cfg Config) http.Handler {
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
 	})
-	return r
+	return a.guard(r)
+}
+
+// guard bounds every request before routing (URI length, body size) and
+// turns a panic into a JSON 500 rather than a dropped connection.
+func (a *API) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				a.log.Error("api: handler panicked", "method", r.Method, "path", r.URL.EscapedPath(), "panic", v)
+				writeError(w, http.StatusInternalServerError, "internal error")
+			}
+		}()
+		if len(r.URL.EscapedPath())+len(r.URL.RawQuery) > maxURI {
+			writeError(w, http.StatusRequestURITooLong, "request URI too long")
+			return
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	writeJSONAs(w, "application/json", code, v)
+}
+
+func writeJSONAs(w http.ResponseWriter, ctype string, code int, v any) {
+	w.Header().Set("Content-Type", ctype)
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
 }

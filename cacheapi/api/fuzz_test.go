@@ -51,6 +51,7 @@ func FuzzParseLookup(f *testing.F) {
 		"name=" + strings.Repeat("0", 59) + "." + strings.Repeat("0", 59) + "." + strings.Repeat("0", 62) + "." +
 			strings.Repeat("0", 49) + ".0000000%FF%FF00000000",
 		"name=0%8F.example.test",
+		"name=" + strings.Repeat("a", maxURI),
 	} {
 		f.Add(seed)
 	}
@@ -68,6 +69,12 @@ func FuzzParseLookup(f *testing.F) {
 
 		if !json.Valid(rec.Body.Bytes()) {
 			t.Fatalf("%q: body is not JSON: %q", raw, rec.Body)
+		}
+		if len(raw)+len("/lookup") > maxURI {
+			if rec.Code != http.StatusRequestURITooLong {
+				t.Fatalf("%d-byte query: status %d", len(raw), rec.Code)
+			}
+			return
 		}
 		q, msg := parseLookup(req)
 		switch rec.Code {

@@ -3,8 +3,8 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,11 +14,20 @@ import (
 	"github.com/shardns/shardns/internal/lookup"
 )
 
-// lookupBudget bounds one /lookup, as dnsd bounds one query.
+// lookupBudget bounds one lookup, as dnsd bounds one query.
 const lookupBudget = 1800 * time.Millisecond
 
+// sourceLocal is the Source of an answer the API made itself (RFC 8482's
+// ANY, a refused zone transfer, a meta type).
+const sourceLocal = "local"
+
+// errReply is wrapped when a reply could not be built.
+var errReply = errors.New("api: reply could not be built")
+
 // jsonQuestion, jsonRR and jsonAnswer are the dns-json format of Google's
-// and Cloudflare's JSON APIs, plus where the answer came from.
+// and Cloudflare's JSON APIs, plus where the answer came from: Source
+// (l1, redis, stale, resolver, local), Shard (the Redis shard, for a redis
+// answer) and TTL (seconds the cached entry stays fresh).
 type jsonQuestion struct {
 	Name string `json:"name"`
 	Type uint16 `json:"type"`
@@ -43,44 +52,113 @@ type jsonAnswer struct {
 	Authority []jsonRR       `json:"Authority,omitempty"`
 	Comment   string         `json:"Comment,omitempty"`
 	Source    string         `json:"Source"`
+	Shard     string         `json:"Shard,omitempty"`
+	TTL       uint32         `json:"TTL"`
+}
+
+// reply is the answer to one question: its wire form (the query's ID,
+// TTLs aged), and the chain's result when the chain made it.
+type reply struct {
+	wire    []byte
+	res     *lookup.Result // nil for an answer the API made itself
+	comment string         // why, for such an answer
+}
+
+// answer puts q (whose DNS form is req) through the special types, then
+// the lookup chain within lookupBudget. An error is the chain's, or wraps
+// errReply.
+func (a *API) answer(ctx context.Context, req *dns.Msg, q *dnsmsg.Query) (reply, error) {
+	if m, why := dnsmsg.LocalAnswer(req, q); m != nil {
+		wire, err := m.Pack()
+		if err != nil {
+			return reply{}, fmt.Errorf("%w: %w", errReply, err)
+		}
+		return reply{wire: wire, comment: why}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, lookupBudget)
+	defer cancel()
+	res, err := a.chain.Lookup(ctx, q)
+	if err != nil {
+		return reply{}, err
+	}
+	wire := dnsmsg.AppendReply(nil, res.Stored(), q, dnsmsg.ReplyOptions{Age: res.Age(), Stale: res.Stale()})
+	return reply{wire: wire, res: res}, nil
 }
 
 func (a *API) lookup(w http.ResponseWriter, r *http.Request) {
+	a.lookupJSON(w, r, "application/json")
+}
+
+// lookupJSON answers name, type, do and cd from the query string in
+// dns-json, sent as ctype.
+func (a *API) lookupJSON(w http.ResponseWriter, r *http.Request, ctype string) {
 	q, msg := parseLookup(r)
 	if msg != "" {
 		writeError(w, http.StatusBadRequest, msg)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), lookupBudget)
-	defer cancel()
-	res, err := a.chain.Lookup(ctx, &q)
+	rep, err := a.answer(r.Context(), asMsg(&q), &q)
 	if err != nil {
 		a.log.Debug("lookup failed", "key", q.Key, "err", err)
-		code := http.StatusServiceUnavailable
-		if errors.Is(err, lookup.ErrTimeout) {
-			code = http.StatusGatewayTimeout
+		switch {
+		case errors.Is(err, errReply):
+			writeError(w, http.StatusInternalServerError, err.Error())
+		case errors.Is(err, lookup.ErrTimeout):
+			writeError(w, http.StatusGatewayTimeout, err.Error())
+		default:
+			writeError(w, http.StatusServiceUnavailable, err.Error())
 		}
-		writeError(w, code, err.Error())
 		return
 	}
-	wire := dnsmsg.AppendReply(nil, res.Stored(), &q, dnsmsg.ReplyOptions{Age: res.Age(), Stale: res.Stale()})
 	m := new(dns.Msg)
-	if err := m.Unpack(wire); err != nil {
+	if err := m.Unpack(rep.wire); err != nil {
 		writeError(w, http.StatusInternalServerError, "stored answer unreadable")
 		return
 	}
+	out := toJSON(m)
+	a.describe(r.Context(), &out, &q, rep)
+	writeJSONAs(w, ctype, http.StatusOK, out)
+}
+
+// describe fills in where an answer came from.
+func (a *API) describe(ctx context.Context, out *jsonAnswer, q *dnsmsg.Query, rep reply) {
+	res := rep.res
+	if res == nil {
+		out.Source, out.Comment = sourceLocal, rep.comment
+		return
+	}
+	out.Source = string(res.Source)
+	if age := res.Age(); !res.Stale() && age < res.Entry.TTL {
+		out.TTL = res.Entry.TTL - age
+	}
+	switch res.Source {
+	case lookup.SourceL1:
+		out.Comment = "answered from this frontend's in-process cache (L1)"
+	case lookup.SourceRedis:
+		out.Comment = "answered from the shared cache (Redis)"
+		if a.cache != nil {
+			if out.Shard = a.cache.Shard(ctx, q.Key); out.Shard != "" {
+				out.Comment = "answered from the Redis shard " + out.Shard
+			}
+		}
+	case lookup.SourceResolver:
+		out.Comment = "answered by the resolver"
+	case lookup.SourceStale:
+		out.Comment = "stale answer (RFC 8767): the resolver could not be reached"
+	}
+}
+
+// toJSON turns a DNS message into dns-json.
+func toJSON(m *dns.Msg) jsonAnswer {
 	out := jsonAnswer{
 		Status: m.Rcode, TC: m.Truncated, RD: m.RecursionDesired, RA: m.RecursionAvailable,
-		AD: m.AuthenticatedData, CD: m.CheckingDisabled, Source: string(res.Source),
+		AD: m.AuthenticatedData, CD: m.CheckingDisabled,
 		Answer: jsonRRs(m.Answer), Authority: jsonRRs(m.Ns),
 	}
 	for _, qq := range m.Question {
 		out.Question = append(out.Question, jsonQuestion{Name: qq.Name, Type: qq.Qtype})
 	}
-	if res.Stale() {
-		out.Comment = "stale answer (RFC 8767): the resolver could not be reached"
-	}
-	writeJSON(w, http.StatusOK, out)
+	return out
 }
 
 func jsonRRs(rrs []dns.RR) []jsonRR {
@@ -99,39 +177,5 @@ func jsonRRs(rrs []dns.RR) []jsonRR {
 // It returns a message for the client when the request is bad.
 func parseLookup(r *http.Request) (dnsmsg.Query, string) {
 	v := r.URL.Query()
-	name := v.Get("name")
-	if name == "" {
-		return dnsmsg.Query{}, "missing name"
-	}
-	if _, ok := dns.IsDomainName(name); !ok || !dns.IsFqdn(dns.Fqdn(name)) || len(dns.Fqdn(name)) > 254 {
-		return dnsmsg.Query{}, "bad name"
-	}
-	qtype, ok := parseType(v.Get("type"))
-	if !ok {
-		return dnsmsg.Query{}, "bad type"
-	}
-	do, cd := parseBool(v.Get("do")), parseBool(v.Get("cd"))
-	q := dnsmsg.Query{Name: dns.Fqdn(name), Type: qtype, Class: dns.ClassINET, RD: true, DO: do, CD: cd}
-	q.Key = dnsmsg.Key(q.Name, q.Type, q.Class, q.DO, q.CD)
-	return q, ""
-}
-
-func parseType(s string) (uint16, bool) {
-	if s == "" {
-		return dns.TypeA, true
-	}
-	if n, err := strconv.ParseUint(s, 10, 16); err == nil {
-		return uint16(n), n != 0
-	}
-	t, ok := dns.StringToType[strings.ToUpper(s)]
-	if !ok && strings.HasPrefix(strings.ToUpper(s), "TYPE") {
-		n, err := strconv.ParseUint(s[4:], 10, 16)
-		return uint16(n), err == nil && n != 0
-	}
-	return t, ok
-}
-
-func parseBool(s string) bool {
-	b, err := strconv.ParseBool(s)
-	return err == nil && b
+	return parseQuestion(v.Get("name"), v)
 }

@@ -141,6 +141,13 @@ func TestRoutes(t *testing.T) {
 		{http.MethodGet, "/no/such/route", http.StatusNotFound},
 		{http.MethodGet, "/", http.StatusNotFound},
 		{http.MethodGet, "/healthz", http.StatusOK},
+		{http.MethodGet, "/readyz", http.StatusOK},
+		{http.MethodPost, "/healthz", http.StatusMethodNotAllowed},
+		{http.MethodDelete, "/dns-query", http.StatusMethodNotAllowed},
+		{http.MethodGet, "/dns-query", http.StatusBadRequest},
+		{http.MethodGet, "/cache/www.example.test", http.StatusNotFound}, // no Cache configured
+		{http.MethodGet, "/lookup?name=" + strings.Repeat("a", maxURI), http.StatusRequestURITooLong},
+		{http.MethodGet, "/" + strings.Repeat("a", maxURI), http.StatusRequestURITooLong},
 	} {
 		code, ctype, body := get(t, srv, c.method, c.path)
 		if code != c.code {

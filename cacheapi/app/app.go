@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/shardns/shardns/cacheapi/api"
+	"github.com/shardns/shardns/cacheapi/stats"
 	"github.com/shardns/shardns/internal/frontend"
 )
 
@@ -22,6 +23,8 @@ import (
 type Config struct {
 	Listen    string
 	Frontend  frontend.Flags
+	Token     string
+	HTTPRate  float64
 	LogFormat string
 	LogLevel  string
 }
@@ -30,12 +33,17 @@ type Config struct {
 func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", ":8080", "HTTP listen address")
 	c.Frontend.Register(fs)
+	fs.StringVar(&c.Token, "token", "", "bearer token that mutating calls (DELETE /cache/...) need; empty: they are taken only from loopback clients")
+	fs.Float64Var(&c.HTTPRate, "http-rate", 0, "requests per second each client (IPv4 address, IPv6 /64) may make to /lookup and /dns-query; 0 turns the limit off")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
 
 // Run serves until ctx is done.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if cfg.HTTPRate < 0 {
+		return fmt.Errorf("cacheapi: -http-rate %v is negative", cfg.HTTPRate)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	fe, err := frontend.Build(cfg.Frontend, nil, reg, log)
@@ -43,12 +51,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("cacheapi: %w", err)
 	}
 	defer fe.Close()
+	statsCtx, stopStats := context.WithCancel(ctx)
+	waitStats := fe.PublishStats(statsCtx, "cacheapi", reg, log)
+	defer func() { stopStats(); waitStats() }()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("cacheapi: listen %s: %w", cfg.Listen, err)
 	}
 	srv := &http.Server{
-		Handler:           api.New(api.Config{Chain: fe.Chain, Gatherer: reg, Logger: log}),
+		Handler: api.New(api.Config{
+			Chain: fe.Chain, Gatherer: reg, Logger: log,
+			Cache: fe, Ready: fe, Token: cfg.Token, Rate: cfg.HTTPRate,
+			Stats: stats.Of(fe.StatsSource()),
+		}),
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
 	}
 	done := make(chan error, 1)

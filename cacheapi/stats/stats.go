@@ -144,3 +144,12 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	_, _ = w.Write(buf.Bytes())
 }
+
+// Of returns the /stats handler over r, or nil when there is no reader (a
+// frontend with no Redis tier has no fleet to show).
+func Of(r *fleetstats.Reader) http.Handler {
+	if r == nil {
+		return nil
+	}
+	return Handler(r)
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/shardns/shardns/cacheapi/api"
+	"github.com/shardns/shardns/cacheapi/stats"
 	"github.com/shardns/shardns/dnsd/acl"
 	"github.com/shardns/shardns/dnsd/ratelimit"
 	"github.com/shardns/shardns/dnsd/server"
@@ -95,6 +96,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("dnsd: %w", err)
 	}
 	defer fe.Close()
+	statsCtx, stopStats := context.WithCancel(ctx)
+	waitStats := fe.PublishStats(statsCtx, "dnsd", reg, log)
+	defer func() { stopStats(); waitStats() }()
 
 	allow, err := acl.Parse(cfg.Allow)
 	if err != nil {
@@ -118,7 +122,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	var https []*http.Server
 	if cfg.HTTP != "" {
-		h, err := serveHTTP(cfg.HTTP, api.New(api.Config{Chain: fe.Chain, Gatherer: reg, Logger: log}), log)
+		h, err := serveHTTP(cfg.HTTP, api.New(api.Config{
+			Chain: fe.Chain, Gatherer: reg, Logger: log,
+			Cache: fe, Ready: fe, Stats: stats.Of(fe.StatsSource()),
+		}), log)
 		if err != nil {
 			srv.Shutdown(context.Background())
 			return err

@@ -54,7 +54,7 @@ func (s *Server) ServeMessage(ctx context.Context, req []byte, from transport.Pe
 		s.metrics.answered.WithLabelValues(dns.RcodeToString[rej.Rcode]).Inc()
 		return s.appendMsg(dst, dnsmsg.ErrorReply(r, rej.Rcode, rej.EDE, rej.Text))
 	}
-	if m := special(r, &q); m != nil {
+	if m, _ := dnsmsg.LocalAnswer(r, &q); m != nil {
 		s.metrics.answered.WithLabelValues(dns.RcodeToString[m.Rcode]).Inc()
 		return s.fit(s.appendMsg(dst, m), &q, from)
 	}
@@ -138,24 +138,4 @@ func truncated(r *dns.Msg) *dns.Msg {
 	m := dnsmsg.ErrorReply(r, dns.RcodeSuccess, 0, "")
 	m.Truncated = true
 	return m
-}
-
-// special answers the questions dnsd does not send to the lookup chain.
-func special(r *dns.Msg, q *dnsmsg.Query) *dns.Msg {
-	switch q.Type {
-	case dns.TypeANY:
-		// RFC 8482 §4.2: a minimal synthesized HINFO instead of everything.
-		m := dnsmsg.ErrorReply(r, dns.RcodeSuccess, 0, "")
-		m.Answer = []dns.RR{&dns.HINFO{
-			Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeHINFO, Class: q.Class, Ttl: 3600},
-			Cpu: "RFC8482",
-		}}
-		return m
-	case dns.TypeAXFR, dns.TypeIXFR:
-		return dnsmsg.ErrorReply(r, dns.RcodeRefused, dns.ExtendedErrorCodeNotSupported, "zone transfers are not served by a cache")
-	case dns.TypeOPT, dns.TypeMAILA, dns.TypeMAILB, dns.TypeTSIG, dns.TypeTKEY:
-		// Meta types and obsolete QTYPEs that are not questions about data.
-		return dnsmsg.ErrorReply(r, dns.RcodeFormatError, dns.ExtendedErrorCodeNotSupported, "meta type "+dnsmsg.TypeString(q.Type)+" is not a question")
-	}
-	return nil
 }

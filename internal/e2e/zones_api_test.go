@@ -80,6 +80,43 @@ func TestCacheapiSharesTheCacheWithDnsd(t *testing.T) {
 	if bad := curl(t, "http://"+httpAddr+"/lookup?name=a..b"); !strings.Contains(bad, `"error"`) {
 		t.Errorf("bad name: %s", bad)
 	}
+
+	// /stats shows the four shards and both frontends, which publish their
+	// counters to Redis.
+	var st struct {
+		Shards []struct {
+			Addr string `json:"addr"`
+			Up   bool   `json:"up"`
+		} `json:"shards"`
+		Frontends []struct {
+			Kind    string `json:"kind"`
+			Queries float64
+		} `json:"frontends"`
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		body := curl(t, "http://"+httpAddr+"/stats")
+		if err := json.Unmarshal([]byte(body), &st); err != nil {
+			t.Fatalf("/stats not JSON: %v\n%s", err, body)
+		}
+		kinds := map[string]bool{}
+		for _, f := range st.Frontends {
+			kinds[f.Kind] = true
+		}
+		up := 0
+		for _, s := range st.Shards {
+			if s.Up {
+				up++
+			}
+		}
+		if kinds["dnsd"] && kinds["cacheapi"] && up == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/stats: want 4 shards up and a dnsd and a cacheapi frontend:\n%s", body)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
 }
 
 func curl(t *testing.T, url string) string {

@@ -4,12 +4,14 @@
 package frontend
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shardns/shardns/internal/cache"
@@ -19,8 +21,15 @@ import (
 )
 
 // L1MaxAge caps how long an L1 copy of a Redis entry lives, so frontends
-// sharing the Redis tier agree within seconds.
+// sharing the Redis tier agree within seconds even when a flush
+// announcement is lost.
 const L1MaxAge = 5 * time.Second
+
+// Bounds of the operator's calls.
+const (
+	probeTimeout   = time.Second     // the readiness lookup of ". NS"
+	publishTimeout = 2 * time.Second // announcing a flush, after it is done
+)
 
 // Flags are the frontend flags dnsd and cacheapi have in common.
 type Flags struct {
@@ -48,21 +57,26 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.Stale, "stale", 24*time.Hour, "serve-stale window past the TTL (RFC 8767); 0 turns serve-stale off")
 }
 
-// Frontend is a built query path with what it holds open.
+// Frontend is a built query path with what it holds open. With both L1
+// and Redis it listens for flushes announced by any frontend (see Flush)
+// and drops the flushed names from its L1.
 type Frontend struct {
-	Chain lookup.Handler
-	Store *cache.Layered
-	L1    *cache.Memory // nil when -l1 0
-	Redis *cache.Redis  // nil without -redis
-	close []func() error
+	Chain    lookup.Handler
+	Store    *cache.Layered
+	L1       *cache.Memory // nil when -l1 0
+	Redis    *cache.Redis  // nil without -redis
+	resolver lookup.Resolver
+	close    []func() error
 }
 
-// Close releases the Redis and gRPC connections.
+// Close stops listening for flushes and releases the Redis and gRPC
+// connections, in the reverse order of opening.
 func (f *Frontend) Close() error {
 	var errs []error
-	for _, c := range f.close {
-		errs = append(errs, c())
+	for i := len(f.close) - 1; i >= 0; i-- {
+		errs = append(errs, f.close[i]())
 	}
+	f.close = nil
 	return errors.Join(errs...)
 }
 
@@ -94,6 +108,10 @@ func Build(f Flags, local lookup.Resolver, reg prometheus.Registerer, log *slog.
 		}
 		fe.Redis, l2 = r, r
 		fe.close = append(fe.close, r.Close)
+		if fe.L1 != nil {
+			sub := r.SubscribeInvalidations(func(inv cache.Invalidation) { fe.L1.Invalidate(inv) }, log)
+			fe.close = append(fe.close, sub.Close)
+		}
 	}
 	fe.Store = cache.NewLayered(l1, l2)
 
@@ -111,6 +129,7 @@ func Build(f Flags, local lookup.Resolver, reg prometheus.Registerer, log *slog.
 		fe.Close()
 		return nil, fmt.Errorf("frontend: -resolver is required")
 	}
+	fe.resolver = res
 	fe.Chain = lookup.Build(lookup.Config{
 		Store:      fe.Store,
 		Resolver:   res,
@@ -120,4 +139,90 @@ func Build(f Flags, local lookup.Resolver, reg prometheus.Registerer, log *slog.
 		Logger:     log,
 	})
 	return fe, nil
+}
+
+// Shard returns the address of the Redis shard that holds key now, or ""
+// without Redis or when no shard is up.
+func (f *Frontend) Shard(ctx context.Context, key string) string {
+	if f.Redis == nil {
+		return ""
+	}
+	addr, err := f.Redis.ShardFor(ctx, key)
+	if err != nil {
+		return ""
+	}
+	return addr
+}
+
+// Inspect returns the entry under key as stored: from Redis when the
+// frontend has it (stale or not, however old this frontend's L1 copy),
+// else from L1. It returns cache.ErrMiss when there is none.
+func (f *Frontend) Inspect(ctx context.Context, key string) (*cache.Inspection, error) {
+	switch {
+	case f.Redis != nil:
+		return f.Redis.Inspect(ctx, key)
+	case f.L1 != nil:
+		return f.L1.Inspect(key)
+	}
+	return nil, cache.ErrMiss
+}
+
+// Flush removes name, or with suffix name and every name under it, from
+// the Redis tier and this frontend's L1, then announces it on Redis pub/sub
+// so that every other frontend drops it from its L1 too. name is in key
+// form: lowercased presentation format with the final dot. The result
+// counts the Redis keys removed, or the L1 entries when there is no Redis.
+// The announcement goes out even when the Redis delete failed part way,
+// for what it did remove.
+func (f *Frontend) Flush(ctx context.Context, name string, suffix bool) (cache.FlushResult, error) {
+	var res cache.FlushResult
+	var errs []error
+	if f.Redis != nil {
+		var err error
+		if suffix {
+			res, err = f.Redis.DeleteSuffix(ctx, name)
+		} else {
+			res, err = f.Redis.DeleteName(ctx, name)
+		}
+		errs = append(errs, err)
+	}
+	inv := cache.NewInvalidation(name, suffix)
+	if f.L1 != nil {
+		if n := f.L1.Invalidate(inv); f.Redis == nil {
+			res.Deleted = n
+		}
+	}
+	if f.Redis != nil {
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+		defer cancel()
+		errs = append(errs, f.Redis.PublishInvalidation(pctx, inv))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return res, fmt.Errorf("frontend: flush %s: %w", name, err)
+	}
+	return res, nil
+}
+
+// Ready reports what the frontend depends on, each with nil when it is
+// usable: "redis" (configured only) when at least one shard answers PING,
+// and "resolver" when a lookup of ". NS" sent straight to the resolver,
+// past the cache, is answered within a second. Any DNS answer counts,
+// REFUSED and SERVFAIL included: the resolver is reachable.
+func (f *Frontend) Ready(ctx context.Context) map[string]error {
+	out := map[string]error{}
+	if f.Redis != nil {
+		out["redis"] = f.Redis.Ping(ctx)
+	}
+	if f.resolver != nil {
+		ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		defer cancel()
+		q := new(dns.Msg)
+		q.SetQuestion(".", dns.TypeNS)
+		if _, err := f.resolver.Resolve(ctx, q); err != nil {
+			out["resolver"] = fmt.Errorf("frontend: resolver: %w", err)
+		} else {
+			out["resolver"] = nil
+		}
+	}
+	return out
 }
