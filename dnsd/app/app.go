@@ -225,3 +225,6 @@ func (p *inProcess) Close() error {
 	}
 	return nil
 }
+
+// LogSettings are the -log-format and -log-level values.
+func (c *Config) LogSettings() (format, level string) { return c.LogFormat, c.LogLevel }

@@ -112,3 +112,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	return nil
 }
+
+// LogSettings are the -log-format and -log-level values.
+func (c *Config) LogSettings() (format, level string) { return c.LogFormat, c.LogLevel }
