@@ -15,6 +15,9 @@
 //	GET  /healthz                      alive
 //	GET  /readyz                       Redis and resolver reachable (else 503)
 //	GET  /metrics                      Prometheus
+//	GET  /stats                        every shard and frontend of the fleet
+//	GET  /openapi.yaml                 the OpenAPI 3 document of these routes
+//	GET  /                             the status page (and /ui/*.js, *.css)
 //
 // Every error is JSON, {"error": "..."}, with a fitting status.
 package api
@@ -30,6 +33,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/shardns/shardns/cacheapi/ui"
 	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/lookup"
 )
@@ -127,6 +131,8 @@ func New(cfg Config) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", a.readyz).Methods(http.MethodGet)
+	r.Handle(`/{page:(?:ui/[a-z]+\.(?:js|css))?}`, ui.Handler()).Methods(http.MethodGet, http.MethodHead) // the status page: "/" and its assets
+	r.HandleFunc("/openapi.yaml", serveOpenAPI).Methods(http.MethodGet)
 	if cfg.Stats != nil {
 		r.Handle("/stats", cfg.Stats).Methods(http.MethodGet, http.MethodHead)
 	}

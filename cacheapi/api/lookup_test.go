@@ -139,7 +139,6 @@ func TestRoutes(t *testing.T) {
 		{http.MethodPost, "/lookup?name=www.example.test", http.StatusMethodNotAllowed},
 		{http.MethodDelete, "/lookup", http.StatusMethodNotAllowed},
 		{http.MethodGet, "/no/such/route", http.StatusNotFound},
-		{http.MethodGet, "/", http.StatusNotFound},
 		{http.MethodGet, "/healthz", http.StatusOK},
 		{http.MethodGet, "/readyz", http.StatusOK},
 		{http.MethodPost, "/healthz", http.StatusMethodNotAllowed},

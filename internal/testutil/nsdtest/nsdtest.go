@@ -65,6 +65,8 @@ func Start(t testing.TB, zones map[string]string) *Server {
   verbosity: 1
   hide-version: yes
   reuseport: no
+  rrl-ratelimit: 0
+  rrl-whitelist-ratelimit: 0
 remote-control:
   control-enable: no
 `, port, port, dir, filepath.Join(dir, "nsd.pid"), filepath.Join(dir, "zone.list"),
