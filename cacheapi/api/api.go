@@ -15,6 +15,9 @@
 //	GET  /healthz                      alive
 //	GET  /readyz                       Redis and resolver reachable (else 503)
 //	GET  /metrics                      Prometheus
+//	POST /jobs                         warm the cache: JSON names, or a CSV upload
+//	GET  /jobs, /jobs/{id}             jobs and their progress
+//	DELETE /jobs/{id}                  cancel a job
 //	GET  /stats                        every shard and frontend of the fleet
 //	GET  /openapi.yaml                 the OpenAPI 3 document of these routes
 //	GET  /                             the status page (and /ui/*.js, *.css)
@@ -89,6 +92,8 @@ type Config struct {
 	Now func() time.Time
 	// Stats serves GET /stats (cacheapi/stats); nil: no /stats.
 	Stats http.Handler
+	// Jobs is the work queue behind /jobs; nil: /jobs answers 404.
+	Jobs Jobs
 }
 
 // API serves the REST routes.
@@ -96,6 +101,7 @@ type API struct {
 	chain   lookup.Handler
 	cache   Cache
 	ready   Readiness
+	jobs    Jobs
 	token   string
 	limiter *limiter // nil: no rate limit
 	now     func() time.Time
@@ -104,7 +110,7 @@ type API struct {
 
 // New returns the API's HTTP handler.
 func New(cfg Config) http.Handler {
-	a := &API{chain: cfg.Chain, cache: cfg.Cache, ready: cfg.Ready, token: cfg.Token, now: cfg.Now, log: cfg.Logger}
+	a := &API{chain: cfg.Chain, cache: cfg.Cache, ready: cfg.Ready, jobs: cfg.Jobs, token: cfg.Token, now: cfg.Now, log: cfg.Logger}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -127,6 +133,7 @@ func New(cfg Config) http.Handler {
 		// Mutating: a bearer token with -token, else loopback clients only.
 		r.Handle("/cache/{name}", a.mutating(http.HandlerFunc(a.cacheDelete))).Methods(http.MethodDelete)
 	}
+	a.jobRoutes(r)
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}).Methods(http.MethodGet)
@@ -166,7 +173,11 @@ func (a *API) guard(next http.Handler) http.Handler {
 			return
 		}
 		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+			limit := int64(maxBody)
+			if r.URL.Path == "/jobs" {
+				limit = maxJobBody
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -20,17 +20,20 @@ import (
 )
 
 // TestOpenAPIConformance drives every route of real servers (a real chain,
-// four real Redis shards, the real resolver; one resolver down, one
-// silent, one server rate-limited) through every documented status it can
-// reach, and checks each request and answer against openapi.yaml.
+// four real Redis shards, the real resolver, a real work queue on its own
+// Redis; one resolver down, one silent, one server rate-limited, one
+// without a queue) through every documented status it can reach, and
+// checks each request and answer against openapi.yaml.
 func TestOpenAPIConformance(t *testing.T) {
 	c := newConformance(t)
 	shards := redistest.StartN(t, 4)
+	q, queueRedis := openAPIQueue(t)
 	const token = "s3cret"
 	var gatherer prometheus.Gatherer
 	m := newMember(t, testFlags(shards), zoneResolver(t, nil), func(cfg *Config) {
 		cfg.Token = token
 		cfg.Stats = stats.Of(cfg.Cache.(*frontend.Frontend).StatsSource())
+		cfg.Jobs = q
 		gatherer = cfg.Gatherer
 	})
 	srv := m.srv
@@ -46,6 +49,8 @@ func TestOpenAPIConformance(t *testing.T) {
 	openAPILookups(t, c, srv, shards)
 	wire := openAPIDoH(t, c, srv)
 	openAPICache(t, c, srv, auth)
+	finished, canceled := openAPIJobs(t, c, srv, auth, q)
+	openAPINoQueue(t, c, auth)
 
 	// Stats, with this frontend's counters published, and metrics.
 	p := fleetstats.NewPublisher(fleetstats.PublisherConfig{Redis: m.fe.Redis.Client(), ID: "openapi-test", Kind: "cacheapi", Gatherer: gatherer})
@@ -64,22 +69,28 @@ func TestOpenAPIConformance(t *testing.T) {
 	openAPIFailures(t, c)
 	openAPIRateLimit(t, c, wire)
 
-	// Every shard down.
+	// Every shard down, and the work queue's Redis.
 	for _, s := range shards {
 		s.Kill()
 	}
+	queueRedis.Kill()
 	for _, r := range []struct {
 		method, target string
 		header         http.Header
+		body           []byte
 	}{
-		{get, "/cache/www.example.test", nil},
-		{del, "/cache/www.example.test", auth},
-		{get, "/stats", nil},
-		{http.MethodHead, "/stats", nil},
-		{get, "/readyz", nil},
+		{get, "/cache/www.example.test", nil, nil},
+		{del, "/cache/www.example.test", auth, nil},
+		{get, "/stats", nil, nil},
+		{http.MethodHead, "/stats", nil, nil},
+		{get, "/readyz", nil, nil},
+		{get, "/jobs", nil, nil},
+		{http.MethodPost, "/jobs", withContentType(auth, "application/json"), []byte(`{"names":["www.example.test"]}`)},
+		{get, "/jobs/" + finished, nil, nil},
+		{del, "/jobs/" + canceled, auth, nil},
 	} {
-		waitUntil(t, 10*time.Second, r.method+" "+r.target+" with every shard down answers 503", func() bool {
-			resp, _ := c.send(t, srv, r.method, r.target, r.header, nil)
+		waitUntil(t, 10*time.Second, r.method+" "+r.target+" with every shard and the queue down answers 503", func() bool {
+			resp, _ := c.send(t, srv, r.method, r.target, r.header, r.body)
 			return resp.StatusCode == http.StatusServiceUnavailable
 		})
 	}
@@ -208,7 +219,7 @@ func openAPIOutside(t *testing.T, c *conformance, srv *httptest.Server, auth htt
 		case post:
 			h, body = dnsMessage, wire
 		}
-		target := strings.Replace(path, "{name}", "www.example.test", 1) + "?pad=" + strings.Repeat("x", maxURI)
+		target := fillPath(path) + "?pad=" + strings.Repeat("x", maxURI)
 		c.expect(t, srv, 414, method, target, h, body)
 	}
 
@@ -218,10 +229,15 @@ func openAPIOutside(t *testing.T, c *conformance, srv *httptest.Server, auth htt
 	for path, item := range c.doc.Paths.Map() {
 		for _, method := range []string{get, http.MethodHead, post, http.MethodPut, http.MethodPatch, del, http.MethodOptions} {
 			if item.GetOperation(method) == nil {
-				c.expect(t, srv, 405, method, strings.Replace(path, "{name}", "www.example.test", 1), nil, nil)
+				c.expect(t, srv, 405, method, fillPath(path), nil, nil)
 			}
 		}
 	}
+}
+
+// fillPath fills in the parameters of a documented path.
+func fillPath(path string) string {
+	return strings.NewReplacer("{name}", "www.example.test", "{id}", "0123456789ab").Replace(path)
 }
 
 // openAPIFailures covers the lookups that fail: a resolver that cannot be

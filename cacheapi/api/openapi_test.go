@@ -123,7 +123,10 @@ func newConformance(t testing.TB) *conformance {
 // it; a path or method the document lacks must get a JSON 404 or 405.
 func (c *conformance) send(t *testing.T, srv *httptest.Server, method, target string, header http.Header, body []byte) (*http.Response, []byte) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	// A did-not-hang bound, a second longer per MiB of body: a body of
+	// tens of MiB is read and decoded twice (by the checks here and by
+	// the server), slowly under the race detector.
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second+time.Duration(len(body)>>20)*time.Second)
 	defer cancel()
 	newReq := func() *http.Request {
 		var rd io.Reader

@@ -62,9 +62,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Handler: api.New(api.Config{
 			Chain: fe.Chain, Gatherer: reg, Logger: log,
 			Cache: fe, Ready: fe, Token: cfg.Token, Rate: cfg.HTTPRate,
-			Stats: stats.Of(fe.StatsSource()),
+			Stats: stats.Of(fe.StatsSource()), Jobs: api.JobsOf(fe.Queue),
 		}),
-		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
+		// ReadTimeout leaves room for a POST /jobs upload of a large CSV.
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 10 * time.Second,
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()

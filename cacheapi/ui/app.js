@@ -459,12 +459,16 @@ function buildJobRow(tr) {
 }
 
 // jobNumbers reads a job's counts, tolerating absent or string fields.
+// failed counts failed runs (a task is retried until it is dead), so a job
+// has ended when done, dead and canceled tasks make up its total.
 function jobNumbers(j) {
   const done = count(j.done ?? j.completed);
   const failed = count(j.failed);
   const dead = count(j.dead);
-  const total = Math.max(count(j.total), done + failed + dead);
-  return { done, failed, dead, total, finished: done + failed + dead };
+  const canceled = count(j.canceled);
+  const finished = done + dead + canceled;
+  const total = Math.max(count(j.total), finished);
+  return { done, failed, dead, total, finished };
 }
 
 function updateJobRow(c, j, tr) {

@@ -124,7 +124,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.HTTP != "" {
 		h, err := serveHTTP(cfg.HTTP, api.New(api.Config{
 			Chain: fe.Chain, Gatherer: reg, Logger: log,
-			Cache: fe, Ready: fe, Stats: stats.Of(fe.StatsSource()),
+			Cache: fe, Ready: fe, Stats: stats.Of(fe.StatsSource()), Jobs: api.JobsOf(fe.Queue),
 		}), log)
 		if err != nil {
 			srv.Shutdown(context.Background())

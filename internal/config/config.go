@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-
 	"strings"
 )
 
@@ -22,11 +21,20 @@ func EnvName(name string) string {
 // variable.
 func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) error {
 	fs.Usage = func() { usage(fs) }
-	if err := fs.Parse(args); err != nil {
+	if err := ParseCommand(fs, args, getenv); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("config: unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+// ParseCommand is Parse for a subcommand that takes arguments after its
+// flags (fs.Args) and prints its own fs.Usage.
+func ParseCommand(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })

@@ -351,3 +351,58 @@ func TestLowerNameTouchesOnlyASCII(t *testing.T) {
 		t.Error("EqualNames")
 	}
 }
+
+func TestParseKeyRoundTrip(t *testing.T) {
+	for _, c := range []struct {
+		name          string
+		qtype, qclass uint16
+		do, cd        bool
+	}{
+		{"www.Example.COM.", dns.TypeA, dns.ClassINET, false, false},
+		{"example.com.", dns.TypeMX, dns.ClassINET, true, false},
+		{"example.com.", 65280, dns.ClassCHAOS, true, true},
+		{"x.example.", dns.TypeTXT, 3333, false, true},
+		{".", dns.TypeNS, dns.ClassINET, false, false},
+		{`a\.b\}:x.example.`, dns.TypeAAAA, dns.ClassINET, false, false},
+	} {
+		key := Key(c.name, c.qtype, c.qclass, c.do, c.cd)
+		q, err := ParseKey(key)
+		if err != nil {
+			t.Errorf("ParseKey(%q): %v", key, err)
+			continue
+		}
+		if q.Name != LowerName(c.name) || q.Type != c.qtype || q.Class != c.qclass || q.DO != c.do || q.CD != c.cd || q.Key != key {
+			t.Errorf("ParseKey(%q) = %+v", key, q)
+		}
+	}
+	for _, bad := range []string{"", "dns:", "dns:{a.}", "dns:{a.}:A", "dns:{a.}:a:IN", "dns:{a.}:A:IN:cd:do", "dns:{a.}:A:IN:do:do",
+		"dns:{a}:A:IN", "dns:{a.}:TYPE1:IN", "dns:{a.}:A:IN:x", "shardns:{stats}:frontends", "dns:{A.}:A:IN"} {
+		if _, err := ParseKey(bad); err == nil {
+			t.Errorf("ParseKey(%q) accepted", bad)
+		}
+	}
+}
+
+func FuzzParseKey(f *testing.F) {
+	f.Add("dns:{www.example.com.}:A:IN")
+	f.Add("dns:{x.}:TYPE65280:CLASS3:do:cd")
+	f.Fuzz(func(t *testing.T, key string) {
+		q, err := ParseKey(key)
+		if err == nil && Key(q.Name, q.Type, q.Class, q.DO, q.CD) != key {
+			t.Fatalf("ParseKey(%q) = %+v, which keys differently", key, q)
+		}
+	})
+}
+
+func TestParseType(t *testing.T) {
+	for in, want := range map[string]uint16{"": dns.TypeA, "aaaa": dns.TypeAAAA, "MX": dns.TypeMX, "65": 65, "type65280": 65280, "TYPE1": dns.TypeA} {
+		if got, ok := ParseType(in); !ok || got != want {
+			t.Errorf("ParseType(%q) = %d %v, want %d", in, got, ok, want)
+		}
+	}
+	for _, bad := range []string{"0", "TYPE0", "TYPE", "bogus", "70000", "-1"} {
+		if _, ok := ParseType(bad); ok {
+			t.Errorf("ParseType(%q) accepted", bad)
+		}
+	}
+}

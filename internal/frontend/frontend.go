@@ -18,6 +18,8 @@ import (
 	"github.com/shardns/shardns/internal/config"
 	"github.com/shardns/shardns/internal/dnsmsg"
 	"github.com/shardns/shardns/internal/lookup"
+	"github.com/shardns/shardns/internal/prefetch"
+	"github.com/shardns/shardns/internal/queue"
 )
 
 // L1MaxAge caps how long an L1 copy of a Redis entry lives, so frontends
@@ -42,6 +44,9 @@ type Flags struct {
 	MinTTL       time.Duration
 	MaxTTL       time.Duration
 	Stale        time.Duration
+	QueueRedis   string
+	Queue        string
+	PrefetchHits int
 }
 
 // Register defines the flags on fs with DESIGN.md's defaults.
@@ -55,6 +60,9 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.MinTTL, "min-ttl", 0, "lowest TTL the cache stores (shorter TTLs are raised)")
 	fs.DurationVar(&f.MaxTTL, "max-ttl", 86400*time.Second, "highest TTL the cache stores (longer TTLs are lowered)")
 	fs.DurationVar(&f.Stale, "stale", 24*time.Hour, "serve-stale window past the TTL (RFC 8767); 0 turns serve-stale off")
+	fs.StringVar(&f.QueueRedis, "queue-redis", "", "the work queue's Redis (host:port; never a cache shard): hits are counted there for the fleet's prefetch, which resolverd's workers do")
+	fs.StringVar(&f.Queue, "queue", queue.DefaultName, "the work queue's name")
+	fs.IntVar(&f.PrefetchHits, "prefetch-hits", 2, "hits that make an entry popular enough to be refreshed before it expires; 0 turns prefetch off")
 }
 
 // Frontend is a built query path with what it holds open. With both L1
@@ -65,6 +73,7 @@ type Frontend struct {
 	Store    *cache.Layered
 	L1       *cache.Memory // nil when -l1 0
 	Redis    *cache.Redis  // nil without -redis
+	Queue    *queue.Queue  // nil without -queue-redis
 	resolver lookup.Resolver
 	close    []func() error
 }
@@ -130,14 +139,39 @@ func Build(f Flags, local lookup.Resolver, reg prometheus.Registerer, log *slog.
 		return nil, fmt.Errorf("frontend: -resolver is required")
 	}
 	fe.resolver = res
-	fe.Chain = lookup.Build(lookup.Config{
-		Store:      fe.Store,
-		Resolver:   res,
-		Policy:     dnsmsg.Policy{MinTTL: f.MinTTL, MaxTTL: f.MaxTTL},
-		Stale:      f.Stale,
-		Registerer: reg,
-		Logger:     log,
-	})
+	cfg := lookup.Config{
+		Store:        fe.Store,
+		Resolver:     res,
+		Policy:       dnsmsg.Policy{MinTTL: f.MinTTL, MaxTTL: f.MaxTTL},
+		Stale:        f.Stale,
+		PrefetchHits: f.PrefetchHits,
+		Registerer:   reg,
+		Logger:       log,
+	}
+	if f.PrefetchHits == 0 {
+		cfg.PrefetchHits = -1
+	}
+	if f.QueueRedis != "" {
+		q, err := queue.Open(f.QueueRedis, queue.Config{Name: f.Queue})
+		if err != nil {
+			fe.Close()
+			return nil, fmt.Errorf("frontend: %w", err)
+		}
+		fe.Queue = q
+		fe.close = append(fe.close, q.Client().Close)
+		if f.PrefetchHits > 0 && fe.Redis != nil {
+			// The fleet's prefetch: this frontend counts, resolverd refreshes.
+			hot := prefetch.NewCounter(prefetch.CounterConfig{
+				Client: q.Client(), Queue: q.Name(), MinHits: f.PrefetchHits, Registerer: reg, Logger: log,
+			})
+			ctx, stop := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); hot.Run(ctx) }()
+			fe.close = append(fe.close, func() error { stop(); <-done; return nil })
+			cfg.Hot = hot
+		}
+	}
+	fe.Chain = lookup.Build(cfg)
 	return fe, nil
 }
 

@@ -28,9 +28,12 @@ type Config struct {
 	// refreshed in the last tenth of its TTL (default 2; negative turns
 	// prefetch off).
 	PrefetchHits int
-	Registerer   prometheus.Registerer // nil: metrics are not registered
-	Logger       *slog.Logger
-	Now          func() time.Time // nil: time.Now
+	// Hot, when set, counts hits for the fleet's prefetch through the work
+	// queue, which then replaces this process's own prefetch.
+	Hot        HitCounter
+	Registerer prometheus.Registerer // nil: metrics are not registered
+	Logger     *slog.Logger
+	Now        func() time.Time // nil: time.Now
 }
 
 // Bounds of the chain's own bookkeeping.
@@ -46,7 +49,8 @@ const (
 //     whatever step produced it.
 //  2. prefetch: sees each hit and where it came from; a popular entry near
 //     expiry is refreshed in the background through steps 4–7, which skip
-//     the cache read.
+//     the cache read. With a work queue (cfg.Hot), the hits are counted for
+//     the fleet instead, and the queue's workers refresh.
 //  3. cache: a fresh hit ends the lookup before any lock or call; a stale
 //     entry is kept aside and served only if everything below fails.
 //  4. failure cache: a question the resolver just failed fails again at
@@ -84,7 +88,10 @@ func Build(cfg Config) Handler {
 	if cfg.Store != nil {
 		below := h
 		h = &cacheStep{next: h, store: cfg.Store, now: cfg.Now, log: cfg.Logger, metrics: m}
-		if cfg.PrefetchHits > 0 {
+		switch {
+		case cfg.Hot != nil:
+			h = &hotStep{next: h, hot: cfg.Hot}
+		case cfg.PrefetchHits > 0:
 			h = newPrefetchStep(h, below, cfg.PrefetchHits, prefetchWorkers, prefetchTracked, cfg.ResolveTimeout, cfg.Now, m)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/dnsmsg"
 )
@@ -28,16 +30,28 @@ func (s *resolveStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, err
 		}
 		return nil, fmt.Errorf("%w: %w", ErrResolver, err)
 	}
-	ttl, cacheable := s.policy.CacheTTL(ans)
-	st, err := dnsmsg.Prepare(ans, ttl, uint32(s.policy.MinTTL/time.Second), cacheable)
+	now := s.now()
+	e, cacheable, err := NewEntry(ans, s.policy, s.stale, now)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrResolver, err)
 	}
-	now := s.now()
+	return &Result{Entry: e, Source: SourceResolver, Now: now, cacheable: cacheable}, nil
+}
+
+// NewEntry turns a resolver's answer into a cache entry stored at now,
+// under the TTL policy and with the serve-stale window, and reports
+// whether the policy lets it be cached. The query path and the queue's
+// workers both store answers through it, so both follow the same rules.
+func NewEntry(ans *dns.Msg, policy dnsmsg.Policy, stale time.Duration, now time.Time) (*cache.Entry, bool, error) {
+	ttl, cacheable := policy.CacheTTL(ans)
+	st, err := dnsmsg.Prepare(ans, ttl, uint32(policy.MinTTL/time.Second), cacheable)
+	if err != nil {
+		return nil, false, err
+	}
 	e := &cache.Entry{StoredAt: now, TTL: ttl, Offsets: st.Offsets, Msg: st.Msg}
 	e.StaleUntil = e.Expires()
-	if cacheable && s.stale > 0 {
-		e.StaleUntil = e.StaleUntil.Add(s.stale)
+	if cacheable && stale > 0 {
+		e.StaleUntil = e.StaleUntil.Add(stale)
 	}
-	return &Result{Entry: e, Source: SourceResolver, Now: now, cacheable: cacheable}, nil
+	return e, cacheable, nil
 }

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/shardns/shardns/internal/config"
+	"github.com/shardns/shardns/internal/queue"
 	"github.com/shardns/shardns/resolverd/forward"
 	"github.com/shardns/shardns/resolverd/resolve"
 	"github.com/shardns/shardns/resolverd/rpc"
@@ -32,6 +33,23 @@ type Config struct {
 	Metrics   string
 	LogFormat string
 	LogLevel  string
+	Work      WorkFlags
+}
+
+// WorkFlags are the flags of the work queue's workers.
+type WorkFlags struct {
+	Redis        string
+	RedisCluster bool
+	RedisTimeout time.Duration
+	QueueRedis   string
+	Queue        string
+	Workers      int
+	Lease        time.Duration
+	MaxAttempts  int
+	MinTTL       time.Duration
+	MaxTTL       time.Duration
+	Stale        time.Duration
+	PrefetchHits int
 }
 
 // Register defines resolverd's flags on fs.
@@ -42,6 +60,19 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Metrics, "metrics", "", "serve Prometheus /metrics on this address")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	w := &c.Work
+	fs.StringVar(&w.Redis, "redis", "", "comma list of Redis cache shards the workers write answers to (as dnsd's -redis)")
+	fs.BoolVar(&w.RedisCluster, "redis-cluster", false, "treat -redis as the seed nodes of a Redis Cluster")
+	fs.DurationVar(&w.RedisTimeout, "redis-timeout", 500*time.Millisecond, "budget for one cache write by a worker")
+	fs.StringVar(&w.QueueRedis, "queue-redis", "", "the work queue's Redis (host:port; never a cache shard); with it, -workers take warm and refresh tasks")
+	fs.StringVar(&w.Queue, "queue", queue.DefaultName, "the work queue's name")
+	fs.IntVar(&w.Workers, "workers", 4, "queue workers in this process (with -queue-redis); 0: none, and no prefetch scheduling")
+	fs.DurationVar(&w.Lease, "lease", queue.DefaultLease, "how long a worker holds a task before the reaper gives it to another")
+	fs.IntVar(&w.MaxAttempts, "max-attempts", queue.DefaultMaxAttempts, "failed runs that send a task to the dead list")
+	fs.DurationVar(&w.MinTTL, "min-ttl", 0, "lowest TTL the workers store (as dnsd's -min-ttl)")
+	fs.DurationVar(&w.MaxTTL, "max-ttl", 86400*time.Second, "highest TTL the workers store (as dnsd's -max-ttl)")
+	fs.DurationVar(&w.Stale, "stale", 24*time.Hour, "serve-stale window of the entries the workers store (as dnsd's -stale)")
+	fs.IntVar(&w.PrefetchHits, "prefetch-hits", 2, "hits across the fleet that make an entry popular enough to be refreshed before it expires")
 }
 
 // Run serves until ctx is done.
@@ -76,6 +107,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("resolverd: listen %s: %w", cfg.Listen, err)
 	}
+	stopWork, err := startWork(ctx, cfg.Work, res, reg, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopWork()
+
 	srv := grpc.NewServer()
 	hs := rpc.New(res, rpc.WithRegisterer(reg)).Register(srv)
 	done := make(chan error, 1)

@@ -1,0 +1,84 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shardns/shardns/internal/cache"
+	"github.com/shardns/shardns/internal/config"
+	"github.com/shardns/shardns/internal/dnsmsg"
+	"github.com/shardns/shardns/internal/prefetch"
+	"github.com/shardns/shardns/internal/queue"
+	"github.com/shardns/shardns/resolverd/resolve"
+	"github.com/shardns/shardns/resolverd/warm"
+)
+
+// localResolver is resolverd's resolver as the workers use it.
+type localResolver struct{ r *resolve.Resolver }
+
+func (l localResolver) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	m, _, err := l.r.Resolve(ctx, q)
+	return m, err
+}
+
+// startWork starts the queue's workers and the prefetch scheduler when
+// -queue-redis and -workers ask for them, and returns what stops them (it
+// waits for tasks in hand to finish).
+func startWork(ctx context.Context, w WorkFlags, res *resolve.Resolver, reg prometheus.Registerer, log *slog.Logger) (func(), error) {
+	if w.QueueRedis == "" || w.Workers <= 0 {
+		return func() {}, nil
+	}
+	addrs := config.List(w.Redis)
+	if len(addrs) == 0 {
+		return nil, errors.New("resolverd: -workers need -redis: the cache shards the answers go to")
+	}
+	if w.MaxTTL > 0 && w.MinTTL > w.MaxTTL {
+		return nil, fmt.Errorf("resolverd: -min-ttl %v above -max-ttl %v", w.MinTTL, w.MaxTTL)
+	}
+	open := cache.NewRing
+	if w.RedisCluster {
+		open = cache.NewCluster
+	}
+	store, err := open(cache.RedisConfig{Addrs: addrs, Timeout: w.RedisTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("resolverd: %w", err)
+	}
+	q, err := queue.Open(w.QueueRedis, queue.Config{Name: w.Queue, Lease: w.Lease, MaxAttempts: w.MaxAttempts})
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("resolverd: %w", err)
+	}
+	wm, err := warm.New(warm.Config{
+		Resolver: localResolver{res}, Store: store, Policy: dnsmsg.Policy{MinTTL: w.MinTTL, MaxTTL: w.MaxTTL},
+		Stale: w.Stale, Registerer: reg,
+	})
+	if err != nil {
+		q.Client().Close()
+		store.Close()
+		return nil, fmt.Errorf("resolverd: %w", err)
+	}
+	host, _ := os.Hostname()
+	id := host + ":" + strconv.Itoa(os.Getpid())
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { q.Work(ctx, queue.Workers{N: w.Workers, Name: id, Registerer: reg, Logger: log}, wm.Handle) })
+	if w.PrefetchHits > 0 {
+		s := prefetch.NewScheduler(prefetch.SchedulerConfig{Queue: q, ID: id, MinHits: w.PrefetchHits, Registerer: reg, Logger: log})
+		wg.Go(func() { s.Run(ctx) })
+	}
+	log.Info("queue workers started", "queue", q.Name(), "queue_redis", w.QueueRedis, "workers", w.Workers)
+	return func() {
+		cancel()
+		wg.Wait()
+		q.Client().Close()
+		store.Close()
+	}, nil
+}

@@ -1,0 +1,125 @@
+// Package warm is the work resolverd's queue workers do: resolve a name
+// locally and write the answer into the cache tier under the same TTL rules
+// as the query path, so the next query for it is a hit. Tasks of kind
+// "warm" come from jobs (a name and a type); tasks of kind "refresh" come
+// from the fleet's prefetch scheduler (a cache key of a popular entry near
+// expiry).
+package warm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shardns/shardns/internal/cache"
+	"github.com/shardns/shardns/internal/dnsmsg"
+	"github.com/shardns/shardns/internal/lookup"
+	"github.com/shardns/shardns/internal/queue"
+)
+
+// Resolver answers a query (resolverd's local resolver). A DNS failure is an
+// answer, not an error.
+type Resolver interface {
+	Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error)
+}
+
+// Store is the cache tier the answers go to (cache.Redis).
+type Store interface {
+	Get(ctx context.Context, key string) (*cache.Entry, error)
+	Set(ctx context.Context, key string, e *cache.Entry) error
+}
+
+// Config is what a Warmer needs.
+type Config struct {
+	Resolver   Resolver
+	Store      Store
+	Policy     dnsmsg.Policy
+	Stale      time.Duration         // the serve-stale window, as the frontends use
+	Registerer prometheus.Registerer // nil: metrics are not registered
+	Now        func() time.Time      // nil: time.Now
+}
+
+// Warmer does warm and refresh tasks.
+type Warmer struct {
+	cfg     Config
+	results *prometheus.CounterVec
+}
+
+// New returns a Warmer.
+func New(cfg Config) (*Warmer, error) {
+	if cfg.Resolver == nil || cfg.Store == nil {
+		return nil, errors.New("warm: a resolver and a cache store are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	w := &Warmer{cfg: cfg, results: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "shardns", Subsystem: "warm", Name: "results_total",
+		Help: "Warm and refresh tasks by kind and outcome: stored, uncacheable, skipped (a fresher entry was there), failed.",
+	}, []string{"kind", "outcome"})}
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(w.results)
+	}
+	return w, nil
+}
+
+// Handle does one task; it is a queue.Handler.
+func (w *Warmer) Handle(ctx context.Context, t *queue.Task) (string, error) {
+	res, outcome, err := w.handle(ctx, t)
+	w.results.WithLabelValues(t.Kind, outcome).Inc()
+	return res, err
+}
+
+func (w *Warmer) handle(ctx context.Context, t *queue.Task) (string, string, error) {
+	var q dnsmsg.Query
+	switch t.Kind {
+	case queue.KindWarm:
+		name, err := dnsmsg.ParseName(t.Name)
+		if err != nil {
+			return "", "failed", fmt.Errorf("warm: %q: %w", t.Name, err)
+		}
+		qtype, ok := dnsmsg.ParseType(t.Type)
+		if !ok {
+			return "", "failed", fmt.Errorf("warm: %q: bad type %q", t.Name, t.Type)
+		}
+		q = dnsmsg.Query{Name: name, Type: qtype, Class: dns.ClassINET, RD: true}
+		q.Key = dnsmsg.Key(q.Name, q.Type, q.Class, false, false)
+	case queue.KindRefresh:
+		var err error
+		if q, err = dnsmsg.ParseKey(t.Key); err != nil {
+			return "", "failed", fmt.Errorf("warm: refresh %q: %w", t.Key, err)
+		}
+		// Stored again since the refresh was scheduled (by a miss, or
+		// another run of this task): nothing to do.
+		if e, err := w.cfg.Store.Get(ctx, q.Key); err == nil && !t.Created.IsZero() && e.StoredAt.After(t.Created) {
+			return "fresh already", "skipped", nil
+		}
+	default:
+		return "", "failed", fmt.Errorf("warm: unknown task kind %q", t.Kind)
+	}
+	ans, err := w.cfg.Resolver.Resolve(ctx, q.Upstream())
+	if err != nil {
+		return "", "failed", fmt.Errorf("warm: resolve %s: %w", q.Key, err)
+	}
+	rcode := dns.RcodeToString[ans.Rcode]
+	if ans.Rcode != dns.RcodeSuccess && ans.Rcode != dns.RcodeNameError {
+		// SERVFAIL, REFUSED and the like are worth another attempt; the
+		// query path keeps its own short SERVFAIL entries.
+		return "", "failed", fmt.Errorf("warm: %s: upstream answered %s", q.Key, rcode)
+	}
+	e, cacheable, err := lookup.NewEntry(ans, w.cfg.Policy, w.cfg.Stale, w.cfg.Now())
+	if err != nil {
+		return "", "failed", fmt.Errorf("warm: %s: %w", q.Key, err)
+	}
+	if !cacheable {
+		return rcode + " not cacheable", "uncacheable", nil
+	}
+	if err := w.cfg.Store.Set(ctx, q.Key, e); err != nil {
+		return "", "failed", fmt.Errorf("warm: store %s: %w", q.Key, err)
+	}
+	return fmt.Sprintf("%s ttl=%d answers=%d", rcode, e.TTL, len(ans.Answer)), "stored", nil
+}
