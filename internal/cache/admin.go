@@ -53,8 +53,26 @@ func (r *Redis) owner(ctx context.Context, key string) (*redis.Client, error) {
 	return c, nil
 }
 
+// freshOwner is owner for the operator's calls: on a Cluster it first
+// loads the slot map (go-redis does before each ForEachMaster; it has no
+// other call that waits for a reload), so that right after a failover,
+// with no query traffic to have noticed it, the call goes to the new
+// master and not to the demoted one, which would answer MOVED.
+func (r *Redis) freshOwner(ctx context.Context, key string) (*redis.Client, error) {
+	if r.cluster != nil {
+		rctx, cancel := context.WithTimeout(ctx, r.timeout)
+		err := r.cluster.ForEachMaster(rctx, func(context.Context, *redis.Client) error { return nil })
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("cache: cluster slots: %w", err)
+		}
+	}
+	return r.owner(ctx, key)
+}
+
 // ShardFor returns the address of the shard that holds key now. For a Ring
-// it costs no call; a Cluster may load its slot map.
+// it costs no call; a Cluster may load its slot map. It is cheap enough to
+// call on every lookup: on a Cluster it uses the slot map as last loaded.
 func (r *Redis) ShardFor(ctx context.Context, key string) (string, error) {
 	c, err := r.owner(ctx, key)
 	if err != nil {
@@ -66,7 +84,7 @@ func (r *Redis) ShardFor(ctx context.Context, key string) (string, error) {
 // Inspect reads the entry under key from its shard as stored, stale or
 // not, or returns ErrMiss.
 func (r *Redis) Inspect(ctx context.Context, key string) (*Inspection, error) {
-	c, err := r.owner(ctx, key)
+	c, err := r.freshOwner(ctx, key)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +106,7 @@ func (r *Redis) Inspect(ctx context.Context, key string) (*Inspection, error) {
 // variant). They share a hash tag, so only the shard that owns the tag is
 // searched, with SCAN MATCH. name is in key form (lowercased, final dot).
 func (r *Redis) DeleteName(ctx context.Context, name string) (FlushResult, error) {
-	c, err := r.owner(ctx, tagKey(name))
+	c, err := r.freshOwner(ctx, tagKey(name))
 	if err != nil {
 		return FlushResult{}, err
 	}

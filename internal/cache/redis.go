@@ -119,8 +119,12 @@ func NewRing(cfg RedisConfig) (*Redis, error) {
 }
 
 // NewCluster returns a Redis tier over a Redis Cluster reached through the
-// seed nodes cfg.Addrs. Redirects are not followed on the query path (a
-// MOVED reply is an error, counted as a miss, and reloads the slot map).
+// seed nodes cfg.Addrs. Calls go to the master of the key's slot (replicas
+// are for failover, not reads: a replica read could serve an entry a flush
+// just removed). Redirects are not followed on the query path (a MOVED
+// reply is an error, counted as a miss), and every failed call reloads the
+// slot map in the background (see failed), so after a failover the
+// promoted replica is used within a reload.
 func NewCluster(cfg RedisConfig) (*Redis, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
@@ -145,6 +149,18 @@ func NewCluster(cfg RedisConfig) (*Redis, error) {
 	return &Redis{cluster: c, uc: c, addrs: sortedCopy(cfg.Addrs), timeout: t, now: cfg.Now}, nil
 }
 
+// failed is called after every failed call on the query path. On a Cluster
+// it asks go-redis to reload the slot map in the background (one reload at
+// a time, at most one per 200 ms). go-redis reloads by itself only on MOVED,
+// ASK and READONLY replies and once a minute: without this, the slots of a
+// master that died would be sent to it, and fail, for up to a minute after
+// its replica had taken them over.
+func (r *Redis) failed() {
+	if r.cluster != nil {
+		r.cluster.ReloadState(context.Background())
+	}
+}
+
 func sortedCopy(s []string) []string {
 	c := slices.Clone(s)
 	slices.Sort(c)
@@ -162,6 +178,7 @@ func (r *Redis) Get(ctx context.Context, key string) (*Entry, error) {
 		return nil, ErrMiss
 	}
 	if err != nil {
+		r.failed()
 		return nil, fmt.Errorf("cache: redis get %s: %w", key, err)
 	}
 	e, err := Decode(b)
@@ -184,6 +201,7 @@ func (r *Redis) Set(ctx context.Context, key string, e *Entry) error {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	if err := r.uc.Set(ctx, key, e.Encode(), ttl).Err(); err != nil {
+		r.failed()
 		return fmt.Errorf("cache: redis set %s: %w", key, err)
 	}
 	return nil
@@ -207,6 +225,7 @@ func (r *Redis) deleteBatch(ctx context.Context, keys []string) error {
 	defer cancel()
 	if len(keys) == 1 {
 		if err := r.uc.Del(ctx, keys[0]).Err(); err != nil {
+			r.failed()
 			return fmt.Errorf("cache: redis del %s: %w", keys[0], err)
 		}
 		return nil
@@ -218,6 +237,7 @@ func (r *Redis) deleteBatch(ctx context.Context, keys []string) error {
 		return nil
 	})
 	if err != nil {
+		r.failed()
 		return fmt.Errorf("cache: redis del %d keys: %w", len(keys), err)
 	}
 	return nil
