@@ -1,0 +1,303 @@
+package deploy
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/shardns/shardns/internal/testutil/freeport"
+)
+
+// dashboard is the part of a Grafana dashboard the test reads.
+type dashboard struct {
+	UID           string  `json:"uid"`
+	Title         string  `json:"title"`
+	SchemaVersion int     `json:"schemaVersion"`
+	Panels        []panel `json:"panels"`
+	Templating    struct {
+		List []struct {
+			Name  string `json:"name"`
+			Type  string `json:"type"`
+			Query any    `json:"query"`
+		} `json:"list"`
+	} `json:"templating"`
+}
+
+type panel struct {
+	ID         int             `json:"id"`
+	Type       string          `json:"type"`
+	Title      string          `json:"title"`
+	Datasource json.RawMessage `json:"datasource"`
+	Targets    []struct {
+		Expr  string `json:"expr"`
+		RefID string `json:"refId"`
+	} `json:"targets"`
+	Panels []panel `json:"panels"` // a collapsed row's panels
+}
+
+func readDashboard(t *testing.T) dashboard {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy", "grafana", "shardns.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d dashboard
+	if err := json.Unmarshal(data, &d); err != nil {
+		t.Fatalf("shardns.json: %v", err)
+	}
+	return d
+}
+
+// exprs returns every PromQL expression of the dashboard: panel targets and
+// template variable queries.
+func (d dashboard) exprs() []string {
+	var out []string
+	var walk func([]panel)
+	walk = func(ps []panel) {
+		for _, p := range ps {
+			for _, tg := range p.Targets {
+				out = append(out, tg.Expr)
+			}
+			walk(p.Panels)
+		}
+	}
+	walk(d.Panels)
+	for _, v := range d.Templating.List {
+		switch q := v.Query.(type) {
+		case string:
+			if v.Type == "query" {
+				out = append(out, q)
+			}
+		case map[string]any:
+			if s, ok := q["query"].(string); ok {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+var (
+	promIdent   = regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*`)
+	promStrings = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+)
+
+// metricNames returns the metric names an expression reads: identifiers
+// with the prefix of our metrics or the Go client's (shardns_, process_,
+// go_), and any identifier used as a selector (followed by '{'). Label
+// values in quotes count only as alternatives of a __name__ matcher.
+func metricNames(expr string) []string {
+	seen := map[string]bool{}
+	for _, m := range regexp.MustCompile(`__name__\s*=~?\s*"([^"]*)"`).FindAllStringSubmatch(expr, -1) {
+		for _, n := range strings.Split(m[1], "|") {
+			seen[n] = true
+		}
+	}
+	bare := promStrings.ReplaceAllString(expr, `""`)
+	for _, loc := range promIdent.FindAllStringIndex(bare, -1) {
+		id := bare[loc[0]:loc[1]]
+		if loc[0] > 0 && strings.ContainsAny(bare[loc[0]-1:loc[0]], "$0123456789.") {
+			continue // $variable, or inside a number or duration
+		}
+		selector := loc[1] < len(bare) && bare[loc[1]] == '{'
+		if selector && (id == "by" || id == "without") {
+			continue
+		}
+		if selector || strings.HasPrefix(id, "shardns_") || strings.HasPrefix(id, "process_") || strings.HasPrefix(id, "go_") {
+			seen[id] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestMetricNames(t *testing.T) {
+	for expr, want := range map[string][]string{
+		`sum by (source) (rate(shardns_lookup_answers_total{job=~"$job",source=~"l1|redis"}[$__rate_interval]))`: {"shardns_lookup_answers_total"},
+		`histogram_quantile(0.99, sum by (le) (rate(shardns_x_seconds_bucket[5m]))) / up{job="a"}`:               {"shardns_x_seconds_bucket", "up"},
+		`label_values({__name__=~"shardns_a_total|shardns_b_total"}, job)`:                                       {"shardns_a_total", "shardns_b_total"},
+		`go_goroutines + process_open_fds`: {"go_goroutines", "process_open_fds"},
+	} {
+		if got := metricNames(expr); !slices.Equal(got, want) {
+			t.Errorf("metricNames(%s) = %v, want %v", expr, got, want)
+		}
+	}
+}
+
+// scrape returns the names of every sample /metrics at addr shows.
+func scrape(t *testing.T, addr string) map[string]bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("scrape %s: %v", addr, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("scrape %s: %s\n%s", addr, resp.Status, body)
+	}
+	names := map[string]bool{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if i := strings.IndexAny(line, "{ "); i > 0 {
+			names[line[:i]] = true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// freeAddr is a 127.0.0.1 address free for UDP and TCP.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	p, err := freeport.UDPTCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+}
+
+// ask sends one query to dnsd and returns the reply.
+func ask(network, addr, name string, qtype uint16) (*dns.Msg, error) {
+	q := new(dns.Msg)
+	q.SetQuestion(name, qtype)
+	c := &dns.Client{Net: network, Timeout: 3 * time.Second}
+	r, _, err := c.Exchange(q, addr)
+	return r, err
+}
+
+// TestDashboardMetricsExist runs the fleet's metric sources for real
+// (resolverd with a zone and a dead loopback upstream, dnsd in front of it
+// with a dead Redis shard), drives every path the dashboard plots, scrapes
+// both /metrics and checks every metric the dashboard reads is one they
+// export.
+func TestDashboardMetricsExist(t *testing.T) {
+	d := readDashboard(t)
+	if d.UID == "" || d.Title == "" || d.SchemaVersion == 0 {
+		t.Errorf("dashboard lacks uid, title or schemaVersion: %q %q %d", d.UID, d.Title, d.SchemaVersion)
+	}
+	ids := map[int]bool{}
+	var walk func([]panel)
+	walk = func(ps []panel) {
+		for _, p := range ps {
+			if ids[p.ID] {
+				t.Errorf("panel id %d used twice", p.ID)
+			}
+			ids[p.ID] = true
+			if p.Type != "row" && len(p.Targets) == 0 {
+				t.Errorf("panel %q has no query", p.Title)
+			}
+			if p.Type != "row" && !strings.Contains(string(p.Datasource), "${datasource}") {
+				t.Errorf("panel %q does not use the $datasource variable: %s", p.Title, p.Datasource)
+			}
+			for _, tg := range p.Targets {
+				if strings.Count(tg.Expr, "(") != strings.Count(tg.Expr, ")") || strings.Count(tg.Expr, "{") != strings.Count(tg.Expr, "}") {
+					t.Errorf("panel %q: unbalanced expression %s", p.Title, tg.Expr)
+				}
+			}
+			walk(p.Panels)
+		}
+	}
+	walk(d.Panels)
+
+	zones := testZones(t)
+	deadUpstream, deadRedis := freeAddr(t), freeAddr(t) // nothing listens there
+	resolver, resolverMetrics := freeAddr(t), freeAddr(t)
+	dnsAddr, dnsMetrics := freeAddr(t), freeAddr(t)
+	rd := startDaemon(t, "resolverd", "-listen", resolver, "-zones", zones, "-upstream", deadUpstream,
+		"-metrics", resolverMetrics, "-workers", "0")
+	dd := startDaemon(t, "dnsd", "-listen", dnsAddr, "-resolver", resolver, "-redis", deadRedis,
+		"-metrics", dnsMetrics)
+	waitFor(t, dd, "an answer from the zone", func() error {
+		r, err := ask("udp", dnsAddr, "www.example.test.", dns.TypeA)
+		if err != nil {
+			return err
+		}
+		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+			return fmt.Errorf("reply %s", r)
+		}
+		return nil
+	})
+	// A hit, a negative answer, a name forwarded to the dead upstream, one
+	// over TCP, and a message too short to answer.
+	for _, q := range []struct {
+		network, name string
+		rcode         int
+	}{
+		{"udp", "www.example.test.", dns.RcodeSuccess},
+		{"udp", "nope.example.test.", dns.RcodeNameError},
+		{"udp", "www.example.com.", dns.RcodeServerFailure},
+		{"tcp", "www.example.test.", dns.RcodeSuccess},
+	} {
+		r, err := ask(q.network, dnsAddr, q.name, dns.TypeA)
+		if err != nil {
+			t.Fatalf("%s %s: %v", q.network, q.name, err)
+		}
+		if r.Rcode != q.rcode {
+			t.Errorf("%s %s: %s, want %s", q.network, q.name, dns.RcodeToString[r.Rcode], dns.RcodeToString[q.rcode])
+		}
+	}
+	conn, err := net.Dial("udp", dnsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Write([]byte{0, 1, 2})
+	conn.Close()
+
+	scraped := scrape(t, resolverMetrics)
+	// With resolverd gone, a new name fails: the failure metrics appear.
+	rd.stop(t)
+	if r, err := ask("udp", dnsAddr, "gone.example.test.", dns.TypeA); err != nil || r.Rcode != dns.RcodeServerFailure {
+		t.Errorf("with resolverd stopped: %v, %v; want SERVFAIL", r, err)
+	}
+	for n := range scrape(t, dnsMetrics) {
+		scraped[n] = true
+	}
+
+	used := map[string]bool{}
+	for _, e := range d.exprs() {
+		for _, n := range metricNames(e) {
+			used[n] = true
+		}
+	}
+	if len(used) < 10 {
+		t.Errorf("the dashboard reads only %v", used)
+	}
+	for n := range used {
+		if !scraped[n] {
+			t.Errorf("the dashboard reads %s, which neither dnsd nor resolverd exports", n)
+		}
+	}
+}
