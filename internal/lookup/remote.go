@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 	_ "google.golang.org/grpc/health" // client-side health checking for round_robin
 	"google.golang.org/grpc/resolver"
@@ -44,10 +46,18 @@ func Dial(addrs []string, opts ...grpc.DialOption) (*Remote, error) {
 		state.Addresses = append(state.Addresses, resolver.Address{Addr: strings.TrimSpace(a)})
 	}
 	r.InitialState(state)
+	// A lost resolverd is redialled with backoff. gRPC's default grows to
+	// two minutes, so one back after a long outage would wait that long for
+	// its frontends; capped at 5 s, it is used again within 5 s.
+	reconnect := grpc.ConnectParams{
+		Backoff:           backoff.Config{BaseDelay: 200 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
+		MinConnectTimeout: 2 * time.Second,
+	}
 	opts = append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithResolvers(r),
 		grpc.WithDefaultServiceConfig(serviceConfig),
+		grpc.WithConnectParams(reconnect),
 	}, opts...)
 	conn, err := grpc.NewClient(r.Scheme()+":///resolverd", opts...)
 	if err != nil {
