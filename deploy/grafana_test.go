@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -21,6 +22,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/shardns/shardns/internal/testutil/freeport"
+	"github.com/shardns/shardns/internal/testutil/redistest"
 )
 
 // dashboard is the part of a Grafana dashboard the test reads.
@@ -43,11 +45,17 @@ type panel struct {
 	Type       string          `json:"type"`
 	Title      string          `json:"title"`
 	Datasource json.RawMessage `json:"datasource"`
+	GridPos    gridPos         `json:"gridPos"`
 	Targets    []struct {
 		Expr  string `json:"expr"`
 		RefID string `json:"refId"`
 	} `json:"targets"`
 	Panels []panel `json:"panels"` // a collapsed row's panels
+}
+
+// gridPos is where a panel sits on Grafana's grid, 24 columns wide.
+type gridPos struct {
+	H, W, X, Y int
 }
 
 func readDashboard(t *testing.T) dashboard {
@@ -90,6 +98,30 @@ func (d dashboard) exprs() []string {
 		}
 	}
 	return out
+}
+
+// TestDashboardLayout checks the panels fit Grafana's 24-column grid, come
+// in the file in the order they show, and do not overlap.
+func TestDashboardLayout(t *testing.T) {
+	ps := readDashboard(t).Panels
+	for i, p := range ps {
+		g := p.GridPos
+		if g.W <= 0 || g.H <= 0 || g.X < 0 || g.Y < 0 || g.X+g.W > 24 {
+			t.Errorf("panel %d %q: gridPos %+v off the grid", p.ID, p.Title, g)
+		}
+		if p.Type == "row" && (g.X != 0 || g.W != 24 || g.H != 1) {
+			t.Errorf("row %d %q: gridPos %+v, want the full width and height 1", p.ID, p.Title, g)
+		}
+		if i > 0 && g.Y < ps[i-1].GridPos.Y {
+			t.Errorf("panel %d %q at y %d comes after panel %d at y %d", p.ID, p.Title, g.Y, ps[i-1].ID, ps[i-1].GridPos.Y)
+		}
+		for _, q := range ps[:i] {
+			h := q.GridPos
+			if g.X < h.X+h.W && h.X < g.X+g.W && g.Y < h.Y+h.H && h.Y < g.Y+g.H {
+				t.Errorf("panels %d %q and %d %q overlap: %+v, %+v", q.ID, q.Title, p.ID, p.Title, h, g)
+			}
+		}
+	}
 }
 
 var (
@@ -146,20 +178,29 @@ func TestMetricNames(t *testing.T) {
 // scrape returns the names of every sample /metrics at addr shows.
 func scrape(t *testing.T, addr string) map[string]bool {
 	t.Helper()
+	names, err := sampleNames(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// sampleNames returns the names of every sample /metrics at addr shows.
+func sampleNames(addr string) (map[string]bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("scrape %s: %v", addr, err)
+		return nil, fmt.Errorf("scrape %s: %w", addr, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(resp.Body)
-		t.Fatalf("scrape %s: %s\n%s", addr, resp.Status, body)
+		return nil, fmt.Errorf("scrape %s: %s\n%s", addr, resp.Status, body)
 	}
 	names := map[string]bool{}
 	sc := bufio.NewScanner(resp.Body)
@@ -174,9 +215,9 @@ func scrape(t *testing.T, addr string) map[string]bool {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		t.Fatal(err)
+		return nil, fmt.Errorf("scrape %s: %w", addr, err)
 	}
-	return names
+	return names, nil
 }
 
 // freeAddr is a 127.0.0.1 address free for UDP and TCP.
@@ -199,10 +240,11 @@ func ask(network, addr, name string, qtype uint16) (*dns.Msg, error) {
 }
 
 // TestDashboardMetricsExist runs the fleet's metric sources for real
-// (resolverd with a zone and a dead loopback upstream, dnsd in front of it
-// with a dead Redis shard), drives every path the dashboard plots, scrapes
-// both /metrics and checks every metric the dashboard reads is one they
-// export.
+// (resolverd with a zone, a dead loopback upstream, one queue worker and the
+// prefetch scheduler; dnsd in front of it with a dead Redis shard, counting
+// hits on the same queue Redis), drives every path the dashboard plots,
+// scrapes both /metrics and checks every metric the dashboard reads is one
+// they export.
 func TestDashboardMetricsExist(t *testing.T) {
 	d := readDashboard(t)
 	if d.UID == "" || d.Title == "" || d.SchemaVersion == 0 {
@@ -234,12 +276,26 @@ func TestDashboardMetricsExist(t *testing.T) {
 
 	zones := testZones(t)
 	deadUpstream, deadRedis := freeAddr(t), freeAddr(t) // nothing listens there
+	queueRedis, cacheRedis := redistest.Start(t), redistest.Start(t)
 	resolver, resolverMetrics := freeAddr(t), freeAddr(t)
 	dnsAddr, dnsMetrics := freeAddr(t), freeAddr(t)
 	rd := startDaemon(t, "resolverd", "-listen", resolver, "-zones", zones, "-upstream", deadUpstream,
-		"-metrics", resolverMetrics, "-workers", "0")
+		"-metrics", resolverMetrics, "-queue-redis", queueRedis.Addr, "-workers", "1", "-redis", cacheRedis.Addr)
+	// resolverd serves /metrics once it listens for gRPC, and its workers
+	// register theirs once they run. Waiting for both keeps dnsd's first
+	// question from failing (and that failure from being cached).
+	waitFor(t, rd, "queue worker metrics", func() error {
+		names, err := sampleNames(resolverMetrics)
+		if err != nil {
+			return err
+		}
+		if !names["shardns_queue_reaped_total"] {
+			return errors.New("no shardns_queue_reaped_total")
+		}
+		return nil
+	})
 	dd := startDaemon(t, "dnsd", "-listen", dnsAddr, "-resolver", resolver, "-redis", deadRedis,
-		"-metrics", dnsMetrics)
+		"-queue-redis", queueRedis.Addr, "-metrics", dnsMetrics)
 	waitFor(t, dd, "an answer from the zone", func() error {
 		r, err := ask("udp", dnsAddr, "www.example.test.", dns.TypeA)
 		if err != nil {

@@ -52,6 +52,10 @@ func newWorkerMetrics(reg prometheus.Registerer) *workerMetrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
 		}),
 	}
+	// Every result is exported from the start, at zero.
+	for _, r := range []string{StateDone, "failed", StateDead, StateCanceled, "lost"} {
+		m.tasks.WithLabelValues(r)
+	}
 	if reg != nil {
 		reg.MustRegister(m.tasks, m.reaped, m.duration)
 	}

@@ -61,6 +61,12 @@ func New(cfg Config) (*Warmer, error) {
 		Namespace: "shardns", Subsystem: "warm", Name: "results_total",
 		Help: "Warm and refresh tasks by kind and outcome: stored, uncacheable, skipped (a fresher entry was there), failed.",
 	}, []string{"kind", "outcome"})}
+	// Every kind and outcome is exported from the start, at zero.
+	for _, kind := range []string{queue.KindWarm, queue.KindRefresh} {
+		for _, outcome := range []string{"stored", "uncacheable", "skipped", "failed"} {
+			w.results.WithLabelValues(kind, outcome)
+		}
+	}
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(w.results)
 	}
