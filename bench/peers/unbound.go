@@ -1,0 +1,144 @@
+package peers
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/miekg/dns"
+
+	"github.com/shardns/shardns/bench/proc"
+)
+
+// UnboundConf is an unbound.conf for a caching forwarder on
+// 127.0.0.1:port: one thread, every query forwarded to upstream (a
+// loopback host:port), caches far larger than the zone, no DNSSEC
+// validation (module-config "iterator"), no remote control, and sockets on
+// loopback only.
+func UnboundConf(port int, dir, upstreamHost string, upstreamPort int) string {
+	return fmt.Sprintf(`server:
+  interface: 127.0.0.1@%d
+  port: %d
+  outgoing-interface: 127.0.0.1
+  do-ip4: yes
+  do-ip6: no
+  do-udp: yes
+  do-tcp: yes
+  num-threads: 1
+  so-reuseport: no
+  chroot: ""
+  username: ""
+  directory: %q
+  pidfile: %q
+  use-syslog: no
+  logfile: ""
+  verbosity: 0
+  module-config: "iterator"
+  do-not-query-localhost: no
+  access-control: 127.0.0.0/8 allow
+  msg-cache-size: 256m
+  rrset-cache-size: 512m
+  num-queries-per-thread: 4096
+  outgoing-range: 8192
+  prefetch: no
+  qname-minimisation: no
+  minimal-responses: yes
+remote-control:
+  control-enable: no
+forward-zone:
+  name: "."
+  forward-addr: %s@%d
+`, port, port, dir, filepath.Join(dir, "unbound.pid"), upstreamHost, upstreamPort)
+}
+
+// Unbound starts unbound -d as a caching forwarder to upstream and waits
+// until it answers probe.
+func Unbound(ctx context.Context, e Env, bin string, upstream *Server, probe string) (*Server, error) {
+	host, uport, err := splitLoopback(upstream.Addr)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(e.Dir, "unbound")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("peers: unbound: %w", err)
+	}
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	conf := filepath.Join(dir, "unbound.conf")
+	if err := os.WriteFile(conf, []byte(UnboundConf(port, dir, host, uport)), 0o644); err != nil {
+		return nil, fmt.Errorf("peers: unbound: %w", err)
+	}
+	p, err := e.start("unbound", bin, "-d", "-c", conf)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Name: "Unbound", Addr: loopback(port), Procs: []*proc.Proc{p}}
+	if err := WaitDNS(ctx, s, probe, dns.TypeA); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// DnsmasqArgs is dnsmasq's command line for a caching forwarder on
+// 127.0.0.1:port that forwards everything to upstream (loopback
+// host:port) and caches up to cacheSize records, reading no configuration,
+// hosts or resolv.conf file.
+func DnsmasqArgs(bin string, port int, dir, upstreamHost string, upstreamPort, cacheSize int) []string {
+	return []string{bin, "-k",
+		"--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--no-poll",
+		fmt.Sprintf("--server=%s#%d", upstreamHost, upstreamPort),
+		"--listen-address=127.0.0.1", "--bind-interfaces", fmt.Sprintf("--port=%d", port),
+		fmt.Sprintf("--cache-size=%d", cacheSize), "--dns-forward-max=1000",
+		"--pid-file=" + filepath.Join(dir, "dnsmasq.pid"), "--user=root",
+	}
+}
+
+// Dnsmasq starts dnsmasq -k as a caching forwarder to upstream and waits
+// until it answers probe.
+func Dnsmasq(ctx context.Context, e Env, bin string, upstream *Server, cacheSize int, probe string) (*Server, error) {
+	host, uport, err := splitLoopback(upstream.Addr)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(e.Dir, "dnsmasq")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("peers: dnsmasq: %w", err)
+	}
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	p, err := e.start("dnsmasq", DnsmasqArgs(bin, port, dir, host, uport, cacheSize)...)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Name: "dnsmasq", Addr: loopback(port), Procs: []*proc.Proc{p}}
+	if err := WaitDNS(ctx, s, probe, dns.TypeA); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Fixed starts the fixed-answer server built from bench/fixeddns and waits
+// until it answers.
+func Fixed(ctx context.Context, e Env, bin string) (*Server, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	p, err := e.start("fixeddns", bin, "-listen", loopback(port))
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Name: "fixed answer", Addr: loopback(port), Procs: []*proc.Proc{p}}
+	if err := WaitDNS(ctx, s, "probe.", dns.TypeA); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
