@@ -183,6 +183,11 @@ func (l *Limiter) Check(addr netip.Addr) Action {
 	return l.shards[k.hash(l.seed)&uint64(len(l.shards)-1)].check(l, k, now)
 }
 
+// Enabled reports whether l limits anything. A disabled Limiter (nil, or
+// with no rate) allows every query and keeps no state, so asking it is
+// free of effects.
+func (l *Limiter) Enabled() bool { return l != nil && l.shards != nil }
+
 // Stats returns the counters. They are read one by one, not as a single
 // snapshot.
 func (l *Limiter) Stats() Stats {

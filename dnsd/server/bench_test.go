@@ -58,6 +58,47 @@ func BenchmarkServeMessageL1Hit(b *testing.B) {
 	benchHits(b, srv, auth, ednsQuery("l1.example.com.", dns.TypeA, 1, 1232, false))
 }
 
+// benchHitsWire is benchHits with q packed once, outside the loop, so the
+// figure is the server's work alone.
+func benchHitsWire(b *testing.B, srv *server.Server, auth *authServer, q *dns.Msg) {
+	w := newRecorder(true)
+	serveOnce(b, srv, w, q) // the miss that fills the cache
+	wire := pack(b, q)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		w.serveWire(srv, wire)
+	}
+	b.StopTimer()
+	serveOnce(b, srv, w, q)
+	if n := auth.Count(q.Question[0].Name, q.Question[0].Qtype); n != 1 {
+		b.Fatalf("upstream asked %d times, want 1: not every query was a hit", n)
+	}
+}
+
+// BenchmarkServeMessageL1HitWire is an L1 hit for a query as dig or
+// dnsperf sends it, already packed: the common shape, answered without
+// unpacking.
+func BenchmarkServeMessageL1HitWire(b *testing.B) {
+	auth := startAuth(b)
+	chain := newChain(options{}, newResolver(b, auth.addr, 0))
+	srv := server.New(server.Config{Chain: chain})
+	benchHitsWire(b, srv, auth, ednsQuery("wire.example.com.", dns.TypeA, 1, 1232, false))
+}
+
+// BenchmarkServeMessageL1HitUnpacked is the same hit for a query carrying
+// an NSID option, which the common shape leaves out: the general way, with
+// the message unpacked, for comparison in the same run.
+func BenchmarkServeMessageL1HitUnpacked(b *testing.B) {
+	auth := startAuth(b)
+	chain := newChain(options{}, newResolver(b, auth.addr, 0))
+	srv := server.New(server.Config{Chain: chain})
+	q := ednsQuery("unpacked.example.com.", dns.TypeA, 1, 1232, false)
+	opt := q.IsEdns0()
+	opt.Option = append(opt.Option, &dns.EDNS0_NSID{Code: dns.EDNS0NSID})
+	benchHitsWire(b, srv, auth, q)
+}
+
 // BenchmarkServeMessageRedisHit is a hit from a real Redis with L1 off: one
 // GET round trip over loopback per query.
 func BenchmarkServeMessageRedisHit(b *testing.B) {
@@ -151,7 +192,19 @@ func BenchmarkServeMessageMissResolverd(b *testing.B) {
 // clients each on its own socket: the figure a client sees, for context.
 func BenchmarkUDPL1Hit(b *testing.B) {
 	auth := startAuth(b)
+	benchUDPHits(b, auth, newChain(options{}, newResolver(b, auth.addr, 0)))
+}
+
+// BenchmarkUDPL1HitGeneral is BenchmarkUDPL1Hit with every query taking
+// the general way (unpacked, answered on a goroutine of its own), for
+// comparison in the same run.
+func BenchmarkUDPL1HitGeneral(b *testing.B) {
+	auth := startAuth(b)
 	chain := newChain(options{}, newResolver(b, auth.addr, 0))
+	benchUDPHits(b, auth, lookup.HandlerFunc(chain.Lookup))
+}
+
+func benchUDPHits(b *testing.B, auth *authServer, chain lookup.Handler) {
 	_, udp, _ := startServer(b, chain, 0)
 	const name = "udp.example.com."
 	exchange(b, "udp", udp, query(name, dns.TypeA, 1)) // fill the cache

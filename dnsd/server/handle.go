@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"net/netip"
 
 	"github.com/miekg/dns"
 
@@ -23,6 +24,9 @@ const (
 // must not be answered (no header, QR set), refuse clients outside the ACL,
 // rate-limit UDP clients, parse, apply the RFCs' rules for odd queries, then
 // look the question up. The reply is appended to dst; nil means silence.
+//
+// The common query (see dnsmsg.ParseCommon) whose answer is fresh in the
+// in-process cache takes a shorter way to the same reply: serveCommon.
 func (s *Server) ServeMessage(ctx context.Context, req []byte, from transport.Peer, dst []byte) []byte {
 	if len(req) < headerLen || req[2]&bitQR != 0 {
 		// No header to answer, or a response: answering could make a loop
@@ -30,6 +34,34 @@ func (s *Server) ServeMessage(ctx context.Context, req []byte, from transport.Pe
 		s.metrics.dropped.WithLabelValues("malformed").Inc()
 		return nil
 	}
+	var lim limit
+	if s.l1 != nil {
+		reply, done := s.serveCommon(req, from, dst, &lim)
+		if done {
+			return reply
+		}
+	}
+	return s.serve(ctx, req, from, dst, lim)
+}
+
+// limit is the rate limiter's verdict on one message, once asked: it is
+// asked at most once per message, whichever way the message takes.
+type limit struct {
+	asked  bool
+	action ratelimit.Action
+}
+
+// check asks the limiter about a UDP message from addr, unless it was
+// asked already.
+func (s *Server) check(lim *limit, addr netip.Addr) ratelimit.Action {
+	if !lim.asked {
+		lim.asked, lim.action = true, s.limiter.Check(addr)
+	}
+	return lim.action
+}
+
+// serve is ServeMessage's general way: every message can take it.
+func (s *Server) serve(ctx context.Context, req []byte, from transport.Peer, dst []byte, lim limit) []byte {
 	r := new(dns.Msg)
 	if err := r.Unpack(req); err != nil || (len(r.Question) > 0 && !questionComplete(req)) {
 		s.metrics.answered.WithLabelValues("FORMERR").Inc()
@@ -40,7 +72,7 @@ func (s *Server) ServeMessage(ctx context.Context, req []byte, from transport.Pe
 		return s.appendMsg(dst, dnsmsg.ErrorReply(r, dns.RcodeRefused, dns.ExtendedErrorCodeProhibited, "client not allowed"))
 	}
 	if !from.TCP && s.limiter != nil {
-		switch s.limiter.Check(from.Addr.Addr()) {
+		switch s.check(&lim, from.Addr.Addr()) {
 		case ratelimit.Drop:
 			s.metrics.dropped.WithLabelValues("rate_limit").Inc()
 			return nil
@@ -76,7 +108,7 @@ func (s *Server) lookup(ctx context.Context, r *dns.Msg, q *dnsmsg.Query, from t
 	}
 	reply := dnsmsg.AppendReply(dst, res.Stored(), q, dnsmsg.ReplyOptions{Age: res.Age(), Stale: res.Stale()})
 	if len(reply) >= 4 {
-		s.metrics.answered.WithLabelValues(dns.RcodeToString[int(reply[3]&0x0F)]).Inc()
+		s.metrics.rcode(reply[3] & 0x0F).Inc()
 	}
 	return s.fit(reply, q, from)
 }

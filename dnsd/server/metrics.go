@@ -1,6 +1,11 @@
 package server
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync/atomic"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // metrics count what dnsd did with each message. They are created per
 // Server and registered on the registry the caller passes in.
@@ -10,6 +15,21 @@ type metrics struct {
 	refused   prometheus.Counter
 	slipped   prometheus.Counter
 	truncated prometheus.Counter
+
+	// byRcode holds answered's series for the 16 RCODEs of a header, each
+	// looked up on its first use, so that a reply does not hash labels.
+	byRcode [16]atomic.Pointer[prometheus.Counter]
+}
+
+// rcode returns the answered series of a header's RCODE (its low 4 bits).
+func (m *metrics) rcode(rc byte) prometheus.Counter {
+	p := &m.byRcode[rc&0x0F]
+	if c := p.Load(); c != nil {
+		return *c
+	}
+	c := m.answered.WithLabelValues(dns.RcodeToString[int(rc&0x0F)])
+	p.Store(&c)
+	return c
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,6 +52,9 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	tr      *transport.Server
+
+	l1      lookup.L1Handler // chain, when it can answer from L1 alone
+	scratch sync.Pool        // *commonScratch, for serveCommon
 }
 
 var _ transport.Handler = (*Server)(nil)
@@ -65,6 +69,8 @@ func New(cfg Config) *Server {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.metrics = newMetrics(cfg.Registerer)
+	s.l1, _ = cfg.Chain.(lookup.L1Handler)
+	s.scratch.New = func() any { return new(commonScratch) }
 	tc := cfg.Transport
 	tc.Handler, tc.Logger, tc.Registerer = s, s.log, cfg.Registerer
 	if cfg.TCPIdleTimeout > 0 {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,18 @@ type Peer struct {
 // it, or returns nil to send nothing. ctx ends when the server shuts down.
 type Handler interface {
 	ServeMessage(ctx context.Context, req []byte, from Peer, dst []byte) []byte
+}
+
+// InlineHandler is a Handler that can answer some messages at once, on
+// the goroutine reading the UDP socket, with no I/O and no waiting: for
+// them, a goroutine per datagram costs more than the answer.
+type InlineHandler interface {
+	Handler
+	// ServeInline answers req as ServeMessage would, when it can at once:
+	// done true, and reply (nil for silence) is the answer. done false
+	// means nothing was answered and nothing counted: ServeMessage must
+	// answer req.
+	ServeInline(req []byte, from Peer, dst []byte) (reply []byte, done bool)
 }
 
 // Config holds the server's bounds; zero values take the defaults.
@@ -51,7 +64,12 @@ type Config struct {
 	TCPReadTimeout time.Duration
 	// WriteTimeout bounds writing one reply (default 2s).
 	WriteTimeout time.Duration
-	Registerer   prometheus.Registerer
+	// UDPSockets is how many UDP sockets share each address, bound with
+	// SO_REUSEPORT so the kernel spreads datagrams over them, each read by
+	// its own goroutine (default GOMAXPROCS; 1: one socket, no
+	// SO_REUSEPORT).
+	UDPSockets int
+	Registerer prometheus.Registerer
 }
 
 func (c *Config) defaults() {
@@ -75,6 +93,9 @@ func (c *Config) defaults() {
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 2 * time.Second
+	}
+	if c.UDPSockets <= 0 {
+		c.UDPSockets = runtime.GOMAXPROCS(0)
 	}
 }
 
@@ -122,19 +143,21 @@ func New(cfg Config) *Server {
 // free for both) and starts serving. It returns once all are bound.
 func (s *Server) Listen(addrs []string) error {
 	for _, addr := range addrs {
-		pc, ln, err := listenPair(addr)
+		pcs, ln, err := listenPair(addr, s.cfg.UDPSockets)
 		if err != nil {
 			return err
 		}
 		s.mu.Lock()
-		s.pcs = append(s.pcs, pc)
+		s.pcs = append(s.pcs, pcs...)
 		s.lns = append(s.lns, ln)
-		s.addrs = append(s.addrs, pc.LocalAddr(), ln.Addr())
+		s.addrs = append(s.addrs, pcs[0].LocalAddr(), ln.Addr())
 		s.mu.Unlock()
-		s.wg.Add(2)
-		go s.readUDP(pc)
+		s.wg.Add(len(pcs) + 1)
+		for _, pc := range pcs {
+			go s.readUDP(pc)
+		}
 		go s.acceptTCP(ln)
-		s.log.Info("serving DNS", "udp", pc.LocalAddr().String(), "tcp", ln.Addr().String())
+		s.log.Info("serving DNS", "udp", pcs[0].LocalAddr().String(), "udp_sockets", len(pcs), "tcp", ln.Addr().String())
 	}
 	return nil
 }
@@ -142,25 +165,48 @@ func (s *Server) Listen(addrs []string) error {
 // pairAttempts bounds how many ports listenPair tries for port 0.
 const pairAttempts = 20
 
-// listenPair binds UDP on addr, then TCP on the port UDP got, so ":0" gives
-// one port for both; with port 0 another is tried if TCP's is taken.
-func listenPair(addr string) (*net.UDPConn, *net.TCPListener, error) {
+// listenPair binds n UDP sockets on addr, then TCP on the port UDP got, so
+// ":0" gives one port for both; with port 0 another is tried if TCP's is
+// taken. With n > 1 the UDP sockets share the port through SO_REUSEPORT.
+func listenPair(addr string, n int) ([]*net.UDPConn, *net.TCPListener, error) {
 	attempts := 1
 	if _, port, err := net.SplitHostPort(addr); err == nil && (port == "0" || port == "") {
 		attempts = pairAttempts
 	}
+	var lc net.ListenConfig
+	if !reusePortWorks {
+		n = 1
+	}
+	if n > 1 {
+		lc.Control = reusePort
+	}
+	ctx := context.Background()
 	var err error
 	for range attempts {
-		pc, uerr := net.ListenPacket("udp", addr)
+		pc, uerr := lc.ListenPacket(ctx, "udp", addr)
 		if uerr != nil {
 			return nil, nil, fmt.Errorf("transport: listen udp %s: %w", addr, uerr)
 		}
-		ln, terr := net.Listen("tcp", pc.LocalAddr().String())
-		if terr == nil {
-			return pc.(*net.UDPConn), ln.(*net.TCPListener), nil
+		bound := pc.LocalAddr().String()
+		ln, terr := net.Listen("tcp", bound)
+		if terr != nil {
+			pc.Close()
+			err = fmt.Errorf("transport: listen tcp %s: %w", addr, terr)
+			continue
 		}
-		pc.Close()
-		err = fmt.Errorf("transport: listen tcp %s: %w", addr, terr)
+		pcs := []*net.UDPConn{pc.(*net.UDPConn)}
+		for len(pcs) < n {
+			more, uerr := lc.ListenPacket(ctx, "udp", bound)
+			if uerr != nil {
+				for _, c := range pcs {
+					c.Close()
+				}
+				ln.Close()
+				return nil, nil, fmt.Errorf("transport: listen udp %s, socket %d: %w", addr, len(pcs)+1, uerr)
+			}
+			pcs = append(pcs, more.(*net.UDPConn))
+		}
+		return pcs, ln.(*net.TCPListener), nil
 	}
 	return nil, nil, err
 }

@@ -19,6 +19,7 @@ const (
 // copies L2 hits into L1. Either tier may be nil.
 type Layered struct {
 	l1, l2 Tier
+	mem    *Memory // l1, when it is a Memory
 }
 
 // NewLayered returns l1 in front of l2; either may be nil.
@@ -29,7 +30,19 @@ func NewLayered(l1, l2 Tier) *Layered {
 	if isNilTier(l2) {
 		l2 = nil
 	}
-	return &Layered{l1: l1, l2: l2}
+	mem, _ := l1.(*Memory)
+	return &Layered{l1: l1, l2: l2, mem: mem}
+}
+
+// GetL1 asks the in-process tier alone, when it is a Memory, with the key
+// in bytes (see Memory.GetBytes). It returns the entry and the key as the
+// tier holds it; false for a miss, an error, or no such tier.
+func (l *Layered) GetL1(key []byte) (*Entry, string, bool) {
+	if l.mem == nil {
+		return nil, "", false
+	}
+	e, k, err := l.mem.GetBytes(key)
+	return e, k, err == nil
 }
 
 // isNilTier catches a typed nil pointer passed as a Tier (e.g. a nil

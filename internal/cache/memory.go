@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
@@ -56,6 +57,7 @@ type Memory struct {
 var _ Tier = (*Memory)(nil)
 
 type memItem struct {
+	key     string // as stored, for GetBytes
 	e       *Entry
 	expires time.Time // min(e.StaleUntil, stored + MaxAge)
 	cost    int64
@@ -138,6 +140,33 @@ func (m *Memory) Get(_ context.Context, key string) (*Entry, error) {
 	return it.e, nil
 }
 
+// GetBytes is Get for the query path, with the key in bytes the caller
+// reuses: it returns the entry and the key as this tier holds it, so the
+// caller needs no string of its own. key is not retained.
+func (m *Memory) GetBytes(key []byte) (*Entry, string, error) {
+	var s *memShard
+	if len(m.shards) == 1 {
+		s = m.shards[0]
+	} else {
+		s = m.shards[maphash.Bytes(m.seed, key)%uint64(len(m.shards))]
+	}
+	// The string is used for map lookups under s.mu and kept by nothing:
+	// the LRU keeps the keys it was given by Set.
+	k := unsafe.String(unsafe.SliceData(key), len(key))
+	now := m.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it, ok := s.lru.Get(k)
+	if !ok {
+		return nil, "", ErrMiss
+	}
+	if !now.Before(it.expires) {
+		s.lru.Remove(k)
+		return nil, "", ErrMiss
+	}
+	return it.e, it.key, nil
+}
+
 // Set stores e under key until min(e.StaleUntil, now+MaxAge), evicting
 // least recently used entries until both bounds hold. An entry already past
 // StaleUntil, or larger than a segment's byte share, is not stored.
@@ -146,7 +175,7 @@ func (m *Memory) Set(_ context.Context, key string, e *Entry) error {
 	if !now.Before(e.StaleUntil) {
 		return nil
 	}
-	it := memItem{e: e, expires: e.StaleUntil, cost: int64(len(key) + e.Size() + memEntryOverhead)}
+	it := memItem{key: key, e: e, expires: e.StaleUntil, cost: int64(len(key) + e.Size() + memEntryOverhead)}
 	if m.maxAge > 0 {
 		if capped := now.Add(m.maxAge); capped.Before(it.expires) {
 			it.expires = capped

@@ -1,6 +1,7 @@
 package dnsmsg
 
 import (
+	"bytes"
 	"encoding/binary"
 
 	"github.com/miekg/dns"
@@ -24,6 +25,18 @@ type ReplyOptions struct {
 // o.Age, AD cleared unless the client asked for it (RFC 6840 §5.8), and an
 // OPT record (with any EDE) when the query had EDNS. s is not modified.
 func AppendReply(dst []byte, s Stored, q *Query, o ReplyOptions) []byte {
+	var buf [256]byte
+	n, err := dns.PackDomainName(q.Name, buf[:], 0, nil, false)
+	if err != nil {
+		n = 0 // the stored spelling stays
+	}
+	return AppendReplyName(dst, s, q, buf[:n], o)
+}
+
+// AppendReplyName is AppendReply with the question name as the client
+// sent it, in wire form (uncompressed), instead of q.Name: for a caller
+// that read the query with ParseCommon.
+func AppendReplyName(dst []byte, s Stored, q *Query, qname []byte, o ReplyOptions) []byte {
 	start := len(dst)
 	dst = append(dst, s.Msg...)
 	msg := dst[start:]
@@ -32,7 +45,7 @@ func AppendReply(dst []byte, s Stored, q *Query, o ReplyOptions) []byte {
 	if !q.DO && !q.AD {
 		msg[3] &^= 0x20
 	}
-	patchQuestionCase(msg, q.Name)
+	patchQuestionCase(msg, qname)
 	for _, off := range s.Offsets {
 		v := binary.BigEndian.Uint32(msg[off:])
 		switch {
@@ -81,25 +94,25 @@ func appendOPT(dst []byte, do bool, extRcode uint8, ede bool, code uint16, text 
 	return dst
 }
 
-// patchQuestionCase writes the client's spelling of the question name over
-// the stored one (RFC 1035 §7.3 and the 0x20 practice: a reply echoes the
-// question as asked). Names that differ other than in case are left alone.
-func patchQuestionCase(msg []byte, name string) {
-	if binary.BigEndian.Uint16(msg[4:]) != 1 {
-		return
-	}
-	var buf [256]byte
-	n, err := dns.PackDomainName(name, buf[:], 0, nil, false)
-	if err != nil || headerSize+n > len(msg) {
+// patchQuestionCase writes the client's spelling of the question name,
+// name in wire form, over the stored one (RFC 1035 §7.3 and the 0x20
+// practice: a reply echoes the question as asked). Names that differ other
+// than in case are left alone.
+func patchQuestionCase(msg, name []byte) {
+	n := len(name)
+	if binary.BigEndian.Uint16(msg[4:]) != 1 || n == 0 || headerSize+n > len(msg) {
 		return
 	}
 	stored := msg[headerSize : headerSize+n]
+	if bytes.Equal(stored, name) {
+		return // the usual case: the client spelled it as stored
+	}
 	for i := range n {
-		if lower(stored[i]) != lower(buf[i]) {
+		if lower(stored[i]) != lower(name[i]) {
 			return
 		}
 	}
-	copy(stored, buf[:n])
+	copy(stored, name)
 }
 
 func lower(b byte) byte {

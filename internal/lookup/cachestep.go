@@ -16,6 +16,7 @@ import (
 type cacheStep struct {
 	next    Handler
 	store   Store
+	l1      l1Reader // store's in-process tier, when it offers one
 	now     func() time.Time
 	log     *slog.Logger
 	metrics *metrics

@@ -87,7 +87,9 @@ func Build(cfg Config) Handler {
 	}
 	if cfg.Store != nil {
 		below := h
-		h = &cacheStep{next: h, store: cfg.Store, now: cfg.Now, log: cfg.Logger, metrics: m}
+		cs := &cacheStep{next: h, store: cfg.Store, now: cfg.Now, log: cfg.Logger, metrics: m}
+		cs.l1, _ = cfg.Store.(l1Reader)
+		h = cs
 		switch {
 		case cfg.Hot != nil:
 			h = &hotStep{next: h, hot: cfg.Hot}
@@ -95,5 +97,7 @@ func Build(cfg Config) Handler {
 			h = newPrefetchStep(h, below, cfg.PrefetchHits, prefetchWorkers, prefetchTracked, cfg.ResolveTimeout, cfg.Now, m)
 		}
 	}
-	return &metricsStep{next: h, metrics: m}
+	ms := &metricsStep{next: h, metrics: m}
+	ms.l1, _ = h.(l1Step)
+	return ms
 }

@@ -3,6 +3,7 @@ package lookup
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +22,21 @@ type metrics struct {
 	resolves    prometheus.Counter
 	failCached  prometheus.Counter
 	prefetch    *prometheus.CounterVec // by result
+
+	// The series of L1 hits, looked up once, on the first hit, so that a
+	// hit does not hash label values.
+	l1Once     sync.Once
+	l1Answers  prometheus.Counter
+	l1Duration prometheus.Observer
+}
+
+// l1 returns the answers counter and duration observer of source l1.
+func (m *metrics) l1() (prometheus.Counter, prometheus.Observer) {
+	m.l1Once.Do(func() {
+		m.l1Answers = m.answers.WithLabelValues(string(SourceL1))
+		m.l1Duration = m.duration.WithLabelValues(string(SourceL1))
+	})
+	return m.l1Answers, m.l1Duration
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -68,6 +84,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 // metricsStep counts every lookup by where its answer came from.
 type metricsStep struct {
 	next    Handler
+	l1      l1Step // next, when it can answer from L1 alone
 	metrics *metrics
 }
 
@@ -83,8 +100,29 @@ func (s *metricsStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, err
 		s.metrics.duration.WithLabelValues("failure").Observe(time.Since(start).Seconds())
 		return nil, err
 	}
+	if res.Source == SourceL1 {
+		answers, duration := s.metrics.l1()
+		answers.Inc()
+		duration.Observe(time.Since(start).Seconds())
+		return res, nil
+	}
 	src := string(res.Source)
 	s.metrics.answers.WithLabelValues(src).Inc()
 	s.metrics.duration.WithLabelValues(src).Observe(time.Since(start).Seconds())
 	return res, nil
+}
+
+// LookupL1 answers q from the in-process cache alone: see L1Handler.
+func (s *metricsStep) LookupL1(key []byte, q *dnsmsg.Query, res *Result) bool {
+	if s.l1 == nil {
+		return false
+	}
+	start := time.Now()
+	if !s.l1.lookupL1(key, q, res) {
+		return false
+	}
+	answers, duration := s.metrics.l1()
+	answers.Inc()
+	duration.Observe(time.Since(start).Seconds())
+	return true
 }

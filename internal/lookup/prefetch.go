@@ -26,7 +26,7 @@ type prefetchStep struct {
 	slots   chan struct{}
 
 	mu   sync.Mutex
-	hits *simplelru.LRU[string, hitCount]
+	hits *simplelru.LRU[string, *hitCount]
 }
 
 // hitCount counts hits on one stored version of an entry (its StoredAt).
@@ -37,7 +37,7 @@ type hitCount struct {
 }
 
 func newPrefetchStep(next, refresh Handler, minHits, workers, tracked int, timeout time.Duration, now func() time.Time, m *metrics) *prefetchStep {
-	lru, _ := simplelru.NewLRU[string, hitCount](max(tracked, 1), nil)
+	lru, _ := simplelru.NewLRU[string, *hitCount](max(tracked, 1), nil)
 	return &prefetchStep{
 		next: next, refresh: refresh, minHits: minHits, timeout: timeout, now: now,
 		metrics: m, slots: make(chan struct{}, max(workers, 1)), hits: lru,
@@ -60,9 +60,13 @@ func (s *prefetchStep) due(key string, res *Result) bool {
 	e := res.Entry
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, _ := s.hits.Get(key)
-	if !c.storedAt.Equal(e.StoredAt) {
-		c = hitCount{storedAt: e.StoredAt}
+	c, ok := s.hits.Get(key)
+	switch {
+	case !ok:
+		c = &hitCount{storedAt: e.StoredAt}
+		s.hits.Add(key, c)
+	case !c.storedAt.Equal(e.StoredAt):
+		*c = hitCount{storedAt: e.StoredAt}
 	}
 	c.n++
 	ttl := time.Duration(e.TTL) * time.Second
@@ -71,7 +75,6 @@ func (s *prefetchStep) due(key string, res *Result) bool {
 	if fire {
 		c.refreshed = true
 	}
-	s.hits.Add(key, c)
 	return fire
 }
 
