@@ -334,7 +334,7 @@ func TestDashboardMetricsExist(t *testing.T) {
 
 	scraped := scrape(t, resolverMetrics)
 	// With resolverd gone, a new name fails: the failure metrics appear.
-	rd.stop(t)
+	rd.Stop(t)
 	if r, err := ask("udp", dnsAddr, "gone.example.test.", dns.TypeA); err != nil || r.Rcode != dns.RcodeServerFailure {
 		t.Errorf("with resolverd stopped: %v, %v; want SERVFAIL", r, err)
 	}

@@ -52,7 +52,7 @@ func TestComposeHealthchecksOnRealDaemons(t *testing.T) {
 	}
 	// cacheapi and dnsd first: resolverd's probe then sees its own state.
 	for _, d := range []string{"cacheapi", "dnsd", "resolverd"} {
-		running[d].stop(t)
+		running[d].Stop(t)
 		argv := moveProbe(t, probes[d], ports[d])
 		if code, out := runProbe(t, argv...); code != 1 {
 			t.Errorf("%s stopped: healthcheck %v exit %d, want 1: %s", d, argv, code, out)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/shardns/shardns/internal/testutil/procs"
 	"github.com/shardns/shardns/internal/testutil/redistest"
 )
 
@@ -45,7 +46,7 @@ func startRedisConf(t *testing.T, conf, dir string, extra ...string) *redis.Clie
 	args := append([]string{filepath.Join(repoRoot(t), "deploy", "redis", conf),
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--logfile", "", "--daemonize", "no"}, extra...)
 	cmd := exec.Command(server, args...)
-	var out syncBuffer
+	var out procs.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -15,6 +15,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/shardns/shardns/internal/testutil/freeport"
 )
 
 // Bounds of starting one redis-server.
@@ -54,9 +56,9 @@ func startRedis(ctx context.Context, bin, dir string, major int) (*redisServer, 
 }
 
 func tryStartRedis(ctx context.Context, bin, dir string, major int) (*redisServer, error) {
-	port, err := freePort()
+	port, err := freeport.TCP()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cachelab: %w", err)
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	logPath := filepath.Join(dir, "redis-"+strconv.Itoa(port)+".log")
@@ -289,15 +291,6 @@ func serverMajor(ctx context.Context, bin string) (int, error) {
 		return 0, fmt.Errorf("cachelab: %s --version: %q", bin, out)
 	}
 	return n, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("cachelab: free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func tail(path string) string {

@@ -5,27 +5,14 @@ import (
 	"image/png"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-)
 
-// redisServerBin returns redis-server's path, or skips (fails under CI).
-func redisServerBin(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		const msg = "redis-server not found: apt-get install redis-server"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return bin
-}
+	"github.com/shardns/shardns/internal/testutil/redistest"
+)
 
 // tinyParams sizes a run that takes seconds.
 func tinyParams() params {
@@ -38,7 +25,7 @@ func tinyParams() params {
 }
 
 func TestRunTiny(t *testing.T) {
-	bin := redisServerBin(t)
+	bin := redistest.Bin(t)
 	out := filepath.Join(t.TempDir(), "plots")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -124,7 +111,7 @@ func TestRunNeedsOutDir(t *testing.T) {
 // TestFleetStopsOnCancel checks that cancelling the context stops the
 // redis-servers at once, without stop being called.
 func TestFleetStopsOnCancel(t *testing.T) {
-	bin := redisServerBin(t)
+	bin := redistest.Bin(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	f, err := startFleet(ctx, bin, 2)
 	if err != nil {

@@ -9,39 +9,14 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/shardns/shardns/bench/proc"
+	"github.com/shardns/shardns/internal/nsdconf"
 )
 
 // NSDConf is an nsd.conf serving the root zone from zonefile on
 // 127.0.0.1:port, with everything kept in dir and response rate limiting
 // off (a load generator on one address would trip it).
 func NSDConf(port int, dir, zonefile string) string {
-	return fmt.Sprintf(`server:
-  ip-address: 127.0.0.1@%d
-  port: %d
-  do-ip6: no
-  username: ""
-  chroot: ""
-  zonesdir: %q
-  pidfile: %q
-  database: ""
-  zonelistfile: %q
-  xfrdfile: %q
-  xfrdir: %q
-  logfile: %q
-  server-count: 1
-  tcp-count: 200
-  verbosity: 1
-  hide-version: yes
-  reuseport: no
-  rrl-ratelimit: 0
-  rrl-whitelist-ratelimit: 0
-remote-control:
-  control-enable: no
-zone:
-  name: "."
-  zonefile: %q
-`, port, port, dir, filepath.Join(dir, "nsd.pid"), filepath.Join(dir, "zone.list"),
-		filepath.Join(dir, "xfrd.state"), dir, filepath.Join(dir, "nsd.log"), zonefile)
+	return nsdconf.Config(port, dir, nsdconf.Zone{Name: ".", File: zonefile})
 }
 
 // NSD starts nsd serving the root zone written in zonePath, one server
@@ -69,7 +44,7 @@ func NSD(ctx context.Context, e Env, bin, zonePath, probe string) (*Server, erro
 	}
 	s := &Server{Name: "NSD", Addr: loopback(port), Procs: []*proc.Proc{p}}
 	if err := WaitDNS(ctx, s, probe, dns.TypeA); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "nsd.log"))
+		log, _ := os.ReadFile(nsdconf.LogPath(dir))
 		s.Stop()
 		return nil, fmt.Errorf("%w\nnsd log: %s", err, log)
 	}

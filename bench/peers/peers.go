@@ -7,7 +7,6 @@ package peers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/shardns/shardns/bench/proc"
+	"github.com/shardns/shardns/internal/testutil/freeport"
 )
 
 // startWait bounds how long a server has to answer its first query.
@@ -75,20 +75,11 @@ func (e Env) start(name string, argv ...string) (*proc.Proc, error) {
 // FreePort returns a port on 127.0.0.1 free for both UDP and TCP at the
 // time of the call.
 func FreePort() (int, error) {
-	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, fmt.Errorf("peers: %w", err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		pc, err := net.ListenPacket("udp", ln.Addr().String())
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return port, nil
-		}
+	p, err := freeport.UDPTCP()
+	if err != nil {
+		return 0, fmt.Errorf("peers: %w", err)
 	}
-	return 0, errors.New("peers: no port free for both UDP and TCP")
+	return p, nil
 }
 
 func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }

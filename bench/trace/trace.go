@@ -28,17 +28,19 @@ type Sampler interface {
 }
 
 // Zipf draws rank k (0-based) with probability proportional to
-// 1/(k+1)^S. Unlike math/rand's Zipf it accepts exponents at or below 1,
-// the range measured for resolver traffic.
+// 1/(k+1)^S, by inverting a table of the cumulative distribution. Unlike
+// math/rand's Zipf it accepts exponents at or below 1, the range measured
+// for resolver traffic; S = 0 draws every rank alike.
 type Zipf struct {
 	S   float64
-	cdf []float64
+	cdf []float64 // cdf[k] = P(rank <= k); cdf[n-1] = 1
 }
 
-// NewZipf prepares a Zipf sampler over n ranks with exponent s > 0.
+// NewZipf prepares a Zipf sampler over n ranks with a finite exponent
+// s >= 0.
 func NewZipf(n int, s float64) (*Zipf, error) {
-	if n < 1 || !(s > 0) || math.IsInf(s, 0) {
-		return nil, fmt.Errorf("trace: zipf needs n ≥ 1 and s > 0, got n=%d s=%v", n, s)
+	if n < 1 || !(s >= 0) || math.IsInf(s, 0) {
+		return nil, fmt.Errorf("trace: zipf needs n ≥ 1 and finite s ≥ 0, got n=%d s=%v", n, s)
 	}
 	cdf := make([]float64, n)
 	sum := 0.0
@@ -55,7 +57,19 @@ func NewZipf(n int, s float64) (*Zipf, error) {
 
 // Next draws one rank.
 func (z *Zipf) Next(r *rand.Rand) int {
+	// r.Float64() < 1 = cdf[n-1], so the search stays within the table.
 	return sort.SearchFloat64s(z.cdf, r.Float64())
+}
+
+// Prob returns the probability of rank k, 0 outside [0, n).
+func (z *Zipf) Prob(k int) float64 {
+	if k < 0 || k >= len(z.cdf) {
+		return 0
+	}
+	if k == 0 {
+		return z.cdf[0]
+	}
+	return z.cdf[k] - z.cdf[k-1]
 }
 
 // Uniform draws every rank in [0, N) alike.

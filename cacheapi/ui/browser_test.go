@@ -1,7 +1,6 @@
 package ui_test
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/shardns/shardns/internal/testutil/procs"
 )
 
 // chromiumPath is Debian's chromium package.
@@ -23,31 +24,13 @@ const browserTimeout = 60 * time.Second
 // tab is one page of a headless Chromium started for one test.
 type tab struct {
 	ctx context.Context
-	out *lockedBuffer // the browser's stdout and stderr
+	out *procs.Buffer // the browser's stdout and stderr
 	// consoleDone is closed when the reader of the console has stopped.
 	consoleDone chan struct{}
 
 	mu     sync.Mutex
 	errors []string // exceptions, and console and browser errors other than failed loads
 	csp    []string // Content-Security-Policy violations
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent use.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // newTab starts Chromium headless with a fresh profile in t.TempDir(),
@@ -65,7 +48,7 @@ func newTab(t *testing.T) *tab {
 		t.Skip(msg)
 	}
 	profile := t.TempDir()
-	tb := &tab{out: &lockedBuffer{}}
+	tb := &tab{out: &procs.Buffer{}}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Flag("headless", true),

@@ -74,10 +74,10 @@ func timedDig(t *testing.T, addr, name, qtype string, opts ...string) (digResult
 // when the test ends, before p is stopped.
 func freeze(t *testing.T, p *proc) (resume func()) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatalf("SIGSTOP %s: %v", p.name, err)
+	if err := p.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("SIGSTOP %s: %v", p.Name, err)
 	}
-	resume = func() { _ = p.cmd.Process.Signal(syscall.SIGCONT) }
+	resume = func() { _ = p.Cmd.Process.Signal(syscall.SIGCONT) }
 	t.Cleanup(resume)
 	return resume
 }
@@ -139,8 +139,8 @@ func poll(limit, interval time.Duration, ok func() bool) (time.Duration, bool) {
 func alive(t *testing.T, p *proc) {
 	t.Helper()
 	select {
-	case <-p.done:
-		t.Fatalf("%s exited: %v\n%s", p.name, p.err, p.out.String())
+	case <-p.Done():
+		t.Fatalf("%s exited: %v\n%s", p.Name, p.Err(), p.Out.String())
 	default:
 	}
 }

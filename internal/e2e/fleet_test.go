@@ -272,9 +272,9 @@ func TestAllInOneNeverUsesItselfAsUpstream(t *testing.T) {
 	}
 	d := start(t, "dnsd", nil, "-listen", self+":53", "-resolv-conf", conf)
 	select {
-	case <-d.done:
-		if !strings.Contains(d.out.String(), "no upstream") {
-			t.Errorf("dnsd exited without saying why: %v\n%s", d.err, d.out.String())
+	case <-d.Done():
+		if !strings.Contains(d.Out.String(), "no upstream") {
+			t.Errorf("dnsd exited without saying why: %v\n%s", d.Err(), d.Out.String())
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("dnsd started with only itself as upstream")
@@ -285,7 +285,7 @@ func TestAllInOneNeverUsesItselfAsUpstream(t *testing.T) {
 	}
 	d = start(t, "dnsd", nil, "-listen", self+":53", "-resolv-conf", conf)
 	waitTCP(t, d, self+":53")
-	log := d.out.String()
+	log := d.Out.String()
 	if !strings.Contains(log, "127.83.0.2:53") || strings.Contains(log, "upstreams=["+self) {
 		t.Errorf("upstreams: want only 127.83.0.2:53\n%s", log)
 	}

@@ -8,12 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/shardns/shardns/bench/perf"
 )
 
 // maxRSS is a generous bound on dnsd's resident memory under a flood: far
@@ -33,48 +34,6 @@ type question struct{ name, qtype string }
 // afterFlood bounds the first answer after a flood: no speed check, only
 // proof that dnsd is not stuck behind the flood's backlog.
 const afterFlood = 3 * time.Second
-
-// perfStats are the figures dnsperf prints at the end of a run.
-type perfStats struct {
-	Sent, Completed, Lost int64
-	QPS                   float64
-}
-
-var (
-	perfSentRE      = regexp.MustCompile(`Queries sent:\s+(\d+)`)
-	perfCompletedRE = regexp.MustCompile(`Queries completed:\s+(\d+)`)
-	perfLostRE      = regexp.MustCompile(`Queries lost:\s+(\d+)`)
-	perfQPSRE       = regexp.MustCompile(`Queries per second:\s+([0-9.]+)`)
-)
-
-// parsePerf reads dnsperf's statistics.
-func parsePerf(out string) (perfStats, error) {
-	var s perfStats
-	for _, f := range []struct {
-		re  *regexp.Regexp
-		dst *int64
-	}{{perfSentRE, &s.Sent}, {perfCompletedRE, &s.Completed}, {perfLostRE, &s.Lost}} {
-		m := f.re.FindStringSubmatch(out)
-		if m == nil {
-			return s, fmt.Errorf("no %q in dnsperf output", f.re)
-		}
-		n, err := strconv.ParseInt(m[1], 10, 64)
-		if err != nil {
-			return s, fmt.Errorf("dnsperf %q: %w", m[0], err)
-		}
-		*f.dst = n
-	}
-	m := perfQPSRE.FindStringSubmatch(out)
-	if m == nil {
-		return s, fmt.Errorf("no %q in dnsperf output", perfQPSRE)
-	}
-	qps, err := strconv.ParseFloat(m[1], 64)
-	if err != nil {
-		return s, fmt.Errorf("dnsperf %q: %w", m[0], err)
-	}
-	s.QPS = qps
-	return s, nil
-}
 
 // floodQueries writes a dnsperf query file: hundreds of distinct names of
 // the test zone (wildcard answers, each its own cache key), a fixed name,
@@ -168,7 +127,7 @@ func udpSocketDrops(addr string) int64 {
 }
 
 // dnsperf runs one bounded dnsperf against addr and returns its figures.
-func dnsperf(t *testing.T, bin, addr, queries string, args ...string) perfStats {
+func dnsperf(t *testing.T, bin, addr, queries string, args ...string) perf.Stats {
 	t.Helper()
 	host, p, _ := net.SplitHostPort(addr)
 	argv := append([]string{"-s", host, "-p", p, "-d", queries, "-t", "1"}, args...)
@@ -179,7 +138,7 @@ func dnsperf(t *testing.T, bin, addr, queries string, args ...string) perfStats 
 	if err != nil {
 		t.Fatalf("dnsperf %v: %v\n%s", argv, err, out)
 	}
-	st, err := parsePerf(string(out))
+	st, err := perf.Parse(string(out))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -195,7 +154,7 @@ func TestFloodUDPThenTCP(t *testing.T) {
 	bin := needTool(t, "dnsperf", "dnsperf")
 	f := startFleet(t)
 	queries := floodQueries(t)
-	pid := f.dnsd.cmd.Process.Pid
+	pid := f.dnsd.Cmd.Process.Pid
 	if rss, err := vmRSS(pid); err == nil {
 		t.Logf("dnsd RSS before the flood: %.1f MB (race detector: %v)", float64(rss)/(1<<20), raceBuild)
 	}
@@ -243,7 +202,7 @@ func TestFloodUDPThenTCP(t *testing.T) {
 	}
 	// Every shard stayed up: any "is down" is dnsd's heartbeat timing out
 	// while dnsd itself was short of CPU.
-	t.Logf("live Redis shards marked down by dnsd during the floods: %d times", strings.Count(f.dnsd.out.String(), "is down"))
+	t.Logf("live Redis shards marked down by dnsd during the floods: %d times", strings.Count(f.dnsd.Out.String(), "is down"))
 	t.Logf("dnsd shed %v UDP datagrams, counted %v cache read errors, answered %v from Redis and %v from resolverd",
 		metric(t, f.metrics, "shardns_dns_udp_dropped_total"), metric(t, f.metrics, `shardns_cache_errors_total{op="get"}`),
 		metric(t, f.metrics, `shardns_lookup_answers_total{source="redis"}`), metric(t, f.metrics, `shardns_lookup_answers_total{source="resolver"}`))

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -11,14 +10,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/shardns/shardns/internal/testutil/freeport"
+	"github.com/shardns/shardns/internal/testutil/procs"
 )
 
 // binDir holds dnsd, resolverd and cacheapi, built once by TestMain.
@@ -49,76 +47,15 @@ func TestMain(m *testing.M) {
 }
 
 // proc is one of our binaries, running.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-	err  error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type proc = procs.Proc
 
 // start runs a built binary with args and env, and stops it (SIGTERM, then
 // SIGKILL) when the test ends. Its log is printed if the test failed.
 func start(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(filepath.Join(binDir, name), args...)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.stop(t)
-		if t.Failed() {
-			t.Logf("%s %v log:\n%s", name, args, p.out.String())
-		}
-	})
-	return p
-}
-
-// stop sends SIGTERM and waits; the daemon must exit 0 within 10 s.
-func (p *proc) stop(t *testing.T) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		if p.err != nil {
-			t.Errorf("%s exited with %v after SIGTERM", p.name, p.err)
-		}
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		t.Errorf("%s did not exit within 10s of SIGTERM", p.name)
-	}
-}
-
-// kill ends the process at once, as a crash would.
-func (p *proc) kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.done
+	cmd := exec.Command(filepath.Join(binDir, name), args...)
+	cmd.Env = append(os.Environ(), env...)
+	return procs.Start(t, name, cmd)
 }
 
 func port(t *testing.T) string {
@@ -136,8 +73,8 @@ func waitTCP(t *testing.T, p *proc, addr string) {
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
-		case <-p.done:
-			t.Fatalf("%s exited: %v\n%s", p.name, p.err, p.out.String())
+		case <-p.Done():
+			t.Fatalf("%s exited: %v\n%s", p.Name, p.Err(), p.Out.String())
 		default:
 		}
 		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
@@ -146,7 +83,7 @@ func waitTCP(t *testing.T, p *proc, addr string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("%s: %s not accepting connections\n%s", p.name, addr, p.out.String())
+	t.Fatalf("%s: %s not accepting connections\n%s", p.Name, addr, p.Out.String())
 }
 
 // digResult is what dig printed, parsed.
@@ -261,8 +198,8 @@ func waitDNS(t *testing.T, p *proc, addr, name string) {
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
-		case <-p.done:
-			t.Fatalf("%s exited: %v\n%s", p.name, p.err, p.out.String())
+		case <-p.Done():
+			t.Fatalf("%s exited: %v\n%s", p.Name, p.Err(), p.Out.String())
 		default:
 		}
 		if r, err := exchange(addr, "udp", name, dns.TypeSOA); err == nil && r.Rcode == dns.RcodeSuccess {
@@ -270,5 +207,5 @@ func waitDNS(t *testing.T, p *proc, addr, name string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("%s at %s did not answer\n%s", p.name, addr, p.out.String())
+	t.Fatalf("%s at %s did not answer\n%s", p.Name, addr, p.Out.String())
 }

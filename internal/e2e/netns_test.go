@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shardns/shardns/internal/testutil/procs"
 )
 
 // netnsMetricsAddr is where dnsd serves /metrics inside the test's own
@@ -314,21 +316,8 @@ func (ns *netns) exec(t *testing.T, limit time.Duration, args ...string) (string
 // the test failed.
 func netnsStart(t *testing.T, ns *netns, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, out: &syncBuffer{}, done: make(chan struct{})}
 	full := append([]string{"netns", "exec", ns.name, filepath.Join(binDir, name)}, args...)
-	p.cmd = exec.Command(ns.ip, full...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s in %s: %v", name, ns.name, err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.stop(t)
-		if t.Failed() {
-			t.Logf("%s %v in %s, log:\n%s", name, args, ns.name, p.out.String())
-		}
-	})
-	return p
+	return procs.Start(t, name+" in "+ns.name, exec.Command(ns.ip, full...))
 }
 
 // waitDNS waits until dnsd answers the zone's SOA on 127.0.0.1:53 inside
@@ -341,7 +330,7 @@ func (ns *netns) waitDNS(t *testing.T, p *proc) {
 		return code == 0 && strings.Contains(out, "hostmaster.shardns.test.")
 	})
 	if !ok {
-		t.Fatalf("dnsd in %s did not answer on 127.0.0.1:53\n%s", ns.name, p.out.String())
+		t.Fatalf("dnsd in %s did not answer on 127.0.0.1:53\n%s", ns.name, p.Out.String())
 	}
 }
 

@@ -157,7 +157,7 @@ func TestQueueSurvivesWorkerKill(t *testing.T) {
 	if _, ok := poll(time.Minute, 20*time.Millisecond, func() bool { return q.LLen(ctx, "q:{warm}:completed").Val() >= names/4 }); !ok {
 		t.Fatalf("a quarter of the job did not complete within a minute\n%s", out.String())
 	}
-	victim.kill()
+	victim.Kill()
 	atKill := q.LLen(ctx, "q:{warm}:completed").Val()
 	if atKill >= names {
 		t.Fatalf("the job ended before the kill")

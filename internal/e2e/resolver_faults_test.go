@@ -88,7 +88,7 @@ func TestResolverKilledServesStaleThenRecovers(t *testing.T) {
 	f := startFleetWith(t, "-max-ttl", shortTTL.String())
 	const cached, unseen = "www.shardns.test", "unseen.spread.shardns.test"
 	cacheFresh(t, f, cached)
-	f.resolver.kill()
+	f.resolver.Kill()
 	killed := time.Now()
 	waitExpired()
 

@@ -1,18 +1,17 @@
 package fleetstats
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"math"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/shardns/shardns/internal/testutil/procs"
 	"github.com/shardns/shardns/internal/testutil/redistest"
 )
 
@@ -251,30 +250,12 @@ func TestDeadFrontendExpires(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestPublishToFrozenRedisGivesUp(t *testing.T) {
 	srv := redistest.Start(t)
 	c := newClient(t, srv.Addr)
 	srv.Pause()
 	t.Cleanup(srv.Resume)
-	var logs syncBuffer
+	var logs procs.Buffer
 	p := NewPublisher(PublisherConfig{
 		Redis: c, ID: "x", Interval: 100 * time.Millisecond, Timeout: 50 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)),

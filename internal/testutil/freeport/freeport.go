@@ -1,4 +1,5 @@
-// Package freeport finds loopback ports for tests.
+// Package freeport finds loopback ports for tests and for the processes
+// the load runs start. It does not import testing.
 package freeport
 
 import (
@@ -23,4 +24,14 @@ func UDPTCP() (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("freeport: no port free for both UDP and TCP")
+}
+
+// TCP returns a TCP port on 127.0.0.1 that was free a moment ago.
+func TCP() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("freeport: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/shardns/shardns/internal/nsdconf"
 	"github.com/shardns/shardns/internal/testutil/freeport"
 )
 
@@ -47,30 +48,7 @@ func Start(t testing.TB, zones map[string]string) *Server {
 	}
 	dir := t.TempDir()
 	port := freePort(t)
-	var conf strings.Builder
-	fmt.Fprintf(&conf, `server:
-  ip-address: 127.0.0.1@%d
-  port: %d
-  username: ""
-  chroot: ""
-  zonesdir: %q
-  pidfile: %q
-  database: ""
-  zonelistfile: %q
-  xfrdfile: %q
-  xfrdir: %q
-  logfile: %q
-  server-count: 1
-  tcp-count: 200
-  verbosity: 1
-  hide-version: yes
-  reuseport: no
-  rrl-ratelimit: 0
-  rrl-whitelist-ratelimit: 0
-remote-control:
-  control-enable: no
-`, port, port, dir, filepath.Join(dir, "nsd.pid"), filepath.Join(dir, "zone.list"),
-		filepath.Join(dir, "xfrd.state"), dir, filepath.Join(dir, "nsd.log"))
+	var zs []nsdconf.Zone
 	first := ""
 	for origin, text := range zones {
 		origin = dns.Fqdn(origin)
@@ -81,10 +59,10 @@ remote-control:
 		if err := os.WriteFile(filepath.Join(dir, file), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(&conf, "zone:\n  name: %q\n  zonefile: %q\n", origin, file)
+		zs = append(zs, nsdconf.Zone{Name: origin, File: file})
 	}
 	confPath := filepath.Join(dir, "nsd.conf")
-	if err := os.WriteFile(confPath, []byte(conf.String()), 0o644); err != nil {
+	if err := os.WriteFile(confPath, []byte(nsdconf.Config(port, dir, zs...)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-d", "-c", confPath)
@@ -96,7 +74,7 @@ remote-control:
 	go func() { cmd.Wait(); close(s.done) }()
 	t.Cleanup(s.stop)
 	if err := s.waitReady(first, 10*time.Second); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "nsd.log"))
+		log, _ := os.ReadFile(nsdconf.LogPath(dir))
 		t.Fatalf("nsdtest: %v\nnsd log:\n%s", err, log)
 	}
 	return s

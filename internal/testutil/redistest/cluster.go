@@ -71,7 +71,7 @@ func StartCluster(t testing.TB, masters, replicasPer int, args ...string) *Clust
 	if masters < 3 || replicasPer < 0 {
 		t.Fatalf("redistest: cluster of %d masters with %d replicas each: need at least 3 masters", masters, replicasPer)
 	}
-	bin := lookBin(t)
+	bin := Bin(t)
 	c := &Cluster{t: t, clients: map[*Server]*redis.Client{}}
 	t.Cleanup(c.closeClients)
 	for range masters * (1 + replicasPer) {

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/shardns/shardns/internal/testutil/freeport"
 )
 
 // startWait bounds how long Start and Restart wait for PING to answer.
@@ -55,7 +57,7 @@ type Server struct {
 // environment variable CI is set.
 func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
-	bin := lookBin(t)
+	bin := Bin(t)
 	s := &Server{t: t, bin: bin, dir: t.TempDir(), args: args}
 	t.Cleanup(s.Kill)
 	var err error
@@ -92,7 +94,9 @@ func Addrs(servers []*Server) []string {
 	return a
 }
 
-func lookBin(t testing.TB) string {
+// Bin returns the path of redis-server. Without it on PATH the test is
+// skipped, or fails when the environment variable CI is set.
+func Bin(t testing.TB) string {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -106,14 +110,7 @@ func lookBin(t testing.TB) string {
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func FreePort() (int, error) { return freeport.TCP() }
 
 // start runs the process on s.Port and waits for PING. On failure the
 // process is gone and the error carries the tail of its log.

@@ -111,7 +111,7 @@ func TestFreePort(t *testing.T) {
 }
 
 func TestStartFailsOnBadArgs(t *testing.T) {
-	s := &Server{t: t, bin: lookBin(t), dir: t.TempDir(), args: []string{"--no-such-option", "x"}}
+	s := &Server{t: t, bin: Bin(t), dir: t.TempDir(), args: []string{"--no-such-option", "x"}}
 	var err error
 	s.Port, err = FreePort()
 	if err != nil {
@@ -132,7 +132,7 @@ func TestStartFailsOnBadArgs(t *testing.T) {
 // the one being started.
 func TestStartNoticesTakenPort(t *testing.T) {
 	other := Start(t)
-	s := &Server{t: t, bin: lookBin(t), dir: t.TempDir(), Port: other.Port, Addr: other.Addr}
+	s := &Server{t: t, bin: Bin(t), dir: t.TempDir(), Port: other.Port, Addr: other.Addr}
 	if err := s.start(); err == nil {
 		s.Kill()
 		t.Fatal("start on a port in use succeeded")
