@@ -36,6 +36,9 @@ type RedisConfig struct {
 	Password string
 	// PoolSize is the connections per shard (0: go-redis's default).
 	PoolSize int
+	// MaxBatch bounds how many concurrent Gets to one shard go out as one
+	// pipeline (0: DefaultMaxBatch; 1: every Get is its own call).
+	MaxBatch int
 	// Now is the clock used for expiries (nil: time.Now).
 	Now func() time.Time
 }
@@ -52,6 +55,7 @@ type Redis struct {
 	addrs   []string
 	timeout time.Duration
 	now     func() time.Time
+	batch   *batcher // nil: one call per Get
 }
 
 var _ Tier = (*Redis)(nil)
@@ -66,7 +70,27 @@ func (cfg *RedisConfig) defaults() error {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MaxBatch < 0 {
+		return fmt.Errorf("cache: redis: MaxBatch %d is negative", cfg.MaxBatch)
+	}
+	if cfg.MaxBatch == 0 {
+		cfg.MaxBatch = DefaultMaxBatch
+	}
 	return nil
+}
+
+// newRedis returns the tier over ring or cluster (the other is nil).
+func newRedis(cfg RedisConfig, ring *redis.Ring, cluster *redis.ClusterClient) *Redis {
+	r := &Redis{ring: ring, cluster: cluster, addrs: sortedCopy(cfg.Addrs), timeout: cfg.Timeout, now: cfg.Now}
+	if ring != nil {
+		r.uc = ring
+	} else {
+		r.uc = cluster
+	}
+	if cfg.MaxBatch > 1 {
+		r.batch = newBatcher(cfg.Timeout, cfg.MaxBatch)
+	}
+	return r
 }
 
 // noMaintNotifications turns off the maintenance-notification handshake,
@@ -115,7 +139,7 @@ func NewRing(cfg RedisConfig) (*Redis, error) {
 		PipelinePoolSize:      -1,
 		DisableIdentity:       true,
 	})
-	return &Redis{ring: ring, uc: ring, addrs: sortedCopy(cfg.Addrs), timeout: t, now: cfg.Now}, nil
+	return newRedis(cfg, ring, nil), nil
 }
 
 // NewCluster returns a Redis tier over a Redis Cluster reached through the
@@ -146,7 +170,7 @@ func NewCluster(cfg RedisConfig) (*Redis, error) {
 		DisableIdentity:          true,
 		MaintNotificationsConfig: noMaintNotifications(),
 	})
-	return &Redis{cluster: c, uc: c, addrs: sortedCopy(cfg.Addrs), timeout: t, now: cfg.Now}, nil
+	return newRedis(cfg, nil, c), nil
 }
 
 // failed is called after every failed call on the query path. On a Cluster
@@ -169,11 +193,18 @@ func sortedCopy(s []string) []string {
 
 // Get returns the entry under key: ErrMiss if Redis holds none or it is
 // past StaleUntil, an error wrapping ErrCorrupt for bytes that do not
-// decode, any other error for a failed call.
+// decode, any other error for a failed call. Concurrent Gets to one shard
+// share a pipeline (see batcher); each returns within its own deadline and
+// the Timeout budget.
 func (r *Redis) Get(ctx context.Context, key string) (*Entry, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
-	defer cancel()
-	b, err := r.uc.Get(ctx, key).Bytes()
+	if r.batch == nil || r.cluster != nil {
+		// The batcher bounds a Ring Get by the budget itself, without a
+		// timer per call; a Cluster may load its slot map first.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.timeout)
+		defer cancel()
+	}
+	b, err := r.get(ctx, key)
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrMiss
 	}
@@ -189,6 +220,24 @@ func (r *Redis) Get(ctx context.Context, key string) (*Entry, error) {
 		return nil, ErrMiss
 	}
 	return e, nil
+}
+
+// get reads key's bytes: through the shard's batcher, or with one call.
+func (r *Redis) get(ctx context.Context, key string) ([]byte, error) {
+	if r.batch == nil {
+		return r.uc.Get(ctx, key).Bytes()
+	}
+	var c *redis.Client
+	var err error
+	if r.ring != nil {
+		c, err = r.ring.GetShardClientForKey(key)
+	} else {
+		c, err = r.cluster.MasterForKey(ctx, key)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r.batch.get(ctx, c, key)
 }
 
 // Set stores e under key with a Redis expiry at e.StaleUntil. An entry
@@ -243,8 +292,13 @@ func (r *Redis) deleteBatch(ctx context.Context, keys []string) error {
 	return nil
 }
 
-// Close closes every connection and stops the Ring's heartbeat.
+// Close stops the batchers (waiting for a pipeline in flight, at most the
+// Timeout budget), then closes every connection and stops the Ring's
+// heartbeat. Gets in flight return an error at once.
 func (r *Redis) Close() error {
+	if r.batch != nil {
+		r.batch.close()
+	}
 	if err := r.uc.Close(); err != nil {
 		return fmt.Errorf("cache: redis close: %w", err)
 	}

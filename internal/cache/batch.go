@@ -1,0 +1,226 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultMaxBatch is the most GETs one pipeline carries when
+// RedisConfig.MaxBatch is 0.
+const DefaultMaxBatch = 128
+
+// errClosed is returned by a Get on a closed tier.
+var errClosed = errors.New("redis tier closed")
+
+// batcher sends concurrent GETs to one shard as one pipeline: a group-commit
+// loop per shard client takes whatever has queued while its previous
+// pipeline was in flight (at most max), so a lone Get goes out at once and
+// a busy shard gets one round trip for many keys. One loop per shard, not
+// per tier: a frozen shard holds up its own keys only, never those of the
+// others, which go-redis's Ring and Cluster pipelines would wait for.
+//
+// Each request carries a deadline: the tier's budget from when it was
+// queued, or its caller's deadline if that is sooner. A pipeline lasts
+// until the latest deadline of its requests, so a loop stalls at most a
+// budget, and a request still queued when its deadline passes is answered
+// with context.DeadlineExceeded without being sent: a caller waits no
+// longer than its deadline, with no timer of its own. A caller whose
+// context ends earlier (canceled) returns at once.
+type batcher struct {
+	timeout time.Duration
+	max     int
+
+	ctx    context.Context // canceled by close: stops loops and pipelines
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex // guards writes to queues and closed
+	queues atomic.Pointer[map[*redis.Client]chan *getReq]
+	closed bool
+
+	reqs sync.Pool // *getReq
+
+	calls, keys atomic.Uint64 // calls to Redis and the keys they carried
+}
+
+// getReq is one caller's GET, answered once on done.
+type getReq struct {
+	ctx      context.Context
+	key      string
+	deadline time.Time
+	done     chan getResult // capacity 1: the loop never blocks on it
+}
+
+type getResult struct {
+	val []byte
+	err error // redis.Nil for an absent key
+}
+
+func newBatcher(timeout time.Duration, maxBatch int) *batcher {
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &batcher{timeout: timeout, max: maxBatch, ctx: ctx, cancel: cancel}
+	b.queues.Store(&map[*redis.Client]chan *getReq{})
+	b.reqs.New = func() any { return &getReq{done: make(chan getResult, 1)} }
+	return b
+}
+
+// queue returns the queue of c's loop, starting the loop on first use.
+func (b *batcher) queue(c *redis.Client) (chan *getReq, error) {
+	if q, ok := (*b.queues.Load())[c]; ok {
+		return q, nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, errClosed
+	}
+	old := *b.queues.Load()
+	if q, ok := old[c]; ok {
+		return q, nil
+	}
+	q := make(chan *getReq, b.max)
+	m := make(map[*redis.Client]chan *getReq, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[c] = q
+	b.queues.Store(&m)
+	b.wg.Add(1)
+	go b.run(c, q)
+	return q, nil
+}
+
+// get returns the value of key on shard c, or redis.Nil, or the error of
+// the call or of ctx.
+func (b *batcher) get(ctx context.Context, c *redis.Client, key string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	q, err := b.queue(c)
+	if err != nil {
+		return nil, err
+	}
+	req := b.reqs.Get().(*getReq)
+	req.ctx, req.key = ctx, key
+	req.deadline = time.Now().Add(b.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(req.deadline) {
+		req.deadline = d
+	}
+	select {
+	case q <- req:
+	case <-ctx.Done():
+		b.release(req)
+		return nil, ctx.Err()
+	case <-b.ctx.Done():
+		b.release(req)
+		return nil, errClosed
+	}
+	select {
+	case res := <-req.done:
+		b.release(req)
+		return res.val, res.err
+	case <-ctx.Done():
+		return nil, ctx.Err() // req stays with the loop; it is not reused
+	case <-b.ctx.Done():
+		return nil, errClosed
+	}
+}
+
+func (b *batcher) release(req *getReq) {
+	req.ctx, req.key, req.deadline = nil, "", time.Time{}
+	b.reqs.Put(req)
+}
+
+// run is the loop of one shard client.
+func (b *batcher) run(c *redis.Client, q chan *getReq) {
+	defer b.wg.Done()
+	batch := make([]*getReq, 0, b.max)
+	cmds := make([]*redis.StringCmd, 0, b.max)
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case req := <-q:
+			batch = append(batch[:0], req)
+		}
+		if len(q) == 0 {
+			// Let callers that are ready to run queue their Gets first:
+			// with nothing else runnable this returns at once.
+			runtime.Gosched()
+		}
+	fill:
+		for len(batch) < b.max {
+			select {
+			case req := <-q:
+				batch = append(batch, req)
+			default:
+				break fill
+			}
+		}
+		cmds = b.send(c, batch, cmds[:0])
+		clear(batch) // drop references to answered requests
+	}
+}
+
+// send answers batch with one call to c: a plain GET for one live request,
+// a pipeline for more, until the latest deadline among them. Requests
+// whose caller has gone or whose deadline has passed are answered with
+// that error and not sent.
+func (b *batcher) send(c *redis.Client, batch []*getReq, cmds []*redis.StringCmd) []*redis.StringCmd {
+	now := time.Now()
+	var deadline time.Time
+	live := batch[:0]
+	for _, req := range batch {
+		err := req.ctx.Err()
+		if err == nil && !now.Before(req.deadline) {
+			err = context.DeadlineExceeded
+		}
+		if err != nil {
+			req.done <- getResult{err: err}
+			continue
+		}
+		if req.deadline.After(deadline) {
+			deadline = req.deadline
+		}
+		live = append(live, req)
+	}
+	if len(live) == 0 {
+		return cmds
+	}
+	b.calls.Add(1)
+	b.keys.Add(uint64(len(live)))
+	ctx, cancel := context.WithDeadline(b.ctx, deadline)
+	defer cancel()
+	if len(live) == 1 {
+		val, err := c.Get(ctx, live[0].key).Bytes()
+		live[0].done <- getResult{val: val, err: err}
+		return cmds
+	}
+	p := c.Pipeline()
+	for _, req := range live {
+		cmds = append(cmds, p.Get(ctx, req.key))
+	}
+	_, _ = p.Exec(ctx) // every command carries its own error
+	for i, req := range live {
+		val, err := cmds[i].Bytes()
+		req.done <- getResult{val: val, err: err}
+	}
+	clear(cmds)
+	return cmds
+}
+
+// close stops every loop and waits for them. Calls in flight return
+// errClosed.
+func (b *batcher) close() {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	b.cancel()
+	b.wg.Wait()
+}
