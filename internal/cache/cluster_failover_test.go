@@ -114,7 +114,7 @@ func TestClusterFailover(t *testing.T) {
 
 	// (a) graceful: the old master answers MOVED for its slots.
 	m1 := masters[0]
-	r1 := c.ReplicaOf(m1)
+	r1 := c.WaitReplicaOf(m1)
 	c.Failover(r1)
 	checkOwners(t, c, r, r1, on[m1])
 	failed := readsBack(t, r, on[m1], 5*time.Second)
@@ -137,7 +137,7 @@ func TestClusterFailover(t *testing.T) {
 			break
 		}
 	}
-	r2 := c.ReplicaOf(m2)
+	r2 := c.WaitReplicaOf(m2)
 	m2.Kill()
 	if _, err := timedGet(t, r, on[m2][0]); err == nil {
 		t.Errorf("Get from a killed master succeeded")

@@ -223,7 +223,7 @@ func TestClusterQueryPathAndFailover(t *testing.T) {
 	}
 	if !t.Run("GracefulFailover", func(t *testing.T) {
 		old := f.cluster.Masters()[0]
-		replica := f.cluster.ReplicaOf(old)
+		replica := f.cluster.WaitReplicaOf(old)
 		cached := clusterOn(f, old, warm)
 		errs0 := metric(t, f.metrics, `shardns_cache_errors_total{op="get"}`)
 		var took time.Duration

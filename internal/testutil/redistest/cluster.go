@@ -192,6 +192,23 @@ func (c *Cluster) ReplicaOf(master *Server) *Server {
 	return nil
 }
 
+// WaitReplicaOf waits up to 15 s for master to have a running replica in
+// the cluster's view (a replica joins a moment after it is told to) and
+// returns it; it fails the test when none comes.
+func (c *Cluster) WaitReplicaOf(master *Server) *Server {
+	c.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if r := c.ReplicaOf(master); r != nil {
+			return r
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("redistest: %s has no replica after 15 s", master.Addr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // Failover runs CLUSTER FAILOVER on replica (the graceful kind: its master
 // stops taking writes until the replica has caught up, then they swap
 // roles) and waits until the cluster has settled with replica as a

@@ -98,7 +98,7 @@ func TestCluster(t *testing.T) {
 	}
 
 	m1 := masters[0]
-	r1 := c.ReplicaOf(m1)
+	r1 := c.WaitReplicaOf(m1)
 	if r1 == nil {
 		t.Fatalf("%s has no replica", m1.Addr)
 	}
@@ -109,7 +109,7 @@ func TestCluster(t *testing.T) {
 	}
 
 	m2 := masters[1]
-	r2 := c.ReplicaOf(m2)
+	r2 := c.WaitReplicaOf(m2)
 	if r2 == nil {
 		t.Fatalf("%s has no replica", m2.Addr)
 	}
