@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"maps"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -85,10 +86,7 @@ func (b *batcher) queue(c *redis.Client) (chan *getReq, error) {
 		return q, nil
 	}
 	q := make(chan *getReq, b.max)
-	m := make(map[*redis.Client]chan *getReq, len(old)+1)
-	for k, v := range old {
-		m[k] = v
-	}
+	m := maps.Clone(old)
 	m[c] = q
 	b.queues.Store(&m)
 	b.wg.Add(1)

@@ -1,8 +1,6 @@
 package lookup
 
 import (
-	"strings"
-
 	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/dnsmsg"
 )
@@ -49,19 +47,10 @@ func (s *cacheStep) lookupL1(key []byte, q *dnsmsg.Query, res *Result) bool {
 	if !e.Fresh(now) {
 		return false
 	}
-	q.Key, q.Name = k, keyName(k)
+	q.Key = k
+	q.Name, _ = cache.KeyName(k)
 	*res = Result{Entry: e, Source: SourceL1, Now: now}
 	return true
-}
-
-// keyName is the name part of a cache key (see dnsmsg.Key).
-func keyName(key string) string {
-	const prefix = "dns:{"
-	end := strings.LastIndexByte(key, '}') // type and class hold none
-	if !strings.HasPrefix(key, prefix) || end < len(prefix) {
-		return ""
-	}
-	return key[len(prefix):end]
 }
 
 func (s *prefetchStep) lookupL1(key []byte, q *dnsmsg.Query, res *Result) bool {
