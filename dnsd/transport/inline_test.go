@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"context"
+	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,13 +18,19 @@ import (
 type inlineHandler struct {
 	*handler
 	inline atomic.Int64
+	held   atomic.Int64 // inline answers that waited at a gate
 }
 
 var _ transport.InlineHandler = (*inlineHandler)(nil)
 
 func (h *inlineHandler) ServeInline(req []byte, _ transport.Peer, dst []byte) ([]byte, bool) {
-	if !strings.HasPrefix(firstLabel(req), "quick") {
+	label := firstLabel(req)
+	if !strings.HasPrefix(label, "quick") {
 		return nil, false
+	}
+	if g := h.gate(label); g != nil {
+		h.held.Add(1)
+		<-g // only tests hold an inline answer: to let datagrams queue up
 	}
 	h.inline.Add(1)
 	dst = append(dst, req...)
@@ -36,7 +43,10 @@ func (h *inlineHandler) ServeInline(req []byte, _ transport.Peer, dst []byte) ([
 // UDP address.
 func startInline(t *testing.T, h *inlineHandler, cfg transport.Config) string {
 	t.Helper()
-	cfg.Handler, cfg.Registerer = h, prometheus.NewRegistry()
+	cfg.Handler = h
+	if cfg.Registerer == nil {
+		cfg.Registerer = prometheus.NewRegistry()
+	}
 	srv := transport.New(cfg)
 	if err := srv.Listen([]string{"127.0.0.1:0"}); err != nil {
 		t.Fatal(err)
@@ -111,4 +121,80 @@ func TestUDPSockets(t *testing.T) {
 	if a, b := h.inline.Load(), h.calls.Load(); a != clients/2 || b != clients/2 {
 		t.Errorf("%d inline and %d ServeMessage answers, want %d each", a, b, clients/2)
 	}
+}
+
+// Datagrams that queue up while the reader is busy are read and answered
+// in batches (one recvmmsg and one sendmmsg for many on Linux): every one
+// is answered, to the client that sent it, inline or not.
+func TestUDPBatches(t *testing.T) {
+	h := &inlineHandler{handler: newHandler()}
+	release := h.hold("quickhold")
+	reg := prometheus.NewRegistry()
+	addr := startInline(t, h, transport.Config{UDPSockets: 1, Registerer: reg})
+	first := dialUDP(t, addr)
+	if _, err := first.Write(query(t, "quickhold", 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the reader to be held", func() bool { return h.held.Load() == 1 })
+	const clients, each = 4, 25
+	conns := make([]*net.UDPConn, clients)
+	for c := range conns {
+		conns[c] = dialUDP(t, addr)
+		for i := range each {
+			label := "quick"
+			if i%5 == 4 {
+				label = "echo"
+			}
+			if _, err := conns[c].Write(query(t, label, uint16(c*1000+i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	release()
+	if b := readDatagram(first, hangBound); b == nil || replyID(t, b) != 1 {
+		t.Fatal("no reply to the held query")
+	}
+	for c, u := range conns {
+		seen := map[uint16]bool{}
+		for range each {
+			b := readDatagram(u, hangBound)
+			if b == nil {
+				t.Fatalf("client %d: %d of %d replies", c, len(seen), each)
+			}
+			id := replyID(t, b)
+			if int(id)/1000 != c || seen[id] {
+				t.Fatalf("client %d: reply ID %d is not one of its own, or came twice", c, id)
+			}
+			inline := b[3]&0x80 != 0
+			if inline != (id%5 != 4) {
+				t.Fatalf("client %d: reply %d answered inline %v", c, id, inline)
+			}
+			seen[id] = true
+		}
+	}
+	reads, datagrams := batchStats(t, reg)
+	if datagrams != 1+clients*each {
+		t.Errorf("%d datagrams read, want %d", datagrams, 1+clients*each)
+	}
+	if reads >= datagrams {
+		t.Errorf("%d reads for %d datagrams: nothing was read in batches", reads, datagrams)
+	}
+}
+
+// batchStats reads the batch-size histogram: how many read calls returned
+// datagrams, and how many datagrams they returned in all.
+func batchStats(t *testing.T, reg *prometheus.Registry) (reads, datagrams uint64) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "shardns_dns_udp_read_batch_datagrams" {
+			h := mf.GetMetric()[0].GetHistogram()
+			return h.GetSampleCount(), uint64(h.GetSampleSum())
+		}
+	}
+	t.Fatal("metric shardns_dns_udp_read_batch_datagrams not found")
+	return 0, 0
 }

@@ -4,6 +4,7 @@ import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
 	udpDropped   prometheus.Counter
+	udpBatch     prometheus.Histogram
 	tcpConns     prometheus.Gauge
 	tcpRejected  prometheus.Counter
 	tcpBadLength prometheus.Counter
@@ -14,6 +15,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		udpDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "shardns", Subsystem: "dns", Name: "udp_dropped_total",
 			Help: "UDP queries dropped unread because MaxUDPInFlight were being answered.",
+		}),
+		udpBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "shardns", Subsystem: "dns", Name: "udp_read_batch_datagrams",
+			Help:    "Datagrams returned by one UDP read call (recvmmsg on Linux): how much batching the load allows.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32},
 		}),
 		tcpConns: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "shardns", Subsystem: "dns", Name: "tcp_connections",
@@ -29,7 +35,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.udpDropped, m.tcpConns, m.tcpRejected, m.tcpBadLength)
+		reg.MustRegister(m.udpDropped, m.udpBatch, m.tcpConns, m.tcpRejected, m.tcpBadLength)
 	}
 	return m
 }

@@ -4,24 +4,92 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"sync"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
-// readUDP reads datagrams until the socket closes. A message the handler
-// can answer at once (InlineHandler) is answered here, between two reads;
-// any other is answered on its own goroutine while fewer than
-// MaxUDPInFlight are being answered, and beyond that dropped, as a loaded
-// server must (the client retries).
+// udpBatch is the most datagrams one read or write call moves. On Linux a
+// call is one recvmmsg or sendmmsg, so under load one system call carries
+// up to udpBatch queries or replies; elsewhere x/net falls back to one
+// datagram per call.
+const udpBatch = 32
+
+// batchConn reads and writes several datagrams per call.
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+func newBatchConn(pc *net.UDPConn) batchConn {
+	if a, ok := pc.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() == nil {
+		return ipv6.NewPacketConn(pc)
+	}
+	return ipv4.NewPacketConn(pc)
+}
+
+// udpReader is one socket's reading loop and the buffers it reuses.
+type udpReader struct {
+	s       *Server
+	bc      batchConn
+	inline  InlineHandler // nil: every datagram gets its own goroutine
+	in      []ipv4.Message
+	bufs    []*[]byte // in[i].Buffers[0] is *bufs[i]
+	out     []ipv4.Message
+	outBufs [][]byte // reply space for inline answers, one per slot
+
+	// The replies of answering goroutines go to the socket's writer,
+	// which sends them in batches; answers counts those goroutines, so
+	// that the writer stops only after the last of them queued its reply.
+	replies chan udpReply
+	answers sync.WaitGroup
+}
+
+// udpReply is a reply from an answering goroutine on its way out: buf
+// holds it and goes back to the pool once it is sent.
+type udpReply struct {
+	buf *[]byte
+	msg []byte
+	to  net.Addr
+}
+
+// readUDP reads datagrams until the socket closes, as many per call as are
+// waiting, up to udpBatch. A message the handler can answer at once
+// (InlineHandler) is answered here, and the batch's inline replies leave
+// in one write call; any other is answered on its own goroutine while
+// fewer than MaxUDPInFlight are being answered, and beyond that dropped, as
+// a loaded server must (the client retries). Their replies leave through
+// the socket's writer, also in batches.
 func (s *Server) readUDP(pc *net.UDPConn) {
 	defer s.wg.Done()
-	inline, _ := s.cfg.Handler.(InlineHandler)
-	var out []byte // inline replies; the reader's own
-	if inline != nil {
-		out = make([]byte, 0, udpReadSize)
+	r := &udpReader{s: s, bc: newBatchConn(pc),
+		in: make([]ipv4.Message, udpBatch), bufs: make([]*[]byte, udpBatch),
+		replies: make(chan udpReply, 4*udpBatch)}
+	r.inline, _ = s.cfg.Handler.(InlineHandler)
+	for i := range r.in {
+		r.bufs[i] = s.bufs.Get().(*[]byte)
+		r.in[i].Buffers = [][]byte{*r.bufs[i]}
 	}
-	bp := s.bufs.Get().(*[]byte)
-	defer func() { s.bufs.Put(bp) }()
+	if r.inline != nil {
+		r.out = make([]ipv4.Message, udpBatch)
+		r.outBufs = make([][]byte, udpBatch)
+		for i := range r.out {
+			r.out[i].Buffers = make([][]byte, 1)
+			r.outBufs[i] = make([]byte, 0, udpReadSize)
+		}
+	}
+	s.wg.Add(1)
+	go r.writeReplies()
+	defer func() {
+		for _, bp := range r.bufs {
+			s.bufs.Put(bp)
+		}
+		r.answers.Wait()
+		close(r.replies)
+	}()
 	for {
-		n, from, err := pc.ReadFromUDPAddrPort(*bp)
+		n, err := r.bc.ReadBatch(r.in, 0)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || s.stopping.Load() {
 				return
@@ -29,9 +97,29 @@ func (s *Server) readUDP(pc *net.UDPConn) {
 			s.log.Debug("udp read", "err", err)
 			continue
 		}
-		if inline != nil {
-			if reply, done := inline.ServeInline((*bp)[:n], Peer{Addr: from}, out[:0]); done {
-				s.writeUDP(pc, reply, from)
+		s.metrics.udpBatch.Observe(float64(n))
+		r.serve(n)
+	}
+}
+
+// serve answers the n datagrams just read into r.in.
+func (r *udpReader) serve(n int) {
+	s := r.s
+	k := 0 // inline replies in r.out
+	for i := range n {
+		m := &r.in[i]
+		ua, ok := m.Addr.(*net.UDPAddr)
+		if !ok {
+			continue
+		}
+		from := ua.AddrPort()
+		req := (*r.bufs[i])[:m.N]
+		if r.inline != nil {
+			if reply, done := r.inline.ServeInline(req, Peer{Addr: from}, r.outBufs[k][:0]); done {
+				if reply != nil {
+					r.out[k].Buffers[0], r.out[k].Addr = reply, m.Addr
+					k++
+				}
 				continue
 			}
 		}
@@ -41,28 +129,77 @@ func (s *Server) readUDP(pc *net.UDPConn) {
 			s.metrics.udpDropped.Inc()
 			continue
 		}
-		s.wg.Add(1)
-		go s.answerUDP(pc, bp, n, from)
-		bp = s.bufs.Get().(*[]byte) // the goroutine owns the old one
+		r.answers.Add(1)
+		go r.answer(r.bufs[i], m.N, m.Addr, from)
+		// The goroutine owns the buffer now: the slot takes a new one.
+		r.bufs[i] = s.bufs.Get().(*[]byte)
+		m.Buffers[0] = *r.bufs[i]
 	}
+	r.write(r.out[:k])
 }
 
-func (s *Server) answerUDP(pc *net.UDPConn, bp *[]byte, n int, from netip.AddrPort) {
-	defer func() { <-s.udpSem; s.wg.Done() }()
-	req := (*bp)[:n]
-	out := s.bufs.Get().(*[]byte)
-	s.writeUDP(pc, s.cfg.Handler.ServeMessage(s.ctx, req, Peer{Addr: from}, (*out)[:0]), from)
-	// The reply was written: neither buffer is referenced any more.
-	s.bufs.Put(bp)
-	s.bufs.Put(out)
-}
-
-// writeUDP sends reply to from; nil sends nothing.
-func (s *Server) writeUDP(pc *net.UDPConn, reply []byte, from netip.AddrPort) {
+// answer answers one datagram on its own goroutine and queues the reply
+// for the writer. ServeMessage's ctx ends at Shutdown.
+func (r *udpReader) answer(bp *[]byte, n int, to net.Addr, from netip.AddrPort) {
+	defer r.answers.Done()
+	defer func() { <-r.s.udpSem }()
+	out := r.s.bufs.Get().(*[]byte)
+	reply := r.s.cfg.Handler.ServeMessage(r.s.ctx, (*bp)[:n], Peer{Addr: from}, (*out)[:0])
+	r.s.bufs.Put(bp)
 	if reply == nil {
+		r.s.bufs.Put(out)
 		return
 	}
-	if _, err := pc.WriteToUDPAddrPort(reply, from); err != nil {
-		s.log.Debug("udp write", "to", from, "err", err)
+	r.replies <- udpReply{buf: out, msg: reply, to: to}
+}
+
+// writeReplies sends the replies of answering goroutines, as many per
+// call as have queued, until the reader closes the queue: after the
+// socket stopped being read and the last answer was queued.
+func (r *udpReader) writeReplies() {
+	defer r.s.wg.Done()
+	ms := make([]ipv4.Message, udpBatch)
+	bufs := make([]*[]byte, udpBatch)
+	for i := range ms {
+		ms[i].Buffers = make([][]byte, 1)
+	}
+	for rep := range r.replies {
+		k := 0
+		for more := true; more; {
+			ms[k].Buffers[0], ms[k].Addr, bufs[k] = rep.msg, rep.to, rep.buf
+			k++
+			more = false
+			if k < len(ms) {
+				select {
+				case rep, more = <-r.replies:
+				default:
+				}
+			}
+		}
+		r.write(ms[:k])
+		for i := range k {
+			r.s.bufs.Put(bufs[i])
+			bufs[i], ms[i].Buffers[0] = nil, nil
+		}
+	}
+}
+
+// write sends ms in as few calls as the kernel allows. A reply the kernel
+// refuses (an unreachable peer, say) is skipped; the rest still go.
+func (r *udpReader) write(ms []ipv4.Message) {
+	for sent := 0; sent < len(ms); {
+		n, err := r.bc.WriteBatch(ms[sent:], 0)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			n = max(n, 0) // sent before the one that failed
+			r.s.log.Debug("udp write", "to", ms[sent+n].Addr, "err", err)
+			n++ // skip it
+		}
+		sent += n
+	}
+	for i := range ms {
+		ms[i].Addr = nil // hold no client address past its reply
 	}
 }
