@@ -175,6 +175,9 @@ func run(ctx context.Context, cfg Config, p params) (Report, error) {
 	if res.bytes.Samples, err = runBytes(ctx, f.servers[0]); err != nil {
 		return Report{}, err
 	}
+	if res.bytes.All, err = runAggregate(ctx, f.servers[0], items, p.workers); err != nil {
+		return Report{}, err
+	}
 	d := distinctItems(items, trace)
 	sum := 0
 	for _, it := range d {

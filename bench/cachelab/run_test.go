@@ -41,6 +41,8 @@ func TestRunTiny(t *testing.T) {
 		"### Key balance across shards", "| shards | keys | address sets | keys max/mean |", "| yes |",
 		"### Keys that move when a shard joins", "| 2 → 3 |", "Written for real",
 		"### Redis bytes per cached entry", "| A, 1 record |", "| NXDOMAIN + SOA |",
+		"The whole key space, 1500 keys", "| stored key + value (STRLEN) |", "| MEMORY USAGE |",
+		"| used_memory growth |", "| L1: Go heap in use after GC |", "Within 1.3× of wire plus key:",
 		"**Eviction policy.**", "**Shard count.**",
 		"](plots/" + plotPolicies + ")",
 	} {

@@ -95,7 +95,7 @@ func (r *Redis) Inspect(ctx context.Context, key string) (*Inspection, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache: redis get %s: %w", key, err)
 	}
-	e, err := Decode(b)
+	e, err := Decode(key, b)
 	if err != nil {
 		return nil, fmt.Errorf("cache: redis get %s: %w", key, err)
 	}

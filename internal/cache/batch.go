@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"runtime"
 	"sync"
@@ -36,6 +37,11 @@ var errClosed = errors.New("redis tier closed")
 type batcher struct {
 	timeout time.Duration
 	max     int
+	// mget sends a batch as one MGET rather than a pipeline of GETs:
+	// one command for Redis to parse and run, one reply to read. Only
+	// where every key of a batch lives on one server in one keyspace (a
+	// Ring shard); Cluster refuses keys of several hash slots.
+	mget bool
 
 	ctx    context.Context // canceled by close: stops loops and pipelines
 	cancel context.CancelFunc
@@ -63,9 +69,9 @@ type getResult struct {
 	err error // redis.Nil for an absent key
 }
 
-func newBatcher(timeout time.Duration, maxBatch int) *batcher {
+func newBatcher(timeout time.Duration, maxBatch int, mget bool) *batcher {
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &batcher{timeout: timeout, max: maxBatch, ctx: ctx, cancel: cancel}
+	b := &batcher{timeout: timeout, max: maxBatch, mget: mget, ctx: ctx, cancel: cancel}
 	b.queues.Store(&map[*redis.Client]chan *getReq{})
 	b.reqs.New = func() any { return &getReq{done: make(chan getResult, 1)} }
 	return b
@@ -167,7 +173,7 @@ func (b *batcher) run(c *redis.Client, q chan *getReq) {
 }
 
 // send answers batch with one call to c: a plain GET for one live request,
-// a pipeline for more, until the latest deadline among them. Requests
+// an MGET or a pipeline for more, until the latest deadline among them. Requests
 // whose caller has gone or whose deadline has passed are answered with
 // that error and not sent.
 func (b *batcher) send(c *redis.Client, batch []*getReq, cmds []*redis.StringCmd) []*redis.StringCmd {
@@ -200,6 +206,10 @@ func (b *batcher) send(c *redis.Client, batch []*getReq, cmds []*redis.StringCmd
 		live[0].done <- getResult{val: val, err: err}
 		return cmds
 	}
+	if b.mget {
+		b.sendMGet(ctx, c, live)
+		return cmds
+	}
 	p := c.Pipeline()
 	for _, req := range live {
 		cmds = append(cmds, p.Get(ctx, req.key))
@@ -211,6 +221,33 @@ func (b *batcher) send(c *redis.Client, batch []*getReq, cmds []*redis.StringCmd
 	}
 	clear(cmds)
 	return cmds
+}
+
+// sendMGet answers live with one MGET: a value for each key present, and
+// redis.Nil for each absent.
+func (b *batcher) sendMGet(ctx context.Context, c *redis.Client, live []*getReq) {
+	keys := make([]string, len(live))
+	for i, req := range live {
+		keys[i] = req.key
+	}
+	vals, err := c.MGet(ctx, keys...).Result()
+	if err == nil && len(vals) != len(live) {
+		err = fmt.Errorf("redis MGET of %d keys returned %d values", len(live), len(vals))
+	}
+	for i, req := range live {
+		if err != nil {
+			req.done <- getResult{err: err}
+			continue
+		}
+		switch v := vals[i].(type) {
+		case string:
+			req.done <- getResult{val: []byte(v)}
+		case nil:
+			req.done <- getResult{err: redis.Nil}
+		default:
+			req.done <- getResult{err: fmt.Errorf("redis MGET: value of type %T", v)}
+		}
+	}
 }
 
 // close stops every loop and waits for them. Calls in flight return

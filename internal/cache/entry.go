@@ -4,17 +4,29 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/shardns/shardns/internal/dnsmsg"
 )
 
-// entryVersion is the first byte of every encoded entry. A reader that meets
-// another version treats the entry as a miss, so a rolling upgrade that
-// changes the layout costs hits, never wrong answers.
-const entryVersion = 1
+// The first byte of every encoded entry is its version. Encode writes
+// entryVersion when it can and entryV1 otherwise; Decode reads both, so a
+// rolling upgrade keeps serving the entries older processes wrote. A reader
+// that meets an unknown version treats the entry as a miss, so a later
+// layout costs hits, never wrong answers.
+const (
+	entryV1      = 1
+	entryVersion = 2
+)
 
-// headerLen is the fixed part of an encoded entry:
+// headerLen is the fixed part of a version 1 entry:
 //
-//	0      version
+//	0      version (1)
 //	1      flags (reserved, 0)
 //	2..9   stored-at, Unix milliseconds, big endian
 //	10..13 original TTL in seconds
@@ -22,6 +34,40 @@ const entryVersion = 1
 //	22..23 number of TTL offsets (n)
 //	24..   n big-endian uint16 offsets into the message, then the message
 const headerLen = 24
+
+// A version 2 entry leaves out what the cache key already says and what
+// Decode can work out, so that a small answer fits in a Redis embedded
+// string (at most 44 bytes, one allocation with its object header):
+//
+//	0   version (2)
+//	1   form. Bit 7 clear: the compact form, for the header flags of a
+//	    cached answer (QR and RA set; opcode, AA, TC and Z clear); the
+//	    byte holds RD<<6 | AD<<5 | CD<<4 | RCODE and byte 2 the section
+//	    counts ANCOUNT<<4 | NSCOUNT<<2 | ARCOUNT. 0x80: the full form,
+//	    bytes 2..3 the header flags as in the message, then ANCOUNT,
+//	    NSCOUNT and ARCOUNT as uvarints.
+//	    Then stored-at (Unix milliseconds) and the TTL (seconds) as
+//	    uvarints, and stale-until minus expiry as the uvarint d<<2 | unit,
+//	    unit 0 hours, 1 seconds, 2 milliseconds, 3 minus (d+1) ms.
+//	    Then the records: the packed message after its question section.
+//
+// The message's ID is 0 and its question is the key's: Decode rebuilds
+// the 12-byte DNS header (QDCOUNT 1) and the question from the key, and
+// finds the TTL offsets by walking the records. Compression pointers in
+// the records may point into the question name, so a message is stored so
+// only when its question name holds no upper-case letter (keys are
+// lowercased, and Query.Upstream asks in lower case) and its offsets are
+// the ones the walk finds; any other entry is written as version 1.
+const (
+	v2Full        = 0x80
+	v2FlagsFixed  = 0x8080 // QR, RA: set in the compact form
+	v2FlagsCoded  = 0x013F // RD, AD, CD, RCODE: carried by the compact form
+	dnsHeaderLen  = 12
+	staleHours    = 0
+	staleSeconds  = 1
+	staleMillis   = 2
+	staleNegative = 3
+)
 
 // ErrMiss is returned by a tier that holds no entry for a key.
 var ErrMiss = errors.New("cache: miss")
@@ -64,13 +110,29 @@ func (e *Entry) Usable(now time.Time) bool {
 	return e.Fresh(now) || now.Before(e.StaleUntil)
 }
 
-// Size is the number of bytes the encoded entry takes.
+// Size bounds the number of bytes the encoded entry takes: it is the
+// version 1 length, which a version 2 encoding never exceeds. The L1 counts
+// entries by it.
 func (e *Entry) Size() int { return headerLen + 2*len(e.Offsets) + len(e.Msg) }
 
-// AppendEncode appends the encoded entry to dst and returns the result.
+// AppendEncode appends the encoded entry to dst and returns the result:
+// version 2 when the entry allows it (see the layout above), else
+// version 1. A version 2 entry must be decoded with the key of its
+// question, which is the key it is stored under.
 func (e *Entry) AppendEncode(dst []byte) []byte {
+	if out, ok := e.appendV2(dst); ok {
+		return out
+	}
+	return e.appendV1(dst)
+}
+
+// Encode returns the entry's bytes as stored in Redis.
+func (e *Entry) Encode() []byte { return e.AppendEncode(make([]byte, 0, e.Size())) }
+
+// appendV1 appends the version 1 encoding.
+func (e *Entry) appendV1(dst []byte) []byte {
 	var h [headerLen]byte
-	h[0] = entryVersion
+	h[0] = entryV1
 	binary.BigEndian.PutUint64(h[2:], uint64(e.StoredAt.UnixMilli()))
 	binary.BigEndian.PutUint32(h[10:], e.TTL)
 	binary.BigEndian.PutUint64(h[14:], uint64(e.StaleUntil.UnixMilli()))
@@ -82,18 +144,126 @@ func (e *Entry) AppendEncode(dst []byte) []byte {
 	return append(dst, e.Msg...)
 }
 
-// Encode returns the entry's bytes as stored in Redis.
-func (e *Entry) Encode() []byte { return e.AppendEncode(make([]byte, 0, e.Size())) }
+// appendV2 appends the version 2 encoding, or returns false (and dst
+// unchanged) for an entry that version 2 cannot hold exactly.
+func (e *Entry) appendV2(dst []byte) ([]byte, bool) {
+	msg := e.Msg
+	if len(msg) < dnsHeaderLen || len(msg) > 0xffff ||
+		binary.BigEndian.Uint16(msg) != 0 || binary.BigEndian.Uint16(msg[4:]) != 1 {
+		return dst, false
+	}
+	qend, ok := lowerQuestionEnd(msg)
+	if !ok {
+		return dst, false
+	}
+	stored := e.StoredAt.UnixMilli()
+	if stored < 0 {
+		return dst, false
+	}
+	stale, ok := staleCode(e.StaleUntil.UnixMilli() - (stored + int64(e.TTL)*1000))
+	if !ok {
+		return dst, false
+	}
+	offs, err := dnsmsg.TTLOffsets(msg)
+	if err != nil || !slices.Equal(offs, e.Offsets) {
+		return dst, false
+	}
+	flags := binary.BigEndian.Uint16(msg[2:])
+	an, ns, ar := binary.BigEndian.Uint16(msg[6:]), binary.BigEndian.Uint16(msg[8:]), binary.BigEndian.Uint16(msg[10:])
+	dst = append(dst, entryVersion)
+	if flags&^v2FlagsCoded == v2FlagsFixed && an < 16 && ns < 4 && ar < 4 {
+		dst = append(dst, byte(flags>>8&1)<<6|byte(flags&0x3F), byte(an<<4|ns<<2|ar))
+	} else {
+		dst = append(dst, v2Full, msg[2], msg[3])
+		dst = binary.AppendUvarint(dst, uint64(an))
+		dst = binary.AppendUvarint(dst, uint64(ns))
+		dst = binary.AppendUvarint(dst, uint64(ar))
+	}
+	dst = binary.AppendUvarint(dst, uint64(stored))
+	dst = binary.AppendUvarint(dst, uint64(e.TTL))
+	dst = binary.AppendUvarint(dst, stale)
+	return append(dst, msg[qend:]...), true
+}
 
-// Decode parses an encoded entry. It checks every length and offset, so the
-// caller can patch the message at the offsets without further checks. The
-// returned entry's Msg aliases b.
-func Decode(b []byte) (*Entry, error) {
+// lowerQuestionEnd returns the offset just past the question of msg (one
+// question, after the 12-byte header) when its name is plain labels with no
+// upper-case letter, so that packing the key's name gives the same bytes.
+func lowerQuestionEnd(msg []byte) (int, bool) {
+	off := dnsHeaderLen
+	for {
+		if off >= len(msg) {
+			return 0, false
+		}
+		n := int(msg[off])
+		if n == 0 {
+			break
+		}
+		if n > 63 || off+1+n >= len(msg) {
+			return 0, false
+		}
+		for _, c := range msg[off+1 : off+1+n] {
+			if 'A' <= c && c <= 'Z' {
+				return 0, false
+			}
+		}
+		off += 1 + n
+	}
+	off += 1 + 4 // root label, type, class
+	return off, off <= len(msg)
+}
+
+// staleCode codes d, stale-until minus expiry in milliseconds, in the
+// fewest bytes for the usual windows (whole hours or seconds).
+func staleCode(d int64) (uint64, bool) {
+	const maxD = 1<<62 - 1
+	switch {
+	case d >= 0 && d%3_600_000 == 0:
+		return uint64(d/3_600_000)<<2 | staleHours, true
+	case d >= 0 && d%1000 == 0:
+		return uint64(d/1000)<<2 | staleSeconds, true
+	case d >= 0 && d <= maxD:
+		return uint64(d)<<2 | staleMillis, true
+	case d < 0 && -(d+1) <= maxD:
+		return uint64(-(d+1))<<2 | staleNegative, true
+	}
+	return 0, false
+}
+
+// staleDelta reverses staleCode.
+func staleDelta(c uint64) int64 {
+	v := c >> 2
+	switch c & 3 {
+	case staleHours:
+		return int64(v) * 3_600_000
+	case staleSeconds:
+		return int64(v) * 1000
+	case staleMillis:
+		return int64(v)
+	}
+	return -int64(v) - 1
+}
+
+// Decode parses an entry stored under key, which must be the cache key of
+// the entry's question (see dnsmsg.Key). It checks every length and
+// offset, so the caller can patch the message at the offsets without
+// further checks. A version 1 entry's Msg aliases b; a version 2 entry's
+// message is rebuilt from key and b into a new buffer.
+func Decode(key string, b []byte) (*Entry, error) {
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%w: empty", ErrCorrupt)
+	}
+	switch b[0] {
+	case entryV1:
+		return decodeV1(b)
+	case entryVersion:
+		return decodeV2(key, b)
+	}
+	return nil, fmt.Errorf("%w: version %d", ErrCorrupt, b[0])
+}
+
+func decodeV1(b []byte) (*Entry, error) {
 	if len(b) < headerLen {
 		return nil, fmt.Errorf("%w: %d bytes, shorter than the header", ErrCorrupt, len(b))
-	}
-	if b[0] != entryVersion {
-		return nil, fmt.Errorf("%w: version %d", ErrCorrupt, b[0])
 	}
 	n := int(binary.BigEndian.Uint16(b[22:]))
 	if len(b) < headerLen+2*n {
@@ -119,4 +289,148 @@ func Decode(b []byte) (*Entry, error) {
 		e.Offsets[i] = o
 	}
 	return e, nil
+}
+
+// v2Reader reads the uvarints of a version 2 header.
+type v2Reader struct {
+	b   []byte
+	off int
+	bad bool
+}
+
+func (r *v2Reader) uvarint(maxV uint64) uint64 {
+	v, n := binary.Uvarint(r.b[r.off:])
+	if n <= 0 || v > maxV {
+		r.bad = true
+		return 0
+	}
+	r.off += n
+	return v
+}
+
+func decodeV2(key string, b []byte) (*Entry, error) {
+	if len(b) < 3 {
+		return nil, fmt.Errorf("%w: %d bytes, shorter than the header", ErrCorrupt, len(b))
+	}
+	var flags, an, ns, ar uint16
+	r := v2Reader{b: b, off: 3}
+	switch f := b[1]; {
+	case f&0x80 == 0:
+		flags = v2FlagsFixed | uint16(f>>6&1)<<8 | uint16(f&0x3F)
+		c := uint16(b[2])
+		an, ns, ar = c>>4, c>>2&3, c&3
+	case f == v2Full && len(b) >= 4:
+		flags = binary.BigEndian.Uint16(b[2:])
+		r.off = 4
+		an = uint16(r.uvarint(0xffff))
+		ns = uint16(r.uvarint(0xffff))
+		ar = uint16(r.uvarint(0xffff))
+	default:
+		return nil, fmt.Errorf("%w: header form %#x", ErrCorrupt, f)
+	}
+	stored := r.uvarint(1<<63 - 1)
+	ttl := r.uvarint(0xffffffff)
+	stale := r.uvarint(1<<64 - 1)
+	if r.bad {
+		return nil, fmt.Errorf("%w: bad header", ErrCorrupt)
+	}
+	records := b[r.off:]
+
+	var q [256 + 4]byte
+	qlen, err := keyQuestion(key, q[:])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	if dnsHeaderLen+qlen+len(records) > 0xffff {
+		return nil, fmt.Errorf("%w: message too long", ErrCorrupt)
+	}
+	msg := make([]byte, dnsHeaderLen+qlen+len(records))
+	binary.BigEndian.PutUint16(msg[2:], flags)
+	binary.BigEndian.PutUint16(msg[4:], 1)
+	binary.BigEndian.PutUint16(msg[6:], an)
+	binary.BigEndian.PutUint16(msg[8:], ns)
+	binary.BigEndian.PutUint16(msg[10:], ar)
+	copy(msg[dnsHeaderLen:], q[:qlen])
+	copy(msg[dnsHeaderLen+qlen:], records)
+	offs, err := dnsmsg.TTLOffsets(msg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return &Entry{
+		StoredAt:   time.UnixMilli(int64(stored)),
+		TTL:        uint32(ttl),
+		StaleUntil: time.UnixMilli(int64(stored) + int64(ttl)*1000 + staleDelta(stale)),
+		Offsets:    offs,
+		Msg:        msg,
+	}, nil
+}
+
+// errKey is why a version 2 entry cannot be decoded under a key.
+var errKey = errors.New("key is not a cache key")
+
+// keyQuestion writes the question section of key's question (name, type,
+// class, as dnsmsg.Key lays keys out) into buf and returns its length.
+func keyQuestion(key string, buf []byte) (int, error) {
+	name, ok := KeyName(key)
+	if !ok {
+		return 0, errKey
+	}
+	rest := key[len(keyPrefix)+len(name)+2:]
+	ts, rest, _ := strings.Cut(rest, ":")
+	cs, _, _ := strings.Cut(rest, ":")
+	qtype, ok := dns.StringToType[ts] // before ParseType, which tries a number first
+	if !ok {
+		if qtype, ok = dnsmsg.ParseType(ts); !ok || !strings.HasPrefix(ts, "TYPE") {
+			return 0, errKey
+		}
+	}
+	qclass, ok := dns.StringToClass[cs]
+	if !ok {
+		n, err := strconv.ParseUint(strings.TrimPrefix(cs, "CLASS"), 10, 16)
+		if err != nil || !strings.HasPrefix(cs, "CLASS") {
+			return 0, errKey
+		}
+		qclass = uint16(n)
+	}
+	n, ok := packPlainName(name, buf)
+	if !ok {
+		var err error
+		if n, err = dns.PackDomainName(name, buf[:len(buf)-4], 0, nil, false); err != nil {
+			return 0, errKey
+		}
+	}
+	binary.BigEndian.PutUint16(buf[n:], qtype)
+	binary.BigEndian.PutUint16(buf[n+2:], qclass)
+	return n + 4, nil
+}
+
+// packPlainName packs a name in key form written without escapes, the
+// usual case, into buf (at least 256 bytes) as dns.PackDomainName would.
+// It returns false for any other name, to be packed by PackDomainName.
+func packPlainName(name string, buf []byte) (int, bool) {
+	if name == "." {
+		buf[0] = 0
+		return 1, true
+	}
+	n, start := 0, 0
+	for i := 0; i < len(name); i++ {
+		switch name[i] {
+		case '\\':
+			return 0, false
+		case '.':
+			l := i - start
+			if l == 0 || l > 63 || n+1+l+1 > 255 {
+				return 0, false
+			}
+			buf[n] = byte(l)
+			copy(buf[n+1:], name[start:i])
+			n += 1 + l
+			start = i + 1
+		}
+	}
+	if start != len(name) {
+		return 0, false
+	}
+	buf[n] = 0
+	return n + 1, true
 }

@@ -16,14 +16,16 @@ func TestEntryRoundTrip(t *testing.T) {
 		testEntry(now, 86400*time.Second, 24*time.Hour, 4096),
 		{StoredAt: time.UnixMilli(0), Msg: make([]byte, 12)}, // no offsets
 	} {
+		// These messages are not answers (ID and counts are not those of
+		// an answer), so they are written as version 1.
 		b := e.Encode()
 		if len(b) != e.Size() {
 			t.Errorf("len(Encode) = %d, Size = %d", len(b), e.Size())
 		}
-		if b[0] != entryVersion {
+		if b[0] != entryV1 {
 			t.Errorf("version byte = %d", b[0])
 		}
-		got, err := Decode(b)
+		got, err := Decode("", b)
 		if err != nil {
 			t.Fatalf("Decode(Encode(e)): %v", err)
 		}
@@ -79,8 +81,8 @@ func corruptSeeds() map[string][]byte {
 		"short":       valid[:headerLen-1],
 	}
 	badVersion := bytes.Clone(valid)
-	badVersion[0] = 2
-	seeds["version 2"] = badVersion
+	badVersion[0] = 3
+	seeds["version 3"] = badVersion
 	zeroVersion := bytes.Clone(valid)
 	zeroVersion[0] = 0
 	seeds["version 0"] = zeroVersion
@@ -110,7 +112,7 @@ func corruptSeeds() map[string][]byte {
 
 func TestDecodeCorrupt(t *testing.T) {
 	for name, b := range corruptSeeds() {
-		e, err := Decode(b)
+		e, err := Decode(testKey, b)
 		if err == nil {
 			t.Errorf("%s: Decode succeeded: %+v", name, e)
 			continue
@@ -123,7 +125,7 @@ func TestDecodeCorrupt(t *testing.T) {
 	// truncation must fail.
 	valid := testEntry(time.Now(), 300*time.Second, time.Hour, 64).Encode()
 	for n := range len(valid) {
-		if _, err := Decode(valid[:n]); err == nil {
+		if _, err := Decode(testKey, valid[:n]); err == nil {
 			t.Errorf("truncated to %d of %d bytes: Decode succeeded", n, len(valid))
 		}
 	}
@@ -137,15 +139,25 @@ func FuzzDecode(f *testing.F) {
 		{Msg: make([]byte, 12)},
 	} {
 		b := e.Encode()
-		f.Add(b)
-		f.Add(b[:len(b)/2])
-		f.Add(b[:headerLen])
+		f.Add(testKey, b)
+		f.Add(testKey, b[:len(b)/2])
+		f.Add(testKey, b[:headerLen])
 	}
 	for _, b := range corruptSeeds() {
-		f.Add(b)
+		f.Add(testKey, b)
 	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		e, err := Decode(b)
+	for _, b := range corruptV2Seeds() {
+		f.Add(testKey, b)
+	}
+	for _, c := range realAnswers(f) {
+		b := c.entry.Encode()
+		f.Add(c.key, b)
+		f.Add(c.key, b[:len(b)/2])
+		f.Add(testKey, b)
+		f.Add(c.key+":do", b)
+	}
+	f.Fuzz(func(t *testing.T, key string, b []byte) {
+		e, err := Decode(key, b)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("error not ErrCorrupt: %v", err)
@@ -162,11 +174,25 @@ func FuzzDecode(f *testing.F) {
 			}
 			binary.BigEndian.PutUint32(patched[o:], 1) // patching must not panic
 		}
-		// Re-encoding gives the input back, apart from the reserved flags.
-		re := e.Encode()
-		re[1] = b[1]
-		if !bytes.Equal(re, b) {
-			t.Fatalf("re-encoding differs:\n got %x\nwant %x", re, b)
+		if b[0] == entryV1 {
+			// Re-encoding gives the input back, apart from the reserved flags.
+			re := e.appendV1(nil)
+			re[1] = b[1]
+			if !bytes.Equal(re, b) {
+				t.Fatalf("re-encoding differs:\n got %x\nwant %x", re, b)
+			}
+		}
+		if b[0] != entryVersion {
+			return
+		}
+		// A version 2 entry's question is its key's, so encoding it again
+		// and decoding it under the same key gives the same entry.
+		again, err := Decode(key, e.Encode())
+		if err != nil {
+			t.Fatalf("re-encoded entry does not decode: %v", err)
+		}
+		if d := sameEntry(e, again); d != "" {
+			t.Fatalf("re-encoded entry differs: %s", d)
 		}
 	})
 }
@@ -176,7 +202,7 @@ func BenchmarkEntryDecode(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(enc)))
 	for b.Loop() {
-		if _, err := Decode(enc); err != nil {
+		if _, err := Decode(testKey, enc); err != nil {
 			b.Fatal(err)
 		}
 	}

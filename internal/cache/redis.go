@@ -88,7 +88,7 @@ func newRedis(cfg RedisConfig, ring *redis.Ring, cluster *redis.ClusterClient) *
 		r.uc = cluster
 	}
 	if cfg.MaxBatch > 1 {
-		r.batch = newBatcher(cfg.Timeout, cfg.MaxBatch)
+		r.batch = newBatcher(cfg.Timeout, cfg.MaxBatch, ring != nil)
 	}
 	return r
 }
@@ -212,7 +212,7 @@ func (r *Redis) Get(ctx context.Context, key string) (*Entry, error) {
 		r.failed()
 		return nil, fmt.Errorf("cache: redis get %s: %w", key, err)
 	}
-	e, err := Decode(b)
+	e, err := Decode(key, b)
 	if err != nil {
 		return nil, fmt.Errorf("cache: redis get %s: %w", key, err)
 	}

@@ -239,7 +239,7 @@ func (f *fixture) entry(t *testing.T, key string) *cache.Entry {
 	if err != nil {
 		t.Fatalf("GET %s: %v", key, err)
 	}
-	e, err := cache.Decode(b)
+	e, err := cache.Decode(key, b)
 	if err != nil {
 		t.Fatalf("decode %s: %v", key, err)
 	}
