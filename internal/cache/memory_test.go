@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -311,4 +312,53 @@ func BenchmarkMemoryGet(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// The byte bound counts what entries really take: the Go heap that a full
+// L1 adds, after GC, is within a quarter of what Bytes reports. Entries
+// sized as real answers are (a one-record A to a long TXT), each with
+// its own key and message, as a Redis hit or a resolver answer stores them.
+func TestMemoryBytesMatchHeap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills an L1 of 20000 entries")
+	}
+	const n = 20_000
+	now := time.Now()
+	heap := func() int64 {
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return int64(ms.HeapInuse)
+	}
+	sizes := []int{49, 65, 89, 102, 120, 283}
+	keys := make([]string, n)
+	entries := make([]*Entry, n)
+	for i := range n {
+		keys[i] = fmt.Sprintf("dns:{host%d.zone%d.example.}:A:IN", i, i%97)
+		entries[i] = testEntry(now, time.Hour, 2*time.Hour, sizes[i%len(sizes)])
+	}
+	// What the entries themselves take is in the heap before the L1 is
+	// made, as it would be before a Set: count it in.
+	var own int64
+	for i := range n {
+		own += int64(len(keys[i]) + len(entries[i].Msg) + 2*len(entries[i].Offsets) + 112)
+	}
+	before := heap()
+	m := NewMemory(MemoryConfig{MaxEntries: 2 * n, MaxBytes: 1 << 40})
+	for i := range n {
+		mustSet(t, m, keys[i], entries[i])
+	}
+	grown := heap() - before
+	runtime.KeepAlive(m)
+	if m.Len() != n {
+		t.Fatalf("L1 holds %d of %d entries", m.Len(), n)
+	}
+	real := grown + own
+	ratio := float64(m.Bytes()) / float64(real)
+	t.Logf("heap: %d B per entry (%d the L1's own), counted: %d B per entry (%.2f×)",
+		real/n, grown/n, m.Bytes()/n, ratio)
+	if ratio < 0.75 || ratio > 1.25 {
+		t.Errorf("the L1 counts %.2f× the heap its entries take (want within 0.75-1.25×): memEntryOverhead is off", ratio)
+	}
 }
