@@ -1,51 +1,114 @@
 package server
 
 import (
+	"context"
+
+	"github.com/miekg/dns"
+
 	"github.com/shardns/shardns/dnsd/ratelimit"
 	"github.com/shardns/shardns/dnsd/transport"
+	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/dnsmsg"
 	"github.com/shardns/shardns/internal/lookup"
 )
 
-// commonScratch is what serveCommon needs per message, pooled so that a
-// hit allocates nothing.
+// commonScratch is what the common way needs per message, pooled so that
+// a hit allocates nothing.
 type commonScratch struct {
 	q   dnsmsg.Query
 	res lookup.Result
 	key [dnsmsg.MaxKeyLen]byte
 }
 
-// serveCommon answers a common query (see dnsmsg.ParseCommon) from a
-// fresh entry of the in-process cache, without unpacking it: the same
-// steps as serve, in the same order (ACL, rate limit, lookup, fit), with
-// the same reply and the same metrics. done false means nothing was
-// answered: serve must, with the limiter's verdict in lim if it was asked.
+// common is a common query (see dnsmsg.ParseCommon) read without
+// unpacking it, that the ACL and the rate limiter let through.
+type common struct {
+	sc      *commonScratch
+	key     []byte // the cache key, in sc.key
+	nameEnd int    // req[headerLen:nameEnd] is the name as the client spelled it
+}
+
+// parseCommon reads req the common way: ok false means the general way
+// must answer it (another shape, or a client the ACL refuses or the rate
+// limiter drops or slips, with the limiter's verdict in lim).
+func (s *Server) parseCommon(req []byte, from transport.Peer, sc *commonScratch, lim *limit) (c common, ok bool) {
+	key, nameEnd, ok := dnsmsg.ParseCommon(req, &sc.q, sc.key[:0])
+	if !ok {
+		return c, false
+	}
+	if s.acl != nil && !s.acl.Allowed(from.Addr.Addr()) {
+		return c, false // serve refuses it
+	}
+	if !from.TCP && s.limiter != nil && s.check(lim, from.Addr.Addr()) != ratelimit.Allow {
+		return c, false // serve drops or slips it
+	}
+	return common{sc: sc, key: key, nameEnd: nameEnd}, true
+}
+
+func (s *Server) getScratch() *commonScratch { return s.scratch.Get().(*commonScratch) }
+
+func (s *Server) putScratch(sc *commonScratch) {
+	sc.res = lookup.Result{} // holds no entry in the pool
+	sc.q = dnsmsg.Query{}
+	s.scratch.Put(sc)
+}
+
+// serveCommon answers a common query from a fresh entry of the in-process
+// cache, without unpacking it: the same steps as serve, in the same order
+// (ACL, rate limit, lookup, fit), with the same reply and the same
+// metrics. done false means nothing was answered: serve must, with the
+// limiter's verdict in lim if it was asked.
 func (s *Server) serveCommon(req []byte, from transport.Peer, dst []byte, lim *limit) (reply []byte, done bool) {
-	sc := s.scratch.Get().(*commonScratch)
-	defer func() {
-		sc.res = lookup.Result{} // holds no entry in the pool
-		s.scratch.Put(sc)
-	}()
-	q := &sc.q
-	key, nameEnd, ok := dnsmsg.ParseCommon(req, q, sc.key[:0])
+	sc := s.getScratch()
+	defer s.putScratch(sc)
+	c, ok := s.parseCommon(req, from, sc, lim)
 	if !ok {
 		return nil, false
 	}
-	if s.acl != nil && !s.acl.Allowed(from.Addr.Addr()) {
-		return nil, false // serve refuses it
-	}
-	if !from.TCP && s.limiter != nil && s.check(lim, from.Addr.Addr()) != ratelimit.Allow {
-		return nil, false // serve drops or slips it
-	}
-	if !s.l1.LookupL1(key, q, &sc.res) {
+	return s.answerL1(req, c, from, dst)
+}
+
+// answerL1 answers c from a fresh L1 entry, if there is one.
+func (s *Server) answerL1(req []byte, c common, from transport.Peer, dst []byte) (reply []byte, done bool) {
+	q, res := &c.sc.q, &c.sc.res
+	if s.l1 == nil || !s.l1.LookupL1(c.key, q, res) {
 		return nil, false
 	}
-	res := &sc.res
-	reply = dnsmsg.AppendReplyName(dst, res.Stored(), q, req[headerLen:nameEnd], dnsmsg.ReplyOptions{Age: res.Age()})
+	reply = dnsmsg.AppendReplyName(dst, res.Stored(), q, req[headerLen:c.nameEnd], dnsmsg.ReplyOptions{Age: res.Age()})
+	return s.finish(reply, q, from), true
+}
+
+// lookupCommon answers c through the whole chain (Redis, the resolver),
+// still without unpacking the query: the reply is the stored answer
+// patched for the client, as serve's lookup makes it.
+func (s *Server) lookupCommon(ctx context.Context, req []byte, c common, from transport.Peer, dst []byte) []byte {
+	// A query of its own: the chain may keep it past this call (a shared
+	// resolver call outlives an impatient client), the scratch may not.
+	q := new(dnsmsg.Query)
+	*q = c.sc.q
+	q.Key = string(c.key)
+	q.Name, _ = cache.KeyName(q.Key)
+	ctx, cancel := context.WithTimeout(ctx, s.budget)
+	defer cancel()
+	res, err := s.chain.Lookup(ctx, q)
+	if err != nil {
+		r := new(dns.Msg)
+		if uerr := r.Unpack(req); uerr != nil {
+			return formErr(dst, req) // ParseCommon accepted it: not reached
+		}
+		return s.lookupFailed(dst, r, q, err)
+	}
+	reply := dnsmsg.AppendReplyName(dst, res.Stored(), q, req[headerLen:c.nameEnd],
+		dnsmsg.ReplyOptions{Age: res.Age(), Stale: res.Stale()})
+	return s.finish(reply, q, from)
+}
+
+// finish counts reply's RCODE and fits it to the client's size.
+func (s *Server) finish(reply []byte, q *dnsmsg.Query, from transport.Peer) []byte {
 	if len(reply) >= 4 {
 		s.metrics.rcode(reply[3] & 0x0F).Inc()
 	}
-	return s.fit(reply, q, from), true
+	return s.fit(reply, q, from)
 }
 
 var _ transport.InlineHandler = (*Server)(nil)

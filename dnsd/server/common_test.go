@@ -80,6 +80,12 @@ type diffPair struct {
 
 func newDiffPair(t *testing.T, cfg func() server.Config) *diffPair {
 	t.Helper()
+	return newDiffPairL1(t, cfg, true)
+}
+
+// newDiffPairL1 is newDiffPair with the common server's L1 on or off.
+func newDiffPairL1(t *testing.T, cfg func() server.Config, l1 bool) *diffPair {
+	t.Helper()
 	res, err := resolve.New(writeDiffZone(t), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -91,10 +97,13 @@ func newDiffPair(t *testing.T, cfg func() server.Config) *diffPair {
 	}
 	c := cfg()
 	c.Chain = chain
+	if !l1 {
+		c.Chain = lookup.HandlerFunc(chain.Lookup)
+	}
 	p.common = server.New(c)
 	g := cfg()
 	g.Chain = lookup.HandlerFunc(chain.Lookup)
-	p.general = server.New(g)
+	p.general = server.GeneralOnly(server.New(g))
 	return p
 }
 
@@ -275,6 +284,24 @@ func TestCommonWayMatchesGeneralWay(t *testing.T) {
 		t.Fatal("no query was answered the common way")
 	}
 	t.Logf("%d of %d queries answered the common way", common, total)
+}
+
+// With no L1 to answer from, every common query still takes the common
+// way, through the chain (the cache, the resolver), and its replies are
+// the general way's, byte for byte: fresh, aged, stale and missed answers,
+// every shape of the zone.
+func TestCommonLookupMatchesGeneralWay(t *testing.T) {
+	p := newDiffPairL1(t, func() server.Config { return server.Config{} }, false)
+	rng := rand.New(rand.NewPCG(5, 6))
+	qs := diffQueries(t, rng, 2000)
+	for _, step := range []time.Duration{0, 1400 * time.Millisecond, 200 * time.Second, 2 * time.Hour} {
+		p.clock.Advance(step)
+		for _, q := range qs {
+			if p.serveBoth(t, q) {
+				t.Fatalf("%s was answered from an L1 that is off", q.name)
+			}
+		}
+	}
 }
 
 // A client outside the ACL is refused, and a rate-limited one dropped or

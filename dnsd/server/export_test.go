@@ -11,3 +11,10 @@ func (s *Server) ServeCommon(req []byte, from transport.Peer, dst []byte) (reply
 	var lim limit
 	return s.serveCommon(req, from, dst, &lim)
 }
+
+// GeneralOnly makes s answer every message the general way (serve), the
+// baseline the common way is compared with.
+func GeneralOnly(s *Server) *Server {
+	s.generalOnly = true
+	return s
+}

@@ -25,8 +25,9 @@ const (
 // rate-limit UDP clients, parse, apply the RFCs' rules for odd queries, then
 // look the question up. The reply is appended to dst; nil means silence.
 //
-// The common query (see dnsmsg.ParseCommon) whose answer is fresh in the
-// in-process cache takes a shorter way to the same reply: serveCommon.
+// The common query (see dnsmsg.ParseCommon) takes a shorter way to the
+// same reply, without unpacking it: from a fresh entry of the in-process
+// cache (answerL1), or else through the chain (lookupCommon).
 func (s *Server) ServeMessage(ctx context.Context, req []byte, from transport.Peer, dst []byte) []byte {
 	if len(req) < headerLen || req[2]&bitQR != 0 {
 		// No header to answer, or a response: answering could make a loop
@@ -35,10 +36,14 @@ func (s *Server) ServeMessage(ctx context.Context, req []byte, from transport.Pe
 		return nil
 	}
 	var lim limit
-	if s.l1 != nil {
-		reply, done := s.serveCommon(req, from, dst, &lim)
-		if done {
-			return reply
+	if !s.generalOnly {
+		sc := s.getScratch()
+		defer s.putScratch(sc)
+		if c, ok := s.parseCommon(req, from, sc, &lim); ok {
+			if reply, done := s.answerL1(req, c, from, dst); done {
+				return reply
+			}
+			return s.lookupCommon(ctx, req, c, from, dst)
 		}
 	}
 	return s.serve(ctx, req, from, dst, lim)
@@ -98,19 +103,22 @@ func (s *Server) lookup(ctx context.Context, r *dns.Msg, q *dnsmsg.Query, from t
 	defer cancel()
 	res, err := s.chain.Lookup(ctx, q)
 	if err != nil {
-		code, text := uint16(dns.ExtendedErrorCodeNoReachableAuthority), "resolver unreachable"
-		if errors.Is(err, lookup.ErrTimeout) {
-			code, text = dns.ExtendedErrorCodeNetworkError, "resolver did not answer in time"
-		}
-		s.log.Debug("lookup failed", "key", q.Key, "err", err)
-		s.metrics.answered.WithLabelValues("SERVFAIL").Inc()
-		return s.appendMsg(dst, dnsmsg.ErrorReply(r, dns.RcodeServerFailure, code, text))
+		return s.lookupFailed(dst, r, q, err)
 	}
 	reply := dnsmsg.AppendReply(dst, res.Stored(), q, dnsmsg.ReplyOptions{Age: res.Age(), Stale: res.Stale()})
-	if len(reply) >= 4 {
-		s.metrics.rcode(reply[3] & 0x0F).Inc()
+	return s.finish(reply, q, from)
+}
+
+// lookupFailed is the SERVFAIL for a lookup that ended in err, with an
+// Extended DNS Error saying why.
+func (s *Server) lookupFailed(dst []byte, r *dns.Msg, q *dnsmsg.Query, err error) []byte {
+	code, text := uint16(dns.ExtendedErrorCodeNoReachableAuthority), "resolver unreachable"
+	if errors.Is(err, lookup.ErrTimeout) {
+		code, text = dns.ExtendedErrorCodeNetworkError, "resolver did not answer in time"
 	}
-	return s.fit(reply, q, from)
+	s.log.Debug("lookup failed", "key", q.Key, "err", err)
+	s.metrics.answered.WithLabelValues("SERVFAIL").Inc()
+	return s.appendMsg(dst, dnsmsg.ErrorReply(r, dns.RcodeServerFailure, code, text))
 }
 
 // fit trims a UDP reply to the client's size, setting TC.

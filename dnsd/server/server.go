@@ -54,7 +54,11 @@ type Server struct {
 	tr      *transport.Server
 
 	l1      lookup.L1Handler // chain, when it can answer from L1 alone
-	scratch sync.Pool        // *commonScratch, for serveCommon
+	scratch sync.Pool        // *commonScratch, for the common way
+
+	// generalOnly makes every message take the general way (serve): the
+	// tests compare the common way's replies with it.
+	generalOnly bool
 }
 
 var _ transport.Handler = (*Server)(nil)
