@@ -146,6 +146,15 @@ func (b *batcher) run(c *redis.Client, q chan *getReq) {
 	defer b.wg.Done()
 	batch := make([]*getReq, 0, b.max)
 	cmds := make([]*redis.StringCmd, 0, b.max)
+	// The loop's own connection, taken from c's pool once and kept: a
+	// call through the pool checks the connection's health with a system
+	// call every time, which costs as much as a small batch.
+	var conn *redis.Conn
+	defer func() {
+		if conn != nil {
+			_ = conn.Close()
+		}
+	}()
 	for {
 		select {
 		case <-b.ctx.Done():
@@ -167,16 +176,34 @@ func (b *batcher) run(c *redis.Client, q chan *getReq) {
 				break fill
 			}
 		}
-		cmds = b.send(c, batch, cmds[:0])
+		if conn == nil {
+			conn = c.Conn()
+		}
+		var failed bool
+		cmds, failed = b.send(conn, batch, cmds[:0])
 		clear(batch) // drop references to answered requests
+		if failed {
+			// A connection that failed or timed out may hold a late
+			// reply: it goes, and the next batch takes a new one.
+			_ = conn.Close()
+			conn = nil
+		}
 	}
 }
 
+// shardConn is what send needs of a connection to a shard.
+type shardConn interface {
+	Get(ctx context.Context, key string) *redis.StringCmd
+	MGet(ctx context.Context, keys ...string) *redis.SliceCmd
+	Pipeline() redis.Pipeliner
+}
+
 // send answers batch with one call to c: a plain GET for one live request,
-// an MGET or a pipeline for more, until the latest deadline among them. Requests
-// whose caller has gone or whose deadline has passed are answered with
-// that error and not sent.
-func (b *batcher) send(c *redis.Client, batch []*getReq, cmds []*redis.StringCmd) []*redis.StringCmd {
+// an MGET or a pipeline for more, until the latest deadline among them.
+// Requests whose caller has gone or whose deadline has passed are answered with
+// that error and not sent. failed reports a call that failed (not a key
+// found absent): the connection must not be used again.
+func (b *batcher) send(c shardConn, batch []*getReq, cmds []*redis.StringCmd) (_ []*redis.StringCmd, failed bool) {
 	now := time.Now()
 	var deadline time.Time
 	live := batch[:0]
@@ -195,7 +222,7 @@ func (b *batcher) send(c *redis.Client, batch []*getReq, cmds []*redis.StringCmd
 		live = append(live, req)
 	}
 	if len(live) == 0 {
-		return cmds
+		return cmds, false
 	}
 	b.calls.Add(1)
 	b.keys.Add(uint64(len(live)))
@@ -204,28 +231,27 @@ func (b *batcher) send(c *redis.Client, batch []*getReq, cmds []*redis.StringCmd
 	if len(live) == 1 {
 		val, err := c.Get(ctx, live[0].key).Bytes()
 		live[0].done <- getResult{val: val, err: err}
-		return cmds
+		return cmds, err != nil && !errors.Is(err, redis.Nil)
 	}
 	if b.mget {
-		b.sendMGet(ctx, c, live)
-		return cmds
+		return cmds, b.sendMGet(ctx, c, live)
 	}
 	p := c.Pipeline()
 	for _, req := range live {
 		cmds = append(cmds, p.Get(ctx, req.key))
 	}
-	_, _ = p.Exec(ctx) // every command carries its own error
+	_, err := p.Exec(ctx) // every command carries its own error too
 	for i, req := range live {
 		val, err := cmds[i].Bytes()
 		req.done <- getResult{val: val, err: err}
 	}
 	clear(cmds)
-	return cmds
+	return cmds, err != nil && !errors.Is(err, redis.Nil)
 }
 
 // sendMGet answers live with one MGET: a value for each key present, and
-// redis.Nil for each absent.
-func (b *batcher) sendMGet(ctx context.Context, c *redis.Client, live []*getReq) {
+// redis.Nil for each absent. It reports whether the call failed.
+func (b *batcher) sendMGet(ctx context.Context, c shardConn, live []*getReq) (failed bool) {
 	keys := make([]string, len(live))
 	for i, req := range live {
 		keys[i] = req.key
@@ -248,6 +274,7 @@ func (b *batcher) sendMGet(ctx context.Context, c *redis.Client, live []*getReq)
 			req.done <- getResult{err: fmt.Errorf("redis MGET: value of type %T", v)}
 		}
 	}
+	return err != nil
 }
 
 // close stops every loop and waits for them. Calls in flight return
