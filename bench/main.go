@@ -55,6 +55,8 @@ type options struct {
 	logLevel     string
 	queueNames   int
 	queueDelay   time.Duration
+	soakDuration time.Duration
+	soakQPS      int
 }
 
 // scale holds the defaults that -quick changes.
@@ -96,7 +98,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.plots, "plots", "bench/plots", "folder for the PNG plots")
 	fs.BoolVar(&o.pin, "pin", true, "with 2 or more CPUs: pin dnsperf to CPU 0 and the servers to the others (taskset)")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the zone and the traces")
-	fs.StringVar(&o.workloads, "workloads", "zipf,uniform,csv,miss,shards,cache,queue", "comma list of workloads to run; cache is the cache experiments of bench/cachelab, queue the work queue's tasks per second by worker count")
+	fs.StringVar(&o.workloads, "workloads", "zipf,uniform,csv,miss,shards,cache,queue,soak", "comma list of workloads to run; cache is the cache experiments of bench/cachelab, queue the work queue's tasks per second by worker count, soak the fleet's memory over a long run at a fixed rate")
 	fs.StringVar(&o.servers, "servers", "", "comma list of words; run only servers whose name holds one (default: all)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the scratch folder (configurations, traces, server logs)")
 	fs.StringVar(&o.genCSV, "gen-csv", "", "write a sample CSV of names drawn from the zone (Zipf) to this file and exit")
@@ -104,6 +106,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&o.queueNames, "queue-names", fullScale().queueNames, "distinct names in each measured job of the queue workload (-quick: 80)")
 	fs.DurationVar(&o.queueDelay, "queue-delay", 20*time.Millisecond, "how long the queue workload's upstream takes per answer")
+	fs.DurationVar(&o.soakDuration, "soak-duration", 10*time.Minute, "length of the soak workload's load run (also with -quick); at most 1h")
+	fs.IntVar(&o.soakQPS, "soak-qps", 10_000, "fixed query rate of the soak workload (dnsperf -Q)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -144,6 +148,10 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("bench: -queue-names must be in [10, 100000]")
 	case o.queueDelay < time.Millisecond || o.queueDelay > time.Second:
 		return o, errors.New("bench: -queue-delay must be in [1ms, 1s]")
+	case o.soakDuration < 30*time.Second || o.soakDuration > time.Hour:
+		return o, errors.New("bench: -soak-duration must be in [30s, 1h]")
+	case o.soakQPS < 100 || o.soakQPS > 200_000:
+		return o, errors.New("bench: -soak-qps must be in [100, 200000]")
 	}
 	return o, nil
 }

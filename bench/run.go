@@ -167,6 +167,14 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		}
 		labMD = strings.TrimSpace(labMD + "\n\n" + queueMD)
 	}
+	if b.selected("soak") {
+		log.Info("soak workload", "duration", o.soakDuration, "qps", o.soakQPS)
+		soakMD, err := b.soakWorkload(ctx)
+		if err != nil {
+			return err
+		}
+		labMD = strings.TrimSpace(labMD + "\n\n" + soakMD)
+	}
 	return b.writeResults(ctx, started, tables, labMD)
 }
 

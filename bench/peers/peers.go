@@ -35,6 +35,8 @@ type Server struct {
 	Addr    string // 127.0.0.1:port, UDP and TCP
 	Procs   []*proc.Proc
 	Metrics string // URL of shardns's Prometheus metrics, or ""
+	// ResolverdMetrics is the URL of its resolverd's metrics, or "".
+	ResolverdMetrics string
 }
 
 // CPU sums the CPU time used so far by the server's processes.

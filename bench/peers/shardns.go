@@ -74,12 +74,17 @@ func Shardns(ctx context.Context, e Env, cfg ShardnsConfig, upstream *Server, pr
 		if err != nil {
 			return nil, err
 		}
+		rmport, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
 		p, err := e.start(procName(cfg.Name, "resolverd"), cfg.Resolverd, "-listen", loopback(gport),
-			"-upstream", upstream.Addr, "-log-level", "warn")
+			"-upstream", upstream.Addr, "-metrics", loopback(rmport), "-log-level", "warn")
 		if err != nil {
 			return nil, err
 		}
 		s.Procs = append(s.Procs, p)
+		s.ResolverdMetrics = "http://" + loopback(rmport) + "/metrics"
 		args = append(args, "-resolver", loopback(gport))
 	} else {
 		args = append(args, "-upstream", upstream.Addr)
