@@ -35,9 +35,39 @@ func rowOf(t report.Table, server string) (report.Row, bool) {
 	return report.Row{}, false
 }
 
+// addMissOverhead says, in the misses section, what each shardns row adds
+// to a direct upstream query: its latency percentiles minus those of the
+// same questions sent straight to nsd in the same run, and their ratio.
+func addMissOverhead(tables []report.Table) {
+	for i, t := range tables {
+		if t.Key != "miss" {
+			continue
+		}
+		nsd, ok := rowOf(t, nameNSD)
+		if !ok || nsd.Err != "" || nsd.P50 <= 0 || nsd.P99 <= 0 {
+			return
+		}
+		var parts []string
+		for _, r := range t.Rows {
+			if !strings.HasPrefix(r.Server, "shardns") || r.Err != "" || r.P50 <= 0 || r.P99 <= 0 {
+				continue
+			}
+			parts = append(parts, fmt.Sprintf("%s: %+d µs at p50 (%.2f× NSD), %+d µs at p99 (%.2f× NSD)", r.Server,
+				(r.P50-nsd.P50).Microseconds(), float64(r.P50)/float64(nsd.P50),
+				(r.P99-nsd.P99).Microseconds(), float64(r.P99)/float64(nsd.P99)))
+		}
+		if len(parts) > 0 {
+			tables[i].About += " Added to a direct upstream query (each latency minus that of the same questions sent straight to nsd in this run): " +
+				strings.Join(parts, "; ") + "."
+		}
+	}
+}
+
 // addReferenceRows puts Unbound's Zipf row into the shard sweep, for its
-// ratios, and adds the table of shardns's paths gathered from the others.
+// ratios, says what misses add to a direct upstream query, and adds the
+// table of shardns's paths gathered from the others.
 func addReferenceRows(tables []report.Table) []report.Table {
+	addMissOverhead(tables)
 	zipf, _ := tableOf(tables, "zipf")
 	miss, _ := tableOf(tables, "miss")
 	unbound, hasUnbound := rowOf(zipf, nameUnbound)

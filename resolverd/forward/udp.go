@@ -24,8 +24,9 @@ const (
 // from any other peer. It reads until ctx's deadline, keeping only a reply
 // that matches m's ID and question; anything else is counted and ignored.
 func (f *Forwarder) exchangeUDP(ctx context.Context, u *upstream, m *dns.Msg, wire []byte) (*dns.Msg, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "udp", u.addr)
+	// DialUDP with the address parsed once: a new socket per query, without
+	// the address parsing and dial bookkeeping of net.Dialer.
+	conn, err := net.DialUDP("udp", nil, u.udpAddr)
 	if err != nil {
 		return nil, fmt.Errorf("forward: udp dial: %w", err)
 	}

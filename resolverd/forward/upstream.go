@@ -26,11 +26,12 @@ const unhealthyAfter = 3
 
 // upstream is one configured server and what we have learnt about it.
 type upstream struct {
-	proto      string      // protoUDP, protoTCP or protoTLS
-	addr       string      // "ip:port", for net.Dialer
-	serverName string      // TLS server name (tls only)
-	canon      string      // canonical string, e.g. "udp://127.0.0.1:53"
-	tlsConfig  *tls.Config // per-upstream clone with ServerName set (tls only)
+	proto      string       // protoUDP, protoTCP or protoTLS
+	addr       string       // "ip:port", for net.Dialer
+	udpAddr    *net.UDPAddr // addr, parsed once for the per-query UDP socket
+	serverName string       // TLS server name (tls only)
+	canon      string       // canonical string, e.g. "udp://127.0.0.1:53"
+	tlsConfig  *tls.Config  // per-upstream clone with ServerName set (tls only)
 
 	ignored atomic.Uint64 // replies dropped: wrong ID, wrong question, unparsable
 
@@ -108,6 +109,7 @@ func parseUpstream(s string) (*upstream, error) {
 	u := &upstream{
 		proto:   proto,
 		addr:    netip.AddrPortFrom(ip, uint16(port)).String(),
+		udpAddr: net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))),
 		healthy: true,
 	}
 	u.canon = proto + "://" + u.addr

@@ -75,6 +75,10 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&w.PrefetchHits, "prefetch-hits", 2, "hits across the fleet that make an entry popular enough to be refreshed before it expires")
 }
 
+// streamWorkers is how many goroutines serve gRPC calls. A call mostly
+// waits on its upstream, so there are more than CPUs.
+const streamWorkers = 64
+
 // Run serves until ctx is done.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
@@ -114,7 +118,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer stopWork()
 
-	srv := grpc.NewServer()
+	// Stream workers run calls on goroutines that live across calls, so a
+	// call does not pay for a new goroutine and its stack growing through
+	// the gRPC and forwarding frames; when all are busy, gRPC starts a
+	// goroutine as before.
+	srv := grpc.NewServer(grpc.NumStreamWorkers(streamWorkers))
 	hs := rpc.New(res, rpc.WithRegisterer(reg)).Register(srv)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
