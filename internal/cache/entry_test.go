@@ -110,8 +110,11 @@ func corruptSeeds() map[string][]byte {
 	return seeds
 }
 
-func TestDecodeCorrupt(t *testing.T) {
-	for name, b := range corruptSeeds() {
+// expectCorrupt fails for every seed that Decode takes for an entry, or
+// refuses with an error other than ErrCorrupt.
+func expectCorrupt(t *testing.T, seeds map[string][]byte) {
+	t.Helper()
+	for name, b := range seeds {
 		e, err := Decode(testKey, b)
 		if err == nil {
 			t.Errorf("%s: Decode succeeded: %+v", name, e)
@@ -121,6 +124,10 @@ func TestDecodeCorrupt(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrCorrupt", name, err)
 		}
 	}
+}
+
+func TestDecodeCorrupt(t *testing.T) {
+	expectCorrupt(t, corruptSeeds())
 	// The last TTL field of this entry ends at the last byte, so every
 	// truncation must fail.
 	valid := testEntry(time.Now(), 300*time.Second, time.Hour, 64).Encode()
