@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -375,62 +374,18 @@ func keyQuestion(key string, buf []byte) (int, error) {
 	if !ok {
 		return 0, errKey
 	}
-	rest := key[len(keyPrefix)+len(name)+2:]
-	ts, rest, _ := strings.Cut(rest, ":")
+	ts, rest, _ := strings.Cut(key[len(keyPrefix)+len(name)+2:], ":")
 	cs, _, _ := strings.Cut(rest, ":")
-	qtype, ok := dns.StringToType[ts] // before ParseType, which tries a number first
-	if !ok {
-		if qtype, ok = dnsmsg.ParseType(ts); !ok || !strings.HasPrefix(ts, "TYPE") {
-			return 0, errKey
-		}
+	qtype, tok := dnsmsg.ParseKeyType(ts)
+	qclass, cok := dnsmsg.ParseClass(cs)
+	if !tok || !cok {
+		return 0, errKey
 	}
-	qclass, ok := dns.StringToClass[cs]
-	if !ok {
-		n, err := strconv.ParseUint(strings.TrimPrefix(cs, "CLASS"), 10, 16)
-		if err != nil || !strings.HasPrefix(cs, "CLASS") {
-			return 0, errKey
-		}
-		qclass = uint16(n)
-	}
-	n, ok := packPlainName(name, buf)
-	if !ok {
-		var err error
-		if n, err = dns.PackDomainName(name, buf[:len(buf)-4], 0, nil, false); err != nil {
-			return 0, errKey
-		}
+	n, err := dns.PackDomainName(name, buf[:len(buf)-4], 0, nil, false)
+	if err != nil {
+		return 0, errKey
 	}
 	binary.BigEndian.PutUint16(buf[n:], qtype)
 	binary.BigEndian.PutUint16(buf[n+2:], qclass)
 	return n + 4, nil
-}
-
-// packPlainName packs a name in key form written without escapes, the
-// usual case, into buf (at least 256 bytes) as dns.PackDomainName would.
-// It returns false for any other name, to be packed by PackDomainName.
-func packPlainName(name string, buf []byte) (int, bool) {
-	if name == "." {
-		buf[0] = 0
-		return 1, true
-	}
-	n, start := 0, 0
-	for i := 0; i < len(name); i++ {
-		switch name[i] {
-		case '\\':
-			return 0, false
-		case '.':
-			l := i - start
-			if l == 0 || l > 63 || n+1+l+1 > 255 {
-				return 0, false
-			}
-			buf[n] = byte(l)
-			copy(buf[n+1:], name[start:i])
-			n += 1 + l
-			start = i + 1
-		}
-	}
-	if start != len(name) {
-		return 0, false
-	}
-	buf[n] = 0
-	return n + 1, true
 }

@@ -329,19 +329,3 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
-
-func TestPackPlainName(t *testing.T) {
-	for _, name := range []string{".", "a.", "www.example.com.", "x-y_z.*.example.", strings.Repeat("a", 63) + ".",
-		strings.Repeat("a", 64) + ".", "a..b.", "a", "..", "a.b", `a\.b.`, `\065.`, strings.Repeat("abcd.", 50) + "x.",
-		strings.Repeat("abcd.", 51) + "."} {
-		var fast, slow [256]byte
-		n, ok := packPlainName(name, fast[:])
-		m, err := dns.PackDomainName(name, slow[:], 0, nil, false)
-		if ok && (err != nil || !bytes.Equal(fast[:n], slow[:m])) {
-			t.Errorf("%q: packed %x, PackDomainName %x, %v", name, fast[:n], slow[:m], err)
-		}
-		if !ok && err == nil && !strings.Contains(name, `\`) {
-			t.Errorf("%q: refused, PackDomainName packs it", name)
-		}
-	}
-}

@@ -62,7 +62,23 @@ func ParseType(s string) (uint16, bool) {
 	return 0, false
 }
 
-func parseClass(s string) (uint16, bool) {
+// ParseKeyType reads a type as a cache key writes it (TypeString): a
+// mnemonic in upper case, or TYPEn. It allocates nothing, so a cache read
+// can rebuild a question from its key.
+func ParseKeyType(s string) (uint16, bool) {
+	if t, ok := dns.StringToType[s]; ok {
+		return t, true
+	}
+	if rest, ok := strings.CutPrefix(s, "TYPE"); ok {
+		n, err := strconv.ParseUint(rest, 10, 16)
+		return uint16(n), err == nil && n != 0
+	}
+	return 0, false
+}
+
+// ParseClass reads a class as a cache key writes it (ClassString): a
+// mnemonic, or CLASSn.
+func ParseClass(s string) (uint16, bool) {
 	if c, ok := dns.StringToClass[s]; ok {
 		return c, true
 	}
@@ -92,10 +108,10 @@ func ParseKey(key string) (q Query, err error) {
 	if len(parts) < 2 || len(parts) > 4 {
 		return q, ErrBadKey
 	}
-	if q.Type, ok = ParseType(parts[0]); !ok || parts[0] != TypeString(q.Type) {
+	if q.Type, ok = ParseKeyType(parts[0]); !ok || parts[0] != TypeString(q.Type) {
 		return q, ErrBadKey
 	}
-	if q.Class, ok = parseClass(parts[1]); !ok {
+	if q.Class, ok = ParseClass(parts[1]); !ok {
 		return q, ErrBadKey
 	}
 	for _, f := range parts[2:] {
