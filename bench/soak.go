@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -50,7 +49,6 @@ type soakFleet struct {
 	dnsd, res  *proc.Proc
 	resMetrics string
 	shards     []*redis.Client
-	http       *http.Client
 }
 
 func (f *soakFleet) close() {
@@ -186,25 +184,21 @@ func (b *bench) startSoakFleet(ctx context.Context) (*soakFleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &soakFleet{srv: srv, resMetrics: srv.ResolverdMetrics, http: &http.Client{Timeout: 5 * time.Second}}
+	f := &soakFleet{srv: srv, resMetrics: srv.ResolverdMetrics}
 	for _, p := range srv.Procs {
 		switch {
 		case strings.HasSuffix(p.Name, "-dnsd"):
 			f.dnsd = p
 		case strings.HasSuffix(p.Name, "-resolverd"):
 			f.res = p
-		case strings.Contains(p.Name, "-redis"):
-			addr, err := redisAddr(p.Pid())
-			if err != nil {
-				f.close()
-				return nil, err
-			}
-			f.shards = append(f.shards, redis.NewClient(&redis.Options{
-				Addr: addr, DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
-				MaxRetries: -1, DisableIdentity: true,
-				MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
-			}))
 		}
+	}
+	for _, addr := range srv.RedisAddrs {
+		f.shards = append(f.shards, redis.NewClient(&redis.Options{
+			Addr: addr, DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
+			MaxRetries: -1, DisableIdentity: true,
+			MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+		}))
 	}
 	if f.dnsd == nil || f.res == nil || len(f.shards) != 4 {
 		f.close()
@@ -227,32 +221,6 @@ func (f *soakFleet) atRest(ctx context.Context) (soakSample, error) {
 	return f.sample(ctx, 0)
 }
 
-// redisAddr reads a redis-server's address from its command line:
-// redis-server rewrites it to "redis-server 127.0.0.1:<port>"; before
-// that it is the "--port <port>" it was started with.
-func redisAddr(pid int) (string, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return "", fmt.Errorf("bench: soak: %w", err)
-	}
-	return redisAddrOf(string(b))
-}
-
-func redisAddrOf(cmdline string) (string, error) {
-	args := strings.Fields(strings.ReplaceAll(cmdline, "\x00", " "))
-	for i, a := range args {
-		if a == "--port" && i+1 < len(args) {
-			return "127.0.0.1:" + args[i+1], nil
-		}
-		if port, ok := strings.CutPrefix(a, "127.0.0.1:"); ok {
-			if _, err := strconv.Atoi(port); err == nil {
-				return a, nil
-			}
-		}
-	}
-	return "", fmt.Errorf("bench: soak: no loopback port in the command line %q", cmdline)
-}
-
 // sample reads every figure of the fleet once.
 func (f *soakFleet) sample(ctx context.Context, at time.Duration) (soakSample, error) {
 	s := soakSample{At: at}
@@ -268,10 +236,10 @@ func (f *soakFleet) sample(ctx context.Context, at time.Duration) (soakSample, e
 		return s, fmt.Errorf("bench: soak: %w", err)
 	}
 	s.DnsdFDs = float64(len(fds))
-	if s.DnsdHeap, s.DnsdLive, s.DnsdGoroutines, err = f.goRuntime(ctx, f.srv.Metrics); err != nil {
+	if s.DnsdHeap, s.DnsdLive, s.DnsdGoroutines, err = goRuntime(ctx, f.srv.Metrics); err != nil {
 		return s, err
 	}
-	if s.ResHeap, s.ResLive, s.ResGoroutines, err = f.goRuntime(ctx, f.resMetrics); err != nil {
+	if s.ResHeap, s.ResLive, s.ResGoroutines, err = goRuntime(ctx, f.resMetrics); err != nil {
 		return s, err
 	}
 	for _, c := range f.shards {
@@ -298,60 +266,20 @@ func (f *soakFleet) sample(ctx context.Context, at time.Duration) (soakSample, e
 // goRuntime reads a Go process's heap in use, live heap (the heap after
 // the last collection: the next goal divided by 1 + GOGC/100) and
 // goroutines from its Prometheus metrics.
-func (f *soakFleet) goRuntime(ctx context.Context, url string) (heap, live, goroutines float64, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+func goRuntime(ctx context.Context, url string) (heap, live, goroutines float64, err error) {
+	fams, err := peers.Scrape(ctx, url)
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("bench: soak: %w", err)
 	}
-	resp, err := f.http.Do(req)
+	m, err := peers.Values(fams, "go_memstats_heap_inuse_bytes", "go_memstats_next_gc_bytes", "go_gc_gogc_percent", "go_goroutines")
 	if err != nil {
-		return 0, 0, 0, fmt.Errorf("bench: soak: metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, 0, 0, fmt.Errorf("bench: soak: metrics %s: %s", url, resp.Status)
-	}
-	m, err := promGauges(io.LimitReader(resp.Body, 16<<20), "go_memstats_heap_inuse_bytes", "go_memstats_next_gc_bytes", "go_gc_gogc_percent", "go_goroutines")
-	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, fmt.Errorf("bench: soak: %w", err)
 	}
 	gogc := m["go_gc_gogc_percent"]
 	if gogc <= 0 {
 		gogc = 100
 	}
 	return m["go_memstats_heap_inuse_bytes"], m["go_memstats_next_gc_bytes"] / (1 + gogc/100), m["go_goroutines"], nil
-}
-
-// promGauges reads the unlabelled samples named in Prometheus text; every
-// name must be present.
-func promGauges(r io.Reader, names ...string) (map[string]float64, error) {
-	want := map[string]bool{}
-	for _, n := range names {
-		want[n] = true
-	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		name, val, ok := strings.Cut(sc.Text(), " ")
-		if !ok || !want[name] {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
-		if err != nil {
-			return nil, fmt.Errorf("bench: soak: metric %s: %w", name, err)
-		}
-		out[name] = v
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("bench: soak: metrics: %w", err)
-	}
-	for _, n := range names {
-		if _, ok := out[n]; !ok {
-			return nil, fmt.Errorf("bench: soak: metric %s missing", n)
-		}
-	}
-	return out, nil
 }
 
 // rss is a process's resident set size in bytes, from /proc/<pid>/status.

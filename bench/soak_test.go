@@ -22,22 +22,6 @@ func TestParseVmRSS(t *testing.T) {
 	}
 }
 
-func TestPromGauges(t *testing.T) {
-	text := "# HELP go_goroutines Number of goroutines.\n# TYPE go_goroutines gauge\ngo_goroutines 42\n" +
-		"go_memstats_heap_inuse_bytes 1.2345e+07\ngo_memstats_heap_inuse_bytes_total 1\n" +
-		`shardns_lookup_answers_total{source="l1"} 7` + "\n"
-	m, err := promGauges(strings.NewReader(text), "go_goroutines", "go_memstats_heap_inuse_bytes")
-	if err != nil || m["go_goroutines"] != 42 || m["go_memstats_heap_inuse_bytes"] != 12345000 {
-		t.Errorf("promGauges = %v, %v", m, err)
-	}
-	if _, err := promGauges(strings.NewReader(text), "go_memstats_next_gc_bytes"); err == nil {
-		t.Error("a missing metric: no error")
-	}
-	if _, err := promGauges(strings.NewReader("go_goroutines x\n"), "go_goroutines"); err == nil {
-		t.Error("a bad value: no error")
-	}
-}
-
 func TestParseRedisInfo(t *testing.T) {
 	info := "# Memory\r\nused_memory:1048576\r\nused_memory_human:1.00M\r\nmaxmemory_policy:allkeys-lfu\r\n\r\n# Stats\r\nevicted_keys:12\r\n"
 	m := parseRedisInfo(info)
@@ -221,19 +205,5 @@ func TestParseFlagsSoak(t *testing.T) {
 		if _, err := parseFlags(bad); err == nil {
 			t.Errorf("%v: no error", bad)
 		}
-	}
-}
-
-func TestRedisAddrOf(t *testing.T) {
-	for in, want := range map[string]string{
-		"redis-server 127.0.0.1:6390\x00\x00":                       "127.0.0.1:6390",
-		"redis-server\x00--port\x006391\x00--bind\x00127.0.0.1\x00": "127.0.0.1:6391",
-	} {
-		if got, err := redisAddrOf(in); err != nil || got != want {
-			t.Errorf("redisAddrOf(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	if _, err := redisAddrOf("redis-server *:6379"); err == nil {
-		t.Error("no loopback address: no error")
 	}
 }

@@ -37,6 +37,8 @@ type Server struct {
 	Metrics string // URL of shardns's Prometheus metrics, or ""
 	// ResolverdMetrics is the URL of its resolverd's metrics, or "".
 	ResolverdMetrics string
+	// RedisAddrs are its Redis cache shards, host:port.
+	RedisAddrs []string
 }
 
 // CPU sums the CPU time used so far by the server's processes.

@@ -25,6 +25,22 @@ shardns_lookup_answers_total_other{source="x"} 9
 	}
 }
 
+func TestParseValues(t *testing.T) {
+	text := "# HELP go_goroutines Number of goroutines.\n# TYPE go_goroutines gauge\ngo_goroutines 42\n" +
+		"go_memstats_heap_inuse_bytes 1.2345e+07\ngo_memstats_heap_inuse_bytes_total 1\n" +
+		`shardns_lookup_answers_total{source="l1"} 7` + "\n"
+	m, err := ParseValues(strings.NewReader(text), "go_goroutines", "go_memstats_heap_inuse_bytes")
+	if err != nil || m["go_goroutines"] != 42 || m["go_memstats_heap_inuse_bytes"] != 12345000 {
+		t.Errorf("ParseValues = %v, %v", m, err)
+	}
+	if _, err := ParseValues(strings.NewReader(text), "go_memstats_next_gc_bytes"); err == nil {
+		t.Error("a missing metric: no error")
+	}
+	if _, err := ParseValues(strings.NewReader("go_goroutines x\n"), "go_goroutines"); err == nil {
+		t.Error("a bad value: no error")
+	}
+}
+
 // TestConfigsLoopbackOnly: every generated configuration listens on and
 // forwards to loopback only, and turns off what would skew the figures.
 func TestConfigsLoopbackOnly(t *testing.T) {

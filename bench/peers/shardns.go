@@ -55,6 +55,7 @@ func Shardns(ctx context.Context, e Env, cfg ShardnsConfig, upstream *Server, pr
 		}
 		shards = append(shards, addr)
 	}
+	s.RedisAddrs = shards
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
