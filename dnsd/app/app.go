@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/miekg/dns"
@@ -40,6 +41,7 @@ type Config struct {
 	ResolvConf string
 	HTTP       string
 	Metrics    string
+	Pprof      string
 	Allow      string
 	RateLimit  float64
 	RateSlip   int
@@ -57,6 +59,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.ResolvConf, "resolv-conf", "/etc/resolv.conf", "where the default upstreams are read from")
 	fs.StringVar(&c.HTTP, "http", "", "serve the REST API (lookups, health, metrics) in-process on this address, e.g. 127.0.0.1:8080")
 	fs.StringVar(&c.Metrics, "metrics", "", "serve Prometheus /metrics on this address")
+	fs.StringVar(&c.Pprof, "pprof", "", "serve Go's profiler (net/http/pprof, /debug/pprof/) on this address; keep it on loopback")
 	fs.StringVar(&c.Allow, "allow", "", "comma list of client CIDRs allowed to query, or \"any\"; default loopback, RFC 1918, RFC 6598, RFC 4193 and link-local; others get REFUSED with EDE 18")
 	fs.Float64Var(&c.RateLimit, "rate-limit", 0, "UDP queries per second allowed per client /24 (IPv4) or /56 (IPv6); 0 turns rate limiting off")
 	fs.IntVar(&c.RateSlip, "rate-slip", 2, "every Nth over-limit UDP query is answered empty with TC=1 (so real clients retry over TCP), the rest dropped; 0 drops all")
@@ -125,7 +128,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		h, err := serveHTTP(cfg.HTTP, api.New(api.Config{
 			Chain: fe.Chain, Gatherer: reg, Logger: log,
 			Cache: fe, Ready: fe, Stats: stats.Of(fe.StatsSource()), Jobs: api.JobsOf(fe.Queue),
-		}), log)
+		}), log, 10*time.Second)
 		if err != nil {
 			srv.Shutdown(context.Background())
 			return err
@@ -133,7 +136,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		https = append(https, h)
 	}
 	if cfg.Metrics != "" {
-		h, err := serveHTTP(cfg.Metrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), log)
+		h, err := serveHTTP(cfg.Metrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), log, 10*time.Second)
+		if err != nil {
+			srv.Shutdown(context.Background())
+			return err
+		}
+		https = append(https, h)
+	}
+	if cfg.Pprof != "" {
+		// No write timeout: a CPU profile or trace writes for as long
+		// as it was asked to run.
+		h, err := serveHTTP(cfg.Pprof, profiler(), log, 0)
 		if err != nil {
 			srv.Shutdown(context.Background())
 			return err
@@ -159,12 +172,13 @@ func mode(cfg Config) string {
 	return "frontend"
 }
 
-func serveHTTP(addr string, h http.Handler, log *slog.Logger) (*http.Server, error) {
+// serveHTTP serves h on addr until Shutdown; writeTimeout 0 means none.
+func serveHTTP(addr string, h http.Handler, log *slog.Logger, writeTimeout time.Duration) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dnsd: listen http %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: writeTimeout}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", "addr", addr, "err", err)
@@ -172,6 +186,18 @@ func serveHTTP(addr string, h http.Handler, log *slog.Logger) (*http.Server, err
 	}()
 	log.Info("serving HTTP", "addr", ln.Addr().String())
 	return srv, nil
+}
+
+// profiler serves net/http/pprof's handlers under /debug/pprof/ on a mux
+// of its own, not on http.DefaultServeMux.
+func profiler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 // inProcess is the all-in-one resolver: local zones, then upstreams.

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,6 +37,7 @@ type handler struct {
 	mu    sync.Mutex
 	gates map[string]gate
 	peers map[netip.AddrPort]*peerCount
+	gids  map[uint64]bool // goroutines that called ServeMessage
 
 	calls      atomic.Int64 // ServeMessage calls
 	running    atomic.Int64 // calls under way
@@ -53,7 +56,7 @@ type gate struct {
 var _ transport.Handler = (*handler)(nil)
 
 func newHandler() *handler {
-	return &handler{gates: map[string]gate{}, peers: map[netip.AddrPort]*peerCount{}}
+	return &handler{gates: map[string]gate{}, peers: map[netip.AddrPort]*peerCount{}, gids: map[uint64]bool{}}
 }
 
 // hold makes queries whose first label is label wait until release is
@@ -83,6 +86,33 @@ func (h *handler) gate(label string) chan struct{} {
 	return h.gates[label].ch
 }
 
+// goroutines is how many goroutines have called ServeMessage.
+func (h *handler) goroutines() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.gids)
+}
+
+// goroutineID is the calling goroutine's number, as its stack trace gives it.
+func goroutineID() uint64 {
+	var b [64]byte
+	f := strings.Fields(string(b[:runtime.Stack(b[:], false)]))
+	if len(f) < 2 || f[0] != "goroutine" {
+		panic("unexpected stack header " + string(b[:]))
+	}
+	id, err := strconv.ParseUint(f[1], 10, 64)
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
+
+// countStacks is how many goroutines have fn in their stacks.
+func countStacks(fn string) int {
+	b := make([]byte, 1<<20)
+	return strings.Count(string(b[:runtime.Stack(b, true)]), fn)
+}
+
 // maxFor is the most calls that ran at once for one client.
 func (h *handler) maxFor(p netip.AddrPort) int {
 	p = unmap(p)
@@ -106,6 +136,7 @@ func (h *handler) enter(p netip.AddrPort) {
 	for m := h.maxRunning.Load(); n > m && !h.maxRunning.CompareAndSwap(m, n); m = h.maxRunning.Load() {
 	}
 	h.mu.Lock()
+	h.gids[goroutineID()] = true
 	c := h.peers[p]
 	if c == nil {
 		c = &peerCount{}

@@ -25,6 +25,35 @@ func TestUDPEcho(t *testing.T) {
 	}
 }
 
+// A query that is not answered inline goes to an answering worker that
+// outlives it: queries one after another are answered by the same few
+// goroutines, not by a new one each (whose stack would grow anew every
+// time), and the workers exit once idle.
+func TestUDPWorkersReused(t *testing.T) {
+	h := newHandler()
+	e := start(t, h, transport.Config{})
+	u := dialUDP(t, e.udp)
+	const queries = 50
+	for id := range uint16(queries) {
+		if _, err := u.Write(query(t, "echo", id)); err != nil {
+			t.Fatal(err)
+		}
+		if b := readDatagram(u, hangBound); b == nil {
+			t.Fatalf("query %d: no reply", id)
+		}
+	}
+	// A worker is back waiting before the next query is read nearly
+	// always; a loaded machine may start a second one now and then.
+	if n := h.goroutines(); n > 3 {
+		t.Errorf("%d queries answered by %d goroutines, want at most 3", queries, n)
+	}
+	const worker = "transport.(*udpReader).work("
+	if countStacks(worker) == 0 {
+		t.Fatal("no answering worker waits after the last reply")
+	}
+	waitFor(t, "idle workers to exit", func() bool { return countStacks(worker) == 0 })
+}
+
 // MaxUDPInFlight: datagrams arriving while the cap is taken are dropped
 // and counted; once the call finishes, new queries are answered.
 func TestUDPInFlightCap(t *testing.T) {
