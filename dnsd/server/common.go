@@ -88,9 +88,7 @@ func (s *Server) lookupCommon(ctx context.Context, req []byte, c common, from tr
 	*q = c.sc.q
 	q.Key = string(c.key)
 	q.Name, _ = cache.KeyName(q.Key)
-	ctx, cancel := context.WithTimeout(ctx, s.budget)
-	defer cancel()
-	res, err := s.chain.Lookup(ctx, q)
+	res, err := s.lookupWithin(ctx, q)
 	if err != nil {
 		r := new(dns.Msg)
 		if uerr := r.Unpack(req); uerr != nil {

@@ -99,14 +99,23 @@ func (s *Server) serve(ctx context.Context, req []byte, from transport.Peer, dst
 }
 
 func (s *Server) lookup(ctx context.Context, r *dns.Msg, q *dnsmsg.Query, from transport.Peer, dst []byte) []byte {
-	ctx, cancel := context.WithTimeout(ctx, s.budget)
-	defer cancel()
-	res, err := s.chain.Lookup(ctx, q)
+	res, err := s.lookupWithin(ctx, q)
 	if err != nil {
 		return s.lookupFailed(dst, r, q, err)
 	}
 	reply := dnsmsg.AppendReply(dst, res.Stored(), q, dnsmsg.ReplyOptions{Age: res.Age(), Stale: res.Stale()})
 	return s.finish(reply, q, from)
+}
+
+// lookupWithin looks q up within the server's budget: armed lazily by a
+// chain that can (a cache hit needs no timer), else with a timer.
+func (s *Server) lookupWithin(ctx context.Context, q *dnsmsg.Query) (*lookup.Result, error) {
+	if s.budgeted != nil {
+		return s.budgeted.LookupBudget(ctx, s.budget, q)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.budget)
+	defer cancel()
+	return s.chain.Lookup(ctx, q)
 }
 
 // lookupFailed is the SERVFAIL for a lookup that ended in err, with an

@@ -53,8 +53,9 @@ type Server struct {
 	metrics *metrics
 	tr      *transport.Server
 
-	l1      lookup.L1Handler // chain, when it can answer from L1 alone
-	scratch sync.Pool        // *commonScratch, for the common way
+	l1       lookup.L1Handler     // chain, when it can answer from L1 alone
+	budgeted lookup.BudgetHandler // chain, when it arms the budget itself
+	scratch  sync.Pool            // *commonScratch, for the common way
 
 	// generalOnly makes every message take the general way (serve): the
 	// tests compare the common way's replies with it.
@@ -74,6 +75,7 @@ func New(cfg Config) *Server {
 	}
 	s.metrics = newMetrics(cfg.Registerer)
 	s.l1, _ = cfg.Chain.(lookup.L1Handler)
+	s.budgeted, _ = cfg.Chain.(lookup.BudgetHandler)
 	s.scratch.New = func() any { return new(commonScratch) }
 	tc := cfg.Transport
 	tc.Handler, tc.Logger, tc.Registerer = s, s.log, cfg.Registerer

@@ -5,6 +5,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type metrics struct {
 	udpDropped   prometheus.Counter
 	udpBatch     prometheus.Histogram
+	udpOutBatch  prometheus.Histogram
 	tcpConns     prometheus.Gauge
 	tcpRejected  prometheus.Counter
 	tcpBadLength prometheus.Counter
@@ -21,6 +22,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Datagrams returned by one UDP read call (recvmmsg on Linux): how much batching the load allows.",
 			Buckets: []float64{1, 2, 4, 8, 16, 32},
 		}),
+		udpOutBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "shardns", Subsystem: "dns", Name: "udp_write_batch_datagrams",
+			Help:    "Replies sent by one UDP write call (sendmmsg on Linux).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32},
+		}),
 		tcpConns: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "shardns", Subsystem: "dns", Name: "tcp_connections",
 			Help: "Open TCP client connections.",
@@ -35,7 +41,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.udpDropped, m.udpBatch, m.tcpConns, m.tcpRejected, m.tcpBadLength)
+		reg.MustRegister(m.udpDropped, m.udpBatch, m.udpOutBatch, m.tcpConns, m.tcpRejected, m.tcpBadLength)
 	}
 	return m
 }

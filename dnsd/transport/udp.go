@@ -240,6 +240,7 @@ func (r *udpReader) writeReplies() {
 func (r *udpReader) write(ms []ipv4.Message) {
 	for sent := 0; sent < len(ms); {
 		n, err := r.bc.WriteBatch(ms[sent:], 0)
+		r.s.metrics.udpOutBatch.Observe(float64(max(n, 1)))
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return

@@ -22,6 +22,8 @@ type coalesceStep struct {
 }
 
 func (s *coalesceStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, error) {
+	ctx, cancel := arm(ctx) // from here on the caller waits for the resolver
+	defer cancel()
 	ch := s.group.DoChan(q.Key, func() (any, error) {
 		callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
 		defer cancel()
