@@ -7,7 +7,6 @@ import (
 
 	"github.com/shardns/shardns/dnsd/ratelimit"
 	"github.com/shardns/shardns/dnsd/transport"
-	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/dnsmsg"
 	"github.com/shardns/shardns/internal/lookup"
 )
@@ -82,13 +81,14 @@ func (s *Server) answerL1(req []byte, c common, from transport.Peer, dst []byte)
 // still without unpacking the query: the reply is the stored answer
 // patched for the client, as serve's lookup makes it.
 func (s *Server) lookupCommon(ctx context.Context, req []byte, c common, from transport.Peer, dst []byte) []byte {
-	// A query of its own: the chain may keep it past this call (a shared
-	// resolver call outlives an impatient client), the scratch may not.
-	q := new(dnsmsg.Query)
-	*q = c.sc.q
-	q.Key = string(c.key)
-	q.Name, _ = cache.KeyName(q.Key)
+	q := commonQuery(c)
 	res, err := s.lookupWithin(ctx, q)
+	return s.replyCommon(req, c.nameEnd, q, from, res, err, dst)
+}
+
+// replyCommon is the reply to the common query req (its name ending at
+// nameEnd) whose lookup gave res or err.
+func (s *Server) replyCommon(req []byte, nameEnd int, q *dnsmsg.Query, from transport.Peer, res *lookup.Result, err error, dst []byte) []byte {
 	if err != nil {
 		r := new(dns.Msg)
 		if uerr := r.Unpack(req); uerr != nil {
@@ -96,7 +96,7 @@ func (s *Server) lookupCommon(ctx context.Context, req []byte, c common, from tr
 		}
 		return s.lookupFailed(dst, r, q, err)
 	}
-	reply := dnsmsg.AppendReplyName(dst, res.Stored(), q, req[headerLen:c.nameEnd],
+	reply := dnsmsg.AppendReplyName(dst, res.Stored(), q, req[headerLen:nameEnd],
 		dnsmsg.ReplyOptions{Age: res.Age(), Stale: res.Stale()})
 	return s.finish(reply, q, from)
 }

@@ -55,6 +55,7 @@ type Server struct {
 
 	l1       lookup.L1Handler     // chain, when it can answer from L1 alone
 	budgeted lookup.BudgetHandler // chain, when it arms the budget itself
+	batch    lookup.BatchHandler  // chain, when it can read the cache for a batch
 	scratch  sync.Pool            // *commonScratch, for the common way
 
 	// generalOnly makes every message take the general way (serve): the
@@ -76,6 +77,7 @@ func New(cfg Config) *Server {
 	s.metrics = newMetrics(cfg.Registerer)
 	s.l1, _ = cfg.Chain.(lookup.L1Handler)
 	s.budgeted, _ = cfg.Chain.(lookup.BudgetHandler)
+	s.batch, _ = cfg.Chain.(lookup.BatchHandler)
 	s.scratch.New = func() any { return new(commonScratch) }
 	tc := cfg.Transport
 	tc.Handler, tc.Logger, tc.Registerer = s, s.log, cfg.Registerer

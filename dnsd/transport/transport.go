@@ -43,6 +43,31 @@ type InlineHandler interface {
 	ServeInline(req []byte, from Peer, dst []byte) (reply []byte, done bool)
 }
 
+// BatchHandler is a Handler that can answer the datagrams of one UDP read
+// together: those not answered inline go to it as one batch, on one
+// goroutine, rather than to ServeMessage one goroutine each.
+type BatchHandler interface {
+	Handler
+	// ServeBatch answers what it can of ms at once, as ServeMessage
+	// would: Done true with Reply (nil for silence). For a message it
+	// leaves undone it may set Finish, which the transport then calls
+	// instead of ServeMessage, on a goroutine of its own; a message with
+	// neither gets ServeMessage. It counts nothing for messages it leaves
+	// to ServeMessage.
+	ServeBatch(ctx context.Context, ms []BatchMsg)
+}
+
+// BatchMsg is one datagram of a ServeBatch call. Req and Dst stay valid
+// until the message is answered: through Finish, if it is set.
+type BatchMsg struct {
+	Req    []byte
+	From   Peer
+	Dst    []byte // room for the reply; Reply may be a part of it
+	Reply  []byte
+	Done   bool
+	Finish func(ctx context.Context, dst []byte) []byte
+}
+
 // Config holds the server's bounds; zero values take the defaults.
 type Config struct {
 	Handler Handler // required

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -36,6 +37,8 @@ type udpReader struct {
 	s       *Server
 	bc      batchConn
 	inline  InlineHandler // nil: every datagram gets its own goroutine
+	batch   BatchHandler  // nil: as inline's nil
+	pending []int         // r.in's datagrams left to answer after the inline pass
 	in      []ipv4.Message
 	bufs    []*[]byte // in[i].Buffers[0] is *bufs[i]
 	out     []ipv4.Message
@@ -48,6 +51,7 @@ type udpReader struct {
 	// answering goroutines, so that the writer stops only after the last
 	// of them queued its reply.
 	jobs    chan udpJob
+	quit    chan struct{} // closed when the socket is no longer read: idle workers exit
 	replies chan udpReply
 	workers sync.WaitGroup
 }
@@ -59,6 +63,13 @@ type udpJob struct {
 	n    int
 	to   net.Addr
 	from netip.AddrPort
+	// fin, when set, answers it in place of ServeMessage, in out: the
+	// BatchHandler left it undone (see BatchMsg).
+	fin func(context.Context, []byte) []byte
+	out *[]byte
+	// group, when set, is a read's datagrams for the BatchHandler, and
+	// the fields above are unused.
+	group []udpJob
 }
 
 // udpWorkerIdle is how long an answering worker waits for its next
@@ -87,8 +98,9 @@ func (s *Server) readUDP(pc *net.UDPConn) {
 	defer s.wg.Done()
 	r := &udpReader{s: s, bc: newBatchConn(pc),
 		in: make([]ipv4.Message, udpBatch), bufs: make([]*[]byte, udpBatch),
-		jobs: make(chan udpJob), replies: make(chan udpReply, 4*udpBatch)}
+		jobs: make(chan udpJob), quit: make(chan struct{}), replies: make(chan udpReply, 4*udpBatch)}
 	r.inline, _ = s.cfg.Handler.(InlineHandler)
+	r.batch, _ = s.cfg.Handler.(BatchHandler)
 	for i := range r.in {
 		r.bufs[i] = s.bufs.Get().(*[]byte)
 		r.in[i].Buffers = [][]byte{*r.bufs[i]}
@@ -107,7 +119,7 @@ func (s *Server) readUDP(pc *net.UDPConn) {
 		for _, bp := range r.bufs {
 			s.bufs.Put(bp)
 		}
-		close(r.jobs) // idle workers exit
+		close(r.quit)
 		r.workers.Wait()
 		close(r.replies)
 	}()
@@ -152,18 +164,44 @@ func (r *udpReader) serve(n int) {
 			s.metrics.udpDropped.Inc()
 			continue
 		}
-		j := udpJob{buf: r.bufs[i], n: m.N, to: m.Addr, from: from}
-		select {
-		case r.jobs <- j:
-		default:
-			r.workers.Add(1)
-			go r.work(j)
+		r.pending = append(r.pending, i)
+	}
+	r.write(r.out[:k])
+	if len(r.pending) == 0 {
+		return
+	}
+	var group []udpJob
+	if r.batch != nil {
+		group = make([]udpJob, 0, len(r.pending))
+	}
+	for _, i := range r.pending {
+		m := &r.in[i]
+		j := udpJob{buf: r.bufs[i], n: m.N, to: m.Addr, from: m.Addr.(*net.UDPAddr).AddrPort()}
+		if group != nil {
+			group = append(group, j)
+		} else {
+			r.dispatch(j)
 		}
-		// The worker owns the buffer now: the slot takes a new one.
+		// A worker owns the buffer now: the slot takes a new one.
 		r.bufs[i] = s.bufs.Get().(*[]byte)
 		m.Buffers[0] = *r.bufs[i]
 	}
-	r.write(r.out[:k])
+	r.pending = r.pending[:0]
+	if group != nil {
+		r.dispatch(udpJob{group: group})
+	}
+}
+
+// dispatch hands j to an idle worker, or to a new one if none is idle.
+// A worker may dispatch too (what ServeBatch left undone): its own count
+// in workers keeps the total above zero while it adds to it.
+func (r *udpReader) dispatch(j udpJob) {
+	select {
+	case r.jobs <- j:
+	default:
+		r.workers.Add(1)
+		go r.work(j)
+	}
 }
 
 // work is an answering worker: it answers j, then the datagrams handed to
@@ -173,12 +211,22 @@ func (r *udpReader) work(j udpJob) {
 	defer r.workers.Done()
 	idle := time.NewTimer(udpWorkerIdle)
 	defer idle.Stop()
-	for ok := true; ok; {
-		r.answer(j)
+	var scratch *groupScratch
+	for {
+		if j.group != nil {
+			if scratch == nil {
+				scratch = newGroupScratch()
+			}
+			r.answerGroup(j.group, scratch)
+		} else {
+			r.answer(j)
+		}
 		idle.Reset(udpWorkerIdle)
 		select {
-		case j, ok = <-r.jobs:
+		case j = <-r.jobs:
 		case <-idle.C:
+			return
+		case <-r.quit:
 			return
 		}
 	}
@@ -188,14 +236,78 @@ func (r *udpReader) work(j udpJob) {
 // ServeMessage's ctx ends at Shutdown.
 func (r *udpReader) answer(j udpJob) {
 	defer func() { <-r.s.udpSem }()
-	out := r.s.bufs.Get().(*[]byte)
-	reply := r.s.cfg.Handler.ServeMessage(r.s.ctx, (*j.buf)[:j.n], Peer{Addr: j.from}, (*out)[:0])
+	out := j.out
+	if out == nil {
+		out = r.s.bufs.Get().(*[]byte)
+	}
+	var reply []byte
+	if j.fin != nil {
+		reply = j.fin(r.s.ctx, (*out)[:0])
+	} else {
+		reply = r.s.cfg.Handler.ServeMessage(r.s.ctx, (*j.buf)[:j.n], Peer{Addr: j.from}, (*out)[:0])
+	}
 	r.s.bufs.Put(j.buf)
 	if reply == nil {
 		r.s.bufs.Put(out)
 		return
 	}
 	r.replies <- udpReply{buf: out, msg: reply, to: j.to}
+}
+
+// groupScratch is what a worker reuses from one group to the next.
+type groupScratch struct {
+	ms   []BatchMsg
+	outs []*[]byte
+	wm   []ipv4.Message
+}
+
+func newGroupScratch() *groupScratch {
+	g := &groupScratch{ms: make([]BatchMsg, 0, udpBatch), outs: make([]*[]byte, 0, udpBatch), wm: make([]ipv4.Message, udpBatch)}
+	for i := range g.wm {
+		g.wm[i].Buffers = make([][]byte, 1)
+	}
+	return g
+}
+
+// answerGroup answers a read's datagrams through the BatchHandler: the
+// replies it makes at once leave together in one write call, and each
+// datagram it leaves undone is answered on a goroutine of its own.
+func (r *udpReader) answerGroup(group []udpJob, g *groupScratch) {
+	s := r.s
+	ms, outs := g.ms[:0], g.outs[:0]
+	for _, j := range group {
+		out := s.bufs.Get().(*[]byte)
+		outs = append(outs, out)
+		ms = append(ms, BatchMsg{Req: (*j.buf)[:j.n], From: Peer{Addr: j.from}, Dst: (*out)[:0]})
+	}
+	r.batch.ServeBatch(s.ctx, ms)
+	k := 0
+	for i := range ms {
+		m := &ms[i]
+		if !m.Done {
+			j := group[i]
+			j.fin, j.out = m.Finish, outs[i]
+			r.dispatch(j)
+			outs[i] = nil
+			continue
+		}
+		if m.Reply != nil {
+			g.wm[k].Buffers[0], g.wm[k].Addr = m.Reply, group[i].to
+			k++
+		}
+	}
+	r.write(g.wm[:k])
+	for i := range ms {
+		if outs[i] != nil { // answered here
+			s.bufs.Put(group[i].buf)
+			s.bufs.Put(outs[i])
+			<-s.udpSem
+		}
+		ms[i], outs[i] = BatchMsg{}, nil
+	}
+	for i := range k {
+		g.wm[i].Buffers[0] = nil
+	}
 }
 
 // writeReplies sends the replies of answering goroutines, as many per

@@ -1,8 +1,12 @@
 package transport_test
 
 import (
+	"context"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shardns/shardns/dnsd/transport"
 )
@@ -98,5 +102,88 @@ func TestUDPInFlightCap(t *testing.T) {
 	}
 	if !answered {
 		t.Fatal("no reply to queries sent after the slot was freed")
+	}
+}
+
+// batchHandler answers queries for "batch" in ServeBatch, leaves those for
+// "fin" to a Finish, and all others to ServeMessage; it records the
+// largest batch.
+type batchHandler struct {
+	*handler
+	mu       sync.Mutex
+	largest  int
+	finishes int
+}
+
+func (b *batchHandler) ServeBatch(ctx context.Context, ms []transport.BatchMsg) {
+	b.mu.Lock()
+	b.largest = max(b.largest, len(ms))
+	b.mu.Unlock()
+	for i := range ms {
+		m := &ms[i]
+		switch firstLabel(m.Req) {
+		case "batch":
+			m.Reply, m.Done = b.ServeMessage(ctx, m.Req, m.From, m.Dst), true
+		case "fin":
+			req, from := m.Req, m.From
+			m.Finish = func(ctx context.Context, dst []byte) []byte {
+				b.mu.Lock()
+				b.finishes++
+				b.mu.Unlock()
+				return b.ServeMessage(ctx, req, from, dst)
+			}
+		}
+	}
+}
+
+// A BatchHandler gets a read's datagrams together: what it answers at
+// once, what it leaves to a Finish and what it leaves to ServeMessage are
+// all answered, each exactly once.
+func TestUDPBatchHandler(t *testing.T) {
+	b := &batchHandler{handler: newHandler()}
+	srv := transport.New(transport.Config{Handler: b, Registerer: prometheus.NewRegistry()})
+	if err := srv.Listen([]string{"127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), hangBound)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	u := dialUDP(t, srv.Addrs()[0].String())
+	labels := []string{"batch", "fin", "plain"}
+	const rounds, burst = 20, 30
+	seen := map[uint16]bool{}
+	for r := range rounds {
+		for i := range burst {
+			id := uint16(r*burst + i)
+			if _, err := u.Write(query(t, labels[i%3], id)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range burst {
+			reply := readDatagram(u, hangBound)
+			if reply == nil {
+				t.Fatalf("round %d: %d replies of %d", r, len(seen)-r*burst, burst)
+			}
+			id := replyID(t, reply)
+			if seen[id] {
+				t.Fatalf("reply %d twice", id)
+			}
+			seen[id] = true
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if want := rounds * burst / 3; b.finishes != want {
+		t.Errorf("%d Finish calls, want %d", b.finishes, want)
+	}
+	if n := b.calls.Load(); n != rounds*burst {
+		t.Errorf("%d answers made, want %d", n, rounds*burst)
+	}
+	if b.largest < 2 {
+		t.Errorf("largest batch %d: bursts of %d were never read together", b.largest, burst)
 	}
 }

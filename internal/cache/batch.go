@@ -136,6 +136,53 @@ func (b *batcher) get(ctx context.Context, c *redis.Client, key string) ([]byte,
 	}
 }
 
+// getMany reads keys together, keys[i] from shard cs[i] (nil: skipped,
+// out[i] left as it is): each joins its shard's next batch as a get would,
+// and getMany returns once every one is answered, within the same
+// deadline a get has. out[i] is keys[i]'s result.
+func (b *batcher) getMany(ctx context.Context, cs []*redis.Client, keys []string, out []getResult) {
+	deadline := time.Now().Add(b.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	reqs := make([]*getReq, len(keys))
+	for i, key := range keys {
+		if cs[i] == nil {
+			continue
+		}
+		q, err := b.queue(cs[i])
+		if err != nil {
+			out[i] = getResult{err: err}
+			continue
+		}
+		req := b.reqs.Get().(*getReq)
+		req.ctx, req.key, req.deadline = ctx, key, deadline
+		select {
+		case q <- req:
+			reqs[i] = req
+		case <-ctx.Done():
+			b.release(req)
+			out[i] = getResult{err: ctx.Err()}
+		case <-b.ctx.Done():
+			b.release(req)
+			out[i] = getResult{err: errClosed}
+		}
+	}
+	for i, req := range reqs {
+		if req == nil {
+			continue
+		}
+		select {
+		case out[i] = <-req.done:
+			b.release(req)
+		case <-ctx.Done():
+			out[i] = getResult{err: ctx.Err()} // req stays with the loop
+		case <-b.ctx.Done():
+			out[i] = getResult{err: errClosed}
+		}
+	}
+}
+
 func (b *batcher) release(req *getReq) {
 	req.ctx, req.key, req.deadline = nil, "", time.Time{}
 	b.reqs.Put(req)

@@ -392,3 +392,78 @@ func TestBatchClusterConcurrentGets(t *testing.T) {
 		t.Logf("%d keys in %d calls to the masters", n, calls)
 	}
 }
+
+// GetMany returns for each key what Get returns for it (hits, absent
+// keys, corrupt values, entries past their stale window), from a few
+// MGETs per shard, and Layered.GetMany copies its L2 hits into L1 as Get does.
+func TestGetManyMatchesGet(t *testing.T) {
+	srv := redistest.StartN(t, 4)
+	r := newTestRing(t, srv, slowTimeout)
+	now := time.Now()
+	var keys []string
+	for i := range 60 {
+		k := key(fmt.Sprintf("m%d.example.", i), "A")
+		keys = append(keys, k)
+		switch i % 6 {
+		case 0: // absent
+		case 1: // corrupt bytes
+			if err := r.ring.Set(t.Context(), k, []byte{0xff, 1, 2}, time.Hour).Err(); err != nil {
+				t.Fatal(err)
+			}
+		case 2: // past its stale window, still held by Redis
+			old := keyedEntry(now.Add(-3*time.Hour), k)
+			if err := r.ring.Set(t.Context(), k, old.Encode(), time.Hour).Err(); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			mustSet(t, r, k, keyedEntry(now, k))
+		}
+	}
+	calls0 := r.batch.calls.Load()
+	es, errs := make([]*Entry, len(keys)), make([]error, len(keys))
+	if !r.GetMany(t.Context(), keys, es, errs) {
+		t.Fatal("a Ring tier refused to read a batch")
+	}
+	// Each shard's loop may send its first key alone before the rest
+	// are queued; a call per key would be 60.
+	if calls := r.batch.calls.Load() - calls0; calls > uint64(len(keys)/4) {
+		t.Errorf("%d keys on %d shards read in %d calls, want them batched", len(keys), len(srv), calls)
+	}
+	for i, k := range keys {
+		want, wantErr := r.Get(t.Context(), k)
+		switch {
+		case (errs[i] == nil) != (wantErr == nil),
+			errors.Is(errs[i], ErrMiss) != errors.Is(wantErr, ErrMiss),
+			errors.Is(errs[i], ErrCorrupt) != errors.Is(wantErr, ErrCorrupt):
+			t.Errorf("%s: GetMany err %v, Get err %v", k, errs[i], wantErr)
+		case wantErr == nil:
+			if d := sameEntry(es[i], want); d != "" {
+				t.Errorf("%s: GetMany and Get differ: %s", k, d)
+			}
+		}
+	}
+
+	mem := NewMemory(MemoryConfig{MaxEntries: 1000, MaxBytes: 1 << 20})
+	l := NewLayered(mem, r)
+	got := make([]Got, len(keys))
+	if !l.GetMany(t.Context(), keys, got) {
+		t.Fatal("Layered over a Ring refused to read a batch")
+	}
+	for i, k := range keys {
+		wantHit := i%6 > 2
+		if (got[i].Err == nil) != wantHit || (wantHit && got[i].Source != SourceRedis) {
+			t.Errorf("%s: first Layered.GetMany %s, %v; want a Redis hit: %v", k, got[i].Source, got[i].Err, wantHit)
+		}
+	}
+	l.GetMany(t.Context(), keys, got)
+	for i, k := range keys {
+		if i%6 > 2 && got[i].Source != SourceL1 {
+			t.Errorf("%s: second Layered.GetMany from %q, want L1", k, got[i].Source)
+		}
+	}
+
+	r.Close()
+	if l.GetMany(t.Context(), keys, got); got[0].Err == nil || errors.Is(got[0].Err, ErrMiss) {
+		t.Errorf("GetMany of an absent key on a closed tier: %v, want a read error", got[0].Err)
+	}
+}

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -60,6 +61,54 @@ func isNilTier(t Tier) bool {
 	return false
 }
 
+// Got is one key's outcome of GetMany: what Get returns for it.
+type Got struct {
+	Entry  *Entry
+	Source Source
+	Err    error
+}
+
+// GetMany is Get for several keys at once, with out[i] for keys[i]: L1 is
+// asked for each, then L2 for those L1 lacks in one batched read (see
+// Redis.GetMany). It reports false, having read nothing, when L2 cannot
+// read a batch.
+func (l *Layered) GetMany(ctx context.Context, keys []string, out []Got) bool {
+	r, _ := l.l2.(*Redis)
+	if l.l2 != nil && (r == nil || r.batch == nil || r.ring == nil) {
+		return false
+	}
+	var l2Keys []string
+	var l2At []int
+	l1Errs := make([]error, len(keys))
+	for i, key := range keys {
+		if l.l1 != nil {
+			e, err := l.l1.Get(ctx, key)
+			if err == nil {
+				out[i] = Got{Entry: e, Source: SourceL1}
+				continue
+			}
+			if !errors.Is(err, ErrMiss) {
+				l1Errs[i] = fmt.Errorf("cache: l1: %w", err)
+			}
+		}
+		if r == nil {
+			out[i] = Got{Err: cmp.Or(l1Errs[i], ErrMiss)}
+			continue
+		}
+		l2Keys, l2At = append(l2Keys, key), append(l2At, i)
+	}
+	if len(l2Keys) == 0 {
+		return true
+	}
+	es, errs := make([]*Entry, len(l2Keys)), make([]error, len(l2Keys))
+	r.GetMany(ctx, l2Keys, es, errs)
+	for j, i := range l2At {
+		e, src, err := l.fromL2(ctx, keys[i], es[j], errs[j], l1Errs[i])
+		out[i] = Got{Entry: e, Source: src, Err: err}
+	}
+	return true
+}
+
 // Get returns the entry under key and the tier that held it. It returns
 // ErrMiss only when every tier missed; an L2 failure (timeout, shard
 // down, corrupt bytes) after an L1 miss is returned as an error that is
@@ -82,6 +131,12 @@ func (l *Layered) Get(ctx context.Context, key string) (*Entry, Source, error) {
 		return nil, "", ErrMiss
 	}
 	e, err := l.l2.Get(ctx, key)
+	return l.fromL2(ctx, key, e, err, l1Err)
+}
+
+// fromL2 is Get's answer for key once L1 missed (with l1Err, if it
+// failed) and L2 returned e and err: an L2 hit is copied into L1.
+func (l *Layered) fromL2(ctx context.Context, key string, e *Entry, err, l1Err error) (*Entry, Source, error) {
 	switch {
 	case err == nil:
 		if l.l1 != nil {

@@ -205,6 +205,11 @@ func (r *Redis) Get(ctx context.Context, key string) (*Entry, error) {
 		defer cancel()
 	}
 	b, err := r.get(ctx, key)
+	return r.entry(key, b, err)
+}
+
+// entry is what Get returns for key, given the read's bytes and error.
+func (r *Redis) entry(key string, b []byte, err error) (*Entry, error) {
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrMiss
 	}
@@ -220,6 +225,33 @@ func (r *Redis) Get(ctx context.Context, key string) (*Entry, error) {
 		return nil, ErrMiss
 	}
 	return e, nil
+}
+
+// GetMany reads keys together, each with what Get would return in es[i]
+// and errs[i]: every shard's keys go out in its next batch, as one MGET
+// with the keys of concurrent Gets, and GetMany waits for them all (a
+// frozen shard holds up the others' keys by at most the Timeout budget).
+// It reports false, having read nothing, on a tier that reads key by key
+// (a Cluster, or no batching).
+func (r *Redis) GetMany(ctx context.Context, keys []string, es []*Entry, errs []error) bool {
+	if r.batch == nil || r.ring == nil {
+		return false
+	}
+	cs := make([]*redis.Client, len(keys))
+	got := make([]getResult, len(keys))
+	for i, key := range keys {
+		c, err := r.ring.GetShardClientForKey(key)
+		if err != nil {
+			got[i].err = err
+			continue
+		}
+		cs[i] = c
+	}
+	r.batch.getMany(ctx, cs, keys, got)
+	for i, key := range keys {
+		es[i], errs[i] = r.entry(key, got[i].val, got[i].err)
+	}
+	return true
 }
 
 // get reads key's bytes: through the shard's batcher, or with one call.

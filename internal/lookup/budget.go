@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/dnsmsg"
 )
 
@@ -22,11 +23,18 @@ var _ BudgetHandler = (*metricsStep)(nil)
 
 // LookupBudget looks q up within budget: see BudgetHandler.
 func (s *metricsStep) LookupBudget(ctx context.Context, budget time.Duration, q *dnsmsg.Query) (*Result, error) {
+	return s.Lookup(withBudget(ctx, budget, nil), q)
+}
+
+// withBudget is ctx with a deadline budget from now (or ctx's own, if
+// sooner) that no timer enforces yet, and the cache read already made
+// for the lookup, if any.
+func withBudget(ctx context.Context, budget time.Duration, read *cache.Got) *budgetCtx {
 	d := time.Now().Add(budget)
 	if pd, ok := ctx.Deadline(); ok && pd.Before(d) {
-		return s.Lookup(ctx, q) // the parent's deadline comes first and is armed
+		d = pd // armed by ctx itself
 	}
-	return s.Lookup(&budgetCtx{Context: ctx, deadline: d}, q)
+	return &budgetCtx{Context: ctx, deadline: d, read: read}
 }
 
 // budgetCtx carries a deadline that no timer enforces yet. Deadline
@@ -37,6 +45,7 @@ func (s *metricsStep) LookupBudget(ctx context.Context, budget time.Duration, q 
 type budgetCtx struct {
 	context.Context
 	deadline time.Time
+	read     *cache.Got // the cache read LookupCached made, for cacheStep
 }
 
 func (c *budgetCtx) Deadline() (time.Time, bool) { return c.deadline, true }

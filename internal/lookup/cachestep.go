@@ -23,10 +23,14 @@ type cacheStep struct {
 }
 
 func (s *cacheStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, error) {
-	e, src, err := s.store.Get(ctx, q.Key)
-	if err != nil && !errors.Is(err, cache.ErrMiss) {
-		s.metrics.cacheErrors.WithLabelValues("get").Inc()
-		s.log.Debug("cache read failed", "key", q.Key, "err", err)
+	var e *cache.Entry
+	var src cache.Source
+	var err error
+	if bc, ok := ctx.(*budgetCtx); ok && bc.read != nil {
+		e, src, err = bc.read.Entry, bc.read.Source, bc.read.Err // read and counted by lookupCached
+	} else {
+		e, src, err = s.store.Get(ctx, q.Key)
+		s.countReadError(q.Key, err)
 	}
 	now := s.now()
 	if err == nil && e.Fresh(now) {
@@ -42,4 +46,12 @@ func (s *cacheStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, error
 		}
 	}
 	return nil, err
+}
+
+// countReadError counts and logs a cache read that failed (not a miss).
+func (s *cacheStep) countReadError(key string, err error) {
+	if err != nil && !errors.Is(err, cache.ErrMiss) {
+		s.metrics.cacheErrors.WithLabelValues("get").Inc()
+		s.log.Debug("cache read failed", "key", key, "err", err)
+	}
 }

@@ -99,5 +99,6 @@ func Build(cfg Config) Handler {
 	}
 	ms := &metricsStep{next: h, metrics: m}
 	ms.l1, _ = h.(l1Step)
+	ms.batch, _ = h.(batchStep)
 	return ms
 }

@@ -84,7 +84,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 // metricsStep counts every lookup by where its answer came from.
 type metricsStep struct {
 	next    Handler
-	l1      l1Step // next, when it can answer from L1 alone
+	l1      l1Step    // next, when it can answer from L1 alone
+	batch   batchStep // next, when it can read the cache for a batch
 	metrics *metrics
 }
 
@@ -100,16 +101,21 @@ func (s *metricsStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, err
 		s.metrics.duration.WithLabelValues("failure").Observe(time.Since(start).Seconds())
 		return nil, err
 	}
+	s.count(res, time.Since(start).Seconds())
+	return res, nil
+}
+
+// count counts an answer from res.Source that took the given seconds.
+func (s *metricsStep) count(res *Result, seconds float64) {
 	if res.Source == SourceL1 {
 		answers, duration := s.metrics.l1()
 		answers.Inc()
-		duration.Observe(time.Since(start).Seconds())
-		return res, nil
+		duration.Observe(seconds)
+		return
 	}
 	src := string(res.Source)
 	s.metrics.answers.WithLabelValues(src).Inc()
-	s.metrics.duration.WithLabelValues(src).Observe(time.Since(start).Seconds())
-	return res, nil
+	s.metrics.duration.WithLabelValues(src).Observe(seconds)
 }
 
 // LookupL1 answers q from the in-process cache alone: see L1Handler.

@@ -1,0 +1,95 @@
+package lookup
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shardns/shardns/internal/cache"
+	"github.com/shardns/shardns/internal/dnsmsg"
+)
+
+// countingStore counts the reads of a Layered store, one by one and in
+// batches.
+type countingStore struct {
+	*cache.Layered
+	gets, batches, batchKeys atomic.Int64
+}
+
+func (s *countingStore) Get(ctx context.Context, key string) (*cache.Entry, cache.Source, error) {
+	s.gets.Add(1)
+	return s.Layered.Get(ctx, key)
+}
+
+func (s *countingStore) GetMany(ctx context.Context, keys []string, out []cache.Got) bool {
+	s.batches.Add(1)
+	s.batchKeys.Add(int64(len(keys)))
+	return s.Layered.GetMany(ctx, keys, out)
+}
+
+// LookupCached answers the fresh hits of a batch with one cache read and
+// counts them as Lookup does; LookupAfter goes on for the rest from that
+// read (a miss is resolved, an entry in its stale window is served when
+// the resolver fails) without reading the cache again.
+func TestLookupCachedThenAfter(t *testing.T) {
+	z := &zoneResolver{records: map[string]string{
+		"a.test.": "a.test. 100 IN A 192.0.2.1",
+		"b.test.": "b.test. 10 IN A 192.0.2.2",
+		"c.test.": "c.test. 100 IN A 192.0.2.3",
+	}}
+	clk := &clock{now: time.Unix(1_800_000_000, 0)}
+	reg := prometheus.NewRegistry()
+	st := &countingStore{Layered: cache.NewLayered(cache.NewMemory(cache.MemoryConfig{MaxEntries: 100, MaxBytes: 1 << 20, Now: clk.Now}), nil)}
+	h := Build(Config{Store: st, Resolver: z, Stale: time.Hour, Policy: dnsmsg.Policy{MaxTTL: time.Hour},
+		Registerer: reg, Now: clk.Now}).(BatchHandler)
+	ctx := context.Background()
+	for _, name := range []string{"a.test.", "b.test."} {
+		if _, err := h.Lookup(ctx, newQuery(name, dns.TypeA)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Add(20 * time.Second) // b.test. is now stale, a.test. still fresh
+	z.fail.Store(true)
+	qs := []*dnsmsg.Query{newQuery("a.test.", dns.TypeA), newQuery("b.test.", dns.TypeA), newQuery("c.test.", dns.TypeA)}
+	out := make([]Cached, len(qs))
+	gets, calls := st.gets.Load(), z.calls.Load()
+	if !h.LookupCached(ctx, time.Second, qs, out) {
+		t.Fatal("LookupCached refused a store that reads batches")
+	}
+	if st.batches.Load() != 1 || st.batchKeys.Load() != 3 {
+		t.Errorf("%d batch reads of %d keys, want 1 of 3", st.batches.Load(), st.batchKeys.Load())
+	}
+	if !out[0].Hit || out[0].Result.Source != SourceL1 || out[0].Result.Age() != 20 {
+		t.Errorf("a.test.: %+v, want a fresh L1 hit aged 20", out[0])
+	}
+	if out[1].Hit || out[2].Hit {
+		t.Errorf("a stale entry or a miss answered as a hit: %+v, %+v", out[1], out[2])
+	}
+	if got := counter(t, reg, "shardns_lookup_answers_total", "l1"); got != 1 {
+		t.Errorf("l1 answers counted %v, want 1", got)
+	}
+
+	res, err := h.LookupAfter(ctx, time.Second, qs[1], &out[1])
+	if err != nil || !res.Stale() {
+		t.Errorf("b.test. with the resolver down: %v, %v; want its stale entry", res, err)
+	}
+	if _, err := h.LookupAfter(ctx, time.Second, qs[2], &out[2]); err == nil {
+		t.Error("c.test. with the resolver down: answered, want a failure")
+	}
+	z.fail.Store(false)
+	clk.Add(6 * time.Second) // past the failure cache's memory of c.test.
+	res, err = h.LookupAfter(ctx, time.Second, qs[2], &out[2])
+	if err != nil || res.Source != SourceResolver {
+		t.Errorf("c.test.: %v, %v; want the resolver's answer", res, err)
+	}
+	if n := st.gets.Load() - gets; n != 0 {
+		t.Errorf("LookupAfter read the cache %d times, want none", n)
+	}
+	if n := z.calls.Load() - calls; n != 3 {
+		t.Errorf("%d resolver calls, want 3 (b.test. once, c.test. twice)", n)
+	}
+}
