@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"time"
 
 	"github.com/miekg/dns"
@@ -27,6 +26,7 @@ import (
 	"github.com/shardns/shardns/dnsd/transport"
 	"github.com/shardns/shardns/internal/config"
 	"github.com/shardns/shardns/internal/frontend"
+	"github.com/shardns/shardns/internal/pprofhttp"
 	"github.com/shardns/shardns/resolverd/forward"
 	"github.com/shardns/shardns/resolverd/resolve"
 	"github.com/shardns/shardns/resolverd/zones"
@@ -146,7 +146,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.Pprof != "" {
 		// No write timeout: a CPU profile or trace writes for as long
 		// as it was asked to run.
-		h, err := serveHTTP(cfg.Pprof, profiler(), log, 0)
+		h, err := serveHTTP(cfg.Pprof, pprofhttp.Handler(), log, 0)
 		if err != nil {
 			srv.Shutdown(context.Background())
 			return err
@@ -186,18 +186,6 @@ func serveHTTP(addr string, h http.Handler, log *slog.Logger, writeTimeout time.
 	}()
 	log.Info("serving HTTP", "addr", ln.Addr().String())
 	return srv, nil
-}
-
-// profiler serves net/http/pprof's handlers under /debug/pprof/ on a mux
-// of its own, not on http.DefaultServeMux.
-func profiler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return mux
 }
 
 // inProcess is the all-in-one resolver: local zones, then upstreams.

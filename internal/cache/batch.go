@@ -48,12 +48,13 @@ type batcher struct {
 	wg     sync.WaitGroup
 
 	mu     sync.Mutex // guards writes to queues and closed
-	queues atomic.Pointer[map[*redis.Client]chan *getReq]
+	queues atomic.Pointer[map[*redis.Client]*shardQueues]
 	closed bool
 
 	reqs sync.Pool // *getReq
 
 	calls, keys atomic.Uint64 // calls to Redis and the keys they carried
+	setCalls    atomic.Uint64 // pipelines of writes sent
 }
 
 // getReq is one caller's GET, answered once on done.
@@ -72,13 +73,20 @@ type getResult struct {
 func newBatcher(timeout time.Duration, maxBatch int, mget bool) *batcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &batcher{timeout: timeout, max: maxBatch, mget: mget, ctx: ctx, cancel: cancel}
-	b.queues.Store(&map[*redis.Client]chan *getReq{})
+	b.queues.Store(&map[*redis.Client]*shardQueues{})
 	b.reqs.New = func() any { return &getReq{done: make(chan getResult, 1)} }
 	return b
 }
 
-// queue returns the queue of c's loop, starting the loop on first use.
-func (b *batcher) queue(c *redis.Client) (chan *getReq, error) {
+// shardQueues are the queues of one shard's loops: one for reads, one
+// for writes, so that a slow write never holds up a read.
+type shardQueues struct {
+	gets chan *getReq
+	sets chan *setReq
+}
+
+// queue returns the queues of c's loops, starting the loops on first use.
+func (b *batcher) queue(c *redis.Client) (*shardQueues, error) {
 	if q, ok := (*b.queues.Load())[c]; ok {
 		return q, nil
 	}
@@ -91,12 +99,13 @@ func (b *batcher) queue(c *redis.Client) (chan *getReq, error) {
 	if q, ok := old[c]; ok {
 		return q, nil
 	}
-	q := make(chan *getReq, b.max)
+	q := &shardQueues{gets: make(chan *getReq, b.max), sets: make(chan *setReq, setQueueLen)}
 	m := maps.Clone(old)
 	m[c] = q
 	b.queues.Store(&m)
-	b.wg.Add(1)
-	go b.run(c, q)
+	b.wg.Add(2)
+	go b.run(c, q.gets)
+	go b.runSets(c, q.sets)
 	return q, nil
 }
 
@@ -117,7 +126,7 @@ func (b *batcher) get(ctx context.Context, c *redis.Client, key string) ([]byte,
 		req.deadline = d
 	}
 	select {
-	case q <- req:
+	case q.gets <- req:
 	case <-ctx.Done():
 		b.release(req)
 		return nil, ctx.Err()
@@ -158,7 +167,7 @@ func (b *batcher) getMany(ctx context.Context, cs []*redis.Client, keys []string
 		req := b.reqs.Get().(*getReq)
 		req.ctx, req.key, req.deadline = ctx, key, deadline
 		select {
-		case q <- req:
+		case q.gets <- req:
 			reqs[i] = req
 		case <-ctx.Done():
 			b.release(req)

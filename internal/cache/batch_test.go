@@ -467,3 +467,92 @@ func TestGetManyMatchesGet(t *testing.T) {
 		t.Errorf("GetMany of an absent key on a closed tier: %v, want a read error", got[0].Err)
 	}
 }
+
+// SetAsync returns at once; its writes reach Redis in pipelines of many,
+// each reported once to its done; a frozen shard fails its own writes
+// within the budget and holds up no caller; Close sends what is queued.
+func TestSetAsync(t *testing.T) {
+	srv := redistest.StartN(t, 3)
+	r := newTestRing(t, srv, faultTimeout)
+	now := time.Now()
+	const n = 300
+	keys := make([]string, n)
+	errs := make(chan error, n)
+	for i := range keys {
+		keys[i] = key(fmt.Sprintf("s%d.example.", i), "A")
+		if !r.SetAsync(keys[i], keyedEntry(now, keys[i]), func(err error) { errs <- err }) {
+			t.Fatal("a Ring tier refused to write without waiting")
+		}
+	}
+	for range n {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatalf("write: %v", err)
+			}
+		case <-time.After(hangBound):
+			t.Fatal("a write was never reported")
+		}
+	}
+	if calls := r.batch.setCalls.Load(); calls > n/4 {
+		t.Errorf("%d writes sent in %d pipelines, want them batched", n, calls)
+	}
+	for _, k := range keys {
+		e, err := r.Get(t.Context(), k)
+		if err != nil || !strings.HasSuffix(string(e.Msg), k) {
+			t.Fatalf("Get(%s) after its write: %v", k, err)
+		}
+	}
+
+	frozen := srv[0]
+	var frozenKey, liveKey string
+	for i := 0; frozenKey == "" || liveKey == ""; i++ {
+		k := key(fmt.Sprintf("z%d.example.", i), "A")
+		if shardOf(t, r, k) == frozen.Addr {
+			frozenKey = k
+		} else {
+			liveKey = k
+		}
+	}
+	frozen.Pause()
+	start := time.Now()
+	r.SetAsync(frozenKey, keyedEntry(now, frozenKey), func(err error) { errs <- err })
+	r.SetAsync(liveKey, keyedEntry(now, liveKey), func(err error) { errs <- err })
+	if d := time.Since(start); d > faultTimeout/2 {
+		t.Errorf("SetAsync to a frozen shard held its caller %v", d)
+	}
+	var failed int
+	for range 2 {
+		select {
+		case err := <-errs:
+			if err != nil {
+				failed++
+			}
+		case <-time.After(hangBound):
+			t.Fatal("a write was never reported while a shard was frozen")
+		}
+	}
+	frozen.Resume()
+	if failed != 1 {
+		t.Errorf("%d of 2 writes failed, want the frozen shard's one", failed)
+	}
+
+	// Close sends what is still queued.
+	last := key("last.example.", "A")
+	r.SetAsync(last, keyedEntry(now, last), func(err error) { errs <- err })
+	r.Close()
+	if err := <-errs; err != nil {
+		t.Errorf("a write queued before Close: %v", err)
+	}
+	var found int64
+	for _, s := range srv {
+		n, err := s.Client().Exists(t.Context(), last).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		found += n
+	}
+	if found != 1 {
+		t.Errorf("the write queued before Close is on %d shards, want 1", found)
+	}
+}

@@ -170,6 +170,32 @@ func (l *Layered) Set(ctx context.Context, key string, e *Entry) error {
 	return errors.Join(l2Err, l1Err)
 }
 
+// SetAsync stores e in L1 at once and in L2 without waiting for it (see
+// Redis.SetAsync); done gets the outcome as Set returns it, then. It
+// reports false, having done nothing, when L2 cannot write that way.
+func (l *Layered) SetAsync(ctx context.Context, key string, e *Entry, done func(error)) bool {
+	r, _ := l.l2.(*Redis)
+	if l.l2 != nil && (r == nil || r.batch == nil || r.ring == nil) {
+		return false
+	}
+	var l1Err error
+	if l.l1 != nil {
+		if err := l.l1.Set(ctx, key, e); err != nil {
+			l1Err = fmt.Errorf("cache: l1: %w", err)
+		}
+	}
+	if r == nil {
+		done(l1Err)
+		return true
+	}
+	return r.SetAsync(key, e, func(err error) {
+		if err != nil {
+			err = fmt.Errorf("cache: l2: %w", err)
+		}
+		done(errors.Join(err, l1Err))
+	})
+}
+
 // Delete removes keys from L2, then from L1: in that order a concurrent
 // Get can only copy a deleted entry back into L1 if it read L2 before the
 // delete reached it. L1 is cleared even when L2 fails.

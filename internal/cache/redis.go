@@ -288,6 +288,35 @@ func (r *Redis) Set(ctx context.Context, key string, e *Entry) error {
 	return nil
 }
 
+// SetAsync stores e under key as Set does, but returns at once: the write
+// joins its shard's next pipeline of writes, and done gets its outcome
+// (nil, or an error as Set returns it) on another goroutine. It reports
+// false, having done nothing, on a tier that writes key by key (a
+// Cluster, or no batching).
+func (r *Redis) SetAsync(key string, e *Entry, done func(error)) bool {
+	if r.batch == nil || r.ring == nil {
+		return false
+	}
+	ttl := e.StaleUntil.Sub(r.now()).Truncate(time.Millisecond)
+	if ttl <= 0 {
+		done(nil)
+		return true
+	}
+	c, err := r.ring.GetShardClientForKey(key)
+	if err != nil {
+		done(fmt.Errorf("cache: redis set %s: %w", key, err))
+		return true
+	}
+	r.batch.set(c, key, e.Encode(), ttl, func(err error) {
+		if err != nil {
+			r.failed()
+			err = fmt.Errorf("cache: redis set %s: %w", key, err)
+		}
+		done(err)
+	})
+	return true
+}
+
 // Delete removes keys, one DEL each (keys may live on different shards),
 // pipelined in batches that each get the Timeout budget.
 func (r *Redis) Delete(ctx context.Context, keys ...string) error {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/dnsmsg"
+	"github.com/shardns/shardns/internal/testutil/redistest"
 )
 
 // countingStore counts the reads of a Layered store, one by one and in
@@ -91,5 +92,43 @@ func TestLookupCachedThenAfter(t *testing.T) {
 	}
 	if n := z.calls.Load() - calls; n != 3 {
 		t.Errorf("%d resolver calls, want 3 (b.test. once, c.test. twice)", n)
+	}
+}
+
+// A miss is answered without waiting for its write to Redis; a write that
+// fails is still counted.
+func TestStoreWritesWithoutWaiting(t *testing.T) {
+	srv := redistest.Start(t)
+	tier, err := cache.NewRing(cache.RedisConfig{Addrs: []string{srv.Addr}, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := &zoneResolver{records: map[string]string{"a.test.": "a.test. 100 IN A 192.0.2.1", "b.test.": "b.test. 100 IN A 192.0.2.2"}}
+	reg := prometheus.NewRegistry()
+	h := Build(Config{Store: cache.NewLayered(nil, tier), Resolver: z, Policy: dnsmsg.Policy{MaxTTL: time.Hour}, Registerer: reg})
+	if _, err := h.Lookup(context.Background(), newQuery("a.test.", dns.TypeA)); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the write of a.test.", func() bool {
+		n, err := srv.Client().Exists(t.Context(), "dns:{a.test.}:A:IN").Result()
+		return err == nil && n == 1
+	})
+
+	tier.Close()
+	if _, err := h.Lookup(context.Background(), newQuery("b.test.", dns.TypeA)); err != nil {
+		t.Fatalf("a miss with the shared tier closed: %v, want the resolver's answer", err)
+	}
+	waitUntil(t, "the failed write to be counted", func() bool {
+		return counter(t, reg, "shardns_cache_errors_total", "set") == 1
+	})
+}
+
+// waitUntil polls cond until it holds, failing the test after 5 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }

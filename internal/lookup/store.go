@@ -4,11 +4,15 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/dnsmsg"
 )
 
 // storeStep writes a cacheable answer from the resolver into the cache. A
 // write that fails is counted and logged; the answer is served regardless.
+// A store that can write without waiting (asyncStore) does so: the answer
+// then goes out while the shared tier's write is on its way, batched with
+// others, rather than after a round trip to it.
 type storeStep struct {
 	next    Handler
 	store   Store
@@ -16,14 +20,29 @@ type storeStep struct {
 	metrics *metrics
 }
 
+// asyncStore is a Store that can write without waiting for the shared
+// tier (cache.Layered).
+type asyncStore interface {
+	SetAsync(ctx context.Context, key string, e *cache.Entry, done func(error)) bool
+}
+
 func (s *storeStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, error) {
 	res, err := s.next.Lookup(ctx, q)
 	if err != nil || res.Entry.TTL == 0 || !res.cacheable {
 		return res, err
 	}
-	if err := s.store.Set(ctx, q.Key, res.Entry); err != nil {
-		s.metrics.cacheErrors.WithLabelValues("set").Inc()
-		s.log.Debug("cache write failed", "key", q.Key, "err", err)
+	key := q.Key
+	if as, ok := s.store.(asyncStore); ok && as.SetAsync(ctx, key, res.Entry, func(err error) { s.written(key, err) }) {
+		return res, nil
 	}
+	s.written(key, s.store.Set(ctx, key, res.Entry))
 	return res, nil
+}
+
+// written counts and logs a write that failed.
+func (s *storeStep) written(key string, err error) {
+	if err != nil {
+		s.metrics.cacheErrors.WithLabelValues("set").Inc()
+		s.log.Debug("cache write failed", "key", key, "err", err)
+	}
 }

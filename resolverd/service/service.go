@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/shardns/shardns/internal/config"
+	"github.com/shardns/shardns/internal/pprofhttp"
 	"github.com/shardns/shardns/internal/queue"
 	"github.com/shardns/shardns/resolverd/forward"
 	"github.com/shardns/shardns/resolverd/resolve"
@@ -31,6 +32,7 @@ type Config struct {
 	Upstream  string
 	Zones     string
 	Metrics   string
+	Pprof     string
 	LogFormat string
 	LogLevel  string
 	Work      WorkFlags
@@ -58,6 +60,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Upstream, "upstream", "", "comma list of upstreams: host:port (UDP, TCP on truncation), tcp://host:port, tls://host:port[#name]")
 	fs.StringVar(&c.Zones, "zones", "", "folder of RFC 1035 zone files (*.zone, *.db) answered locally")
 	fs.StringVar(&c.Metrics, "metrics", "", "serve Prometheus /metrics on this address")
+	fs.StringVar(&c.Pprof, "pprof", "", "serve Go's profiler (net/http/pprof, /debug/pprof/) on this address; keep it on loopback")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	w := &c.Work
@@ -138,6 +141,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		metrics = &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
 		go metrics.Serve(mln)
 	}
+	var profiler *http.Server
+	if cfg.Pprof != "" {
+		pln, err := net.Listen("tcp", cfg.Pprof)
+		if err != nil {
+			srv.Stop()
+			return fmt.Errorf("resolverd: listen pprof %s: %w", cfg.Pprof, err)
+		}
+		profiler = &http.Server{Handler: pprofhttp.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		go profiler.Serve(pln)
+	}
 
 	select {
 	case <-ctx.Done():
@@ -153,10 +166,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	case <-time.After(5 * time.Second):
 		srv.Stop()
 	}
-	if metrics != nil {
-		return errors.Join(metrics.Close())
+	var errs []error
+	for _, h := range []*http.Server{metrics, profiler} {
+		if h != nil {
+			errs = append(errs, h.Close())
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // LogSettings are the -log-format and -log-level values.
