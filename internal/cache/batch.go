@@ -212,25 +212,9 @@ func (b *batcher) run(c *redis.Client, q chan *getReq) {
 		}
 	}()
 	for {
-		select {
-		case <-b.ctx.Done():
+		var ok bool
+		if batch, ok = gather(b.ctx, q, batch[:0], b.max); !ok {
 			return
-		case req := <-q:
-			batch = append(batch[:0], req)
-		}
-		if len(q) == 0 {
-			// Let callers that are ready to run queue their Gets first:
-			// with nothing else runnable this returns at once.
-			runtime.Gosched()
-		}
-	fill:
-		for len(batch) < b.max {
-			select {
-			case req := <-q:
-				batch = append(batch, req)
-			default:
-				break fill
-			}
 		}
 		if conn == nil {
 			conn = c.Conn()
@@ -245,6 +229,32 @@ func (b *batcher) run(c *redis.Client, q chan *getReq) {
 			conn = nil
 		}
 	}
+}
+
+// gather is a loop's next batch: it waits for a first request on q (ok
+// false when ctx ends first), then appends to batch what else has queued,
+// up to max in all.
+func gather[T any](ctx context.Context, q chan T, batch []T, max int) (_ []T, ok bool) {
+	select {
+	case <-ctx.Done():
+		return batch, false
+	case req := <-q:
+		batch = append(batch, req)
+	}
+	if len(q) == 0 {
+		// Let callers that are ready to run queue theirs first: with
+		// nothing else runnable this returns at once.
+		runtime.Gosched()
+	}
+	for len(batch) < max {
+		select {
+		case req := <-q:
+			batch = append(batch, req)
+		default:
+			return batch, true
+		}
+	}
+	return batch, true
 }
 
 // shardConn is what send needs of a connection to a shard.

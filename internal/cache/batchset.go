@@ -3,7 +3,6 @@ package cache
 import (
 	"context"
 	"errors"
-	"runtime"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -56,24 +55,10 @@ func (b *batcher) runSets(c *redis.Client, q chan *setReq) {
 		}
 	}()
 	for {
-		select {
-		case <-b.ctx.Done():
+		var ok bool
+		if batch, ok = gather(b.ctx, q, batch[:0], b.max); !ok {
 			b.flushSets(c, q, batch)
 			return
-		case req := <-q:
-			batch = append(batch[:0], req)
-		}
-		if len(q) == 0 {
-			runtime.Gosched() // as in run
-		}
-	fill:
-		for len(batch) < b.max {
-			select {
-			case req := <-q:
-				batch = append(batch, req)
-			default:
-				break fill
-			}
 		}
 		if conn == nil {
 			conn = c.Conn()
