@@ -36,8 +36,8 @@ func newBatchConn(pc *net.UDPConn) batchConn {
 type udpReader struct {
 	s       *Server
 	bc      batchConn
-	inline  InlineHandler // nil: every datagram gets its own goroutine
-	batch   BatchHandler  // nil: as inline's nil
+	inline  InlineHandler // nil: no datagram is answered on the reading goroutine
+	batch   BatchHandler  // nil: every datagram not answered inline goes to a worker alone
 	pending []int         // r.in's datagrams left to answer after the inline pass
 	in      []ipv4.Message
 	bufs    []*[]byte // in[i].Buffers[0] is *bufs[i]
@@ -45,8 +45,9 @@ type udpReader struct {
 	outBufs [][]byte // reply space for inline answers, one per slot
 
 	// Datagrams the inline handler did not answer go to answering
-	// workers: an idle one takes the next (jobs is unbuffered), and
-	// when none is idle a new one starts. The replies go to the
+	// workers, one by one or a read's worth at once (BatchHandler): an
+	// idle worker takes the next job (jobs is unbuffered), and when none
+	// is idle a new one starts. The replies go to the
 	// socket's writer, which sends them in batches; workers counts the
 	// answering goroutines, so that the writer stops only after the last
 	// of them queued its reply.

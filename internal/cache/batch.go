@@ -29,11 +29,14 @@ var errClosed = errors.New("redis tier closed")
 //
 // Each request carries a deadline: the tier's budget from when it was
 // queued, or its caller's deadline if that is sooner. A pipeline lasts
-// until the latest deadline of its requests, so a loop stalls at most a
-// budget, and a request still queued when its deadline passes is answered
-// with context.DeadlineExceeded without being sent: a caller waits no
-// longer than its deadline, with no timer of its own. A caller whose
-// context ends earlier (canceled) returns at once.
+// until the earliest budget among its requests (with the latest, a request
+// queued behind a frozen pipeline could wait that one's budget and then
+// most of a later one's; a caller's own shorter deadline does not cut the
+// others' call short: that caller returns at its context's end). So a
+// loop stalls at most a budget, and a request still queued when its
+// deadline passes is answered with context.DeadlineExceeded without being
+// sent: a caller waits no longer than its deadline, with no timer of its
+// own. A caller whose context ends earlier returns at once.
 type batcher struct {
 	timeout time.Duration
 	max     int
@@ -61,7 +64,8 @@ type batcher struct {
 type getReq struct {
 	ctx      context.Context
 	key      string
-	deadline time.Time
+	deadline time.Time      // the sooner of budget and the caller's deadline
+	budget   time.Time      // the tier's budget from when it was queued
 	done     chan getResult // capacity 1: the loop never blocks on it
 }
 
@@ -121,7 +125,8 @@ func (b *batcher) get(ctx context.Context, c *redis.Client, key string) ([]byte,
 	}
 	req := b.reqs.Get().(*getReq)
 	req.ctx, req.key = ctx, key
-	req.deadline = time.Now().Add(b.timeout)
+	req.budget = time.Now().Add(b.timeout)
+	req.deadline = req.budget
 	if d, ok := ctx.Deadline(); ok && d.Before(req.deadline) {
 		req.deadline = d
 	}
@@ -150,7 +155,8 @@ func (b *batcher) get(ctx context.Context, c *redis.Client, key string) ([]byte,
 // and getMany returns once every one is answered, within the same
 // deadline a get has. out[i] is keys[i]'s result.
 func (b *batcher) getMany(ctx context.Context, cs []*redis.Client, keys []string, out []getResult) {
-	deadline := time.Now().Add(b.timeout)
+	budget := time.Now().Add(b.timeout)
+	deadline := budget
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
@@ -165,7 +171,7 @@ func (b *batcher) getMany(ctx context.Context, cs []*redis.Client, keys []string
 			continue
 		}
 		req := b.reqs.Get().(*getReq)
-		req.ctx, req.key, req.deadline = ctx, key, deadline
+		req.ctx, req.key, req.deadline, req.budget = ctx, key, deadline, budget
 		select {
 		case q.gets <- req:
 			reqs[i] = req
@@ -193,7 +199,7 @@ func (b *batcher) getMany(ctx context.Context, cs []*redis.Client, keys []string
 }
 
 func (b *batcher) release(req *getReq) {
-	req.ctx, req.key, req.deadline = nil, "", time.Time{}
+	req.ctx, req.key, req.deadline, req.budget = nil, "", time.Time{}, time.Time{}
 	b.reqs.Put(req)
 }
 
@@ -265,7 +271,7 @@ type shardConn interface {
 }
 
 // send answers batch with one call to c: a plain GET for one live request,
-// an MGET or a pipeline for more, until the latest deadline among them.
+// an MGET or a pipeline for more, until the earliest budget among them.
 // Requests whose caller has gone or whose deadline has passed are answered with
 // that error and not sent. failed reports a call that failed (not a key
 // found absent): the connection must not be used again.
@@ -282,8 +288,8 @@ func (b *batcher) send(c shardConn, batch []*getReq, cmds []*redis.StringCmd) (_
 			req.done <- getResult{err: err}
 			continue
 		}
-		if req.deadline.After(deadline) {
-			deadline = req.deadline
+		if deadline.IsZero() || req.budget.Before(deadline) {
+			deadline = req.budget
 		}
 		live = append(live, req)
 	}

@@ -63,7 +63,8 @@ func (b *batcher) runSets(c *redis.Client, q chan *setReq) {
 		if conn == nil {
 			conn = c.Conn()
 		}
-		ctx, cancel := context.WithTimeout(b.ctx, b.timeout)
+		// Not b.ctx: a write taken just before Close still goes out.
+		ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 		b.setCalls.Add(1)
 		failed := sendSets(ctx, conn, batch)
 		cancel()

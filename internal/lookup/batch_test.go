@@ -132,3 +132,47 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// countingHandler counts its lookups and answers each with a fixed result.
+type countingHandler struct {
+	calls atomic.Int64
+	res   *Result
+}
+
+func (h *countingHandler) Lookup(context.Context, *dnsmsg.Query) (*Result, error) {
+	h.calls.Add(1)
+	return h.res, nil
+}
+
+// A miss whose cache read came just before an identical call stored its
+// answer, and that reaches the coalescing step after that call ended, is
+// answered from L1 without asking below again; a refresh still asks.
+func TestCoalesceLooksInL1First(t *testing.T) {
+	clk := &clock{now: time.Unix(1_800_000_000, 0)}
+	mem := cache.NewMemory(cache.MemoryConfig{MaxEntries: 100, MaxBytes: 1 << 20, Now: clk.Now})
+	l := cache.NewLayered(mem, nil)
+	q := newQuery("a.test.", dns.TypeA)
+	below := &countingHandler{res: &Result{Source: SourceResolver}}
+	co := &coalesceStep{next: below, timeout: time.Second, metrics: newMetrics(nil), l1: l, now: clk.Now}
+	if _, err := co.Lookup(context.Background(), q); err != nil || below.calls.Load() != 1 {
+		t.Fatalf("a miss with L1 empty: %v, %d calls below, want 1", err, below.calls.Load())
+	}
+	m := new(dns.Msg)
+	m.SetQuestion("a.test.", dns.TypeA)
+	rr, _ := dns.NewRR("a.test. 100 IN A 192.0.2.1")
+	m.Answer = append(m.Answer, rr)
+	e, _, err := NewEntry(m, dnsmsg.Policy{MaxTTL: time.Hour}, 0, clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Set(context.Background(), q.Key, e); err != nil {
+		t.Fatal(err)
+	}
+	res, err := co.Lookup(context.Background(), q)
+	if err != nil || res.Source != SourceL1 || below.calls.Load() != 1 {
+		t.Fatalf("a miss after the answer was stored: %+v, %v, %d calls below; want L1's entry, 1 call", res, err, below.calls.Load())
+	}
+	if _, err := co.Lookup(withRefresh(context.Background()), q); err != nil || below.calls.Load() != 2 {
+		t.Fatalf("a refresh: %v, %d calls below, want 2", err, below.calls.Load())
+	}
+}

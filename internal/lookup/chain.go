@@ -81,7 +81,9 @@ func Build(cfg Config) Handler {
 	if cfg.Store != nil {
 		h = &storeStep{next: h, store: cfg.Store, log: cfg.Logger, metrics: m}
 	}
-	h = &coalesceStep{next: h, timeout: cfg.ResolveTimeout, metrics: m}
+	co := &coalesceStep{next: h, timeout: cfg.ResolveTimeout, metrics: m, now: cfg.Now}
+	co.l1, _ = cfg.Store.(l1Reader)
+	h = co
 	if cfg.FailureTTL > 0 {
 		h = newFailStep(h, cfg.FailureTTL, failureCacheSize, cfg.Now, m)
 	}

@@ -19,12 +19,21 @@ type coalesceStep struct {
 	timeout time.Duration
 	group   singleflight.Group
 	metrics *metrics
+	// l1 and now, when set, let a call look in L1 before it asks below:
+	// a miss that read the cache just before an identical call stored
+	// its answer, and then found that call finished, is answered from
+	// L1 rather than asking the resolver again.
+	l1  l1Reader
+	now func() time.Time
 }
 
 func (s *coalesceStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, error) {
 	ctx, cancel := arm(ctx) // from here on the caller waits for the resolver
 	defer cancel()
 	ch := s.group.DoChan(q.Key, func() (any, error) {
+		if res, ok := s.stored(ctx, q); ok {
+			return res, nil
+		}
 		callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
 		defer cancel()
 		return s.next.Lookup(callCtx, q)
@@ -41,4 +50,29 @@ func (s *coalesceStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, er
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
 	}
+}
+
+// refreshKey marks the context of a refresh (prefetch): it must ask the
+// resolver although the entry is still fresh.
+type refreshKey struct{}
+
+func withRefresh(ctx context.Context) context.Context {
+	return context.WithValue(ctx, refreshKey{}, true)
+}
+
+// stored is q's fresh L1 entry, if L1 holds one and ctx is not a
+// refresh's.
+func (s *coalesceStep) stored(ctx context.Context, q *dnsmsg.Query) (*Result, bool) {
+	if s.l1 == nil || ctx.Value(refreshKey{}) != nil {
+		return nil, false
+	}
+	e, _, ok := s.l1.GetL1([]byte(q.Key))
+	if !ok {
+		return nil, false
+	}
+	now := s.now()
+	if !e.Fresh(now) {
+		return nil, false
+	}
+	return &Result{Entry: e, Source: SourceL1, Now: now}, true
 }

@@ -88,7 +88,7 @@ func (s *prefetchStep) start(q *dnsmsg.Query) {
 	qc := *q
 	go func() {
 		defer func() { <-s.slots }()
-		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+		ctx, cancel := context.WithTimeout(withRefresh(context.Background()), s.timeout)
 		defer cancel()
 		if _, err := s.refresh.Lookup(ctx, &qc); err != nil {
 			s.metrics.prefetch.WithLabelValues("failed").Inc()
