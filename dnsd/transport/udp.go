@@ -38,7 +38,8 @@ type udpReader struct {
 	bc      batchConn
 	inline  InlineHandler // nil: no datagram is answered on the reading goroutine
 	batch   BatchHandler  // nil: every datagram not answered inline goes to a worker alone
-	pending []int         // r.in's datagrams left to answer after the inline pass
+	pending []udpJob      // r.in's datagrams left to answer after the inline pass (buf unset)
+	pendAt  []int         // and their slots in r.in
 	in      []ipv4.Message
 	bufs    []*[]byte // in[i].Buffers[0] is *bufs[i]
 	out     []ipv4.Message
@@ -165,7 +166,8 @@ func (r *udpReader) serve(n int) {
 			s.metrics.udpDropped.Inc()
 			continue
 		}
-		r.pending = append(r.pending, i)
+		r.pending = append(r.pending, udpJob{n: m.N, to: m.Addr, from: from})
+		r.pendAt = append(r.pendAt, i)
 	}
 	r.write(r.out[:k])
 	if len(r.pending) == 0 {
@@ -175,9 +177,9 @@ func (r *udpReader) serve(n int) {
 	if r.batch != nil {
 		group = make([]udpJob, 0, len(r.pending))
 	}
-	for _, i := range r.pending {
-		m := &r.in[i]
-		j := udpJob{buf: r.bufs[i], n: m.N, to: m.Addr, from: m.Addr.(*net.UDPAddr).AddrPort()}
+	for k, i := range r.pendAt {
+		j := r.pending[k]
+		j.buf = r.bufs[i]
 		if group != nil {
 			group = append(group, j)
 		} else {
@@ -185,9 +187,10 @@ func (r *udpReader) serve(n int) {
 		}
 		// A worker owns the buffer now: the slot takes a new one.
 		r.bufs[i] = s.bufs.Get().(*[]byte)
-		m.Buffers[0] = *r.bufs[i]
+		r.in[i].Buffers[0] = *r.bufs[i]
 	}
-	r.pending = r.pending[:0]
+	clear(r.pending) // hold no client address past its dispatch
+	r.pending, r.pendAt = r.pending[:0], r.pendAt[:0]
 	if group != nil {
 		r.dispatch(udpJob{group: group})
 	}

@@ -208,32 +208,47 @@ func (b *batcher) run(c *redis.Client, q chan *getReq) {
 	defer b.wg.Done()
 	batch := make([]*getReq, 0, b.max)
 	cmds := make([]*redis.StringCmd, 0, b.max)
-	// The loop's own connection, taken from c's pool once and kept: a
-	// call through the pool checks the connection's health with a system
-	// call every time, which costs as much as a small batch.
-	var conn *redis.Conn
-	defer func() {
-		if conn != nil {
-			_ = conn.Close()
-		}
-	}()
+	conn := &loopConn{c: c}
+	defer conn.close()
 	for {
 		var ok bool
 		if batch, ok = gather(b.ctx, q, batch[:0], b.max); !ok {
 			return
 		}
-		if conn == nil {
-			conn = c.Conn()
-		}
 		var failed bool
-		cmds, failed = b.send(conn, batch, cmds[:0])
+		cmds, failed = b.send(conn.get(), batch, cmds[:0])
 		clear(batch) // drop references to answered requests
 		if failed {
-			// A connection that failed or timed out may hold a late
-			// reply: it goes, and the next batch takes a new one.
-			_ = conn.Close()
-			conn = nil
+			conn.drop()
 		}
+	}
+}
+
+// loopConn is a loop's own connection to its shard, taken from the
+// client's pool once and kept: a call through the pool checks the
+// connection's health with a system call every time, which costs as much
+// as a small batch. A call that failed or timed out drops it (it may hold
+// a late reply), and the next call takes a new one.
+type loopConn struct {
+	c    *redis.Client
+	conn *redis.Conn
+}
+
+func (l *loopConn) get() *redis.Conn {
+	if l.conn == nil {
+		l.conn = l.c.Conn()
+	}
+	return l.conn
+}
+
+func (l *loopConn) drop() {
+	l.close()
+	l.conn = nil
+}
+
+func (l *loopConn) close() {
+	if l.conn != nil {
+		_ = l.conn.Close()
 	}
 }
 

@@ -48,30 +48,22 @@ func (b *batcher) set(c *redis.Client, key string, val []byte, ttl time.Duration
 func (b *batcher) runSets(c *redis.Client, q chan *setReq) {
 	defer b.wg.Done()
 	batch := make([]*setReq, 0, b.max)
-	var conn *redis.Conn
-	defer func() {
-		if conn != nil {
-			_ = conn.Close()
-		}
-	}()
+	conn := &loopConn{c: c}
+	defer conn.close()
 	for {
 		var ok bool
 		if batch, ok = gather(b.ctx, q, batch[:0], b.max); !ok {
 			b.flushSets(c, q, batch)
 			return
 		}
-		if conn == nil {
-			conn = c.Conn()
-		}
 		// Not b.ctx: a write taken just before Close still goes out.
 		ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 		b.setCalls.Add(1)
-		failed := sendSets(ctx, conn, batch)
+		failed := sendSets(ctx, conn.get(), batch)
 		cancel()
 		clear(batch)
 		if failed {
-			_ = conn.Close() // it may hold a late reply
-			conn = nil
+			conn.drop()
 		}
 	}
 }

@@ -79,8 +79,9 @@ func (l *Layered) GetMany(ctx context.Context, keys []string, out []Got) bool {
 	}
 	var l2Keys []string
 	var l2At []int
-	l1Errs := make([]error, len(keys))
+	var l1Errs []error // by index in keys, made on the first L1 failure
 	for i, key := range keys {
+		var l1Err error
 		if l.l1 != nil {
 			e, err := l.l1.Get(ctx, key)
 			if err == nil {
@@ -88,11 +89,15 @@ func (l *Layered) GetMany(ctx context.Context, keys []string, out []Got) bool {
 				continue
 			}
 			if !errors.Is(err, ErrMiss) {
-				l1Errs[i] = fmt.Errorf("cache: l1: %w", err)
+				l1Err = fmt.Errorf("cache: l1: %w", err)
+				if l1Errs == nil {
+					l1Errs = make([]error, len(keys))
+				}
+				l1Errs[i] = l1Err
 			}
 		}
 		if r == nil {
-			out[i] = Got{Err: cmp.Or(l1Errs[i], ErrMiss)}
+			out[i] = Got{Err: cmp.Or(l1Err, ErrMiss)}
 			continue
 		}
 		l2Keys, l2At = append(l2Keys, key), append(l2At, i)
@@ -103,7 +108,11 @@ func (l *Layered) GetMany(ctx context.Context, keys []string, out []Got) bool {
 	es, errs := make([]*Entry, len(l2Keys)), make([]error, len(l2Keys))
 	r.GetMany(ctx, l2Keys, es, errs)
 	for j, i := range l2At {
-		e, src, err := l.fromL2(ctx, keys[i], es[j], errs[j], l1Errs[i])
+		var l1Err error
+		if l1Errs != nil {
+			l1Err = l1Errs[i]
+		}
+		e, src, err := l.fromL2(ctx, keys[i], es[j], errs[j], l1Err)
 		out[i] = Got{Entry: e, Source: src, Err: err}
 	}
 	return true
