@@ -163,17 +163,6 @@ func mustJSONError(t testing.TB, what string, resp *http.Response, body []byte, 
 }
 
 // holderOf returns the address of the one shard holding key ("" if none).
-// waitHeld waits until one of shards holds key, and returns its address:
-// the query path writes to Redis after it answers.
-func waitHeld(t testing.TB, shards []*redistest.Server, key string) string {
-	t.Helper()
-	for end := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if at := holderOf(t, shards, key); at != "" || time.Now().After(end) {
-			return at
-		}
-	}
-}
-
 func holderOf(t testing.TB, shards []*redistest.Server, key string) string {
 	t.Helper()
 	at := ""

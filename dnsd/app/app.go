@@ -94,7 +94,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if local != nil {
 		res = local
 	}
-	fe, err := frontend.Build(cfg.Frontend, res, reg, log)
+	fl := cfg.Frontend
+	fl.WriteBehind = true // answers do not wait for the shared tier
+	fe, err := frontend.Build(fl, res, reg, log)
 	if err != nil {
 		return fmt.Errorf("dnsd: %w", err)
 	}

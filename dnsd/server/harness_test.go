@@ -90,6 +90,7 @@ func newChain(o options, res lookup.Resolver) lookup.Handler {
 		Policy:         dnsmsg.Policy{MaxTTL: 86400 * time.Second},
 		Stale:          o.stale,
 		ResolveTimeout: o.resolveTimeout,
+		WriteBehind:    true, // as dnsd builds it
 		Now:            o.now,
 	})
 }

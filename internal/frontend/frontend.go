@@ -47,6 +47,10 @@ type Flags struct {
 	QueueRedis   string
 	Queue        string
 	PrefetchHits int
+
+	// WriteBehind is set by the frontend, not by a flag: see
+	// lookup.Config.WriteBehind.
+	WriteBehind bool
 }
 
 // Register defines the flags on fs with DESIGN.md's defaults.
@@ -145,6 +149,7 @@ func Build(f Flags, local lookup.Resolver, reg prometheus.Registerer, log *slog.
 		Policy:       dnsmsg.Policy{MinTTL: f.MinTTL, MaxTTL: f.MaxTTL},
 		Stale:        f.Stale,
 		PrefetchHits: f.PrefetchHits,
+		WriteBehind:  f.WriteBehind,
 		Registerer:   reg,
 		Logger:       log,
 	}

@@ -15,10 +15,21 @@ import (
 )
 
 // countingStore counts the reads of a Layered store, one by one and in
-// batches.
+// batches, and its writes, waited for and not.
 type countingStore struct {
 	*cache.Layered
 	gets, batches, batchKeys atomic.Int64
+	sets, asyncSets          atomic.Int64
+}
+
+func (s *countingStore) Set(ctx context.Context, key string, e *cache.Entry) error {
+	s.sets.Add(1)
+	return s.Layered.Set(ctx, key, e)
+}
+
+func (s *countingStore) SetAsync(ctx context.Context, key string, e *cache.Entry, done func(error)) bool {
+	s.asyncSets.Add(1)
+	return s.Layered.SetAsync(ctx, key, e, done)
 }
 
 func (s *countingStore) Get(ctx context.Context, key string) (*cache.Entry, cache.Source, error) {
@@ -95,32 +106,48 @@ func TestLookupCachedThenAfter(t *testing.T) {
 	}
 }
 
-// A miss is answered without waiting for its write to Redis; a write that
-// fails is still counted.
-func TestStoreWritesWithoutWaiting(t *testing.T) {
-	srv := redistest.Start(t)
-	tier, err := cache.NewRing(cache.RedisConfig{Addrs: []string{srv.Addr}, Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+// With WriteBehind, a miss is answered without waiting for its write to
+// Redis, and a write that fails is still counted. Without it, the answer
+// comes once the entry is in Redis.
+func TestStoreWriteBehind(t *testing.T) {
 	z := &zoneResolver{records: map[string]string{"a.test.": "a.test. 100 IN A 192.0.2.1", "b.test.": "b.test. 100 IN A 192.0.2.2"}}
-	reg := prometheus.NewRegistry()
-	h := Build(Config{Store: cache.NewLayered(nil, tier), Resolver: z, Policy: dnsmsg.Policy{MaxTTL: time.Hour}, Registerer: reg})
-	if _, err := h.Lookup(context.Background(), newQuery("a.test.", dns.TypeA)); err != nil {
-		t.Fatal(err)
-	}
-	waitUntil(t, "the write of a.test.", func() bool {
-		n, err := srv.Client().Exists(t.Context(), "dns:{a.test.}:A:IN").Result()
-		return err == nil && n == 1
-	})
+	for _, behind := range []bool{true, false} {
+		srv := redistest.Start(t)
+		tier, err := cache.NewRing(cache.RedisConfig{Addrs: []string{srv.Addr}, Timeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		store := &countingStore{Layered: cache.NewLayered(nil, tier)}
+		reg := prometheus.NewRegistry()
+		h := Build(Config{Store: store, Resolver: z, Policy: dnsmsg.Policy{MaxTTL: time.Hour}, WriteBehind: behind, Registerer: reg})
+		if _, err := h.Lookup(context.Background(), newQuery("a.test.", dns.TypeA)); err != nil {
+			t.Fatal(err)
+		}
+		held := func() bool {
+			n, err := srv.Client().Exists(t.Context(), "dns:{a.test.}:A:IN").Result()
+			return err == nil && n == 1
+		}
+		if behind {
+			waitUntil(t, "the write of a.test.", held)
+		} else if !held() {
+			t.Errorf("a.test. not in Redis when its lookup returned, without WriteBehind")
+		}
 
-	tier.Close()
-	if _, err := h.Lookup(context.Background(), newQuery("b.test.", dns.TypeA)); err != nil {
-		t.Fatalf("a miss with the shared tier closed: %v, want the resolver's answer", err)
+		tier.Close()
+		if _, err := h.Lookup(context.Background(), newQuery("b.test.", dns.TypeA)); err != nil {
+			t.Fatalf("a miss with the shared tier closed: %v, want the resolver's answer", err)
+		}
+		waitUntil(t, "the failed write to be counted", func() bool {
+			return counter(t, reg, "shardns_cache_errors_total", "set") == 1
+		})
+		want := [2]int64{0, 2} // waited-for writes, write-behind ones
+		if !behind {
+			want = [2]int64{2, 0}
+		}
+		if got := [2]int64{store.sets.Load(), store.asyncSets.Load()}; got != want {
+			t.Errorf("WriteBehind %v: %d writes waited for, %d not; want %d and %d", behind, got[0], got[1], want[0], want[1])
+		}
 	}
-	waitUntil(t, "the failed write to be counted", func() bool {
-		return counter(t, reg, "shardns_cache_errors_total", "set") == 1
-	})
 }
 
 // waitUntil polls cond until it holds, failing the test after 5 s.

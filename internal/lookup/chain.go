@@ -30,7 +30,16 @@ type Config struct {
 	PrefetchHits int
 	// Hot, when set, counts hits for the fleet's prefetch through the work
 	// queue, which then replaces this process's own prefetch.
-	Hot        HitCounter
+	Hot HitCounter
+	// WriteBehind sends an answer from the resolver before its write to
+	// the shared tier lands, when the store can write without waiting:
+	// a frontend answering at line rate (dnsd) saves a round trip per
+	// miss, at the cost of a window of about one round trip in which
+	// other frontends, and this one's cache inspection, do not see it
+	// yet. Off, the answer waits for its write (cacheapi: a lookup's
+	// entry can be inspected as soon as the lookup returns).
+	WriteBehind bool
+
 	Registerer prometheus.Registerer // nil: metrics are not registered
 	Logger     *slog.Logger
 	Now        func() time.Time // nil: time.Now
@@ -79,7 +88,7 @@ func Build(cfg Config) Handler {
 	m := newMetrics(cfg.Registerer)
 	var h Handler = &resolveStep{resolver: cfg.Resolver, policy: cfg.Policy, stale: cfg.Stale, now: cfg.Now, metrics: m}
 	if cfg.Store != nil {
-		h = &storeStep{next: h, store: cfg.Store, log: cfg.Logger, metrics: m}
+		h = &storeStep{next: h, store: cfg.Store, behind: cfg.WriteBehind, log: cfg.Logger, metrics: m}
 	}
 	co := &coalesceStep{next: h, timeout: cfg.ResolveTimeout, metrics: m, now: cfg.Now}
 	co.l1, _ = cfg.Store.(l1Reader)
