@@ -205,10 +205,16 @@ type env struct {
 // opens h's gates and shuts the server down.
 func start(t testing.TB, h *handler, cfg transport.Config) *env {
 	t.Helper()
+	return startOn(t, h, cfg, "127.0.0.1:0")
+}
+
+// startOn is start on listen.
+func startOn(t testing.TB, h *handler, cfg transport.Config, listen string) *env {
+	t.Helper()
 	e := &env{h: h, reg: prometheus.NewRegistry()}
 	cfg.Handler, cfg.Registerer = h, e.reg
 	e.srv = transport.New(cfg)
-	if err := e.srv.Listen([]string{"127.0.0.1:0"}); err != nil {
+	if err := e.srv.Listen([]string{listen}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

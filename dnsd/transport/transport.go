@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -91,8 +92,8 @@ type Config struct {
 	WriteTimeout time.Duration
 	// UDPSockets is how many UDP sockets share each address, bound with
 	// SO_REUSEPORT so the kernel spreads datagrams over them, each read by
-	// its own goroutine (default GOMAXPROCS; 1: one socket, no
-	// SO_REUSEPORT).
+	// its own goroutine (default GOMAXPROCS). On Linux each has a
+	// send-only socket beside it for its replies (see sendSocket).
 	UDPSockets int
 	Registerer prometheus.Registerer
 }
@@ -140,11 +141,12 @@ type Server struct {
 	// connections accepted from then on are closed.
 	stopping atomic.Bool
 
-	mu    sync.Mutex
-	pcs   []*net.UDPConn
-	lns   []*net.TCPListener
-	conns map[*tcpConn]struct{}
-	addrs []net.Addr
+	mu      sync.Mutex
+	pcs     []*net.UDPConn
+	senders []io.Closer // send-only sockets beside pcs (see sendSocket)
+	lns     []*net.TCPListener
+	conns   map[*tcpConn]struct{}
+	addrs   []net.Addr
 }
 
 // udpReadSize is the largest query read over UDP. Real queries are far
@@ -172,14 +174,25 @@ func (s *Server) Listen(addrs []string) error {
 		if err != nil {
 			return err
 		}
+		ws, err := openSendSockets(pcs)
+		if err != nil {
+			s.log.Warn("udp replies leave through the reading sockets", "addr", pcs[0].LocalAddr().String(), "err", err)
+		}
 		s.mu.Lock()
 		s.pcs = append(s.pcs, pcs...)
 		s.lns = append(s.lns, ln)
 		s.addrs = append(s.addrs, pcs[0].LocalAddr(), ln.Addr())
+		for _, w := range ws {
+			s.senders = append(s.senders, w.(io.Closer))
+		}
 		s.mu.Unlock()
 		s.wg.Add(len(pcs) + 1)
-		for _, pc := range pcs {
-			go s.readUDP(pc)
+		for i, pc := range pcs {
+			var w batchWriter
+			if ws != nil {
+				w = ws[i]
+			}
+			go s.readUDP(pc, w)
 		}
 		go s.acceptTCP(ln)
 		s.log.Info("serving DNS", "udp", pcs[0].LocalAddr().String(), "udp_sockets", len(pcs), "tcp", ln.Addr().String())
@@ -192,7 +205,8 @@ const pairAttempts = 20
 
 // listenPair binds n UDP sockets on addr, then TCP on the port UDP got, so
 // ":0" gives one port for both; with port 0 another is tried if TCP's is
-// taken. With n > 1 the UDP sockets share the port through SO_REUSEPORT.
+// taken. The UDP sockets are bound with SO_REUSEPORT where it works, so that
+// they (and their send sockets) share the port.
 func listenPair(addr string, n int) ([]*net.UDPConn, *net.TCPListener, error) {
 	attempts := 1
 	if _, port, err := net.SplitHostPort(addr); err == nil && (port == "0" || port == "") {
@@ -202,7 +216,8 @@ func listenPair(addr string, n int) ([]*net.UDPConn, *net.TCPListener, error) {
 	if !reusePortWorks {
 		n = 1
 	}
-	if n > 1 {
+	if reusePortWorks {
+		// Even for one reading socket: the send sockets join it.
 		lc.Control = reusePort
 	}
 	ctx := context.Background()
@@ -262,8 +277,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// replies in flight are written.
 		_ = c.conn.CloseRead()
 	}
-	pcs := s.pcs
-	s.pcs, s.lns = nil, nil
+	pcs, senders := s.pcs, s.senders
+	s.pcs, s.lns, s.senders = nil, nil, nil
 	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
@@ -277,6 +292,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.cancel()
 	for _, pc := range pcs {
 		errs = append(errs, pc.Close())
+	}
+	for _, w := range senders {
+		errs = append(errs, w.Close())
 	}
 	return errors.Join(ignoreClosed(errs)...)
 }

@@ -19,10 +19,15 @@ import (
 // datagram per call.
 const udpBatch = 32
 
+// batchWriter sends several datagrams per call.
+type batchWriter interface {
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
 // batchConn reads and writes several datagrams per call.
 type batchConn interface {
 	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+	batchWriter
 }
 
 func newBatchConn(pc *net.UDPConn) batchConn {
@@ -36,6 +41,7 @@ func newBatchConn(pc *net.UDPConn) batchConn {
 type udpReader struct {
 	s       *Server
 	bc      batchConn
+	w       batchWriter   // where replies leave: a send socket, or bc
 	inline  InlineHandler // nil: no datagram is answered on the reading goroutine
 	batch   BatchHandler  // nil: every datagram not answered inline goes to a worker alone
 	pending []udpJob      // r.in's datagrams left to answer after the inline pass (buf unset)
@@ -95,12 +101,16 @@ type udpReply struct {
 // in one write call; any other is answered on its own goroutine while
 // fewer than MaxUDPInFlight are being answered, and beyond that dropped, as
 // a loaded server must (the client retries). Their replies leave through
-// the socket's writer, also in batches.
-func (s *Server) readUDP(pc *net.UDPConn) {
+// the socket's writer, also in batches. Replies leave through w, or pc
+// when w is nil.
+func (s *Server) readUDP(pc *net.UDPConn, w batchWriter) {
 	defer s.wg.Done()
-	r := &udpReader{s: s, bc: newBatchConn(pc),
+	r := &udpReader{s: s, bc: newBatchConn(pc), w: w,
 		in: make([]ipv4.Message, udpBatch), bufs: make([]*[]byte, udpBatch),
 		jobs: make(chan udpJob), quit: make(chan struct{}), replies: make(chan udpReply, 4*udpBatch)}
+	if r.w == nil {
+		r.w = r.bc
+	}
 	r.inline, _ = s.cfg.Handler.(InlineHandler)
 	r.batch, _ = s.cfg.Handler.(BatchHandler)
 	for i := range r.in {
@@ -355,7 +365,7 @@ func (r *udpReader) writeReplies() {
 // refuses (an unreachable peer, say) is skipped; the rest still go.
 func (r *udpReader) write(ms []ipv4.Message) {
 	for sent := 0; sent < len(ms); {
-		n, err := r.bc.WriteBatch(ms[sent:], 0)
+		n, err := r.w.WriteBatch(ms[sent:], 0)
 		r.s.metrics.udpOutBatch.Observe(float64(max(n, 1)))
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {

@@ -2,6 +2,9 @@ package transport_test
 
 import (
 	"context"
+	"fmt"
+	"net"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -185,5 +188,72 @@ func TestUDPBatchHandler(t *testing.T) {
 	}
 	if b.largest < 2 {
 		t.Errorf("largest batch %d: bursts of %d were never read together", b.largest, burst)
+	}
+}
+
+// Every query reaches a socket that reads it, whichever of the sockets
+// sharing the port the kernel would have picked (replies leave through
+// send-only sockets bound beside them on Linux), and every reply comes
+// from the address and port the query went to: IPv4, IPv6, and IPv4
+// clients of a dual-stack socket.
+func TestUDPRepliesFromServedAddress(t *testing.T) {
+	for _, tc := range []struct {
+		listen  string
+		sockets int
+		client  string // the client's network and the server address it asks
+		to      func(port int) string
+	}{
+		{"127.0.0.1:0", 1, "udp4", func(p int) string { return fmt.Sprintf("127.0.0.1:%d", p) }},
+		{"127.0.0.1:0", 3, "udp4", func(p int) string { return fmt.Sprintf("127.0.0.1:%d", p) }},
+		{"[::1]:0", 2, "udp6", func(p int) string { return fmt.Sprintf("[::1]:%d", p) }},
+		{"[::]:0", 1, "udp4", func(p int) string { return fmt.Sprintf("127.0.0.1:%d", p) }},
+	} {
+		t.Run(fmt.Sprintf("%s×%d/%s", tc.listen, tc.sockets, tc.client), func(t *testing.T) {
+			e := startOn(t, newHandler(), transport.Config{UDPSockets: tc.sockets}, tc.listen)
+			want := netip.MustParseAddrPort(tc.to(e.srv.Addrs()[0].(*net.UDPAddr).Port))
+			server := net.UDPAddrFromAddrPort(want)
+			const clients, each = 40, 5
+			conns := make([]*net.UDPConn, clients)
+			asked := map[uint16]bool{}
+			for c := range conns {
+				conn, err := net.ListenUDP(tc.client, nil) // a port of its own: a flow of its own
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				conns[c] = conn
+				for i := range each {
+					id := uint16((c*each + i) * 7919) // IDs spread over the range
+					asked[id] = true
+					if _, err := conn.WriteToUDP(query(t, "echo", id), server); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			deadline := time.Now().Add(hangBound) // for all: a lost reply costs one wait
+			lost := 0
+			for _, conn := range conns {
+				_ = conn.SetReadDeadline(deadline)
+				for range each {
+					buf := make([]byte, 512)
+					n, from, err := conn.ReadFromUDPAddrPort(buf)
+					if err != nil {
+						lost++
+						continue
+					}
+					if from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port()); from != want {
+						t.Errorf("reply from %v, want %v", from, want)
+					}
+					id := replyID(t, buf[:n])
+					if !asked[id] {
+						t.Errorf("reply ID %d, not one asked or answered twice", id)
+					}
+					delete(asked, id)
+				}
+			}
+			if lost > 0 {
+				t.Errorf("%d of %d queries got no reply", lost, clients*each)
+			}
+		})
 	}
 }
