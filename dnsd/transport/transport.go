@@ -188,7 +188,7 @@ func (s *Server) Listen(addrs []string) error {
 		s.mu.Unlock()
 		s.wg.Add(len(pcs) + 1)
 		for i, pc := range pcs {
-			var w batchWriter
+			var w dgramWriter
 			if ws != nil {
 				w = ws[i]
 			}

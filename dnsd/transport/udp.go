@@ -8,47 +8,20 @@ import (
 	"runtime"
 	"sync"
 	"time"
-
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 )
-
-// udpBatch is the most datagrams one read or write call moves. On Linux a
-// call is one recvmmsg or sendmmsg, so under load one system call carries
-// up to udpBatch queries or replies; elsewhere x/net falls back to one
-// datagram per call.
-const udpBatch = 32
-
-// batchWriter sends several datagrams per call.
-type batchWriter interface {
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
-}
-
-// batchConn reads and writes several datagrams per call.
-type batchConn interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-	batchWriter
-}
-
-func newBatchConn(pc *net.UDPConn) batchConn {
-	if a, ok := pc.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() == nil {
-		return ipv6.NewPacketConn(pc)
-	}
-	return ipv4.NewPacketConn(pc)
-}
 
 // udpReader is one socket's reading loop and the buffers it reuses.
 type udpReader struct {
 	s       *Server
-	bc      batchConn
-	w       batchWriter   // where replies leave: a send socket, or bc
+	rd      dgramReader
+	w       dgramWriter   // where replies leave: a send socket, or the read one
 	inline  InlineHandler // nil: no datagram is answered on the reading goroutine
 	batch   BatchHandler  // nil: every datagram not answered inline goes to a worker alone
 	pending []udpJob      // r.in's datagrams left to answer after the inline pass (buf unset)
 	pendAt  []int         // and their slots in r.in
-	in      []ipv4.Message
-	bufs    []*[]byte // in[i].Buffers[0] is *bufs[i]
-	out     []ipv4.Message
+	in      []dgram
+	bufs    []*[]byte // in[i].b is *bufs[i]
+	out     []dgram
 	outBufs [][]byte // reply space for inline answers, one per slot
 
 	// Datagrams the inline handler did not answer go to answering
@@ -69,7 +42,6 @@ type udpReader struct {
 type udpJob struct {
 	buf  *[]byte
 	n    int
-	to   net.Addr
 	from netip.AddrPort
 	// fin, when set, answers it in place of ServeMessage, in out: the
 	// BatchHandler left it undone (see BatchMsg).
@@ -92,7 +64,7 @@ const udpWorkerIdle = 2 * time.Second
 type udpReply struct {
 	buf *[]byte
 	msg []byte
-	to  net.Addr
+	to  netip.AddrPort
 }
 
 // readUDP reads datagrams until the socket closes, as many per call as are
@@ -103,25 +75,24 @@ type udpReply struct {
 // a loaded server must (the client retries). Their replies leave through
 // the socket's writer, also in batches. Replies leave through w, or pc
 // when w is nil.
-func (s *Server) readUDP(pc *net.UDPConn, w batchWriter) {
+func (s *Server) readUDP(pc *net.UDPConn, w dgramWriter) {
 	defer s.wg.Done()
-	r := &udpReader{s: s, bc: newBatchConn(pc), w: w,
-		in: make([]ipv4.Message, udpBatch), bufs: make([]*[]byte, udpBatch),
+	r := &udpReader{s: s, rd: newDgramReader(pc), w: w,
+		in: make([]dgram, udpBatch), bufs: make([]*[]byte, udpBatch),
 		jobs: make(chan udpJob), quit: make(chan struct{}), replies: make(chan udpReply, 4*udpBatch)}
 	if r.w == nil {
-		r.w = r.bc
+		r.w = newXnetConn(pc)
 	}
 	r.inline, _ = s.cfg.Handler.(InlineHandler)
 	r.batch, _ = s.cfg.Handler.(BatchHandler)
 	for i := range r.in {
 		r.bufs[i] = s.bufs.Get().(*[]byte)
-		r.in[i].Buffers = [][]byte{*r.bufs[i]}
+		r.in[i].b = *r.bufs[i]
 	}
 	if r.inline != nil {
-		r.out = make([]ipv4.Message, udpBatch)
+		r.out = make([]dgram, udpBatch)
 		r.outBufs = make([][]byte, udpBatch)
 		for i := range r.out {
-			r.out[i].Buffers = make([][]byte, 1)
 			r.outBufs[i] = make([]byte, 0, udpReadSize)
 		}
 	}
@@ -136,7 +107,7 @@ func (s *Server) readUDP(pc *net.UDPConn, w batchWriter) {
 		close(r.replies)
 	}()
 	for {
-		n, err := r.bc.ReadBatch(r.in, 0)
+		n, err := r.rd.readBatch(r.in)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || s.stopping.Load() {
 				return
@@ -155,16 +126,15 @@ func (r *udpReader) serve(n int) {
 	k := 0 // inline replies in r.out
 	for i := range n {
 		m := &r.in[i]
-		ua, ok := m.Addr.(*net.UDPAddr)
-		if !ok {
+		from := m.peer
+		if !from.IsValid() {
 			continue
 		}
-		from := ua.AddrPort()
-		req := (*r.bufs[i])[:m.N]
+		req := (*r.bufs[i])[:m.n]
 		if r.inline != nil {
 			if reply, done := r.inline.ServeInline(req, Peer{Addr: from}, r.outBufs[k][:0]); done {
 				if reply != nil {
-					r.out[k].Buffers[0], r.out[k].Addr = reply, m.Addr
+					r.out[k] = dgram{b: reply, peer: from}
 					k++
 				}
 				continue
@@ -176,7 +146,7 @@ func (r *udpReader) serve(n int) {
 			s.metrics.udpDropped.Inc()
 			continue
 		}
-		r.pending = append(r.pending, udpJob{n: m.N, to: m.Addr, from: from})
+		r.pending = append(r.pending, udpJob{n: m.n, from: from})
 		r.pendAt = append(r.pendAt, i)
 	}
 	r.write(r.out[:k])
@@ -197,7 +167,7 @@ func (r *udpReader) serve(n int) {
 		}
 		// A worker owns the buffer now: the slot takes a new one.
 		r.bufs[i] = s.bufs.Get().(*[]byte)
-		r.in[i].Buffers[0] = *r.bufs[i]
+		r.in[i].b = *r.bufs[i]
 	}
 	clear(r.pending) // hold no client address past its dispatch
 	r.pending, r.pendAt = r.pending[:0], r.pendAt[:0]
@@ -265,22 +235,18 @@ func (r *udpReader) answer(j udpJob) {
 		r.s.bufs.Put(out)
 		return
 	}
-	r.replies <- udpReply{buf: out, msg: reply, to: j.to}
+	r.replies <- udpReply{buf: out, msg: reply, to: j.from}
 }
 
 // groupScratch is what a worker reuses from one group to the next.
 type groupScratch struct {
 	ms   []BatchMsg
 	outs []*[]byte
-	wm   []ipv4.Message
+	wm   []dgram
 }
 
 func newGroupScratch() *groupScratch {
-	g := &groupScratch{ms: make([]BatchMsg, 0, udpBatch), outs: make([]*[]byte, 0, udpBatch), wm: make([]ipv4.Message, udpBatch)}
-	for i := range g.wm {
-		g.wm[i].Buffers = make([][]byte, 1)
-	}
-	return g
+	return &groupScratch{ms: make([]BatchMsg, 0, udpBatch), outs: make([]*[]byte, 0, udpBatch), wm: make([]dgram, udpBatch)}
 }
 
 // answerGroup answers a read's datagrams through the BatchHandler: the
@@ -306,7 +272,7 @@ func (r *udpReader) answerGroup(group []udpJob, g *groupScratch) {
 			continue
 		}
 		if m.Reply != nil {
-			g.wm[k].Buffers[0], g.wm[k].Addr = m.Reply, group[i].to
+			g.wm[k] = dgram{b: m.Reply, peer: group[i].from}
 			k++
 		}
 	}
@@ -319,9 +285,6 @@ func (r *udpReader) answerGroup(group []udpJob, g *groupScratch) {
 		}
 		ms[i], outs[i] = BatchMsg{}, nil
 	}
-	for i := range k {
-		g.wm[i].Buffers[0] = nil
-	}
 }
 
 // writeReplies sends the replies of answering goroutines, as many per
@@ -329,11 +292,8 @@ func (r *udpReader) answerGroup(group []udpJob, g *groupScratch) {
 // socket stopped being read and the last answer was queued.
 func (r *udpReader) writeReplies() {
 	defer r.s.wg.Done()
-	ms := make([]ipv4.Message, udpBatch)
+	ms := make([]dgram, udpBatch)
 	bufs := make([]*[]byte, udpBatch)
-	for i := range ms {
-		ms[i].Buffers = make([][]byte, 1)
-	}
 	for rep := range r.replies {
 		if len(r.replies) == 0 {
 			// Let workers that are ready to run queue their replies
@@ -343,7 +303,7 @@ func (r *udpReader) writeReplies() {
 		}
 		k := 0
 		for more := true; more; {
-			ms[k].Buffers[0], ms[k].Addr, bufs[k] = rep.msg, rep.to, rep.buf
+			ms[k], bufs[k] = dgram{b: rep.msg, peer: rep.to}, rep.buf
 			k++
 			more = false
 			if k < len(ms) {
@@ -356,28 +316,27 @@ func (r *udpReader) writeReplies() {
 		r.write(ms[:k])
 		for i := range k {
 			r.s.bufs.Put(bufs[i])
-			bufs[i], ms[i].Buffers[0] = nil, nil
+			bufs[i] = nil
 		}
 	}
 }
 
 // write sends ms in as few calls as the kernel allows. A reply the kernel
-// refuses (an unreachable peer, say) is skipped; the rest still go.
-func (r *udpReader) write(ms []ipv4.Message) {
+// refuses (an unreachable peer, say) is skipped; the rest still go. It
+// clears ms: no reply or client address is held past its sending.
+func (r *udpReader) write(ms []dgram) {
+	defer clear(ms)
 	for sent := 0; sent < len(ms); {
-		n, err := r.w.WriteBatch(ms[sent:], 0)
+		n, err := r.w.writeBatch(ms[sent:])
 		r.s.metrics.udpOutBatch.Observe(float64(max(n, 1)))
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			n = max(n, 0) // sent before the one that failed
-			r.s.log.Debug("udp write", "to", ms[sent+n].Addr, "err", err)
+			r.s.log.Debug("udp write", "to", ms[sent+n].peer, "err", err)
 			n++ // skip it
 		}
 		sent += n
-	}
-	for i := range ms {
-		ms[i].Addr = nil // hold no client address past its reply
 	}
 }

@@ -209,7 +209,8 @@ func TestUDPRepliesFromServedAddress(t *testing.T) {
 		{"[::]:0", 1, "udp4", func(p int) string { return fmt.Sprintf("127.0.0.1:%d", p) }},
 	} {
 		t.Run(fmt.Sprintf("%s×%d/%s", tc.listen, tc.sockets, tc.client), func(t *testing.T) {
-			e := startOn(t, newHandler(), transport.Config{UDPSockets: tc.sockets}, tc.listen)
+			h := newHandler()
+			e := startOn(t, h, transport.Config{UDPSockets: tc.sockets}, tc.listen)
 			want := netip.MustParseAddrPort(tc.to(e.srv.Addrs()[0].(*net.UDPAddr).Port))
 			server := net.UDPAddrFromAddrPort(want)
 			const clients, each = 40, 5
@@ -249,6 +250,10 @@ func TestUDPRepliesFromServedAddress(t *testing.T) {
 						t.Errorf("reply ID %d, not one asked or answered twice", id)
 					}
 					delete(asked, id)
+				}
+				// The handler saw the client as it is.
+				if at := netip.AddrPortFrom(want.Addr(), uint16(conn.LocalAddr().(*net.UDPAddr).Port)); h.maxFor(at) == 0 {
+					t.Errorf("no query seen from %v", at)
 				}
 			}
 			if lost > 0 {

@@ -1,31 +1,105 @@
 package transport
 
 import (
-	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
+	"strconv"
 	"sync"
 	"syscall"
 	"unsafe"
 
-	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
+
+// The datagram calls on Linux: recvmmsg and sendmmsg made directly, as raw
+// calls that cannot block (MSG_DONTWAIT). A call the scheduler is told of
+// (syscall.Syscall, as x/net makes them) that lasts a sysmon tick (20 µs,
+// about four replies on loopback) has its P handed to another thread,
+// which wakes, finds nothing to do and sleeps again: a context switch or
+// two per call, and a sixth to a third of dnsd's CPU on Redis hits. The
+// peer's address is read from the sockaddr without allocating.
+
+// mmsgReader reads a socket with recvmmsg, waiting in the poller when
+// nothing is there.
+type mmsgReader struct {
+	rc    syscall.RawConn
+	hdrs  [udpBatch]mmsghdr
+	iovs  [udpBatch]unix.Iovec
+	names [udpBatch]unix.RawSockaddrInet6 // large enough for either family
+}
+
+func newDgramReader(pc *net.UDPConn) dgramReader {
+	rc, err := pc.SyscallConn()
+	if err != nil {
+		return newXnetConn(pc)
+	}
+	return &mmsgReader{rc: rc}
+}
+
+func (r *mmsgReader) readBatch(ms []dgram) (int, error) {
+	ms = ms[:min(len(ms), udpBatch)]
+	for i := range ms {
+		iov := &r.iovs[i]
+		iov.Base = &ms[i].b[0]
+		iov.SetLen(len(ms[i].b))
+		h := &r.hdrs[i].hdr
+		*h = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&r.names[i])), Namelen: unix.SizeofSockaddrInet6, Iov: iov}
+		h.SetIovlen(1)
+	}
+	var n uintptr
+	var errno syscall.Errno
+	err := r.rc.Read(func(fd uintptr) bool {
+		n, _, errno = unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(len(ms)), unix.MSG_DONTWAIT, 0, 0)
+		return errno != unix.EAGAIN
+	})
+	for i := range ms {
+		r.iovs[i].Base = nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if errno != 0 {
+		return 0, os.NewSyscallError("recvmmsg", errno)
+	}
+	for i := range int(n) {
+		ms[i].n = int(r.hdrs[i].len)
+		ms[i].peer = peerOf(&r.names[i])
+	}
+	return int(n), nil
+}
+
+// peerOf is the address and port in sa (an IPv4 or IPv6 sockaddr), as
+// net.UDPAddr.AddrPort would give them.
+func peerOf(sa *unix.RawSockaddrInet6) netip.AddrPort {
+	switch sa.Family {
+	case unix.AF_INET:
+		s4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		return netip.AddrPortFrom(netip.AddrFrom4(s4.Addr), getPort(&s4.Port))
+	case unix.AF_INET6:
+		a := netip.AddrFrom16(sa.Addr)
+		if sa.Scope_id != 0 {
+			a = a.WithZone(zoneName(sa.Scope_id))
+		}
+		return netip.AddrPortFrom(a, getPort(&sa.Port))
+	}
+	return netip.AddrPort{}
+}
 
 // sendSocket is a UDP socket that only sends: bound to a served address
 // and port beside the sockets that read it (SO_REUSEPORT), so replies
 // leave from the address the client asked, but never given to the Go
 // runtime's poller. A socket in the poller is woken for EPOLLOUT each time
-// the kernel frees a datagram it sent, which on loopback is at once, for
-// every reply; profiles showed that wake-up at about an eighth of dnsd's
-// CPU on cache hits. This one is blocking, as a UDP send nearly never
-// has to wait, and a reuseport program steers every arriving datagram to
-// the reading sockets, so it receives nothing.
+// the kernel frees a datagram it sent, which on loopback is at once: one
+// wake-up of the poller per reply. This one is blocking, as a UDP send
+// nearly never has to wait, and a reuseport program steers every arriving
+// datagram to the reading sockets, so it receives nothing.
 type sendSocket struct {
-	fd      int
-	family  int // AF_INET or AF_INET6
-	scratch sync.Pool
+	fd        int
+	family    int // AF_INET or AF_INET6
+	scratch   sync.Pool
+	closeOnce sync.Once
 }
 
 // sendScratch is one sendmmsg call's headers, kept between calls.
@@ -45,7 +119,7 @@ type mmsghdr struct {
 // openSendSockets binds one send socket beside each of pcs, the reading
 // sockets of one address (bound with SO_REUSEPORT, in this order), and
 // steers the address's datagrams to the reading sockets only.
-func openSendSockets(pcs []*net.UDPConn) ([]batchWriter, error) {
+func openSendSockets(pcs []*net.UDPConn) ([]dgramWriter, error) {
 	var family, v6only int
 	var sa unix.Sockaddr
 	rc, err := pcs[0].SyscallConn()
@@ -67,8 +141,8 @@ func openSendSockets(pcs []*net.UDPConn) ([]batchWriter, error) {
 	if serr != nil {
 		return nil, serr
 	}
-	out := make([]batchWriter, 0, len(pcs))
-	fail := func(err error) ([]batchWriter, error) {
+	out := make([]dgramWriter, 0, len(pcs))
+	fail := func(err error) ([]dgramWriter, error) {
 		for _, w := range out {
 			w.(*sendSocket).Close()
 		}
@@ -110,9 +184,7 @@ func openSendSockets(pcs []*net.UDPConn) ([]batchWriter, error) {
 	return out, nil
 }
 
-// WriteBatch sends ms in one sendmmsg call and returns how many were sent,
-// as ipv4.PacketConn's WriteBatch does; flags are sendmmsg's.
-func (s *sendSocket) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
+func (s *sendSocket) writeBatch(ms []dgram) (int, error) {
 	if len(ms) == 0 {
 		return 0, nil
 	}
@@ -120,14 +192,14 @@ func (s *sendSocket) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
 	defer s.scratch.Put(sc)
 	ms = ms[:min(len(ms), udpBatch)]
 	for i := range ms {
-		b := ms[i].Buffers[0]
+		b := ms[i].b
 		iov := &sc.iovs[i]
 		iov.Base = nil
 		if len(b) > 0 {
 			iov.Base = &b[0]
 		}
 		iov.SetLen(len(b))
-		nameLen, err := s.putAddr(&sc.names[i], ms[i].Addr)
+		nameLen, err := s.putAddr(&sc.names[i], ms[i].peer)
 		if err != nil {
 			if i == 0 {
 				return 0, err
@@ -139,15 +211,11 @@ func (s *sendSocket) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
 		*h = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&sc.names[i])), Namelen: nameLen, Iov: iov}
 		h.SetIovlen(1)
 	}
-	// First without telling the scheduler: a call that cannot block is
-	// not a system call it should plan around. Told (Syscall6), it hands
-	// the goroutine's P to another thread once the call has lasted a
-	// sysmon tick (20 µs, about four replies on loopback), which then
-	// wakes, finds nothing to do and sleeps again: a context switch or
-	// two per call. Only a full send buffer blocks, and that call is told.
-	n, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&sc.hdrs[0])), uintptr(len(ms)), uintptr(flags|unix.MSG_DONTWAIT), 0, 0)
+	// Raw, as it cannot block; only a full send buffer makes it wait,
+	// in a call the scheduler is told of.
+	n, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&sc.hdrs[0])), uintptr(len(ms)), unix.MSG_DONTWAIT, 0, 0)
 	if errno == unix.EAGAIN {
-		n, _, errno = unix.Syscall6(unix.SYS_SENDMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&sc.hdrs[0])), uintptr(len(ms)), uintptr(flags), 0, 0)
+		n, _, errno = unix.Syscall6(unix.SYS_SENDMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&sc.hdrs[0])), uintptr(len(ms)), 0, 0, 0)
 	}
 	for i := range ms {
 		sc.iovs[i].Base = nil // hold no reply past its call
@@ -160,32 +228,24 @@ func (s *sendSocket) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
 
 // putAddr writes to as a sockaddr of the socket's family into raw and
 // returns its length.
-func (s *sendSocket) putAddr(raw *unix.RawSockaddrInet6, to net.Addr) (uint32, error) {
-	ua, ok := to.(*net.UDPAddr)
-	if !ok {
-		return 0, fmt.Errorf("transport: reply to %v: not a UDP address", to)
-	}
-	port := uint16(ua.Port)
+func (s *sendSocket) putAddr(raw *unix.RawSockaddrInet6, to netip.AddrPort) (uint32, error) {
+	a := to.Addr()
 	if s.family == unix.AF_INET {
-		ip4 := ua.IP.To4()
-		if ip4 == nil {
+		if !a.Unmap().Is4() {
 			return 0, fmt.Errorf("transport: reply to %v from an IPv4 socket", to)
 		}
 		r4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(raw))
-		*r4 = unix.RawSockaddrInet4{Family: unix.AF_INET}
-		copy(r4.Addr[:], ip4)
-		putPort(&r4.Port, port)
+		*r4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.Unmap().As4()}
+		putPort(&r4.Port, to.Port())
 		return unix.SizeofSockaddrInet4, nil
 	}
-	ip16 := ua.IP.To16()
-	if ip16 == nil {
+	if !a.IsValid() {
 		return 0, fmt.Errorf("transport: reply to %v: no IP address", to)
 	}
-	*raw = unix.RawSockaddrInet6{Family: unix.AF_INET6}
-	copy(raw.Addr[:], ip16)
-	putPort(&raw.Port, port)
-	if ua.Zone != "" {
-		raw.Scope_id = zoneIndex(ua.Zone)
+	*raw = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: a.As16()}
+	putPort(&raw.Port, to.Port())
+	if z := a.Zone(); z != "" {
+		raw.Scope_id = zoneIndex(z)
 	}
 	return unix.SizeofSockaddrInet6, nil
 }
@@ -194,6 +254,21 @@ func (s *sendSocket) putAddr(raw *unix.RawSockaddrInet6, to net.Addr) (uint32, e
 func putPort(p *uint16, port uint16) {
 	b := (*[2]byte)(unsafe.Pointer(p))
 	b[0], b[1] = byte(port>>8), byte(port)
+}
+
+// getPort reads a port stored in network byte order.
+func getPort(p *uint16) uint16 {
+	b := (*[2]byte)(unsafe.Pointer(p))
+	return uint16(b[0])<<8 | uint16(b[1])
+}
+
+// zoneName names an IPv6 zone by its interface, or by number if it has
+// no name (net.UDPAddr's Zone, as x/net gives it).
+func zoneName(index uint32) string {
+	if ifi, err := net.InterfaceByIndex(int(index)); err == nil {
+		return ifi.Name
+	}
+	return strconv.FormatUint(uint64(index), 10)
 }
 
 // zoneIndex is the interface index of an IPv6 zone (a link-local client's
@@ -212,11 +287,14 @@ func zoneIndex(zone string) uint32 {
 	return n
 }
 
-// Close closes the socket.
+// Close closes the socket, once: a second call would close whatever file
+// took its number since.
 func (s *sendSocket) Close() error {
-	err := unix.Close(s.fd)
-	if err != nil && !errors.Is(err, syscall.EBADF) {
-		return os.NewSyscallError("close", err)
-	}
-	return nil
+	var err error
+	s.closeOnce.Do(func() {
+		if cerr := unix.Close(s.fd); cerr != nil {
+			err = os.NewSyscallError("close", cerr)
+		}
+	})
+	return err
 }
