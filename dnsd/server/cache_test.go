@@ -67,6 +67,7 @@ func TestCacheHitFromRedis(t *testing.T) {
 	key := "dns:{redis.example.com.}:A:IN"
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	waitStored(t, rs, key) // dnsd writes to Redis after it answers
 	ttl, err := rs.Client().PTTL(ctx, key).Result()
 	if err != nil || ttl <= 0 || ttl > ttlA*time.Second {
 		t.Fatalf("redis PTTL %s = %v, %v; want an expiry within %ds", key, ttl, err, ttlA)
@@ -166,5 +167,17 @@ func TestResolverTimeout(t *testing.T) {
 	}
 	if e := ede(r); e == nil || e.InfoCode != dns.ExtendedErrorCodeNetworkError {
 		t.Errorf("EDE %v, want code %d", e, dns.ExtendedErrorCodeNetworkError)
+	}
+}
+
+// waitStored waits until rs holds key, for at most 5 s: the answer to a
+// miss leaves before its write to Redis lands.
+func waitStored(tb testing.TB, rs *redistest.Server, key string) {
+	tb.Helper()
+	c := rs.Client()
+	for end := time.Now().Add(5 * time.Second); c.Exists(context.Background(), key).Val() != 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			tb.Fatalf("%s not in Redis 5 s after its answer", key)
+		}
 	}
 }
