@@ -109,7 +109,7 @@ type sendScratch struct {
 	names [udpBatch]unix.RawSockaddrInet6 // large enough for either family
 }
 
-// mmsghdr is struct mmsghdr of sendmmsg(2).
+// mmsghdr is struct mmsghdr of recvmmsg(2) and sendmmsg(2).
 type mmsghdr struct {
 	hdr unix.Msghdr
 	len uint32
