@@ -262,29 +262,24 @@ func getPort(p *uint16) uint16 {
 	return uint16(b[0])<<8 | uint16(b[1])
 }
 
-// zoneName names an IPv6 zone by its interface, or by number if it has
-// no name (net.UDPAddr's Zone, as x/net gives it).
+// zoneName names an IPv6 zone by its interface's number: the zone of a
+// link-local client. Looking up the interface's name would cost a netlink
+// round trip per datagram; nothing that reads a peer's address (the ACL,
+// rate limits) looks at its zone.
 func zoneName(index uint32) string {
-	if ifi, err := net.InterfaceByIndex(int(index)); err == nil {
-		return ifi.Name
-	}
 	return strconv.FormatUint(uint64(index), 10)
 }
 
-// zoneIndex is the interface index of an IPv6 zone (a link-local client's
-// interface, by name or number); 0 if there is none such.
+// zoneIndex is the interface index of an IPv6 zone, by number (as
+// zoneName gives it) or by name; 0 if there is none such.
 func zoneIndex(zone string) uint32 {
+	if n, err := strconv.ParseUint(zone, 10, 32); err == nil {
+		return uint32(n)
+	}
 	if ifi, err := net.InterfaceByName(zone); err == nil {
 		return uint32(ifi.Index)
 	}
-	var n uint32
-	for _, c := range zone {
-		if c < '0' || c > '9' {
-			return 0
-		}
-		n = n*10 + uint32(c-'0')
-	}
-	return n
+	return 0
 }
 
 // Close closes the socket, once: a second call would close whatever file
