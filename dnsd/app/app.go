@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 	"github.com/shardns/shardns/dnsd/transport"
 	"github.com/shardns/shardns/internal/config"
 	"github.com/shardns/shardns/internal/frontend"
+	"github.com/shardns/shardns/internal/httpserve"
 	"github.com/shardns/shardns/internal/pprofhttp"
 	"github.com/shardns/shardns/resolverd/forward"
 	"github.com/shardns/shardns/resolverd/resolve"
@@ -125,35 +125,21 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		srv.Shutdown(context.Background()) // release what did bind
 		return fmt.Errorf("dnsd: %w", err)
 	}
-	var https []*http.Server
-	if cfg.HTTP != "" {
-		h, err := serveHTTP(cfg.HTTP, api.New(api.Config{
-			Chain: fe.Chain, Gatherer: reg, Logger: log,
-			Cache: fe, Ready: fe, Stats: stats.Of(fe.StatsSource()), Jobs: api.JobsOf(fe.Queue),
-		}), log, 10*time.Second)
-		if err != nil {
-			srv.Shutdown(context.Background())
-			return err
-		}
-		https = append(https, h)
-	}
-	if cfg.Metrics != "" {
-		h, err := serveHTTP(cfg.Metrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), log, 10*time.Second)
-		if err != nil {
-			srv.Shutdown(context.Background())
-			return err
-		}
-		https = append(https, h)
-	}
-	if cfg.Pprof != "" {
-		// No write timeout: a CPU profile or trace writes for as long
-		// as it was asked to run.
-		h, err := serveHTTP(cfg.Pprof, pprofhttp.Handler(), log, 0)
-		if err != nil {
-			srv.Shutdown(context.Background())
-			return err
-		}
-		https = append(https, h)
+	https, err := httpserve.StartAll(log,
+		httpserve.Side{Addr: cfg.HTTP, WriteTimeout: 10 * time.Second, Handler: func() http.Handler {
+			return api.New(api.Config{
+				Chain: fe.Chain, Gatherer: reg, Logger: log,
+				Cache: fe, Ready: fe, Stats: stats.Of(fe.StatsSource()), Jobs: api.JobsOf(fe.Queue),
+			})
+		}},
+		httpserve.Side{Addr: cfg.Metrics, WriteTimeout: 10 * time.Second, Handler: func() http.Handler {
+			return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+		}},
+		httpserve.Side{Addr: cfg.Pprof, Handler: pprofhttp.Handler},
+	)
+	if err != nil {
+		srv.Shutdown(context.Background())
+		return fmt.Errorf("dnsd: %w", err)
 	}
 	log.Info("dnsd ready", "mode", mode(cfg), "listen", cfg.Listen, "allow", allow.String(), "rate_limit", cfg.RateLimit)
 	<-ctx.Done()
@@ -172,22 +158,6 @@ func mode(cfg Config) string {
 		return "all-in-one"
 	}
 	return "frontend"
-}
-
-// serveHTTP serves h on addr until Shutdown; writeTimeout 0 means none.
-func serveHTTP(addr string, h http.Handler, log *slog.Logger, writeTimeout time.Duration) (*http.Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("dnsd: listen http %s: %w", addr, err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: writeTimeout}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server stopped", "addr", addr, "err", err)
-		}
-	}()
-	log.Info("serving HTTP", "addr", ln.Addr().String())
-	return srv, nil
 }
 
 // inProcess is the all-in-one resolver: local zones, then upstreams.

@@ -119,35 +119,12 @@ func (b *batcher) get(ctx context.Context, c *redis.Client, key string) ([]byte,
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	q, err := b.queue(c)
-	if err != nil {
-		return nil, err
+	budget, deadline := b.deadlines(ctx)
+	req, res := b.enqueue(ctx, c, key, budget, deadline)
+	if req != nil {
+		res = b.await(ctx, req)
 	}
-	req := b.reqs.Get().(*getReq)
-	req.ctx, req.key = ctx, key
-	req.budget = time.Now().Add(b.timeout)
-	req.deadline = req.budget
-	if d, ok := ctx.Deadline(); ok && d.Before(req.deadline) {
-		req.deadline = d
-	}
-	select {
-	case q.gets <- req:
-	case <-ctx.Done():
-		b.release(req)
-		return nil, ctx.Err()
-	case <-b.ctx.Done():
-		b.release(req)
-		return nil, errClosed
-	}
-	select {
-	case res := <-req.done:
-		b.release(req)
-		return res.val, res.err
-	case <-ctx.Done():
-		return nil, ctx.Err() // req stays with the loop; it is not reused
-	case <-b.ctx.Done():
-		return nil, errClosed
-	}
+	return res.val, res.err
 }
 
 // getMany reads keys together, keys[i] from shard cs[i] (nil: skipped,
@@ -155,46 +132,65 @@ func (b *batcher) get(ctx context.Context, c *redis.Client, key string) ([]byte,
 // and getMany returns once every one is answered, within the same
 // deadline a get has. out[i] is keys[i]'s result.
 func (b *batcher) getMany(ctx context.Context, cs []*redis.Client, keys []string, out []getResult) {
-	budget := time.Now().Add(b.timeout)
-	deadline := budget
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
+	budget, deadline := b.deadlines(ctx)
 	reqs := make([]*getReq, len(keys))
 	for i, key := range keys {
-		if cs[i] == nil {
-			continue
-		}
-		q, err := b.queue(cs[i])
-		if err != nil {
-			out[i] = getResult{err: err}
-			continue
-		}
-		req := b.reqs.Get().(*getReq)
-		req.ctx, req.key, req.deadline, req.budget = ctx, key, deadline, budget
-		select {
-		case q.gets <- req:
-			reqs[i] = req
-		case <-ctx.Done():
-			b.release(req)
-			out[i] = getResult{err: ctx.Err()}
-		case <-b.ctx.Done():
-			b.release(req)
-			out[i] = getResult{err: errClosed}
+		if cs[i] != nil {
+			reqs[i], out[i] = b.enqueue(ctx, cs[i], key, budget, deadline)
 		}
 	}
 	for i, req := range reqs {
-		if req == nil {
-			continue
+		if req != nil {
+			out[i] = b.await(ctx, req)
 		}
-		select {
-		case out[i] = <-req.done:
-			b.release(req)
-		case <-ctx.Done():
-			out[i] = getResult{err: ctx.Err()} // req stays with the loop
-		case <-b.ctx.Done():
-			out[i] = getResult{err: errClosed}
-		}
+	}
+}
+
+// deadlines are a read's budget from now and its deadline: the sooner of
+// the budget and ctx's deadline.
+func (b *batcher) deadlines(ctx context.Context) (budget, deadline time.Time) {
+	budget = time.Now().Add(b.timeout)
+	deadline = budget
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	return budget, deadline
+}
+
+// enqueue queues key for shard c's next batch. It returns the request to
+// await, or nil and the result when it could not be queued (ctx ended,
+// the tier closed).
+func (b *batcher) enqueue(ctx context.Context, c *redis.Client, key string, budget, deadline time.Time) (*getReq, getResult) {
+	q, err := b.queue(c)
+	if err != nil {
+		return nil, getResult{err: err}
+	}
+	req := b.reqs.Get().(*getReq)
+	req.ctx, req.key, req.deadline, req.budget = ctx, key, deadline, budget
+	select {
+	case q.gets <- req:
+		return req, getResult{}
+	case <-ctx.Done():
+		b.release(req)
+		return nil, getResult{err: ctx.Err()}
+	case <-b.ctx.Done():
+		b.release(req)
+		return nil, getResult{err: errClosed}
+	}
+}
+
+// await is the result of a queued request, or the error of ctx or of the
+// tier closing first (the request then stays with the loop and is not
+// reused).
+func (b *batcher) await(ctx context.Context, req *getReq) getResult {
+	select {
+	case res := <-req.done:
+		b.release(req)
+		return res
+	case <-ctx.Done():
+		return getResult{err: ctx.Err()}
+	case <-b.ctx.Done():
+		return getResult{err: errClosed}
 	}
 }
 

@@ -73,8 +73,8 @@ type Got struct {
 // Redis.GetMany). It reports false, having read nothing, when L2 cannot
 // read a batch.
 func (l *Layered) GetMany(ctx context.Context, keys []string, out []Got) bool {
-	r, _ := l.l2.(*Redis)
-	if l.l2 != nil && (r == nil || r.batch == nil || r.ring == nil) {
+	r, ok := l.batchL2()
+	if !ok {
 		return false
 	}
 	var l2Keys []string
@@ -116,6 +116,16 @@ func (l *Layered) GetMany(ctx context.Context, keys []string, out []Got) bool {
 		out[i] = Got{Entry: e, Source: src, Err: err}
 	}
 	return true
+}
+
+// batchL2 is L2 when it reads and writes in batches (Redis.batches), nil
+// when there is no L2; ok false when there is one that does not.
+func (l *Layered) batchL2() (r *Redis, ok bool) {
+	if l.l2 == nil {
+		return nil, true
+	}
+	r, _ = l.l2.(*Redis)
+	return r, r != nil && r.batches()
 }
 
 // Get returns the entry under key and the tier that held it. It returns
@@ -183,8 +193,8 @@ func (l *Layered) Set(ctx context.Context, key string, e *Entry) error {
 // Redis.SetAsync); done gets the outcome as Set returns it, then. It
 // reports false, having done nothing, when L2 cannot write that way.
 func (l *Layered) SetAsync(ctx context.Context, key string, e *Entry, done func(error)) bool {
-	r, _ := l.l2.(*Redis)
-	if l.l2 != nil && (r == nil || r.batch == nil || r.ring == nil) {
+	r, ok := l.batchL2()
+	if !ok {
 		return false
 	}
 	var l1Err error

@@ -234,7 +234,7 @@ func (r *Redis) entry(key string, b []byte, err error) (*Entry, error) {
 // It reports false, having read nothing, on a tier that reads key by key
 // (a Cluster, or no batching).
 func (r *Redis) GetMany(ctx context.Context, keys []string, es []*Entry, errs []error) bool {
-	if r.batch == nil || r.ring == nil {
+	if !r.batches() {
 		return false
 	}
 	cs := make([]*redis.Client, len(keys))
@@ -253,6 +253,10 @@ func (r *Redis) GetMany(ctx context.Context, keys []string, es []*Entry, errs []
 	}
 	return true
 }
+
+// batches says whether r reads and writes several keys per call through
+// its shards' loops (GetMany, SetAsync): a Ring with batching on.
+func (r *Redis) batches() bool { return r.batch != nil && r.ring != nil }
 
 // get reads key's bytes: through the shard's batcher, or with one call.
 func (r *Redis) get(ctx context.Context, key string) ([]byte, error) {
@@ -294,7 +298,7 @@ func (r *Redis) Set(ctx context.Context, key string, e *Entry) error {
 // false, having done nothing, on a tier that writes key by key (a
 // Cluster, or no batching).
 func (r *Redis) SetAsync(key string, e *Entry, done func(error)) bool {
-	if r.batch == nil || r.ring == nil {
+	if !r.batches() {
 		return false
 	}
 	ttl := e.StaleUntil.Sub(r.now()).Truncate(time.Millisecond)

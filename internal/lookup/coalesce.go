@@ -66,13 +66,9 @@ func (s *coalesceStep) stored(ctx context.Context, q *dnsmsg.Query) (*Result, bo
 	if s.l1 == nil || ctx.Value(refreshKey{}) != nil {
 		return nil, false
 	}
-	e, _, ok := s.l1.GetL1([]byte(q.Key))
+	res, _, ok := freshL1(s.l1, []byte(q.Key), s.now)
 	if !ok {
 		return nil, false
 	}
-	now := s.now()
-	if !e.Fresh(now) {
-		return nil, false
-	}
-	return &Result{Entry: e, Source: SourceL1, Now: now}, true
+	return &res, true
 }

@@ -1,6 +1,8 @@
 package lookup
 
 import (
+	"time"
+
 	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/dnsmsg"
 )
@@ -35,21 +37,31 @@ type l1Step interface {
 	lookupL1(key []byte, q *dnsmsg.Query, res *Result) bool
 }
 
+// freshL1 is the answer from l1's entry under key, and the key as l1
+// holds it, when that entry is fresh at now().
+func freshL1(l1 l1Reader, key []byte, now func() time.Time) (Result, string, bool) {
+	e, k, ok := l1.GetL1(key)
+	if !ok {
+		return Result{}, "", false
+	}
+	t := now()
+	if !e.Fresh(t) {
+		return Result{}, "", false
+	}
+	return Result{Entry: e, Source: SourceL1, Now: t}, k, true
+}
+
 func (s *cacheStep) lookupL1(key []byte, q *dnsmsg.Query, res *Result) bool {
 	if s.l1 == nil {
 		return false
 	}
-	e, k, ok := s.l1.GetL1(key)
+	r, k, ok := freshL1(s.l1, key, s.now)
 	if !ok {
-		return false
-	}
-	now := s.now()
-	if !e.Fresh(now) {
 		return false
 	}
 	q.Key = k
 	q.Name, _ = cache.KeyName(k)
-	*res = Result{Entry: e, Source: SourceL1, Now: now}
+	*res = r
 	return true
 }
 

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/shardns/shardns/internal/config"
+	"github.com/shardns/shardns/internal/httpserve"
 	"github.com/shardns/shardns/internal/pprofhttp"
 	"github.com/shardns/shardns/internal/queue"
 	"github.com/shardns/shardns/resolverd/forward"
@@ -131,25 +132,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	go func() { done <- srv.Serve(ln) }()
 	log.Info("resolverd ready", "listen", ln.Addr().String(), "upstreams", cfg.Upstream, "zones", cfg.Zones)
 
-	var metrics *http.Server
-	if cfg.Metrics != "" {
-		mln, err := net.Listen("tcp", cfg.Metrics)
-		if err != nil {
-			srv.Stop()
-			return fmt.Errorf("resolverd: listen metrics %s: %w", cfg.Metrics, err)
-		}
-		metrics = &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
-		go metrics.Serve(mln)
-	}
-	var profiler *http.Server
-	if cfg.Pprof != "" {
-		pln, err := net.Listen("tcp", cfg.Pprof)
-		if err != nil {
-			srv.Stop()
-			return fmt.Errorf("resolverd: listen pprof %s: %w", cfg.Pprof, err)
-		}
-		profiler = &http.Server{Handler: pprofhttp.Handler(), ReadHeaderTimeout: 5 * time.Second}
-		go profiler.Serve(pln)
+	https, err := httpserve.StartAll(log,
+		httpserve.Side{Addr: cfg.Metrics, WriteTimeout: 10 * time.Second, Handler: func() http.Handler {
+			return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+		}},
+		httpserve.Side{Addr: cfg.Pprof, Handler: pprofhttp.Handler},
+	)
+	if err != nil {
+		srv.Stop()
+		return fmt.Errorf("resolverd: %w", err)
 	}
 
 	select {
@@ -167,10 +158,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		srv.Stop()
 	}
 	var errs []error
-	for _, h := range []*http.Server{metrics, profiler} {
-		if h != nil {
-			errs = append(errs, h.Close())
-		}
+	for _, h := range https {
+		errs = append(errs, h.Close())
 	}
 	return errors.Join(errs...)
 }
