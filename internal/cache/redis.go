@@ -11,6 +11,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/shardns/shardns/internal/rawconn"
 )
 
 // DefaultRedisTimeout is the per-call budget when RedisConfig.Timeout is 0.
@@ -118,6 +120,7 @@ func NewRing(cfg RedisConfig) (*Redis, error) {
 		Addrs: shards,
 		NewClient: func(opt *redis.Options) *redis.Client {
 			opt.MaintNotificationsConfig = noMaintNotifications()
+			opt.Dialer = rawconn.WrapDial(redis.NewDialer(opt))
 			return redis.NewClient(opt)
 		},
 		HeartbeatFrequency: RingHeartbeat,
@@ -156,6 +159,7 @@ func NewCluster(cfg RedisConfig) (*Redis, error) {
 	t := cfg.Timeout
 	c := redis.NewClusterClient(&redis.ClusterOptions{
 		Addrs:                    slices.Clone(cfg.Addrs),
+		Dialer:                   rawconn.WrapDial(redis.NewDialer(&redis.Options{DialTimeout: t})),
 		MaxRedirects:             -1,
 		Password:                 cfg.Password,
 		MaxRetries:               -1,

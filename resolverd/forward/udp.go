@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/shardns/shardns/internal/rawconn"
 )
 
 const (
@@ -26,11 +28,12 @@ const (
 func (f *Forwarder) exchangeUDP(ctx context.Context, u *upstream, m *dns.Msg, wire []byte) (*dns.Msg, error) {
 	// DialUDP with the address parsed once: a new socket per query, without
 	// the address parsing and dial bookkeeping of net.Dialer.
-	conn, err := net.DialUDP("udp", nil, u.udpAddr)
+	uc, err := net.DialUDP("udp", nil, u.udpAddr)
 	if err != nil {
 		return nil, fmt.Errorf("forward: udp dial: %w", err)
 	}
-	defer conn.Close()
+	defer uc.Close()
+	conn := rawconn.Wrap(uc)
 	defer bindDeadline(ctx, conn)()
 	if _, err := conn.Write(wire); err != nil {
 		return nil, fmt.Errorf("forward: udp write: %w", err)
