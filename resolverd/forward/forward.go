@@ -94,6 +94,16 @@ func New(cfg Config) (*Forwarder, error) {
 		f.ups = append(f.ups, u)
 	}
 	f.stopCtx, f.stop = context.WithCancel(context.Background())
+	for _, u := range f.ups {
+		if u.proto == protoUDP {
+			u.sockets = newUDPSockets(u.udpAddr)
+			f.wg.Add(1)
+			go func() {
+				defer f.wg.Done()
+				u.sockets.keep(f.stopCtx.Done())
+			}()
+		}
+	}
 	if f.healthInterval > 0 {
 		f.wg.Add(1)
 		go f.healthLoop()
@@ -120,8 +130,9 @@ func clientTLS(base *tls.Config, serverName string) *tls.Config {
 	return c
 }
 
-// Close stops the health checker and waits for it. It is safe to call more
-// than once; Exchange keeps working after Close, without health probes.
+// Close stops the health checker and the keepers of the UDP sockets, and
+// waits for them. It is safe to call more than once; Exchange keeps working
+// after Close, without health probes, opening a socket per query.
 func (f *Forwarder) Close() error {
 	f.closeOnce.Do(func() {
 		f.stop()

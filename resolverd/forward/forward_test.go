@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -207,11 +209,18 @@ func hostile(pc, spoofer net.PacketConn) error {
 	return send(pc, reply(q, "127.0.0.3"))
 }
 
+// Every query has a socket, and so a source port, of its own, across
+// several refills of the sockets opened ahead, and queries after Close
+// still get one.
 func TestSourcePortVaries(t *testing.T) {
 	rec := &recorder{next: answerA("127.0.0.7")}
 	addr := startBoth(t, rec)
 	f := newForwarder(t, Config{Upstreams: []string{addr}, HealthInterval: -1})
-	for range 5 {
+	const before, after = 3*udpAhead + 5, 3
+	for i := range before + after {
+		if i == before {
+			f.Close()
+		}
 		if _, _, err := f.Exchange(ctxFor(t, 5*time.Second), query("p.example.", dns.TypeA)); err != nil {
 			t.Fatal(err)
 		}
@@ -221,8 +230,45 @@ func TestSourcePortVaries(t *testing.T) {
 	for _, a := range remotes {
 		ports[a.(*net.UDPAddr).Port] = true
 	}
-	if len(remotes) != 5 || len(ports) < 2 {
-		t.Errorf("5 queries came from %d distinct source ports (%v), want a new socket per query", len(ports), remotes)
+	if len(remotes) != before+after || len(ports) != len(remotes) {
+		t.Errorf("%d queries came from %d distinct source ports, want one socket per query", len(remotes), len(ports))
+	}
+}
+
+// Close closes every socket opened ahead or waiting to be closed, and a
+// socket given back after Close is closed at once.
+func TestCloseClosesSockets(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("counts descriptors in /proc/self/fd")
+	}
+	rec := &recorder{next: answerA("127.0.0.7")}
+	addr := startBoth(t, rec)
+	fds := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	base := fds()
+	f, err := New(Config{Upstreams: []string{addr}, HealthInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range udpAhead / 4 {
+		if _, _, err := f.Exchange(ctxFor(t, 5*time.Second), query("c.example.", dns.TypeA)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := fds(); n <= base {
+		t.Fatalf("%d descriptors open with the forwarder running, %d before: no socket opened ahead", n, base)
+	}
+	f.Close()
+	if _, _, err := f.Exchange(ctxFor(t, 5*time.Second), query("c.example.", dns.TypeA)); err != nil {
+		t.Fatal(err)
+	}
+	if n := fds(); n != base {
+		t.Errorf("%d descriptors open after Close, %d before New", n, base)
 	}
 }
 

@@ -21,18 +21,16 @@ const (
 	maxDatagrams = 256
 )
 
-// exchangeUDP sends wire (the packed m) from a new connected UDP socket, so
-// each query has its own random source port and the kernel drops datagrams
-// from any other peer. It reads until ctx's deadline, keeping only a reply
+// exchangeUDP sends wire (the packed m) from a connected UDP socket no
+// other query has used (udpSockets), so each query has its own random
+// source port and the kernel drops datagrams from any other peer. It reads until ctx's deadline, keeping only a reply
 // that matches m's ID and question; anything else is counted and ignored.
 func (f *Forwarder) exchangeUDP(ctx context.Context, u *upstream, m *dns.Msg, wire []byte) (*dns.Msg, error) {
-	// DialUDP with the address parsed once: a new socket per query, without
-	// the address parsing and dial bookkeeping of net.Dialer.
-	uc, err := net.DialUDP("udp", nil, u.udpAddr)
+	uc, err := u.sockets.get()
 	if err != nil {
 		return nil, fmt.Errorf("forward: udp dial: %w", err)
 	}
-	defer uc.Close()
+	defer u.sockets.put(uc)
 	conn := rawconn.Wrap(uc)
 	defer bindDeadline(ctx, conn)()
 	if _, err := conn.Write(wire); err != nil {

@@ -29,6 +29,7 @@ type upstream struct {
 	proto      string       // protoUDP, protoTCP or protoTLS
 	addr       string       // "ip:port", for net.Dialer
 	udpAddr    *net.UDPAddr // addr, parsed once for the per-query UDP socket
+	sockets    *udpSockets  // those sockets (udp only)
 	serverName string       // TLS server name (tls only)
 	canon      string       // canonical string, e.g. "udp://127.0.0.1:53"
 	tlsConfig  *tls.Config  // per-upstream clone with ServerName set (tls only)
