@@ -10,6 +10,13 @@
 // so a raw call returns at once: with nothing to read or no room to write it
 // returns EAGAIN, and the caller waits in the poller as net.Conn does.
 // Deadlines, Close and the addresses are the wrapped net.Conn's own.
+//
+// A wrapped conn does not give out its descriptor (no SyscallConn), so
+// go-redis skips its peek at a pooled connection before each use, itself
+// a call the scheduler is told of on every pipeline: a connection Redis
+// closed (a restart) fails its next command instead and is dropped. After
+// a restart of every shard under load the query path saw the same one
+// failed read and one failed write per shard either way.
 package rawconn
 
 import (
