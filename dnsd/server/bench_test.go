@@ -14,6 +14,7 @@ import (
 	"github.com/shardns/shardns/dnsd/server"
 	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/lookup"
+	"github.com/shardns/shardns/internal/rawconn"
 	"github.com/shardns/shardns/internal/testutil/redistest"
 	"github.com/shardns/shardns/resolverd/forward"
 	"github.com/shardns/shardns/resolverd/resolve"
@@ -134,7 +135,8 @@ func startResolverd(b *testing.B, upstream string) *lookup.Remote {
 	if err != nil {
 		b.Fatal(err)
 	}
-	gs := grpc.NewServer()
+	ln = rawconn.Listener(ln) // as resolverd serves
+	gs := grpc.NewServer(rpc.ServerOptions()...)
 	rpc.New(res).Register(gs)
 	served := make(chan error, 1)
 	go func() { served <- gs.Serve(ln) }()

@@ -80,16 +80,6 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&w.PrefetchHits, "prefetch-hits", 2, "hits across the fleet that make an entry popular enough to be refreshed before it expires")
 }
 
-// streamWorkers is how many goroutines serve gRPC calls. A call mostly
-// waits on its upstream, so there are more than CPUs.
-const streamWorkers = 64
-
-// The gRPC receive windows (see Run).
-const (
-	streamWindow = 1 << 20
-	connWindow   = 16 << 20
-)
-
 // Run serves until ctx is done.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
@@ -130,18 +120,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer stopWork()
 
-	// Stream workers run calls on goroutines that live across calls, so a
-	// call does not pay for a new goroutine and its stack growing through
-	// the gRPC and forwarding frames; when all are busy, gRPC starts a
-	// goroutine as before.
-	//
-	// Static receive windows turn off gRPC's bandwidth probe, which sends a
-	// PING, and has it answered, each time a request arrives while no probe
-	// is out: on a quiet link, that was a round trip more for every call.
-	// DNS messages are at most 64 KiB, so a 1 MiB stream window never
-	// holds a call back.
-	srv := grpc.NewServer(grpc.NumStreamWorkers(streamWorkers),
-		grpc.StaticStreamWindowSize(streamWindow), grpc.StaticConnWindowSize(connWindow))
+	srv := grpc.NewServer(rpc.ServerOptions()...)
 	hs := rpc.New(res, rpc.WithRegisterer(reg)).Register(srv)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
