@@ -23,8 +23,10 @@ const (
 
 // exchangeUDP sends wire (the packed m) from a connected UDP socket no
 // other query has used (udpSockets), so each query has its own random
-// source port and the kernel drops datagrams from any other peer. It reads until ctx's deadline, keeping only a reply
-// that matches m's ID and question; anything else is counted and ignored.
+// source port and the kernel drops datagrams from any other peer. It reads
+// until ctx's deadline, keeping only a reply that matches m's ID and
+// question; anything else is counted and ignored. Reads and writes are raw
+// calls (package rawconn).
 func (f *Forwarder) exchangeUDP(ctx context.Context, u *upstream, m *dns.Msg, wire []byte) (*dns.Msg, error) {
 	uc, err := u.sockets.get()
 	if err != nil {
