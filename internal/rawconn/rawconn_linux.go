@@ -65,11 +65,16 @@ func (c *conn) Read(p []byte) (int, error) {
 	case err != nil:
 		return 0, err
 	case c.rerr != 0:
-		return 0, &net.OpError{Op: "read", Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", c.rerr)}
+		return 0, c.opError("read", c.rerr)
 	case c.rn == 0 && c.tcp:
 		return 0, io.EOF
 	}
 	return c.rn, nil
+}
+
+// opError is the error net.Conn gives for a failed call.
+func (c *conn) opError(op string, e syscall.Errno) error {
+	return &net.OpError{Op: op, Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError(op, e)}
 }
 
 func (c *conn) readFD(fd uintptr) bool {
@@ -81,7 +86,7 @@ func (c *conn) readFD(fd uintptr) bool {
 		case syscall.EAGAIN:
 			return false
 		case 0:
-			c.rn = int(n)
+			c.rn = n
 		default:
 			c.rerr = e
 		}
@@ -99,13 +104,10 @@ func (c *conn) Write(p []byte) (int, error) {
 	c.wbuf, c.wn, c.werr = p, 0, 0
 	err := c.rc.Write(c.wfn)
 	c.wbuf = nil
-	switch {
-	case err != nil:
-		return c.wn, err
-	case c.werr != 0:
-		return c.wn, &net.OpError{Op: "write", Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("write", c.werr)}
+	if err == nil && c.werr != 0 {
+		err = c.opError("write", c.werr)
 	}
-	return c.wn, nil
+	return c.wn, err
 }
 
 func (c *conn) writeFD(fd uintptr) bool {
@@ -118,7 +120,7 @@ func (c *conn) writeFD(fd uintptr) bool {
 		case syscall.EAGAIN:
 			return false
 		case 0:
-			c.wn += int(n)
+			c.wn += n
 			if !c.tcp {
 				return true // a datagram goes whole or not at all
 			}
