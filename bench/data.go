@@ -22,7 +22,7 @@ func missTypes() []uint16 {
 type workloadFiles struct {
 	trace   string   // the measured stream
 	warm    string   // every question of trace once (warm-cache workloads)
-	lat     string   // cold workloads: the questions of the latency run, disjoint from the rest
+	lats    []string // cold workloads: the questions of each latency round, disjoint from the rest
 	rounds  []string // cold workloads: the questions of each full-load round, disjoint
 	queries int      // lines in trace
 	unique  int      // distinct questions in trace
@@ -98,14 +98,20 @@ func prepare(o options, csvPath, dir string) (*dataset, error) {
 			return nil, err
 		}
 	}
-	// Cold: every question once; the latency run and each round get their own.
+	// Cold: every question once; each latency round and each full-load
+	// round get their own.
 	keys := trace.Keys(append(append([]string(nil), zone.Owners()...), d.nx...), missTypes(), o.seed+2)
-	nLat := min(int(float64(o.latQPS)*o.latDuration.Seconds()*1.2)+100, len(keys)/5)
-	miss := workloadFiles{lat: filepath.Join(dir, "miss-lat.txt"), queries: len(keys) - nLat, unique: len(keys) - nLat}
-	if err := writeQueries(miss.lat, keys[:nLat]); err != nil {
-		return nil, err
+	nLat := min(int(float64(o.latQPS)*o.latDuration.Seconds()*1.2)+100, len(keys)/(5*o.rounds))
+	var miss workloadFiles
+	for r := range o.rounds {
+		f := filepath.Join(dir, fmt.Sprintf("miss-lat-%d.txt", r))
+		if err := writeQueries(f, keys[r*nLat:(r+1)*nLat]); err != nil {
+			return nil, err
+		}
+		miss.lats = append(miss.lats, f)
 	}
-	rest := keys[nLat:]
+	rest := keys[o.rounds*nLat:]
+	miss.queries, miss.unique = len(rest), len(rest)
 	per := len(rest) / o.rounds
 	for r := range o.rounds {
 		f := filepath.Join(dir, fmt.Sprintf("miss-%d.txt", r))

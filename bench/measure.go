@@ -18,7 +18,7 @@ type live struct {
 	tg     target
 	srv    *peers.Server
 	row    report.Row
-	lat    perf.Stats
+	lat    []time.Duration // per answered query of every latency round
 	qps    []float64
 	cpu    []time.Duration // per answered query, one per round
 	sent   int64
@@ -40,8 +40,10 @@ func (l *live) ok() bool { return l.row.Err == "" }
 // runWorkload starts every server of w at once, warms them (warm
 // workloads), then runs the full-load rounds, each round driving every
 // server in turn, so that a burst of other work on the machine falls on
-// all of them alike; then one latency run per server. A server that fails
-// gets a row saying why; only an interrupt stops the workload.
+// all of them alike; then the latency rounds, each also driving every
+// server in turn (a cold workload takes them first, on caches that have
+// seen none of their questions). A server that fails gets a row saying
+// why; only an interrupt stops the workload.
 func (b *bench) runWorkload(ctx context.Context, w workload) (report.Table, error) {
 	t := report.Table{Key: w.key, Title: w.title, About: w.about, Baseline: baseline}
 	var ls []*live
@@ -68,20 +70,13 @@ func (b *bench) runWorkload(ctx context.Context, w workload) (report.Table, erro
 		return t, err
 	}
 	files := b.data.files[w.files]
-	for _, l := range ls { // prepare: warm the caches, or take the cold latency run first
-		if !l.ok() {
-			continue
+	if w.cold {
+		if err := b.latRounds(ctx, w, ls, files.lats, true); err != nil {
+			return t, err
 		}
-		switch {
-		case w.cold:
-			b.log.Info("latency run", "workload", w.key, "server", l.tg.name)
-			r := b.latRun(l.srv, files.lat, true)
-			st, err := b.dnsperf(ctx, r)
-			if err != nil {
-				l.fail(err)
-			}
-			l.lat = st
-		case l.tg.caches:
+	}
+	for _, l := range ls { // warm the caches
+		if l.ok() && l.tg.caches && !w.cold {
 			b.log.Info("warm-up", "workload", w.key, "server", l.tg.name)
 			r := b.perfRun(l.srv, files.warm)
 			r.Duration, r.Once = b.o.warmLimit, true
@@ -111,18 +106,16 @@ func (b *bench) runWorkload(ctx context.Context, w workload) (report.Table, erro
 			}
 		}
 	}
-	for _, l := range ls {
-		if l.ok() && !w.cold {
-			b.log.Info("latency run", "workload", w.key, "server", l.tg.name)
-			st, err := b.dnsperf(ctx, b.latRun(l.srv, files.trace, false))
-			if err != nil {
-				l.fail(err)
-			}
-			l.lat = st
+	if !w.cold {
+		traces := make([]string, b.o.rounds)
+		for i := range traces {
+			traces[i] = files.trace
 		}
-		if err := ctx.Err(); err != nil {
+		if err := b.latRounds(ctx, w, ls, traces, false); err != nil {
 			return t, err
 		}
+	}
+	for _, l := range ls {
 		if l.ok() {
 			if err := l.srv.Alive(); err != nil {
 				l.fail(err)
@@ -209,8 +202,8 @@ func (b *bench) finish(l *live) report.Row {
 	row.CPUPerQuery = median(l.cpu)
 	row.AvgLoad = median(l.avg)
 	row.Lost = float64(l.lost) / float64(max(l.sent, 1))
-	row.P50 = perf.Percentile(l.lat.Latencies, 50)
-	row.P99 = perf.Percentile(l.lat.Latencies, 99)
+	row.P50 = perf.Percentile(l.lat, 50)
+	row.P99 = perf.Percentile(l.lat, 99)
 	row.Sources = joinNotes(sourceShares(nil, l.src), oddRcodes(l.rcodes, l.done))
 	return row
 }
@@ -227,6 +220,31 @@ func median[T float64 | time.Duration](xs []T) T {
 		return s[n/2]
 	}
 	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// latRounds runs one latency round per file, each driving every server in
+// turn, and keeps every answered query's latency: a burst of other work on
+// the machine then falls on one round of each server, not on all of one
+// server's. once sends each question of the file once (cold workloads).
+func (b *bench) latRounds(ctx context.Context, w workload, ls []*live, files []string, once bool) error {
+	for round, file := range files {
+		for _, l := range ls {
+			if !l.ok() {
+				continue
+			}
+			b.log.Info("latency run", "workload", w.key, "round", round+1, "server", l.tg.name)
+			st, err := b.dnsperf(ctx, b.latRun(l.srv, file, once))
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				l.fail(err)
+				continue
+			}
+			l.lat = append(l.lat, st.Latencies...)
+		}
+	}
+	return ctx.Err()
 }
 
 // latRun is a latency run against srv: the fixed rate, every query's

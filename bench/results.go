@@ -171,7 +171,7 @@ func (b *bench) settings() [][2]string {
 		{"query types", "A 70%, AAAA 25%, TXT 3%, MX 2% (Zipf, uniform); misses: " + strconv.Itoa(len(missTypes())) + " types per name"},
 		{"full-load run", fmt.Sprintf("dnsperf -l %s -c %d -q %d -t %s -T 1%s; %d rounds per server, interleaved across servers; medians reported",
 			secs(o.duration), o.clients, o.outstanding, secs(o.timeout), qpsCap(o.maxQPS), o.rounds)},
-		{"latency run", fmt.Sprintf("dnsperf -l %s -Q %d -v: percentiles over every answered query", secs(o.latDuration), o.latQPS)},
+		{"latency run", fmt.Sprintf("dnsperf -l %s -Q %d -v; %d rounds per server, interleaved across servers; percentiles over every answered query of all rounds", secs(o.latDuration), o.latQPS, o.rounds)},
 		{"warm-up", fmt.Sprintf("every distinct question of the trace once (dnsperf -n 1), at most %s s", secs(o.warmLimit))},
 		{"CPU pinning", pin},
 		{"Unbound", "1 thread, forward-zone \".\" to nsd, module-config \"iterator\" (no validation), msg 256 MB, rrset 512 MB"},
@@ -203,7 +203,7 @@ func (b *bench) notes() []string {
 			"- **qps**: answered queries per second at full load, as dnsperf counts them, the median of the rounds; **qps range** is the " +
 			"slowest and fastest round. dnsperf and the servers share this machine, " +
 			"so NSD answering directly from its zone is the ceiling of what the load generator can drive here.\n" +
-			"- **p50, p99**: latency percentiles of every answered query in the latency run at a fixed moderate rate (dnsperf -v), " +
+			"- **p50, p99**: latency percentiles of every answered query in the latency rounds at a fixed moderate rate (dnsperf -v), " +
 			"so they show the path's own delay, not queueing at saturation; **mean at full load** is dnsperf's average during the full-load run.\n" +
 			"- **CPU µs/query**: user + system CPU time of every process of the server under test (from /proc/<pid>/stat, all threads, " +
 			"all processes of its process group) during each full-load round, divided by the answered queries; the median of the rounds. For shardns that is dnsd " +

@@ -54,8 +54,8 @@ func (b *bench) workloads() []workload {
 				d.csvRows, b.displayPath(o.csvPath), d.files["csv"].unique, d.csvExtra, warmNote)},
 		{key: "miss", files: "miss", title: "Misses: cold caches, no question repeated", cold: true, targets: b.missTargets,
 			about: fmt.Sprintf("Every name of the zone and every NX name, each with %d query types, each question once (%d questions), on freshly started servers: "+
-				"every query is a cache miss forwarded to nsd. The latency run comes first and each of the %d full-load rounds has questions of its own.",
-				len(missTypes()), d.files["miss"].queries, o.rounds)},
+				"every query is a cache miss forwarded to nsd. The %d latency rounds come first, and each of them and of the %d full-load rounds has questions of its own.",
+				len(missTypes()), d.files["miss"].queries, o.rounds, o.rounds)},
 		{key: "shards", files: "zipf", title: "shardns Redis shards, L1 off (Zipf trace, warm)", targets: b.shardTargets,
 			about: "dnsd with L1 off, so every answer comes from the owning Redis shard (go-redis Ring), misses through resolverd; " +
 				"1, 2, 4 and 8 shards on the same machine. Unbound's Zipf row is repeated for the ratios."},
@@ -200,7 +200,7 @@ func (b *bench) estimate() (runs, warmBound time.Duration) {
 			continue
 		}
 		n := time.Duration(len(w.targets()))
-		runs += n * (time.Duration(b.o.rounds)*(b.o.duration+time.Second) + b.o.latDuration + perRunOverhead)
+		runs += n * (time.Duration(b.o.rounds)*(b.o.duration+b.o.latDuration+2*time.Second) + perRunOverhead)
 		if !w.cold {
 			warmBound += n * b.o.warmLimit
 		}
