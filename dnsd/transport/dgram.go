@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -34,6 +35,12 @@ type dgramReader interface {
 // sent; an error is about ms[n]. It is safe for concurrent use.
 type dgramWriter interface {
 	writeBatch(ms []dgram) (int, error)
+}
+
+// replySocket is a socket that only sends replies (sendSocket on Linux).
+type replySocket interface {
+	dgramWriter
+	io.Closer
 }
 
 // batchConn reads and writes several datagrams per call.

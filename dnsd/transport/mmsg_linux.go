@@ -119,7 +119,7 @@ type mmsghdr struct {
 // openSendSockets binds one send socket beside each of pcs, the reading
 // sockets of one address (bound with SO_REUSEPORT, in this order), and
 // steers the address's datagrams to the reading sockets only.
-func openSendSockets(pcs []*net.UDPConn) ([]dgramWriter, error) {
+func openSendSockets(pcs []*net.UDPConn) ([]replySocket, error) {
 	var family, v6only int
 	var sa unix.Sockaddr
 	rc, err := pcs[0].SyscallConn()
@@ -141,13 +141,14 @@ func openSendSockets(pcs []*net.UDPConn) ([]dgramWriter, error) {
 	if serr != nil {
 		return nil, serr
 	}
-	out := make([]dgramWriter, 0, len(pcs))
-	fail := func(err error) ([]dgramWriter, error) {
+	out := make([]replySocket, 0, len(pcs))
+	fail := func(err error) ([]replySocket, error) {
 		for _, w := range out {
-			w.(*sendSocket).Close()
+			w.Close()
 		}
 		return nil, err
 	}
+	var first *sendSocket
 	for range pcs {
 		fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
 		if err != nil {
@@ -156,6 +157,9 @@ func openSendSockets(pcs []*net.UDPConn) ([]dgramWriter, error) {
 		s := &sendSocket{fd: fd, family: family}
 		s.scratch.New = func() any { return new(sendScratch) }
 		out = append(out, s)
+		if first == nil {
+			first = s
+		}
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
 			return fail(os.NewSyscallError("setsockopt SO_REUSEPORT", err))
 		}
@@ -178,7 +182,7 @@ func openSendSockets(pcs []*net.UDPConn) ([]dgramWriter, error) {
 		{Code: unix.BPF_RET | unix.BPF_A},
 	}
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-	if err := unix.SetsockoptSockFprog(out[0].(*sendSocket).fd, unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF, &fprog); err != nil {
+	if err := unix.SetsockoptSockFprog(first.fd, unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF, &fprog); err != nil {
 		return fail(os.NewSyscallError("setsockopt SO_ATTACH_REUSEPORT_CBPF", err))
 	}
 	return out, nil

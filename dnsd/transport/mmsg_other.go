@@ -9,4 +9,4 @@ import "net"
 
 func newDgramReader(pc *net.UDPConn) dgramReader { return newXnetConn(pc) }
 
-func openSendSockets([]*net.UDPConn) ([]dgramWriter, error) { return nil, nil }
+func openSendSockets([]*net.UDPConn) ([]replySocket, error) { return nil, nil }

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -143,7 +142,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	pcs     []*net.UDPConn
-	senders []io.Closer // send-only sockets beside pcs (see sendSocket)
+	senders []replySocket // send-only sockets beside pcs (see sendSocket)
 	lns     []*net.TCPListener
 	conns   map[*tcpConn]struct{}
 	addrs   []net.Addr
@@ -182,9 +181,7 @@ func (s *Server) Listen(addrs []string) error {
 		s.pcs = append(s.pcs, pcs...)
 		s.lns = append(s.lns, ln)
 		s.addrs = append(s.addrs, pcs[0].LocalAddr(), ln.Addr())
-		for _, w := range ws {
-			s.senders = append(s.senders, w.(io.Closer))
-		}
+		s.senders = append(s.senders, ws...)
 		s.mu.Unlock()
 		s.wg.Add(len(pcs) + 1)
 		for i, pc := range pcs {

@@ -11,10 +11,10 @@ import (
 	"time"
 )
 
-// Start listens on addr and serves h until the returned server is closed.
+// start listens on addr and serves h until the returned server is closed.
 // writeTimeout 0 is for handlers that write for as long as asked (a CPU
 // profile); a server that stops on its own is logged.
-func Start(addr string, h http.Handler, log *slog.Logger, writeTimeout time.Duration) (*http.Server, error) {
+func start(addr string, h http.Handler, log *slog.Logger, writeTimeout time.Duration) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen http %s: %w", addr, err)
@@ -45,7 +45,7 @@ func StartAll(log *slog.Logger, sides ...Side) ([]*http.Server, error) {
 		if side.Addr == "" {
 			continue
 		}
-		srv, err := Start(side.Addr, side.Handler(), log, side.WriteTimeout)
+		srv, err := start(side.Addr, side.Handler(), log, side.WriteTimeout)
 		if err != nil {
 			for _, s := range srvs {
 				s.Close()

@@ -88,7 +88,11 @@ func Build(cfg Config) Handler {
 	m := newMetrics(cfg.Registerer)
 	var h Handler = &resolveStep{resolver: cfg.Resolver, policy: cfg.Policy, stale: cfg.Stale, now: cfg.Now, metrics: m}
 	if cfg.Store != nil {
-		h = &storeStep{next: h, store: cfg.Store, behind: cfg.WriteBehind, log: cfg.Logger, metrics: m}
+		st := &storeStep{next: h, store: cfg.Store, log: cfg.Logger, metrics: m}
+		if cfg.WriteBehind {
+			st.async, _ = cfg.Store.(asyncStore)
+		}
+		h = st
 	}
 	co := &coalesceStep{next: h, timeout: cfg.ResolveTimeout, metrics: m, now: cfg.Now}
 	co.l1, _ = cfg.Store.(l1Reader)

@@ -10,13 +10,13 @@ import (
 
 // storeStep writes a cacheable answer from the resolver into the cache. A
 // write that fails is counted and logged; the answer is served regardless.
-// With behind set, a store that can write without waiting (asyncStore)
-// does so: the answer then goes out while the shared tier's write is on
-// its way, batched with others, rather than after a round trip to it.
+// With async set (write-behind, a store that can write without waiting),
+// the answer goes out while the shared tier's write is on its way, batched
+// with others, rather than after a round trip to it.
 type storeStep struct {
 	next    Handler
 	store   Store
-	behind  bool
+	async   asyncStore // nil: every write is waited for
 	log     *slog.Logger
 	metrics *metrics
 }
@@ -33,7 +33,7 @@ func (s *storeStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, error
 		return res, err
 	}
 	key := q.Key
-	if as, ok := s.store.(asyncStore); ok && s.behind && as.SetAsync(ctx, key, res.Entry, func(err error) { s.written(key, err) }) {
+	if s.async != nil && s.async.SetAsync(ctx, key, res.Entry, func(err error) { s.written(key, err) }) {
 		return res, nil
 	}
 	s.written(key, s.store.Set(ctx, key, res.Entry))

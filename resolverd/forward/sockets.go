@@ -3,6 +3,8 @@ package forward
 import (
 	"net"
 	"sync"
+
+	"github.com/shardns/shardns/internal/rawconn"
 )
 
 // udpAhead is how many connected UDP sockets each UDP upstream keeps open
@@ -17,28 +19,30 @@ const udpAhead = 32
 // two or three context switches per query on a quiet server. Here one
 // goroutine opens sockets in bursts ahead of the queries and closes the
 // spent ones in bursts behind them. When the ready ones run out (a burst
-// of queries) a query opens its own, as before.
+// of queries) a query opens its own, as before. The sockets are wrapped
+// for raw reads and writes (package rawconn) when opened, off the query's
+// path.
 type udpSockets struct {
 	addr  *net.UDPAddr
-	ready chan *net.UDPConn // opened, never used
-	kick  chan struct{}     // wakes keep (capacity 1)
+	ready chan net.Conn // opened, never used
+	kick  chan struct{} // wakes keep (capacity 1)
 
 	mu     sync.Mutex // orders put against the end of keep
-	spent  chan *net.UDPConn
+	spent  chan net.Conn
 	closed bool
 }
 
 func newUDPSockets(addr *net.UDPAddr) *udpSockets {
 	return &udpSockets{
 		addr:  addr,
-		ready: make(chan *net.UDPConn, udpAhead),
-		spent: make(chan *net.UDPConn, 2*udpAhead),
+		ready: make(chan net.Conn, udpAhead),
+		spent: make(chan net.Conn, 2*udpAhead),
 		kick:  make(chan struct{}, 1),
 	}
 }
 
 // get returns a socket no query has used.
-func (s *udpSockets) get() (*net.UDPConn, error) {
+func (s *udpSockets) get() (net.Conn, error) {
 	select {
 	case c := <-s.ready:
 		if len(s.ready) <= udpAhead/2 {
@@ -47,12 +51,21 @@ func (s *udpSockets) get() (*net.UDPConn, error) {
 		return c, nil
 	default:
 		s.wake()
-		return net.DialUDP("udp", nil, s.addr)
+		return s.open()
 	}
 }
 
+// open opens a connected socket to the upstream.
+func (s *udpSockets) open() (net.Conn, error) {
+	c, err := net.DialUDP("udp", nil, s.addr)
+	if err != nil {
+		return nil, err
+	}
+	return rawconn.Wrap(c), nil
+}
+
 // put takes back a socket after its query, to be closed.
-func (s *udpSockets) put(c *net.UDPConn) {
+func (s *udpSockets) put(c net.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.closed {
@@ -93,21 +106,16 @@ func (s *udpSockets) keep(stop <-chan struct{}) {
 }
 
 func (s *udpSockets) fill() {
-	for len(s.ready) < cap(s.ready) {
-		c, err := net.DialUDP("udp", nil, s.addr)
+	for len(s.ready) < cap(s.ready) { // only keep sends: this never blocks
+		c, err := s.open()
 		if err != nil {
 			return // get opens its own, and reports the error
 		}
-		select {
-		case s.ready <- c:
-		default:
-			c.Close()
-			return
-		}
+		s.ready <- c
 	}
 }
 
-func (s *udpSockets) drain(ch chan *net.UDPConn) {
+func (s *udpSockets) drain(ch chan net.Conn) {
 	for {
 		select {
 		case c := <-ch:

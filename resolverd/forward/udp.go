@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-
-	"github.com/shardns/shardns/internal/rawconn"
 )
 
 const (
@@ -25,15 +23,13 @@ const (
 // other query has used (udpSockets), so each query has its own random
 // source port and the kernel drops datagrams from any other peer. It reads
 // until ctx's deadline, keeping only a reply that matches m's ID and
-// question; anything else is counted and ignored. Reads and writes are raw
-// calls (package rawconn).
+// question; anything else is counted and ignored.
 func (f *Forwarder) exchangeUDP(ctx context.Context, u *upstream, m *dns.Msg, wire []byte) (*dns.Msg, error) {
-	uc, err := u.sockets.get()
+	conn, err := u.sockets.get()
 	if err != nil {
 		return nil, fmt.Errorf("forward: udp dial: %w", err)
 	}
-	defer u.sockets.put(uc)
-	conn := rawconn.Wrap(uc)
+	defer u.sockets.put(conn)
 	defer bindDeadline(ctx, conn)()
 	if _, err := conn.Write(wire); err != nil {
 		return nil, fmt.Errorf("forward: udp write: %w", err)
