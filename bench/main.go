@@ -1,8 +1,8 @@
 // Command bench measures shardns against the DNS servers people would
 // otherwise pick, in one run on loopback: it builds dnsd and resolverd,
-// serves a generated zone with nsd, starts Unbound, dnsmasq, a fixed-answer
-// miekg/dns server and shardns in several arrangements as caching
-// forwarders to that nsd, drives each with dnsperf over the same traces,
+// serves a generated zone with nsd, starts Unbound, dnsmasq, CoreDNS, a
+// fixed-answer miekg/dns server and shardns in several arrangements as
+// caching forwarders to that nsd, drives each with dnsperf over the same traces,
 // and writes bench/RESULTS.md and PNG plots in bench/plots.
 //
 //	go run ./bench -quick      # a few minutes
@@ -52,6 +52,7 @@ type options struct {
 	keep         bool
 	genCSV       string
 	dnsmasqCache int
+	coredns      string
 	logLevel     string
 	queueNames   int
 	queueDelay   time.Duration
@@ -103,6 +104,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the scratch folder (configurations, traces, server logs)")
 	fs.StringVar(&o.genCSV, "gen-csv", "", "write a sample CSV of names drawn from the zone (Zipf) to this file and exit")
 	fs.IntVar(&o.dnsmasqCache, "dnsmasq-cache", 0, "dnsmasq --cache-size; 0: room for every record of the zone")
+	fs.StringVar(&o.coredns, "coredns", "", "CoreDNS binary to compare; empty: build "+coreDNSModule+" once into the user's cache folder; off: leave CoreDNS out")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&o.queueNames, "queue-names", fullScale().queueNames, "distinct names in each measured job of the queue workload (-quick: 80)")
 	fs.DurationVar(&o.queueDelay, "queue-delay", 20*time.Millisecond, "how long the queue workload's upstream takes per answer")

@@ -176,6 +176,7 @@ func (b *bench) settings() [][2]string {
 		{"CPU pinning", pin},
 		{"Unbound", "1 thread, forward-zone \".\" to nsd, module-config \"iterator\" (no validation), msg 256 MB, rrset 512 MB"},
 		{"dnsmasq", "--no-resolv --server=nsd, cache-size " + strconv.Itoa(b.dnsmasqCache())},
+		{"CoreDNS", coreDNSSetting(b.tools.coredns, b.l1Size())},
 		{"NSD", "1 server process, RRL off"},
 		{"shardns", fmt.Sprintf("dnsd -l1 %d (or 0), -min-ttl 0; Redis shards maxmemory 1 GB allkeys-lfu, no persistence; resolverd -upstream nsd", b.l1Size())},
 	}

@@ -103,6 +103,9 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if tl.coredns, err = coreDNS(ctx, o.coredns, log); err != nil {
+		log.Warn("CoreDNS left out of the run", "err", err)
+	}
 	dir, err := os.MkdirTemp("", "shardns-bench-")
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 const (
 	nameNSD     = "NSD (authoritative, no cache)"
 	nameFixed   = "fixed answer (miekg/dns)"
+	nameCoreDNS = "CoreDNS (cache, forward)"
 	nameUnbound = "Unbound"
 	nameDnsmasq = "dnsmasq"
 	nameAIO     = "shardns all-in-one (L1, in-process resolver)"
@@ -51,24 +53,26 @@ func (b *bench) shardnsTarget(cfg peers.ShardnsConfig) target {
 
 // peerTargets are the servers of the warm-cache and cold-cache workloads.
 func (b *bench) peerTargets() []target {
-	dnsmasqCache := b.o.dnsmasqCache
-	if dnsmasqCache <= 0 {
-		dnsmasqCache = 10 * len(b.data.zone.Names) // records, not names: CNAME chains and types
-	}
 	ts := []target{
 		{name: nameNSD, shared: true, start: func(context.Context) (*peers.Server, error) { return b.nsd, nil }},
 		{name: nameFixed, start: func(ctx context.Context) (*peers.Server, error) {
 			return peers.Fixed(ctx, b.env, b.bins.fixed)
 		}},
+		{name: nameCoreDNS, caches: true, start: func(ctx context.Context) (*peers.Server, error) {
+			return peers.CoreDNS(ctx, b.env, b.tools.coredns, b.nsd, b.l1Size(), b.data.probe)
+		}},
 		{name: nameUnbound, caches: true, start: func(ctx context.Context) (*peers.Server, error) {
 			return peers.Unbound(ctx, b.env, b.tools.unbound, b.nsd, b.data.probe)
 		}},
 		{name: nameDnsmasq, caches: true, start: func(ctx context.Context) (*peers.Server, error) {
-			return peers.Dnsmasq(ctx, b.env, b.tools.dnsmasq, b.nsd, dnsmasqCache, b.data.probe)
+			return peers.Dnsmasq(ctx, b.env, b.tools.dnsmasq, b.nsd, b.dnsmasqCache(), b.data.probe)
 		}},
 		b.shardnsTarget(b.shardnsConfig(nameAIO, 0, false, b.l1Size())),
 		b.shardnsTarget(b.shardnsConfig(nameFleet, 4, true, b.l1Size())),
 		b.shardnsTarget(b.shardnsConfig(nameRedis, 4, true, 0)),
+	}
+	if b.tools.coredns == "" {
+		ts = slices.DeleteFunc(ts, func(t target) bool { return t.name == nameCoreDNS })
 	}
 	return b.filter(ts)
 }

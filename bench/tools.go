@@ -16,6 +16,7 @@ import (
 // tools are the outside programs a run needs.
 type tools struct {
 	dnsperf, nsd, unbound, dnsmasq, redis, taskset string
+	coredns                                        string // "" when left out (see coreDNS)
 }
 
 // installHint names the Debian packages bench needs.
@@ -70,6 +71,9 @@ func (t tools) versions(ctx context.Context) [][2]string {
 		{"Redis", t.redis, []string{"--version"}},
 	} {
 		out = append(out, [2]string{x.label, toolVersion(ctx, x.bin, x.args...)})
+	}
+	if t.coredns != "" {
+		out = append(out, [2]string{"CoreDNS", coreDNSVersion(ctx, t.coredns)})
 	}
 	return out
 }

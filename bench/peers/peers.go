@@ -1,7 +1,7 @@
 // Package peers starts the DNS servers a load run compares, each on a free
 // loopback port and each a caching forwarder to the same loopback
 // authoritative server: NSD (the authoritative server itself), Unbound,
-// dnsmasq, a fixed-answer miekg/dns server, Redis shards and shardns in
+// dnsmasq, CoreDNS, a fixed-answer miekg/dns server, Redis shards and shardns in
 // its several arrangements.
 package peers
 

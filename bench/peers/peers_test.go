@@ -63,6 +63,15 @@ func TestConfigsLoopbackOnly(t *testing.T) {
 			t.Errorf("dnsmasq args lack %q: %s", want, dm)
 		}
 	}
+	cf := Corefile(5303, "127.0.0.1", 5300, 100100)
+	for _, want := range []string{".:5303 {", "bind 127.0.0.1", "success 100100", "denial 100100", "forward . 127.0.0.1:5300"} {
+		if !strings.Contains(cf, want) {
+			t.Errorf("Corefile lacks %q:\n%s", want, cf)
+		}
+	}
+	if strings.Contains(cf, "log\n") {
+		t.Errorf("Corefile logs every query:\n%s", cf)
+	}
 	for _, bad := range []string{"192.0.2.1:53", "localhost:53", "127.0.0.1:0", "127.0.0.1"} {
 		if _, _, err := splitLoopback(bad); err == nil {
 			t.Errorf("splitLoopback(%q): no error", bad)
