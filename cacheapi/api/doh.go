@@ -106,7 +106,7 @@ func (a *API) serveWire(w http.ResponseWriter, r *http.Request, wire []byte) {
 		return
 	}
 	req := new(dns.Msg)
-	if err := req.Unpack(wire); err != nil {
+	if err := req.Unpack(wire); err != nil || !dnsmsg.WellFormed(wire, req) {
 		writeError(w, http.StatusBadRequest, "unparsable DNS message")
 		return
 	}

@@ -156,6 +156,8 @@ func TestDoHBadRequests(t *testing.T) {
 	enc := base64.RawURLEncoding.EncodeToString(good)
 	response := bytes.Clone(good)
 	response[2] |= 0x80
+	countsLie := bytes.Clone(good)
+	countsLie[7] = 2 // ANCOUNT 2, and no answer records
 	for _, c := range []struct {
 		what, path string
 		code       int
@@ -186,6 +188,7 @@ func TestDoHBadRequests(t *testing.T) {
 		{"empty", mimeDNSMessage, []byte{}, http.StatusBadRequest},
 		{"garbage", mimeDNSMessage, bytes.Repeat([]byte{0xff}, 40), http.StatusBadRequest},
 		{"a response", mimeDNSMessage, response, http.StatusBadRequest},
+		{"counts that lie", mimeDNSMessage, countsLie, http.StatusBadRequest},
 	} {
 		h := http.Header{}
 		if c.ctype != "" {

@@ -30,6 +30,8 @@ const (
 //   - names whose first label starts with "slow": answered after slowWait;
 //   - names whose first label starts with "hole": never answered;
 //   - other types: NODATA with the SOA; names outside the zone: REFUSED.
+//
+// Like NSD, it never sets CD in a reply.
 type authServer struct {
 	addr string
 
@@ -150,6 +152,7 @@ func answer(r *dns.Msg, name, first string) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
+	m.CheckingDisabled = false // as NSD: the CD bit is not copied
 	if opt := r.IsEdns0(); opt != nil {
 		m.SetEdns0(1232, opt.Do())
 	}

@@ -40,6 +40,17 @@ func labels(n, size int) []byte {
 // typeClassA is QTYPE A, QCLASS IN.
 var typeClassA = []byte{0, 1, 0, 1}
 
+// opt0 is an OPT record: root owner, UDP size 1232, no options.
+var opt0 = []byte{0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 0}
+
+// withCounts sets the ANCOUNT, NSCOUNT and ARCOUNT of the message m.
+func withCounts(m []byte, an, ns, ar uint16) []byte {
+	binary.BigEndian.PutUint16(m[6:], an)
+	binary.BigEndian.PutUint16(m[8:], ns)
+	binary.BigEndian.PutUint16(m[10:], ar)
+	return m
+}
+
 // Messages that must not be answered at all: a response (QR=1; answering
 // could loop or amplify) and fewer bytes than a header.
 func TestNoReply(t *testing.T) {
@@ -85,6 +96,15 @@ func TestUnparsableBodyFormErr(t *testing.T) {
 		{"QCLASS cut short", append(append(header(0xABD7, rd, 1), labels(2, 10)...), 0, 1, 0)},
 		{"pointer loop", append(append(header(0xABD4, rd, 1), 0xC0, 12), typeClassA...)},
 		{"NOTIFY garbage", append(header(0xABD5, uint16(dns.OpcodeNotify)<<11, 1), 0xC0, 0xFF)},
+		// The first name of a message has no earlier name to point to
+		// (RFC 1035 §4.1.4); miekg/dns follows a pointer into the header.
+		{"pointer into the header", append(append(header(0xABD8, rd, 1), 3, 'w', 'w', 'w', 0xC0, 2), typeClassA...)},
+		// Counts that promise records the message does not hold
+		// (RFC 1035 §4.1.1); miekg/dns stops quietly where they run out.
+		{"ARCOUNT 3, one OPT", withCounts(append(append(header(0xABD9, rd, 1), labels(2, 5)...), append(typeClassA, opt0...)...), 0, 0, 3)},
+		{"ANCOUNT 1, no record", withCounts(append(append(header(0xABDA, rd, 1), labels(2, 5)...), typeClassA...), 1, 0, 0)},
+		{"NSCOUNT 2, one record", withCounts(append(append(append(header(0xABDB, rd, 1), labels(2, 5)...), typeClassA...),
+			append(labels(1, 3), 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1)...), 0, 2, 0)},
 	}
 	for _, network := range networks {
 		for _, tt := range tests {
@@ -321,6 +341,35 @@ func TestANYAnsweredWithHINFO(t *testing.T) {
 	}
 	if n := s.auth.Total(); n != 0 {
 		t.Errorf("ANY reached the upstream %d times", n)
+	}
+}
+
+// RFC 4035 §3.2.2: a reply carries the query's CD bit, from the resolver
+// (a miss) and from the cache (a hit; the key keeps CD answers apart),
+// whatever the upstream's reply had; an error reply to a QUERY too.
+func TestCDCopied(t *testing.T) {
+	s := newSetup(t, options{})
+	for _, network := range networks {
+		for i, cd := range []bool{true, false, true} {
+			for _, edns := range []bool{false, true} {
+				q := query("cd.example.com.", dns.TypeA, uint16(0x7200+i))
+				if edns {
+					q = withEDNS(q)
+				}
+				q.CheckingDisabled = cd
+				if r := exchange(t, network, s.addr(network), q); r.CheckingDisabled != cd || r.Rcode != dns.RcodeSuccess {
+					t.Errorf("%s ask %d, EDNS %v: CD %v, rcode %s; want CD %v, NOERROR", network, i, edns, r.CheckingDisabled, dns.RcodeToString[r.Rcode], cd)
+				}
+			}
+		}
+		axfr := query(zone, dns.TypeAXFR, 0x7210)
+		axfr.CheckingDisabled = true
+		if r := exchange(t, network, s.addr(network), axfr); !r.CheckingDisabled || r.Rcode != dns.RcodeRefused {
+			t.Errorf("%s AXFR with CD: CD %v, rcode %s", network, r.CheckingDisabled, dns.RcodeToString[r.Rcode])
+		}
+	}
+	if n := s.auth.Count("cd.example.com.", dns.TypeA); n != 4 {
+		t.Errorf("upstream asked %d times, want 4 (one per key: CD, and DO with EDNS)", n)
 	}
 }
 

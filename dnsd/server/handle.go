@@ -68,7 +68,7 @@ func (s *Server) check(lim *limit, addr netip.Addr) ratelimit.Action {
 // serve is ServeMessage's general way: every message can take it.
 func (s *Server) serve(ctx context.Context, req []byte, from transport.Peer, dst []byte, lim limit) []byte {
 	r := new(dns.Msg)
-	if err := r.Unpack(req); err != nil || (len(r.Question) > 0 && !questionComplete(req)) {
+	if err := r.Unpack(req); err != nil || !dnsmsg.WellFormed(req, r) {
 		s.metrics.answered.WithLabelValues("FORMERR").Inc()
 		return formErr(dst, req)
 	}
@@ -159,25 +159,6 @@ func formErr(dst, req []byte) []byte {
 	dst[len(dst)-2] = req[2]&0x78 | bitQR // opcode kept; AA, TC, RD cleared
 	dst[len(dst)-1] = dns.RcodeFormatError
 	return binary.BigEndian.AppendUint64(dst, 0) // all four counts 0
-}
-
-// questionComplete reports whether the first question of req, a message
-// miekg/dns parsed, really has its QTYPE and QCLASS: Unpack accepts a
-// message that ends right after the name, or after QTYPE, and reads the
-// missing fields as 0.
-func questionComplete(req []byte) bool {
-	off := headerLen
-	for off < len(req) {
-		switch c := int(req[off]); {
-		case c == 0:
-			return off+1+4 <= len(req)
-		case c&0xC0 == 0xC0: // a pointer ends the name
-			return off+2+4 <= len(req)
-		default:
-			off += 1 + c
-		}
-	}
-	return false
 }
 
 // truncated is the reply to a rate-limited client: empty, TC set, so a real

@@ -114,8 +114,11 @@ func ParseCommon(req []byte, q *Query, key []byte) (_ []byte, end int, ok bool) 
 }
 
 // lookedUp reports whether a query for t goes to the lookup chain: not 0,
-// and not a type LocalAnswer answers.
+// not a meta type ParseQuery rejects, and not a type LocalAnswer answers.
 func lookedUp(t uint16) bool {
+	if metaType(t) {
+		return false
+	}
 	switch t {
 	case 0, dns.TypeANY, dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT,
 		dns.TypeMAILA, dns.TypeMAILB, dns.TypeTSIG, dns.TypeTKEY:

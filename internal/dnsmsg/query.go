@@ -1,6 +1,8 @@
 package dnsmsg
 
 import (
+	"encoding/binary"
+
 	"github.com/miekg/dns"
 )
 
@@ -30,6 +32,37 @@ type Reject struct {
 	Text  string
 }
 
+// WellFormed reports whether req, which miekg/dns unpacked into r, holds
+// what Unpack forgives, as a query must:
+//   - every record its header counts (RFC 1035 §4.1.1): Unpack stops
+//     quietly where the records run out;
+//   - a first question with its QTYPE and QCLASS: Unpack reads missing
+//     fields as 0;
+//   - no compression pointer in the first name, which has no earlier name
+//     to point to (RFC 1035 §4.1.4): Unpack follows one into the header.
+func WellFormed(req []byte, r *dns.Msg) bool {
+	for i, n := range []int{len(r.Question), len(r.Answer), len(r.Ns), len(r.Extra)} {
+		if int(binary.BigEndian.Uint16(req[4+2*i:])) != n {
+			return false
+		}
+	}
+	if len(r.Question) == 0 {
+		return true
+	}
+	off := headerSize
+	for off < len(req) {
+		switch c := int(req[off]); {
+		case c == 0:
+			return off+1+4 <= len(req)
+		case c&0xC0 != 0: // a pointer, or a label type Unpack refused
+			return false
+		default:
+			off += 1 + c
+		}
+	}
+	return false
+}
+
 // ParseQuery validates r as a client query and extracts the Query. A nil
 // Reject means the query may go to the lookup chain.
 func ParseQuery(r *dns.Msg) (Query, *Reject) {
@@ -49,11 +82,17 @@ func ParseQuery(r *dns.Msg) (Query, *Reject) {
 		AD:    r.AuthenticatedData,
 		CD:    r.CheckingDisabled,
 	}
+	if misplacedOPT(r.Answer) || misplacedOPT(r.Ns) {
+		return out, &Reject{Rcode: dns.RcodeFormatError, EDE: dns.ExtendedErrorCodeOther, Text: "OPT record outside the additional section"}
+	}
 	opts := 0
 	for _, rr := range r.Extra {
 		opt, ok := rr.(*dns.OPT)
 		if !ok {
 			continue
+		}
+		if opt.Hdr.Name != "." {
+			return out, &Reject{Rcode: dns.RcodeFormatError, EDE: dns.ExtendedErrorCodeOther, Text: "OPT record not owned by the root"}
 		}
 		opts++
 		out.EDNS = true
@@ -70,11 +109,33 @@ func ParseQuery(r *dns.Msg) (Query, *Reject) {
 		// Both values are reserved (RFC 6895 §3.1, §3.2): no data has them.
 		return out, &Reject{Rcode: dns.RcodeFormatError, EDE: dns.ExtendedErrorCodeOther, Text: "QTYPE or QCLASS 0"}
 	}
+	if metaType(out.Type) {
+		return out, &Reject{Rcode: dns.RcodeFormatError, EDE: dns.ExtendedErrorCodeNotSupported, Text: "meta type " + TypeString(out.Type) + " is not a question"}
+	}
 	if _, ok := dns.IsDomainName(out.Name); !ok {
 		return out, &Reject{Rcode: dns.RcodeFormatError, EDE: dns.ExtendedErrorCodeOther, Text: "bad query name"}
 	}
 	out.Key = Key(out.Name, out.Type, out.Class, out.DO, out.CD)
 	return out, nil
+}
+
+// metaType reports whether t lies in 128 to 248, the part of RFC 6895
+// §3.1's range of QTYPEs and meta-TYPEs with no question behind it:
+// NXNAME (128; RFC 9824 §3.5 wants FORMERR and no forwarding) and the
+// unassigned rest. 249 to 255 (TKEY, TSIG, IXFR, AXFR, MAILB, MAILA, ANY)
+// are answered by LocalAnswer.
+func metaType(t uint16) bool { return 128 <= t && t <= 248 }
+
+// misplacedOPT reports whether rrs, the answer or authority section of a
+// query, hold an OPT record: RFC 6891 §6.1.1 allows one only in the
+// additional section.
+func misplacedOPT(rrs []dns.RR) bool {
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			return true
+		}
+	}
+	return false
 }
 
 // ReplySize is the largest reply the client can take over UDP: 512 without

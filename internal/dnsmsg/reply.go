@@ -21,7 +21,8 @@ type ReplyOptions struct {
 }
 
 // AppendReply appends to dst the reply to q made from the stored answer s:
-// the query's ID, its RD bit, its spelling of the name, TTLs aged by
+// the query's ID, its RD and CD bits (RFC 4035 §3.2.2: CD is copied from
+// the query), its spelling of the name, TTLs aged by
 // o.Age, AD cleared unless the client asked for it (RFC 6840 §5.8), and an
 // OPT record (with any EDE) when the query had EDNS. s is not modified.
 func AppendReply(dst []byte, s Stored, q *Query, o ReplyOptions) []byte {
@@ -42,6 +43,7 @@ func AppendReplyName(dst []byte, s Stored, q *Query, qname []byte, o ReplyOption
 	msg := dst[start:]
 	binary.BigEndian.PutUint16(msg, q.ID)
 	msg[2] = msg[2]&^0x01 | boolBit(q.RD, 0x01)
+	msg[3] = msg[3]&^0x10 | boolBit(q.CD, 0x10)
 	if !q.DO && !q.AD {
 		msg[3] &^= 0x20
 	}
@@ -130,8 +132,10 @@ func boolBit(b bool, bit byte) byte {
 }
 
 // Fit makes a reply fit in size bytes. A reply that fits is returned as it
-// is; a larger one is trimmed to whole records with TC set (RFC 2181 §9,
-// RFC 1035 §4.2.1), keeping its OPT record, so the client retries over TCP.
+// is. A larger one first loses the records it may leave out without TC
+// (see withoutOptional); if it still does not fit it is trimmed to whole
+// records with TC set (RFC 2181 §9, RFC 1035 §4.2.1), so the client
+// retries over TCP. The OPT record is kept either way.
 func Fit(reply []byte, size int) []byte {
 	if len(reply) <= size {
 		return reply
@@ -140,6 +144,9 @@ func Fit(reply []byte, size int) []byte {
 	if err := m.Unpack(reply); err != nil {
 		return truncatedHeader(reply)
 	}
+	if out, ok := withoutOptional(m, size); ok {
+		return out
+	}
 	m.Truncate(size)
 	m.Truncated = true
 	out, err := m.Pack()
@@ -147,6 +154,44 @@ func Fit(reply []byte, size int) []byte {
 		return truncatedHeader(reply)
 	}
 	return out
+}
+
+// withoutOptional packs m without the records RFC 2181 §9 lets a reply
+// leave out with TC clear ("extra information"), if that fits in size: the
+// additional section (its OPT record aside) and then, for an answer with
+// records, the authority section, unless DNSSEC records there prove the
+// answer (a wildcard's NSEC, say). A negative answer or a referral needs
+// its authority section. Sections go whole: a partial RRset without TC
+// would be taken as complete.
+func withoutOptional(m *dns.Msg, size int) ([]byte, bool) {
+	trimmed := *m
+	trimmed.Compress = true
+	trimmed.Extra = nil
+	if opt := m.IsEdns0(); opt != nil {
+		trimmed.Extra = []dns.RR{opt}
+	}
+	if out, err := trimmed.Pack(); err == nil && len(out) <= size {
+		return out, true
+	}
+	if len(m.Answer) == 0 || len(m.Ns) == 0 || hasDNSSEC(m.Ns) {
+		return nil, false
+	}
+	trimmed.Ns = nil
+	if out, err := trimmed.Pack(); err == nil && len(out) <= size {
+		return out, true
+	}
+	return nil, false
+}
+
+// hasDNSSEC reports whether rrs hold any RRSIG, NSEC or NSEC3 record.
+func hasDNSSEC(rrs []dns.RR) bool {
+	for _, rr := range rrs {
+		switch rr.Header().Rrtype {
+		case dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3:
+			return true
+		}
+	}
+	return false
 }
 
 // truncatedHeader is the last resort of Fit: header and question only, TC set.
@@ -163,8 +208,9 @@ func truncatedHeader(reply []byte) []byte {
 }
 
 // ErrorReply builds the reply to r with rcode and, when the query had EDNS,
-// an OPT record carrying the EDE code and text (none when both are zero). Flags are not copied from
-// the query beyond what RFC 1035 requires (ID, opcode, RD, question).
+// an OPT record carrying the EDE code and text (none when both are zero).
+// Flags are not copied from the query beyond what RFC 1035 requires (ID,
+// opcode, RD, question) and, for a QUERY, CD (RFC 4035 §3.2.2).
 func ErrorReply(r *dns.Msg, rcode int, ede uint16, text string) *dns.Msg {
 	m := new(dns.Msg)
 	m.Id = r.Id
@@ -173,6 +219,7 @@ func ErrorReply(r *dns.Msg, rcode int, ede uint16, text string) *dns.Msg {
 	m.Rcode = rcode
 	if r.Opcode == dns.OpcodeQuery {
 		m.RecursionDesired = r.RecursionDesired
+		m.CheckingDisabled = r.CheckingDisabled
 		m.RecursionAvailable = true
 		if len(r.Question) == 1 {
 			m.Question = r.Question
