@@ -34,6 +34,9 @@ func (f *Forwarder) exchange(ctx context.Context, u *upstream, q *dns.Msg) (*dns
 	if err != nil {
 		return nil, err
 	}
+	if len(resp.Question) == 0 { // an error reply without it (see matches)
+		resp.Question = append(resp.Question, m.Question...)
+	}
 	resp.Id = q.Id
 	if addedOPT {
 		stripOPT(resp)
@@ -81,12 +84,41 @@ func randomID() uint16 {
 
 // matches reports whether resp answers m: a response with m's ID and opcode
 // and the same question (name compared case-insensitively, type, class).
+// An error reply (FORMERR, SERVFAIL, NOTIMP, REFUSED) may come without the
+// question, as NSD sends one for a class it does not serve: with the ID
+// and the connected socket it still answers m, and waiting on for another
+// would only end in a timeout that counts against the upstream.
 func matches(resp, m *dns.Msg) bool {
-	if !resp.Response || resp.Id != m.Id || resp.Opcode != m.Opcode || len(resp.Question) != 1 {
+	if !resp.Response || resp.Id != m.Id || resp.Opcode != m.Opcode {
+		return false
+	}
+	if len(resp.Question) == 0 {
+		return bareError(resp)
+	}
+	if len(resp.Question) != 1 {
 		return false
 	}
 	a, b := resp.Question[0], m.Question[0]
 	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && equalFoldASCII(a.Name, b.Name)
+}
+
+// bareError reports whether resp, a reply without a question, is an error
+// reply that says nothing about any name: no records but an OPT.
+func bareError(resp *dns.Msg) bool {
+	switch resp.Rcode {
+	case dns.RcodeFormatError, dns.RcodeServerFailure, dns.RcodeNotImplemented, dns.RcodeRefused:
+	default:
+		return false
+	}
+	if len(resp.Answer) != 0 || len(resp.Ns) != 0 {
+		return false
+	}
+	for _, rr := range resp.Extra {
+		if rr.Header().Rrtype != dns.TypeOPT {
+			return false
+		}
+	}
+	return true
 }
 
 // equalFoldASCII compares DNS names case-insensitively (ASCII letters only,

@@ -230,7 +230,12 @@ func TestSourcePortVaries(t *testing.T) {
 	for _, a := range remotes {
 		ports[a.(*net.UDPAddr).Port] = true
 	}
-	if len(remotes) != before+after || len(ports) != len(remotes) {
+	// Sockets closed are not opened again, but the kernel may hand a
+	// freed port to a new socket: among about a hundred ports drawn at
+	// random from Linux's 28232 one repeat turns up in one run out of
+	// five, three in one out of a thousand. A socket used twice would
+	// repeat its port for a whole run of queries.
+	if len(remotes) != before+after || len(ports) < len(remotes)-3 {
 		t.Errorf("%d queries came from %d distinct source ports, want one socket per query", len(remotes), len(ports))
 	}
 }
@@ -382,6 +387,41 @@ func TestAllServfailReturnsLastAnswer(t *testing.T) {
 		if st.Failures != 0 {
 			t.Errorf("%s: an answer counted as a failure", st.Address)
 		}
+	}
+}
+
+// An error reply without its question (servers may leave it out: NSD
+// does for a class it does not serve) answers the query at once, with the
+// question put back; it is not a timeout, and the upstream stays healthy.
+// A NOERROR reply without a question answers nothing and is ignored.
+func TestBareErrorReplyAccepted(t *testing.T) {
+	for _, rcode := range []int{dns.RcodeFormatError, dns.RcodeServerFailure, dns.RcodeNotImplemented, dns.RcodeRefused} {
+		up := startBoth(t, answerBare(rcode))
+		f := newForwarder(t, Config{Upstreams: []string{up}, HealthInterval: -1, Timeout: 3 * time.Second})
+		q := query("bare.example.", dns.TypeA)
+		q.Question[0].Qclass = dns.ClassNONE
+		start := time.Now()
+		resp, _, err := f.Exchange(ctxFor(t, 5*time.Second), q)
+		if err != nil {
+			t.Fatalf("%s: %v", dns.RcodeToString[rcode], err)
+		}
+		if resp.Rcode != rcode || len(resp.Question) != 1 || resp.Question[0] != q.Question[0] || resp.Id != q.Id {
+			t.Errorf("%s: got rcode %s, question %v, ID %d", dns.RcodeToString[rcode], dns.RcodeToString[resp.Rcode], resp.Question, resp.Id)
+		}
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("%s: answered after %v, as a timeout", dns.RcodeToString[rcode], took)
+		}
+		if st := f.Upstreams()[0]; !st.Healthy || st.Failures != 0 || st.Ignored != 0 {
+			t.Errorf("%s: upstream healthy %v, %d failures, %d ignored", dns.RcodeToString[rcode], st.Healthy, st.Failures, st.Ignored)
+		}
+	}
+	up := startBoth(t, answerBare(dns.RcodeSuccess))
+	f := newForwarder(t, Config{Upstreams: []string{up}, HealthInterval: -1, Timeout: 300 * time.Millisecond})
+	if resp, _, err := f.Exchange(ctxFor(t, 5*time.Second), query("bare.example.", dns.TypeA)); err == nil {
+		t.Errorf("a NOERROR reply without a question was taken: %v", resp)
+	}
+	if st := f.Upstreams()[0]; st.Ignored == 0 {
+		t.Error("the NOERROR reply without a question was not counted as ignored")
 	}
 }
 

@@ -166,6 +166,17 @@ func answerRcode(rcode int) dns.HandlerFunc {
 	}
 }
 
+// answerBare answers every query with rcode, a header and nothing else:
+// no question, as NSD refuses a class it does not serve.
+func answerBare(rcode int) dns.HandlerFunc {
+	return func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetRcode(r, rcode)
+		m.Question = nil
+		_ = w.WriteMsg(m)
+	}
+}
+
 // recorder wraps a handler and records each query, its transport and peer.
 type recorder struct {
 	next    dns.Handler
