@@ -3,12 +3,7 @@ package peers
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
-
-	"github.com/miekg/dns"
-
-	"github.com/shardns/shardns/bench/proc"
 )
 
 // Corefile is a CoreDNS configuration for a caching forwarder on
@@ -33,30 +28,9 @@ func Corefile(port int, upstreamHost string, upstreamPort, capacity int) string 
 // CoreDNS starts coredns as a caching forwarder to upstream and waits until
 // it answers probe.
 func CoreDNS(ctx context.Context, e Env, bin string, upstream *Server, capacity int, probe string) (*Server, error) {
-	host, uport, err := splitLoopback(upstream.Addr)
-	if err != nil {
-		return nil, err
-	}
-	dir := filepath.Join(e.Dir, "coredns")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("peers: coredns: %w", err)
-	}
-	port, err := FreePort()
-	if err != nil {
-		return nil, err
-	}
-	conf := filepath.Join(dir, "Corefile")
-	if err := os.WriteFile(conf, []byte(Corefile(port, host, uport, capacity)), 0o644); err != nil {
-		return nil, fmt.Errorf("peers: coredns: %w", err)
-	}
-	p, err := e.start("coredns", bin, "-conf", conf, "-quiet")
-	if err != nil {
-		return nil, err
-	}
-	s := &Server{Name: "CoreDNS", Addr: loopback(port), Procs: []*proc.Proc{p}}
-	if err := WaitDNS(ctx, s, probe, dns.TypeA); err != nil {
-		s.Stop()
-		return nil, err
-	}
-	return s, nil
+	return e.startForwarder(ctx, forwarder{name: "coredns", label: "CoreDNS",
+		setup: func(port int, dir, host string, uport int) ([]string, map[string]string) {
+			conf := filepath.Join(dir, "Corefile")
+			return []string{bin, "-conf", conf, "-quiet"}, map[string]string{conf: Corefile(port, host, uport, capacity)}
+		}}, upstream, probe)
 }

@@ -55,32 +55,11 @@ forward-zone:
 // Unbound starts unbound -d as a caching forwarder to upstream and waits
 // until it answers probe.
 func Unbound(ctx context.Context, e Env, bin string, upstream *Server, probe string) (*Server, error) {
-	host, uport, err := splitLoopback(upstream.Addr)
-	if err != nil {
-		return nil, err
-	}
-	dir := filepath.Join(e.Dir, "unbound")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("peers: unbound: %w", err)
-	}
-	port, err := FreePort()
-	if err != nil {
-		return nil, err
-	}
-	conf := filepath.Join(dir, "unbound.conf")
-	if err := os.WriteFile(conf, []byte(UnboundConf(port, dir, host, uport)), 0o644); err != nil {
-		return nil, fmt.Errorf("peers: unbound: %w", err)
-	}
-	p, err := e.start("unbound", bin, "-d", "-c", conf)
-	if err != nil {
-		return nil, err
-	}
-	s := &Server{Name: "Unbound", Addr: loopback(port), Procs: []*proc.Proc{p}}
-	if err := WaitDNS(ctx, s, probe, dns.TypeA); err != nil {
-		s.Stop()
-		return nil, err
-	}
-	return s, nil
+	return e.startForwarder(ctx, forwarder{name: "unbound", label: "Unbound",
+		setup: func(port int, dir, host string, uport int) ([]string, map[string]string) {
+			conf := filepath.Join(dir, "unbound.conf")
+			return []string{bin, "-d", "-c", conf}, map[string]string{conf: UnboundConf(port, dir, host, uport)}
+		}}, upstream, probe)
 }
 
 // DnsmasqArgs is dnsmasq's command line for a caching forwarder on
@@ -100,23 +79,48 @@ func DnsmasqArgs(bin string, port int, dir, upstreamHost string, upstreamPort, c
 // Dnsmasq starts dnsmasq -k as a caching forwarder to upstream and waits
 // until it answers probe.
 func Dnsmasq(ctx context.Context, e Env, bin string, upstream *Server, cacheSize int, probe string) (*Server, error) {
+	return e.startForwarder(ctx, forwarder{name: "dnsmasq", label: "dnsmasq",
+		setup: func(port int, dir, host string, uport int) ([]string, map[string]string) {
+			return DnsmasqArgs(bin, port, dir, host, uport, cacheSize), nil
+		}}, upstream, probe)
+}
+
+// forwarder is how to start one caching forwarder: its name (its scratch
+// folder and process), the label of its rows, and setup, which gives its
+// command line and the files to write first (path: content) for the port
+// it is to serve on, its folder, and the upstream's loopback host and
+// port.
+type forwarder struct {
+	name, label string
+	setup       func(port int, dir, host string, uport int) (argv []string, files map[string]string)
+}
+
+// startForwarder starts f on a free loopback port, forwarding to upstream,
+// and waits until it answers probe.
+func (e Env) startForwarder(ctx context.Context, f forwarder, upstream *Server, probe string) (*Server, error) {
 	host, uport, err := splitLoopback(upstream.Addr)
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(e.Dir, "dnsmasq")
+	dir := filepath.Join(e.Dir, f.name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("peers: dnsmasq: %w", err)
+		return nil, fmt.Errorf("peers: %s: %w", f.name, err)
 	}
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
-	p, err := e.start("dnsmasq", DnsmasqArgs(bin, port, dir, host, uport, cacheSize)...)
+	argv, files := f.setup(port, dir, host, uport)
+	for path, content := range files {
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			return nil, fmt.Errorf("peers: %s: %w", f.name, err)
+		}
+	}
+	p, err := e.start(f.name, argv...)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Name: "dnsmasq", Addr: loopback(port), Procs: []*proc.Proc{p}}
+	s := &Server{Name: f.label, Addr: loopback(port), Procs: []*proc.Proc{p}}
 	if err := WaitDNS(ctx, s, probe, dns.TypeA); err != nil {
 		s.Stop()
 		return nil, err
