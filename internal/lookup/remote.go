@@ -80,7 +80,7 @@ func Dial(addrs []string, opts ...grpc.DialOption) (*Remote, error) {
 // are raw calls (package rawconn), where those of gRPC's own dialer are
 // calls the scheduler is told of.
 func dial(ctx context.Context, addr string) (net.Conn, error) {
-	return rawconn.Dial(ctx, "tcp", addr)
+	return rawconn.WrapDial(new(net.Dialer).DialContext)(ctx, "tcp", addr)
 }
 
 // Resolve sends q to a resolverd and returns its answer. The caller's

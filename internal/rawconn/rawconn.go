@@ -43,16 +43,6 @@ func WrapDial(dial DialFunc) DialFunc {
 	}
 }
 
-// Dial dials as a zero net.Dialer does and wraps the connection.
-func Dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	return Wrap(c), nil
-}
-
 // Listener wraps every connection ln accepts.
 func Listener(ln net.Listener) net.Listener { return listener{ln} }
 

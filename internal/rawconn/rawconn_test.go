@@ -36,7 +36,7 @@ func pair(t *testing.T) (client, server net.Conn) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	client, err = rawconn.Dial(ctx, "tcp", ln.Addr().String())
+	client, err = rawconn.WrapDial(new(net.Dialer).DialContext)(ctx, "tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
