@@ -35,33 +35,52 @@ func rowOf(t report.Table, server string) (report.Row, bool) {
 	return report.Row{}, false
 }
 
-// addMissOverhead says, in the misses section, what each shardns row adds
-// to a direct upstream query: its latency percentiles minus those of the
-// same questions sent straight to nsd in the same run, and their ratio.
+// addMissOverhead says, in the misses section, what each server adds to a
+// direct upstream query: its latency percentiles minus those of the same
+// questions sent straight to nsd in the same run, and their ratio; shardns
+// first, then the peers. It then sets the fleet beside the Unbound chain,
+// whose misses are handed on as many times.
 func addMissOverhead(tables []report.Table) {
 	for i, t := range tables {
 		if t.Key != "miss" {
 			continue
 		}
 		nsd, ok := rowOf(t, nameNSD)
-		if !ok || nsd.Err != "" || nsd.P50 <= 0 || nsd.P99 <= 0 {
+		if !ok || !hasLatency(nsd) {
 			return
 		}
-		var parts []string
+		var ours, others []string
 		for _, r := range t.Rows {
-			if !strings.HasPrefix(r.Server, "shardns") || r.Err != "" || r.P50 <= 0 || r.P99 <= 0 {
+			if r.Server == nameNSD || !hasLatency(r) {
 				continue
 			}
-			parts = append(parts, fmt.Sprintf("%s: %+d µs at p50 (%.2f× NSD), %+d µs at p99 (%.2f× NSD)", r.Server,
-				(r.P50-nsd.P50).Microseconds(), float64(r.P50)/float64(nsd.P50),
-				(r.P99-nsd.P99).Microseconds(), float64(r.P99)/float64(nsd.P99)))
+			added := fmt.Sprintf("%s: %+d µs at p50 (%.2f× NSD), %+d µs at p99 (%.2f× NSD)", r.Server,
+				(r.P50 - nsd.P50).Microseconds(), float64(r.P50)/float64(nsd.P50),
+				(r.P99 - nsd.P99).Microseconds(), float64(r.P99)/float64(nsd.P99))
+			if strings.HasPrefix(r.Server, "shardns") {
+				ours = append(ours, added)
+			} else {
+				others = append(others, added)
+			}
 		}
-		if len(parts) > 0 {
+		if len(ours) > 0 {
 			tables[i].About += " Added to a direct upstream query (each latency minus that of the same questions sent straight to nsd in this run): " +
-				strings.Join(parts, "; ") + "."
+				strings.Join(ours, "; ") + "."
+		}
+		if len(others) > 0 {
+			tables[i].About += " The peers add " + strings.Join(others, "; ") + "."
+		}
+		fleet, okFleet := rowOf(t, nameFleet)
+		chain, okChain := rowOf(t, nameChain)
+		if okFleet && okChain && hasLatency(fleet) && hasLatency(chain) {
+			tables[i].About += fmt.Sprintf(" The fleet hands a miss on through %d processes before nsd (dnsd, a Redis shard, resolverd), the chain through %d Unbounds: "+
+				"beside the chain, the fleet takes %+d µs at p50 and %+d µs at p99.", fleetHops, fleetHops, (fleet.P50 - chain.P50).Microseconds(), (fleet.P99 - chain.P99).Microseconds())
 		}
 	}
 }
+
+// hasLatency says whether r ran and has both percentiles.
+func hasLatency(r report.Row) bool { return r.Err == "" && r.P50 > 0 && r.P99 > 0 }
 
 // addReferenceRows puts Unbound's Zipf row into the shard sweep, for its
 // ratios, says what misses add to a direct upstream query, and adds the

@@ -27,12 +27,30 @@ func TestAddMissOverhead(t *testing.T) {
 	}
 	got := tables[1].About
 	want := "Misses. Added to a direct upstream query (each latency minus that of the same questions sent straight to nsd in this run): " +
-		nameAIO + ": +150 µs at p50 (2.50× NSD), +700 µs at p99 (2.00× NSD)."
+		nameAIO + ": +150 µs at p50 (2.50× NSD), +700 µs at p99 (2.00× NSD). " +
+		"The peers add " + nameUnbound + ": +300 µs at p50 (4.00× NSD), +1300 µs at p99 (2.86× NSD)."
 	if got != want {
 		t.Errorf("misses section\n got %s\nwant %s", got, want)
 	}
-	if strings.Contains(got, "Unbound") || strings.Contains(got, nameFleet) {
-		t.Errorf("only shardns rows with figures belong there: %s", got)
+	if strings.Contains(got, nameFleet) {
+		t.Errorf("a row without figures has no place there: %s", got)
+	}
+
+	// The fleet beside the chain of as many hops.
+	tables[1].About = "Misses."
+	tables[1].Rows[3] = row(nameFleet, 500*time.Microsecond, 3*time.Millisecond)
+	tables[1].Rows = append(tables[1].Rows, row(nameChain, 350*time.Microsecond, 1200*time.Microsecond))
+	addMissOverhead(tables)
+	got = tables[1].About
+	for _, want := range []string{
+		nameFleet + ": +400 µs at p50 (5.00× NSD), +2300 µs at p99 (4.29× NSD)",
+		"The peers add " + nameUnbound + ": +300 µs at p50 (4.00× NSD), +1300 µs at p99 (2.86× NSD); " +
+			nameChain + ": +250 µs at p50 (3.50× NSD), +500 µs at p99 (1.71× NSD).",
+		"the chain through 3 Unbounds: beside the chain, the fleet takes +150 µs at p50 and +1800 µs at p99.",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("misses section lacks %q:\n%s", want, got)
+		}
 	}
 
 	// Without NSD's figures there is nothing to subtract.

@@ -63,7 +63,8 @@ func (b *bench) workloads() []workload {
 }
 
 // missTargets are the peers except the fixed-answer server, which has no
-// misses.
+// misses, and a chain of Unbounds that hands each miss on as many times as
+// the fleet does: what those hand-offs alone cost on this machine.
 func (b *bench) missTargets() []target {
 	var out []target
 	for _, t := range b.peerTargets() {
@@ -71,7 +72,10 @@ func (b *bench) missTargets() []target {
 			out = append(out, t)
 		}
 	}
-	return out
+	chain := target{name: nameChain, caches: true, start: func(ctx context.Context) (*peers.Server, error) {
+		return peers.UnboundChain(ctx, b.env, b.tools.unbound, b.nsd, fleetHops, b.data.probe)
+	}}
+	return append(out, b.filter([]target{chain})...)
 }
 
 func (b *bench) selected(key string) bool {

@@ -20,7 +20,13 @@ const (
 	nameAIO     = "shardns all-in-one (L1, in-process resolver)"
 	nameFleet   = "shardns L1 + Redis×4 + resolverd"
 	nameRedis   = "shardns Redis×4, L1 off"
+	nameChain   = "Unbound ×3 chain (a fleet miss's hops)"
 )
+
+// fleetHops is how many processes a miss through the fleet passes before
+// nsd, each handing it on once: dnsd, a Redis shard, resolverd. The
+// Unbound chain of the misses workload has as many.
+const fleetHops = 3
 
 // baseline is the server every ratio divides by.
 const baseline = nameUnbound

@@ -55,11 +55,40 @@ forward-zone:
 // Unbound starts unbound -d as a caching forwarder to upstream and waits
 // until it answers probe.
 func Unbound(ctx context.Context, e Env, bin string, upstream *Server, probe string) (*Server, error) {
-	return e.startForwarder(ctx, forwarder{name: "unbound", label: "Unbound",
+	return e.startForwarder(ctx, unbound(bin, "unbound", "Unbound"), upstream, probe)
+}
+
+// UnboundChain starts n Unbound forwarders in a row, the first forwarding
+// to upstream and each other to the one started before it, and returns the
+// last as one server whose CPU is that of all n. A miss through it passes
+// n processes before upstream, each forwarding once: with n = 3, as many
+// hand-offs as a miss through dnsd, a Redis shard and resolverd.
+func UnboundChain(ctx context.Context, e Env, bin string, upstream *Server, n int, probe string) (*Server, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("peers: an Unbound chain of %d", n)
+	}
+	label := fmt.Sprintf("Unbound ×%d chain", n)
+	chain := &Server{Name: label}
+	next := upstream
+	for i := range n {
+		s, err := e.startForwarder(ctx, unbound(bin, fmt.Sprintf("unbound-chain%d", i+1), label), next, probe)
+		if err != nil {
+			chain.Stop()
+			return nil, err
+		}
+		chain.Addr, chain.Procs = s.Addr, append(chain.Procs, s.Procs...)
+		next = s
+	}
+	return chain, nil
+}
+
+// unbound is how to start one Unbound in the folder name.
+func unbound(bin, name, label string) forwarder {
+	return forwarder{name: name, label: label,
 		setup: func(port int, dir, host string, uport int) ([]string, map[string]string) {
 			conf := filepath.Join(dir, "unbound.conf")
 			return []string{bin, "-d", "-c", conf}, map[string]string{conf: UnboundConf(port, dir, host, uport)}
-		}}, upstream, probe)
+		}}
 }
 
 // DnsmasqArgs is dnsmasq's command line for a caching forwarder on
