@@ -263,23 +263,18 @@ func (f *soakFleet) sample(ctx context.Context, at time.Duration) (soakSample, e
 	return s, nil
 }
 
-// goRuntime reads a Go process's heap in use, live heap (the heap after
-// the last collection: the next goal divided by 1 + GOGC/100) and
-// goroutines from its Prometheus metrics.
+// goRuntime reads a Go process's heap in use, live heap (what the last
+// collection marked) and goroutines from its Prometheus metrics.
 func goRuntime(ctx context.Context, url string) (heap, live, goroutines float64, err error) {
 	fams, err := peers.Scrape(ctx, url)
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("bench: soak: %w", err)
 	}
-	m, err := peers.Values(fams, "go_memstats_heap_inuse_bytes", "go_memstats_next_gc_bytes", "go_gc_gogc_percent", "go_goroutines")
+	m, err := peers.Values(fams, "go_memstats_heap_inuse_bytes", "go_gc_heap_live_bytes", "go_goroutines")
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("bench: soak: %w", err)
 	}
-	gogc := m["go_gc_gogc_percent"]
-	if gogc <= 0 {
-		gogc = 100
-	}
-	return m["go_memstats_heap_inuse_bytes"], m["go_memstats_next_gc_bytes"] / (1 + gogc/100), m["go_goroutines"], nil
+	return m["go_memstats_heap_inuse_bytes"], m["go_gc_heap_live_bytes"], m["go_goroutines"], nil
 }
 
 // rss is a process's resident set size in bytes, from /proc/<pid>/status.

@@ -267,7 +267,7 @@ func (b *bench) soakMarkdown(r soakReport) string {
 		"warmed with every distinct question of the Zipf trace once, then driven by `dnsperf -l %s -Q %d -c %d -q %d -t %s -T 1` "+
 		"over a trace of %d lines: the Zipf trace's questions in turn, and every %dth question an A question for a name never asked before "+
 		"(NXDOMAIN, negative TTL 300 s, kept in Redis for the stale window too), so L1 evicts throughout and Redis grows until maxmemory evicts. "+
-		"Every %s bench reads dnsd's and resolverd's VmRSS (/proc/<pid>/status), their Go heap in use, live heap (go_memstats_next_gc_bytes ÷ (1 + GOGC/100): "+
+		"Every %s bench reads dnsd's and resolverd's VmRSS (/proc/<pid>/status), their Go heap in use, live heap (go_gc_heap_live_bytes: "+
 		"the heap the last collection kept) and goroutines (Prometheus metrics), dnsd's open descriptors (/proc/<pid>/fd), and each shard's used_memory, "+
 		"evicted_keys (INFO) and DBSIZE.\n\n",
 		nameFleet, soakL1, soakRedisMemory, "allkeys-lfu", secs(o.soakDuration), o.soakQPS, o.clients, o.outstanding, secs(o.timeout),

@@ -14,6 +14,7 @@ import (
 	"github.com/shardns/shardns/cacheapi/app"
 	"github.com/shardns/shardns/cacheapi/warmcli"
 	"github.com/shardns/shardns/internal/config"
+	"github.com/shardns/shardns/internal/gctune"
 )
 
 func main() {
@@ -23,6 +24,7 @@ func main() {
 		stop()
 		os.Exit(code)
 	}
+	gctune.Start(os.Getenv)
 	var cfg app.Config
 	os.Exit(config.Main("cacheapi", os.Args[1:], os.Getenv, os.Stderr, &cfg, func(ctx context.Context, log *slog.Logger) error {
 		return app.Run(ctx, cfg, log)

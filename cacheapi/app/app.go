@@ -11,12 +11,10 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/shardns/shardns/cacheapi/api"
 	"github.com/shardns/shardns/cacheapi/stats"
 	"github.com/shardns/shardns/internal/frontend"
+	"github.com/shardns/shardns/internal/procmetrics"
 )
 
 // Config is cacheapi's flags.
@@ -44,8 +42,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.HTTPRate < 0 {
 		return fmt.Errorf("cacheapi: -http-rate %v is negative", cfg.HTTPRate)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := procmetrics.Registry()
 	fe, err := frontend.Build(cfg.Frontend, nil, reg, log)
 	if err != nil {
 		return fmt.Errorf("cacheapi: %w", err)

@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/shardns/shardns/cacheapi/api"
@@ -27,6 +25,7 @@ import (
 	"github.com/shardns/shardns/internal/frontend"
 	"github.com/shardns/shardns/internal/httpserve"
 	"github.com/shardns/shardns/internal/pprofhttp"
+	"github.com/shardns/shardns/internal/procmetrics"
 	"github.com/shardns/shardns/resolverd/forward"
 	"github.com/shardns/shardns/resolverd/resolve"
 	"github.com/shardns/shardns/resolverd/zones"
@@ -70,8 +69,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 
 // Run serves until ctx is done, then shuts down cleanly.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := procmetrics.Registry()
 	listen := config.List(cfg.Listen)
 	if len(listen) == 0 {
 		return errors.New("dnsd: -listen is empty")

@@ -12,14 +12,13 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 
 	"github.com/shardns/shardns/internal/config"
 	"github.com/shardns/shardns/internal/httpserve"
 	"github.com/shardns/shardns/internal/pprofhttp"
+	"github.com/shardns/shardns/internal/procmetrics"
 	"github.com/shardns/shardns/internal/queue"
 	"github.com/shardns/shardns/internal/rawconn"
 	"github.com/shardns/shardns/resolverd/forward"
@@ -82,8 +81,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 
 // Run serves until ctx is done.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := procmetrics.Registry()
 	var auth resolve.Authority
 	if cfg.Zones != "" {
 		a, err := zones.Load(cfg.Zones)
