@@ -113,6 +113,11 @@ func TestCluster(t *testing.T) {
 	if r2 == nil {
 		t.Fatalf("%s has no replica", m2.Addr)
 	}
+	// Replication is asynchronous: a kill before the replica has the
+	// writes loses them. WAIT returns once one replica acknowledged them.
+	if n, err := m2.Client().Do(ctx, "WAIT", 1, 5000).Int(); err != nil || n < 1 {
+		t.Fatalf("WAIT on %s: %d replicas, %v", m2.Addr, n, err)
+	}
 	t0 := time.Now()
 	m2.Kill()
 	c.WaitMaster(r2)
