@@ -35,8 +35,15 @@ func Start(getenv func(string) string) bool {
 	if getenv("GOGC") != "" {
 		return false
 	}
-	gctuner.SetMinGCPercent(MinPercent)
-	gctuner.SetMaxGCPercent(MaxPercent)
+	// The tuner reads its bounds without synchronisation after each
+	// cycle: set them only when they differ (a first Start), never under
+	// a tuner already running.
+	if gctuner.GetMinGCPercent() != MinPercent {
+		gctuner.SetMinGCPercent(MinPercent)
+	}
+	if gctuner.GetMaxGCPercent() != MaxPercent {
+		gctuner.SetMaxGCPercent(MaxPercent)
+	}
 	gctuner.Tuning(Headroom)
 	return true
 }
