@@ -27,19 +27,25 @@ func (s Scrubbed) Total() int { return s.Answer + s.Authority + s.Additional }
 //     link back to a name already in the chain ends it. For type CNAME, the
 //     CNAME at q's name only; for type ANY, every record at q's name.
 //   - Authority: for a negative answer (NXDOMAIN, or NOERROR without the
-//     data) the SOA owned by the final name or an ancestor of it; otherwise
-//     (NOERROR only) one NS RRset owned by a name of the chain or an
-//     ancestor, and for a referral the DS at the NS owner; NSEC and NSEC3
-//     owned within the zone of the kept SOA or NS, or of the signer of a
-//     kept answer RRSIG.
+//     data) the SOA owned by the final name or an ancestor of it, and no
+//     NS (as in Unbound: a negative answer needs none, and NS records
+//     there are where poison is planted); otherwise (NOERROR only) one NS
+//     RRset owned by a name of the chain or an ancestor, and for a
+//     referral the DS at the NS owner; NSEC and NSEC3 owned within the
+//     zone of the kept SOA or NS, or of the signer of a kept answer RRSIG
+//     (a wildcard answer's proof).
 //   - Additional: the OPT record, and the A and AAAA records of names that
 //     kept records name (NS, MX, SRV and SVCB targets and the like).
 //
 // Everywhere an RRSIG stays when it covers a kept RRset of its section
-// (same owner, type covered); records of another class than q's (but
-// OPT, whose class field is a size) are dropped. Scrub never adds or changes a record, keeps the order of those
-// it keeps, and allocates nothing when nothing is dropped. It returns the
-// number of records dropped per section.
+// (same owner, type covered), and records of another class than q's (but
+// OPT, whose class field is a size) are dropped.
+//
+// Scrub never adds or changes a record and keeps the order of those it
+// keeps. It allocates nothing for a reply of up to 64 records with nothing
+// to drop and no DNAME to follow; when it drops records it gives m new
+// section slices and never writes the old ones, which may be shared. It
+// returns the number of records dropped per section.
 func Scrub(m *dns.Msg, q dns.Question) Scrubbed {
 	if m == nil || clean(m, q) {
 		return Scrubbed{}
