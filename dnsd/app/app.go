@@ -85,6 +85,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if local.fwd != nil {
 			reg.MustRegister(local.fwd.Collector())
 		}
+		reg.MustRegister(local.res.Collector())
 	}
 	var res interface {
 		Resolve(context.Context, *dns.Msg) (*dns.Msg, error)

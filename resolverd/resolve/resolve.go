@@ -1,11 +1,13 @@
 // Package resolve is resolverd's answer to one query: from a local zone when
-// the name lies in one, else from the upstreams. The gRPC service and the
-// all-in-one dnsd both answer through it.
+// the name lies in one, else from the upstreams. The gRPC service, its queue
+// workers and the all-in-one dnsd all answer through it, so every answer is
+// scrubbed here (dnsmsg.Scrub) before anything caches or serves it.
 package resolve
 
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/miekg/dns"
 
@@ -29,8 +31,15 @@ const maxChase = 8
 
 // Resolver answers queries from local zones, then upstreams.
 type Resolver struct {
-	zones Authority // may be nil
-	fwd   Forwarder // may be nil when every name is local
+	zones    Authority // may be nil
+	fwd      Forwarder // may be nil when every name is local
+	scrubbed scrubCounts
+}
+
+// scrubCounts counts what Scrub dropped, for the collector.
+type scrubCounts struct {
+	answer, authority, additional atomic.Uint64 // records, per section
+	answers                       atomic.Uint64 // answers that lost any
 }
 
 // New returns a Resolver. Either part may be nil, not both.
@@ -44,7 +53,9 @@ func New(zones Authority, fwd Forwarder) (*Resolver, error) {
 // Resolve answers q and says which source answered ("zone:<origin>" or the
 // upstream's address). A local answer that ends in a CNAME pointing out of
 // the local zones is completed from the upstreams, as a recursive server
-// would. Errors mean no answer could be had at all.
+// would. Every answer, local or upstream, is scrubbed of the records
+// unrelated to q's question (dnsmsg.Scrub). Errors mean no answer could be
+// had at all.
 func (r *Resolver) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, string, error) {
 	if len(q.Question) != 1 {
 		return nil, "", fmt.Errorf("resolve: %d questions", len(q.Question))
@@ -53,6 +64,7 @@ func (r *Resolver) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, string, e
 		if m, ok := r.zones.Answer(q); ok {
 			m.RecursionAvailable = true
 			r.chase(ctx, q, m)
+			r.scrub(m, q.Question[0])
 			return m, "zone:" + r.origin(q.Question[0].Name), nil
 		}
 	}
@@ -63,7 +75,20 @@ func (r *Resolver) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, string, e
 	if err != nil {
 		return nil, "", fmt.Errorf("resolve: %w", err)
 	}
+	r.scrub(m, q.Question[0])
 	return m, up, nil
+}
+
+// scrub drops from m the records unrelated to question and counts them.
+func (r *Resolver) scrub(m *dns.Msg, question dns.Question) {
+	n := dnsmsg.Scrub(m, question)
+	if n.Total() == 0 {
+		return
+	}
+	r.scrubbed.answer.Add(uint64(n.Answer))
+	r.scrubbed.authority.Add(uint64(n.Authority))
+	r.scrubbed.additional.Add(uint64(n.Additional))
+	r.scrubbed.answers.Add(1)
 }
 
 // chase follows a CNAME chain that leaves the local zones through the
@@ -95,6 +120,9 @@ func (r *Resolver) chase(ctx context.Context, q *dns.Msg, m *dns.Msg) {
 		} else {
 			return
 		}
+		// Scrubbed against its own question before the chase reads it: a
+		// stray CNAME must not lead the chase elsewhere.
+		r.scrub(next, sub.Question[0])
 		m.Answer = append(m.Answer, next.Answer...)
 		m.Rcode = next.Rcode
 		if len(next.Answer) == 0 {

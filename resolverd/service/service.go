@@ -105,6 +105,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("resolverd: %w (set -upstream or -zones)", err)
 	}
+	reg.MustRegister(res.Collector())
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
