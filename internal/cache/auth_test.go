@@ -3,7 +3,9 @@ package cache
 import (
 	"crypto/x509"
 	"errors"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -205,5 +207,56 @@ func TestRedisUserNeedsPassword(t *testing.T) {
 			r.Close()
 			t.Error("a user without a password was taken")
 		}
+	}
+}
+
+// BenchmarkRingGetSecure reads entries from one shard, batched and with
+// many Gets in flight, as the query path does: plain, with a password,
+// and with a password over TLS.
+func BenchmarkRingGetSecure(b *testing.B) {
+	ca := redistest.NewCA(b, "bench")
+	now := time.Now()
+	keys := make([]string, 256)
+	for i := range keys {
+		keys[i] = key("b"+strconv.Itoa(i)+".example.", "A")
+	}
+	for _, bc := range []struct {
+		name string
+		sec  redistest.Security
+		cfg  RedisConfig
+	}{
+		{"plain", redistest.Security{}, RedisConfig{}},
+		{"password", redistest.Security{Password: "pw"}, RedisConfig{Password: "pw"}},
+		{"password+TLS", redistest.Security{Password: "pw", TLS: ca}, RedisConfig{Password: "pw", TLS: ca.ClientTLS()}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			srv := redistest.StartSecure(b, bc.sec)
+			cfg := bc.cfg
+			cfg.Addrs, cfg.Timeout = []string{srv.Addr}, slowTimeout
+			r, err := NewRing(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			for _, k := range keys {
+				if err := r.Set(b.Context(), k, testEntry(now, time.Hour, 2*time.Hour, 120)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var next atomic.Uint64
+			b.SetParallelism(32)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := next.Add(1) * 7919
+				for pb.Next() {
+					i++
+					if _, err := r.Get(b.Context(), keys[i%uint64(len(keys))]); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
 	}
 }
