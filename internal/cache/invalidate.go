@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/shardns/shardns/internal/redisopt"
 )
 
 // InvalidateChannel is the Redis pub/sub channel on which a flush is
@@ -144,6 +146,7 @@ func (r *Redis) SubscribeInvalidations(fn func(Invalidation), log *slog.Logger) 
 			Password:                 opt.Password,
 			DB:                       opt.DB,
 			TLSConfig:                opt.TLSConfig,
+			Dialer:                   redisopt.Dialer(subDialTimeout, opt.TLSConfig),
 			DialTimeout:              subDialTimeout,
 			DialerRetries:            1,
 			WriteTimeout:             subDialTimeout,

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,7 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
 
-	"github.com/shardns/shardns/internal/rawconn"
+	"github.com/shardns/shardns/internal/redisopt"
 )
 
 // DefaultRedisTimeout is the per-call budget when RedisConfig.Timeout is 0.
@@ -34,8 +35,15 @@ type RedisConfig struct {
 	// Timeout is the budget of each call, dial included (0:
 	// DefaultRedisTimeout). A dead or frozen shard costs at most about this.
 	Timeout time.Duration
+	// Username is the ACL user every shard is logged in as ("": the
+	// default user); it needs a Password.
+	Username string
 	// Password authenticates to every shard, if set.
 	Password string
+	// TLS, when set, makes every connection TLS with this client
+	// configuration; each verifies the certificate against the host of the
+	// address it dials.
+	TLS *tls.Config
 	// PoolSize is the connections per shard (0: go-redis's default).
 	PoolSize int
 	// MaxBatch bounds how many concurrent Gets to one shard go out as one
@@ -71,6 +79,10 @@ func (cfg *RedisConfig) defaults() error {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Username != "" && cfg.Password == "" {
+		// go-redis would log in as the default user without a word.
+		return fmt.Errorf("cache: redis: user %s without a password", cfg.Username)
 	}
 	if cfg.MaxBatch < 0 {
 		return fmt.Errorf("cache: redis: MaxBatch %d is negative", cfg.MaxBatch)
@@ -120,7 +132,7 @@ func NewRing(cfg RedisConfig) (*Redis, error) {
 		Addrs: shards,
 		NewClient: func(opt *redis.Options) *redis.Client {
 			opt.MaintNotificationsConfig = noMaintNotifications()
-			opt.Dialer = rawconn.WrapDial(redis.NewDialer(opt))
+			opt.Dialer = redisopt.Dialer(opt.DialTimeout, opt.TLSConfig)
 			return redis.NewClient(opt)
 		},
 		HeartbeatFrequency: RingHeartbeat,
@@ -130,7 +142,9 @@ func NewRing(cfg RedisConfig) (*Redis, error) {
 			err := c.Ping(ctx).Err()
 			return err == nil || errors.Is(err, redis.ErrPoolTimeout)
 		},
+		Username:              cfg.Username,
 		Password:              cfg.Password,
+		TLSConfig:             cfg.TLS,
 		MaxRetries:            -1,
 		DialTimeout:           t,
 		DialerRetries:         1,
@@ -159,9 +173,11 @@ func NewCluster(cfg RedisConfig) (*Redis, error) {
 	t := cfg.Timeout
 	c := redis.NewClusterClient(&redis.ClusterOptions{
 		Addrs:                    slices.Clone(cfg.Addrs),
-		Dialer:                   rawconn.WrapDial(redis.NewDialer(&redis.Options{DialTimeout: t})),
+		Dialer:                   redisopt.Dialer(t, cfg.TLS),
 		MaxRedirects:             -1,
+		Username:                 cfg.Username,
 		Password:                 cfg.Password,
+		TLSConfig:                cfg.TLS,
 		MaxRetries:               -1,
 		DialTimeout:              t,
 		DialerRetries:            1,

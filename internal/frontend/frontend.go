@@ -13,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/config"
@@ -20,6 +21,7 @@ import (
 	"github.com/shardns/shardns/internal/lookup"
 	"github.com/shardns/shardns/internal/prefetch"
 	"github.com/shardns/shardns/internal/queue"
+	"github.com/shardns/shardns/internal/redisopt"
 )
 
 // L1MaxAge caps how long an L1 copy of a Redis entry lives, so frontends
@@ -47,6 +49,9 @@ type Flags struct {
 	QueueRedis   string
 	Queue        string
 	PrefetchHits int
+	// RedisAuth is who the cache's and the queue's clients log in as, and
+	// whether over TLS.
+	RedisAuth redisopt.Flags
 
 	// WriteBehind is set by the frontend, not by a flag: see
 	// lookup.Config.WriteBehind.
@@ -67,6 +72,7 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.QueueRedis, "queue-redis", "", "the work queue's Redis (host:port; never a cache shard): hits are counted there for the fleet's prefetch, which resolverd's workers do")
 	fs.StringVar(&f.Queue, "queue", queue.DefaultName, "the work queue's name")
 	fs.IntVar(&f.PrefetchHits, "prefetch-hits", 2, "hits that make an entry popular enough to be refreshed before it expires; 0 turns prefetch off")
+	f.RedisAuth.Register(fs)
 }
 
 // Frontend is a built query path with what it holds open. With both L1
@@ -95,10 +101,16 @@ func (f *Frontend) Close() error {
 
 // Build opens the tiers and the resolver the flags name and builds the
 // chain. local is the in-process resolver used when -resolver is empty; nil
-// makes -resolver required.
+// makes -resolver required. Every Redis server named is asked once at
+// start, and one that refuses the credentials or the TLS settings is
+// logged at error level (see redisopt.Check); it does not stop the build.
 func Build(f Flags, local lookup.Resolver, reg prometheus.Registerer, log *slog.Logger) (*Frontend, error) {
 	if f.MaxTTL > 0 && f.MinTTL > f.MaxTTL {
 		return nil, fmt.Errorf("frontend: -min-ttl %v above -max-ttl %v", f.MinTTL, f.MaxTTL)
+	}
+	cacheAuth, queueAuth, err := f.RedisAuth.Load()
+	if err != nil {
+		return nil, fmt.Errorf("frontend: %w", err)
 	}
 	fe := &Frontend{}
 	var l1, l2 cache.Tier
@@ -115,10 +127,14 @@ func Build(f Flags, local lookup.Resolver, reg prometheus.Registerer, log *slog.
 		if f.RedisCluster {
 			open = cache.NewCluster
 		}
-		r, err := open(cache.RedisConfig{Addrs: addrs, Timeout: f.RedisTimeout})
+		r, err := open(cache.RedisConfig{
+			Addrs: addrs, Timeout: f.RedisTimeout,
+			Username: cacheAuth.User, Password: cacheAuth.Password, TLS: cacheAuth.TLS,
+		})
 		if err != nil {
 			return nil, fmt.Errorf("frontend: %w", err)
 		}
+		redisopt.Check(context.Background(), log, "cache shard", addrs, cacheAuth)
 		fe.Redis, l2 = r, r
 		fe.close = append(fe.close, r.Close)
 		if fe.L1 != nil {
@@ -157,10 +173,13 @@ func Build(f Flags, local lookup.Resolver, reg prometheus.Registerer, log *slog.
 		cfg.PrefetchHits = -1
 	}
 	if f.QueueRedis != "" {
-		q, err := queue.Open(f.QueueRedis, queue.Config{Name: f.Queue})
+		q, err := queue.Open(f.QueueRedis, queue.Config{Name: f.Queue, Auth: queueAuth})
 		if err != nil {
 			fe.Close()
 			return nil, fmt.Errorf("frontend: %w", err)
+		}
+		if c, ok := q.Client().(*redis.Client); ok {
+			_ = redisopt.CheckClient(context.Background(), log, "queue Redis", c, queueAuth)
 		}
 		fe.Queue = q
 		fe.close = append(fe.close, q.Client().Close)

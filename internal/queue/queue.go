@@ -31,6 +31,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/shardns/shardns/internal/redisopt"
 )
 
 // Defaults of Config.
@@ -62,6 +64,9 @@ type Config struct {
 	Keep time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Auth is how Open logs in to the queue's Redis and whether over TLS
+	// (New does not use it).
+	Auth redisopt.Auth
 }
 
 // Queue is one named queue.
@@ -130,9 +135,10 @@ func (q *Queue) Client() redis.UniversalClient { return q.rdb }
 
 func (q *Queue) ms(t time.Time) int64 { return t.UnixMilli() }
 
-// Open connects to the queue's Redis at addr (host:port, or a redis:// URL)
-// and returns the queue cfg describes (cfg.Client is set here). Close the
-// queue's Client when done.
+// Open connects to the queue's Redis at addr (host:port, or a redis:// or
+// rediss:// URL), logged in and over TLS as cfg.Auth says (each of its
+// settings, when set, overrides the URL's), and returns the queue cfg
+// describes (cfg.Client is set here). Close the queue's Client when done.
 func Open(addr string, cfg Config) (*Queue, error) {
 	opt := &redis.Options{Addr: addr}
 	if strings.Contains(addr, "://") {
@@ -145,6 +151,10 @@ func Open(addr string, cfg Config) (*Queue, error) {
 	opt.ReadTimeout = 2 * time.Second
 	opt.WriteTimeout = 2 * time.Second
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	cfg.Auth.Apply(opt)
+	if opt.Username != "" && opt.Password == "" {
+		return nil, fmt.Errorf("queue: user %s without a password", opt.Username)
+	}
 	cfg.Client = redis.NewClient(opt)
 	q, err := New(cfg)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/shardns/shardns/internal/procmetrics"
 	"github.com/shardns/shardns/internal/queue"
 	"github.com/shardns/shardns/internal/rawconn"
+	"github.com/shardns/shardns/internal/redisopt"
 	"github.com/shardns/shardns/resolverd/forward"
 	"github.com/shardns/shardns/resolverd/resolve"
 	"github.com/shardns/shardns/resolverd/rpc"
@@ -53,6 +54,9 @@ type WorkFlags struct {
 	MaxTTL       time.Duration
 	Stale        time.Duration
 	PrefetchHits int
+	// RedisAuth is who the workers' cache and queue clients log in as,
+	// and whether over TLS.
+	RedisAuth redisopt.Flags
 }
 
 // Register defines resolverd's flags on fs.
@@ -77,6 +81,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&w.MaxTTL, "max-ttl", 86400*time.Second, "highest TTL the workers store (as dnsd's -max-ttl)")
 	fs.DurationVar(&w.Stale, "stale", 24*time.Hour, "serve-stale window of the entries the workers store (as dnsd's -stale)")
 	fs.IntVar(&w.PrefetchHits, "prefetch-hits", 2, "hits across the fleet that make an entry popular enough to be refreshed before it expires")
+	w.RedisAuth.Register(fs)
 }
 
 // Run serves until ctx is done.

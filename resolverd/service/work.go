@@ -11,12 +11,14 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/config"
 	"github.com/shardns/shardns/internal/dnsmsg"
 	"github.com/shardns/shardns/internal/prefetch"
 	"github.com/shardns/shardns/internal/queue"
+	"github.com/shardns/shardns/internal/redisopt"
 	"github.com/shardns/shardns/resolverd/resolve"
 	"github.com/shardns/shardns/resolverd/warm"
 )
@@ -43,18 +45,29 @@ func startWork(ctx context.Context, w WorkFlags, res *resolve.Resolver, reg prom
 	if w.MaxTTL > 0 && w.MinTTL > w.MaxTTL {
 		return nil, fmt.Errorf("resolverd: -min-ttl %v above -max-ttl %v", w.MinTTL, w.MaxTTL)
 	}
+	cacheAuth, queueAuth, err := w.RedisAuth.Load()
+	if err != nil {
+		return nil, fmt.Errorf("resolverd: %w", err)
+	}
 	open := cache.NewRing
 	if w.RedisCluster {
 		open = cache.NewCluster
 	}
-	store, err := open(cache.RedisConfig{Addrs: addrs, Timeout: w.RedisTimeout})
+	store, err := open(cache.RedisConfig{
+		Addrs: addrs, Timeout: w.RedisTimeout,
+		Username: cacheAuth.User, Password: cacheAuth.Password, TLS: cacheAuth.TLS,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("resolverd: %w", err)
 	}
-	q, err := queue.Open(w.QueueRedis, queue.Config{Name: w.Queue, Lease: w.Lease, MaxAttempts: w.MaxAttempts})
+	redisopt.Check(ctx, log, "cache shard", addrs, cacheAuth)
+	q, err := queue.Open(w.QueueRedis, queue.Config{Name: w.Queue, Lease: w.Lease, MaxAttempts: w.MaxAttempts, Auth: queueAuth})
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("resolverd: %w", err)
+	}
+	if c, ok := q.Client().(*redis.Client); ok {
+		_ = redisopt.CheckClient(ctx, log, "queue Redis", c, queueAuth)
 	}
 	wm, err := warm.New(warm.Config{
 		Resolver: localResolver{res}, Store: store, Policy: dnsmsg.Policy{MinTTL: w.MinTTL, MaxTTL: w.MaxTTL},

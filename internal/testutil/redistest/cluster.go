@@ -60,6 +60,14 @@ func (n clusterNode) has(flag string) bool { return slices.Contains(n.flags, fla
 // Without redis-cli the test is skipped, or fails when CI is set.
 func StartCluster(t testing.TB, masters, replicasPer int, args ...string) *Cluster {
 	t.Helper()
+	return StartSecureCluster(t, Security{}, masters, replicasPer, args...)
+}
+
+// StartSecureCluster is StartCluster for nodes that ask for the password
+// or TLS that sec describes, of clients and of each other (replication
+// and the cluster bus).
+func StartSecureCluster(t testing.TB, sec Security, masters, replicasPer int, args ...string) *Cluster {
+	t.Helper()
 	cli, err := exec.LookPath("redis-cli")
 	if err != nil {
 		const msg = "redis-cli not found: apt-get install redis-tools"
@@ -75,9 +83,10 @@ func StartCluster(t testing.TB, masters, replicasPer int, args ...string) *Clust
 	c := &Cluster{t: t, clients: map[*Server]*redis.Client{}}
 	t.Cleanup(c.closeClients)
 	for range masters * (1 + replicasPer) {
-		c.Nodes = append(c.Nodes, startClusterNode(t, bin, args))
+		c.Nodes = append(c.Nodes, startClusterNode(t, bin, sec, args))
 	}
-	argv := []string{"--cluster", "create"}
+	argv := sec.cliArgs()
+	argv = append(argv, "--cluster", "create")
 	argv = append(argv, Addrs(c.Nodes)...)
 	argv = append(argv, "--cluster-replicas", strconv.Itoa(replicasPer), "--cluster-yes")
 	ctx, cancel := context.WithTimeout(context.Background(), clusterCreateWait)
@@ -95,9 +104,9 @@ func StartCluster(t testing.TB, masters, replicasPer int, args ...string) *Clust
 // startClusterNode starts one cluster-enabled server with its cluster bus
 // on a port of its own choosing (the default, port+10000, may be taken or
 // above 65535), retrying with new ports if either was taken.
-func startClusterNode(t testing.TB, bin string, extra []string) *Server {
+func startClusterNode(t testing.TB, bin string, sec Security, extra []string) *Server {
 	t.Helper()
-	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), sec: sec}
 	t.Cleanup(s.Kill)
 	var err error
 	for range startAttempts {
@@ -432,15 +441,10 @@ func (c *Cluster) client(s *Server) *redis.Client {
 	defer c.mu.Unlock()
 	cl, ok := c.clients[s]
 	if !ok {
-		cl = redis.NewClient(&redis.Options{
-			Addr:            s.Addr,
-			DialTimeout:     clusterCall,
-			ReadTimeout:     clusterCall,
-			WriteTimeout:    clusterCall,
-			MaxRetries:      -1,
-			PoolSize:        2,
-			DisableIdentity: true,
-		})
+		opt := s.Options(clusterCall)
+		opt.MaxRetries = -1
+		opt.PoolSize = 2
+		cl = redis.NewClient(opt)
 		c.clients[s] = cl
 	}
 	return cl
@@ -453,6 +457,22 @@ func (c *Cluster) closeClients() {
 		_ = cl.Close()
 	}
 	c.clients = nil
+}
+
+// cliArgs are the redis-cli arguments that log in and use TLS as sec
+// asks.
+func (sec Security) cliArgs() []string {
+	var a []string
+	if user, pass := sec.login(); pass != "" {
+		a = append(a, "-a", pass, "--no-auth-warning")
+		if user != "" {
+			a = append(a, "--user", user)
+		}
+	}
+	if sec.TLS != nil {
+		a = append(a, "--tls", "--cacert", sec.TLS.CertFile)
+	}
+	return a
 }
 
 // running reports whether the server's process is up (paused counts).

@@ -5,6 +5,7 @@ package redistest
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/shardns/shardns/internal/testutil/freeport"
 )
@@ -43,6 +45,8 @@ type Server struct {
 	dir  string
 	args []string
 
+	sec Security
+
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	done   chan struct{} // closed when cmd has exited and been waited for
@@ -57,8 +61,16 @@ type Server struct {
 // environment variable CI is set.
 func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
+	return StartSecure(t, Security{}, args...)
+}
+
+// StartSecure is Start for a server that asks for the password or TLS
+// that sec describes. Its Addr is then the TLS port, and no plain port is
+// open.
+func StartSecure(t testing.TB, sec Security, args ...string) *Server {
+	t.Helper()
 	bin := Bin(t)
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), args: args}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), args: args, sec: sec}
 	t.Cleanup(s.Kill)
 	var err error
 	for range startAttempts {
@@ -127,13 +139,13 @@ func (s *Server) start() error {
 	}
 	defer logf.Close()
 	argv := append([]string{
-		"--port", strconv.Itoa(s.Port),
 		"--bind", "127.0.0.1",
 		"--save", "",
 		"--appendonly", "no",
 		"--dir", s.dir,
 		"--logfile", "",
-	}, s.args...)
+	}, s.sec.args(s.Port)...)
+	argv = append(argv, s.args...)
 	cmd := exec.Command(s.bin, argv...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
@@ -146,7 +158,7 @@ func (s *Server) start() error {
 		_ = cmd.Wait()
 		close(done)
 	}()
-	if err := waitPing(s.Addr, cmd.Process.Pid, done); err != nil {
+	if err := waitPing(s.Addr, s.sec, cmd.Process.Pid, done); err != nil {
 		_ = cmd.Process.Kill()
 		<-done
 		return fmt.Errorf("redis-server on %s: %w\n%s", s.Addr, err, tail(s.log))
@@ -160,7 +172,7 @@ func (s *Server) start() error {
 // waitPing polls addr until the server there answers and is process pid
 // (not another test's server that took the port first), the process
 // exits, or startWait passes.
-func waitPing(addr string, pid int, exited <-chan struct{}) error {
+func waitPing(addr string, sec Security, pid int, exited <-chan struct{}) error {
 	deadline := time.Now().Add(startWait)
 	for time.Now().Before(deadline) {
 		select {
@@ -168,29 +180,62 @@ func waitPing(addr string, pid int, exited <-chan struct{}) error {
 			return errors.New("exited while starting")
 		default:
 		}
-		if got, err := serverPID(addr, 200*time.Millisecond); err == nil {
+		got, err := serverPID(addr, sec, 200*time.Millisecond)
+		if err == nil {
 			if got != pid {
 				return fmt.Errorf("port taken by process %d", got)
 			}
 			return nil
+		}
+		if errors.Is(err, errRefused) {
+			return err
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	return fmt.Errorf("no PONG within %v", startWait)
 }
 
-// serverPID asks the server at addr for its process id (INFO server).
-func serverPID(addr string, timeout time.Duration) (int, error) {
+// errRefused is a server that answered, and refused the credentials.
+var errRefused = errors.New("credentials refused")
+
+// serverPID asks the server at addr for its process id (INFO server),
+// logging in first as sec says.
+func serverPID(addr string, sec Security, timeout time.Duration) (int, error) {
 	c, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return 0, err
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(timeout))
-	if _, err := c.Write([]byte("INFO server\r\n")); err != nil {
-		return 0, err
+	if sec.TLS != nil {
+		cfg := sec.TLS.ClientTLS()
+		cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		tc := tls.Client(c, cfg)
+		if err := tc.Handshake(); err != nil {
+			return 0, err
+		}
+		c = tc
 	}
 	r := bufio.NewReader(c)
+	if user, pass := sec.login(); pass != "" {
+		auth := command("AUTH", user, pass)
+		if user == "" {
+			auth = command("AUTH", pass)
+		}
+		if _, err := c.Write(auth); err != nil {
+			return 0, err
+		}
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return 0, err
+		}
+		if line != "+OK\r\n" {
+			return 0, fmt.Errorf("%w: AUTH answered %q", errRefused, strings.TrimSpace(line))
+		}
+	}
+	if _, err := c.Write(command("INFO", "server")); err != nil {
+		return 0, err
+	}
 	head, err := r.ReadString('\n')
 	if err != nil {
 		return 0, err
@@ -278,15 +323,91 @@ func (s *Server) Restart() {
 	}
 }
 
-// Client returns a plain client of this server, closed when the test ends.
+// command is a command in RESP, as an array of bulk strings.
+func command(args ...string) []byte {
+	b := fmt.Appendf(nil, "*%d\r\n", len(args))
+	for _, a := range args {
+		b = fmt.Appendf(b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	return b
+}
+
+// Client returns a client of this server, logged in and over TLS as its
+// Security asks, closed when the test ends.
 func (s *Server) Client() *redis.Client {
-	c := redis.NewClient(&redis.Options{
-		Addr:            s.Addr,
-		DialTimeout:     2 * time.Second,
-		ReadTimeout:     2 * time.Second,
-		WriteTimeout:    2 * time.Second,
-		DisableIdentity: true,
-	})
+	c := redis.NewClient(s.Options(2 * time.Second))
 	s.t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// Options are the options of a client of this server with timeout on
+// every call, logged in and over TLS as its Security asks.
+func (s *Server) Options(timeout time.Duration) *redis.Options {
+	user, pass := s.sec.login()
+	opt := &redis.Options{
+		Addr:                     s.Addr,
+		Username:                 user,
+		Password:                 pass,
+		DialTimeout:              timeout,
+		ReadTimeout:              timeout,
+		WriteTimeout:             timeout,
+		DisableIdentity:          true,
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+	}
+	if s.sec.TLS != nil {
+		opt.TLSConfig = s.sec.TLS.ClientTLS()
+	}
+	return opt
+}
+
+// Security is what a server asks of its clients. The zero value asks
+// nothing.
+type Security struct {
+	// Password is the default user's password (requirepass).
+	Password string
+	// User and UserPassword, when set, add an ACL user allowed every key,
+	// channel and command, and turn the default user off.
+	User, UserPassword string
+	// TLS, when set, makes the server take only TLS connections, with a
+	// certificate this CA signed; clients need no certificate.
+	TLS *CA
+}
+
+// login is the user and password a client gives: the ACL user's, or the
+// default user's.
+func (sec Security) login() (user, pass string) {
+	if sec.User != "" {
+		return sec.User, sec.UserPassword
+	}
+	return "", sec.Password
+}
+
+// args are the redis-server arguments that listen on port as sec asks.
+func (sec Security) args(port int) []string {
+	var a []string
+	if sec.TLS != nil {
+		a = append(a,
+			"--port", "0",
+			"--tls-port", strconv.Itoa(port),
+			"--tls-cert-file", sec.TLS.ServerCert,
+			"--tls-key-file", sec.TLS.ServerKey,
+			"--tls-ca-cert-file", sec.TLS.CertFile,
+			"--tls-auth-clients", "no",
+			"--tls-replication", "yes",
+			"--tls-cluster", "yes",
+		)
+	} else {
+		a = append(a, "--port", strconv.Itoa(port))
+	}
+	if sec.Password != "" {
+		a = append(a, "--requirepass", sec.Password, "--masterauth", sec.Password)
+	}
+	if sec.User != "" {
+		a = append(a,
+			"--user", sec.User, "on", ">"+sec.UserPassword, "~*", "&*", "+@all",
+			"--user", "default", "off",
+			"--masteruser", sec.User, "--masterauth", sec.UserPassword,
+		)
+	}
+	return a
 }

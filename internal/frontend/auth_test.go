@@ -1,0 +1,140 @@
+package frontend
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shardns/shardns/internal/dnsmsg"
+	"github.com/shardns/shardns/internal/lookup"
+	"github.com/shardns/shardns/internal/redisopt"
+	"github.com/shardns/shardns/internal/testutil/redistest"
+)
+
+// answerAll is a resolver that answers every A question with 192.0.2.1.
+type answerAll struct{}
+
+func (answerAll) Resolve(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	m.SetReply(q)
+	m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: net.IPv4(192, 0, 2, 1)}}
+	return m, nil
+}
+
+// syncBuffer is a log sink safe for the frontend's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestBuildWithRedisAuth builds a frontend from the security flags: the
+// shards' password from a file, the queue's ACL user and TLS from its own
+// flags and its password from the environment. One shard has another
+// password: it is logged at start by address and reason, and its names
+// are misses answered by the resolver, never errors; the other shard
+// serves hits.
+func TestBuildWithRedisAuth(t *testing.T) {
+	ca := redistest.NewCA(t, "queue")
+	good := redistest.StartSecure(t, redistest.Security{Password: "shard-pw"})
+	bad := redistest.StartSecure(t, redistest.Security{Password: "not-ours"})
+	qsrv := redistest.StartSecure(t, redistest.Security{User: "worker", UserPassword: "queue-pw", TLS: ca})
+	pwFile := filepath.Join(t.TempDir(), "redis-password")
+	if err := os.WriteFile(pwFile, []byte("shard-pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{redisopt.QueuePasswordEnv: "queue-pw"}
+	f := Flags{
+		Redis: good.Addr + "," + bad.Addr, RedisTimeout: time.Second,
+		MaxTTL: time.Hour, Stale: time.Hour, QueueRedis: qsrv.Addr, Queue: "warm",
+		RedisAuth: redisopt.Flags{
+			PasswordFile: pwFile,
+			QueueUser:    redisopt.String{Value: "worker", Given: true},
+			QueueTLS:     redisopt.Bool{Value: true, Given: true},
+			QueueTLSCA:   redisopt.String{Value: ca.CertFile, Given: true},
+			Getenv:       func(k string) string { return env[k] },
+		},
+	}
+	var logs syncBuffer
+	fe, err := Build(f, answerAll{}, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fe.Close()
+
+	log := logs.String()
+	if !strings.Contains(log, "level=ERROR") || !strings.Contains(log, "addr="+bad.Addr) || !strings.Contains(log, "wrong user or password") {
+		t.Errorf("no error naming the refusing shard %s and why:\n%s", bad.Addr, log)
+	}
+	if strings.Contains(log, good.Addr) || strings.Contains(log, qsrv.Addr) {
+		t.Errorf("a server that takes our settings was logged:\n%s", log)
+	}
+	if _, err := fe.Queue.Counts(t.Context()); err != nil {
+		t.Errorf("the queue over ACL and TLS: %v", err)
+	}
+
+	// Where each name goes, read at once: after three failed heartbeats
+	// (0.75 s) the Ring drops the refusing shard and its names move.
+	ctx := t.Context()
+	names := make([]string, 40)
+	shards := make([]string, len(names))
+	onGood, onBad := 0, 0
+	for i := range names {
+		names[i] = fmt.Sprintf("n%d.example.", i)
+		shards[i] = fe.Shard(ctx, "dns:{"+names[i]+"}:A:IN")
+		if shards[i] == bad.Addr {
+			onBad++
+		} else {
+			onGood++
+		}
+	}
+	if onGood == 0 || onBad == 0 {
+		t.Fatalf("%d names on the good shard, %d on the refusing one: the test needs both", onGood, onBad)
+	}
+	for i, name := range names {
+		shard := shards[i]
+		for pass := range 2 {
+			msg := new(dns.Msg)
+			msg.SetQuestion(name, dns.TypeA)
+			q, rej := dnsmsg.ParseQuery(msg)
+			if rej != nil {
+				t.Fatalf("%s: rejected %+v", name, rej)
+			}
+			res, err := fe.Chain.Lookup(ctx, &q)
+			if err != nil {
+				t.Fatalf("%s (on %s), lookup %d: %v", name, shard, pass, err)
+			}
+			r := new(dns.Msg)
+			if err := r.Unpack(res.Entry.Msg); err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+				t.Fatalf("%s: %v %v", name, r, err)
+			}
+			// L1 is off: a name on the good shard is a Redis hit the
+			// second time.
+			if pass == 1 && shard == good.Addr && res.Source != lookup.SourceRedis {
+				t.Errorf("%s on %s: second answer from %s, want redis", name, shard, res.Source)
+			}
+		}
+	}
+}
