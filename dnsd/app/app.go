@@ -36,6 +36,7 @@ type Config struct {
 	Listen     string
 	Frontend   frontend.Flags
 	Upstream   string
+	Trusted    string
 	Zones      string
 	ResolvConf string
 	HTTP       string
@@ -54,6 +55,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", ":5353", "comma list of addresses to serve DNS on, UDP and TCP")
 	c.Frontend.Register(fs)
 	fs.StringVar(&c.Upstream, "upstream", "", "in-process resolver only: comma list of upstreams (host:port, tcp://host:port, tls://host:port); default: the servers of -resolv-conf, never dnsd itself")
+	fs.StringVar(&c.Trusted, "trusted-upstream", "", "in-process resolver only: comma list of upstreams, written as in -upstream, whose AD bit is passed on (tls:// upstreams always are); AD from any other is cleared")
 	fs.StringVar(&c.Zones, "zones", "", "in-process resolver only: folder of RFC 1035 zone files (*.zone, *.db) answered locally")
 	fs.StringVar(&c.ResolvConf, "resolv-conf", "/etc/resolv.conf", "where the default upstreams are read from")
 	fs.StringVar(&c.HTTP, "http", "", "serve the REST API (lookups, health, metrics) in-process on this address, e.g. 127.0.0.1:8080")
@@ -181,7 +183,7 @@ func newInProcess(cfg Config, listen []string, log *slog.Logger) (*inProcess, er
 	}
 	var fwd resolve.Forwarder
 	if len(ups) > 0 {
-		f, err := forward.New(forward.Config{Upstreams: ups, Logger: log})
+		f, err := forward.New(forward.Config{Upstreams: ups, Trusted: config.List(cfg.Trusted), Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("dnsd: %w", err)
 		}

@@ -13,6 +13,7 @@ func BenchmarkExchangeUDP(b *testing.B) {
 	f := newForwarder(b, Config{Upstreams: []string{addr}, HealthInterval: -1})
 	q := query("bench.example.", dns.TypeA)
 	b.ReportAllocs()
+	defer reportCPU(b, cpuTime(b))
 	for b.Loop() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_, _, err := f.Exchange(ctx, q)
@@ -21,4 +22,48 @@ func BenchmarkExchangeUDP(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkExchangeUDPParallel asks from several goroutines at once, as a
+// busy resolverd does.
+func BenchmarkExchangeUDPParallel(b *testing.B) {
+	addr, _ := startUDP(b, "127.0.0.1:0", answerA("127.0.0.7"))
+	f := newForwarder(b, Config{Upstreams: []string{addr}, HealthInterval: -1})
+	b.ReportAllocs()
+	defer reportCPU(b, cpuTime(b))
+	b.RunParallel(func(pb *testing.PB) {
+		q := query("bench.example.", dns.TypeA)
+		for pb.Next() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, _, err := f.Exchange(ctx, q)
+			cancel()
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkExchangeUDPPaced asks one query every millisecond, a quiet
+// server's load: the process sleeps between queries, so each one pays for
+// waking it (threads, the runtime's monitor). It reports CPU time and the
+// process's context switches per query; its ns/op is mostly the pause.
+func BenchmarkExchangeUDPPaced(b *testing.B) {
+	addr, _ := startUDP(b, "127.0.0.1:0", answerA("127.0.0.7"))
+	f := newForwarder(b, Config{Upstreams: []string{addr}, HealthInterval: -1})
+	q := query("bench.example.", dns.TypeA)
+	cpu0, sw0 := usage(b)
+	for b.Loop() {
+		time.Sleep(time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, _, err := f.Exchange(ctx, q)
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpu1, sw1 := usage(b)
+	b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(sw1-sw0)/float64(b.N), "ctxsw/op")
 }

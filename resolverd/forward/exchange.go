@@ -2,8 +2,7 @@ package forward
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/miekg/dns"
@@ -12,44 +11,148 @@ import (
 // ednsSize is the EDNS0 UDP payload size advertised upstream (DNS flag day 2020).
 const ednsSize = 1232
 
-// exchange sends one query to u (with a TCP retry after a truncated UDP
-// answer) and returns the answer shaped for the caller: q's ID, and no OPT
-// record if q had none.
+// errCaseMismatch reports a reply that matched the query in everything but
+// the case of its question: a server that does not keep the case of names
+// (RFC 4343 asks it to), or a forger who guessed the ID.
+var errCaseMismatch = errors.New("forward: reply question differs from the query in case only")
+
+// exchange sends one query to u and returns the answer shaped for the
+// caller: q's ID and question, owner names spelt as in q's question, no
+// OPT record if q had none, no COOKIE option, and AD cleared unless u is
+// trusted.
+//
+// Over UDP the name goes out in random case (0x20) while u keeps case; a
+// reply that differs from it in case only is not taken, and the query is
+// sent again at once with the name as asked (see upstream.caseMismatch).
+// A truncated UDP answer is asked again over TCP. BADCOOKIE with a fresh
+// server cookie is retried once with it (RFC 7873 §5.3).
 func (f *Forwarder) exchange(ctx context.Context, u *upstream, q *dns.Msg) (*dns.Msg, error) {
 	m, addedOPT := prepare(q)
+	name := q.Question[0].Name
+	use0x20 := u.proto == protoUDP && u.case0x20.Load() && hasLetter(name)
+	cookieRetry := true
+	var (
+		resp *dns.Msg
+		err  error
+	)
+	for {
+		m.Id = f.rnd.id()
+		setCookie(m, u.cookieOption())
+		if use0x20 {
+			m.Question[0].Name = f.rnd.randomCase(name)
+		} else {
+			m.Question[0].Name = name
+		}
+		resp, err = f.send(ctx, u, m, use0x20, name)
+		if errors.Is(err, errCaseMismatch) {
+			if u.caseMismatch() {
+				f.log.Warn("forward: upstream does not keep the case of names; 0x20 turned off for it",
+					"upstream", u.canon, "mismatches", caseOffAfter)
+			}
+			use0x20 = false
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if use0x20 {
+			u.caseExact()
+		}
+		if resp.Rcode == dns.RcodeBadCookie {
+			// match took the server cookie the reply carries.
+			if cookieRetry {
+				cookieRetry = false
+				continue
+			}
+			return nil, errors.New("forward: upstream answered BADCOOKIE to its own server cookie")
+		}
+		break
+	}
+	shape(resp, q, addedOPT, u.trusted)
+	return resp, nil
+}
+
+// send sends m to u once: over UDP with a retry over TCP when the answer
+// is truncated, or over u's stream transport. With exactCase (UDP only),
+// the reply must echo m's question byte for byte. name is the question's
+// name as the caller wrote it.
+func (f *Forwarder) send(ctx context.Context, u *upstream, m *dns.Msg, exactCase bool, name string) (*dns.Msg, error) {
 	wire, err := m.Pack()
 	if err != nil {
 		return nil, fmt.Errorf("forward: pack query: %w", err)
 	}
-	var resp *dns.Msg
-	switch u.proto {
-	case protoUDP:
-		resp, err = f.exchangeUDP(ctx, u, m, wire)
-		if err == nil && resp.Truncated {
-			resp, err = f.exchangeStream(ctx, u, m, wire)
+	if u.proto != protoUDP {
+		return f.exchangeStream(ctx, u, m, wire)
+	}
+	var plain []byte
+	if exactCase {
+		// The name as the caller wrote it, in wire form: exchangeUDP puts
+		// it in place of the echoed question before parsing the reply.
+		plain = make([]byte, len(name)+2)
+		n, err := dns.PackDomainName(name, plain, 0, nil, false)
+		if err != nil {
+			return nil, fmt.Errorf("forward: pack query name: %w", err)
 		}
-	default:
-		resp, err = f.exchangeStream(ctx, u, m, wire)
+		plain = plain[:n]
 	}
-	if err != nil {
-		return nil, err
+	resp, err := f.exchangeUDP(ctx, u, m, wire, plain)
+	if err != nil || !resp.Truncated {
+		return resp, err
 	}
-	if len(resp.Question) == 0 { // an error reply without it (see matches)
-		resp.Question = append(resp.Question, m.Question...)
+	// Over TCP 0x20 adds nothing (a forger would have to guess the
+	// connection's sequence numbers): the name goes as the caller wrote it.
+	if m.Question[0].Name != name {
+		m = m.Copy()
+		m.Question[0].Name = name
+		if wire, err = m.Pack(); err != nil {
+			return nil, fmt.Errorf("forward: pack query: %w", err)
+		}
 	}
-	resp.Id = q.Id
-	if addedOPT {
-		stripOPT(resp)
-	}
-	return resp, nil
+	return f.exchangeStream(ctx, u, m, wire)
 }
 
-// prepare copies q with a fresh random ID and an EDNS0 OPT record of
-// ednsSize bytes that keeps q's DO bit. Options from the client's OPT are
-// hop-by-hop and are not forwarded. addedOPT reports that q had no OPT.
+// shape turns resp, the reply to the copy of q sent upstream, into the
+// answer to q.
+func shape(resp, q *dns.Msg, addedOPT, trusted bool) {
+	want := q.Question[0]
+	if len(resp.Question) == 0 { // an error reply without it (see match)
+		resp.Question = append(resp.Question, want)
+	} else {
+		resp.Question[0] = want
+	}
+	for _, sec := range [][]dns.RR{resp.Answer, resp.Ns, resp.Extra} {
+		for _, rr := range sec {
+			if h := rr.Header(); h.Name != want.Name && equalFoldASCII(h.Name, want.Name) {
+				h.Name = want.Name
+			}
+		}
+	}
+	resp.Id = q.Id
+	if !trusted {
+		// The upstream's word that it validated is worth what the path to
+		// it is: nothing, unless it is authenticated or named as trusted.
+		resp.AuthenticatedData = false
+	}
+	if addedOPT {
+		stripOPT(resp)
+	} else if opt := resp.IsEdns0(); opt != nil {
+		// The cookie is between us and the upstream, not the client's.
+		kept := opt.Option[:0]
+		for _, o := range opt.Option {
+			if o.Option() != dns.EDNS0COOKIE {
+				kept = append(kept, o)
+			}
+		}
+		clear(opt.Option[len(kept):])
+		opt.Option = kept
+	}
+}
+
+// prepare copies q with an EDNS0 OPT record of ednsSize bytes that keeps
+// q's DO bit. Options from the client's OPT are hop-by-hop and are not
+// forwarded. addedOPT reports that q had no OPT.
 func prepare(q *dns.Msg) (m *dns.Msg, addedOPT bool) {
 	m = q.Copy()
-	m.Id = randomID()
 	m.Response = false
 	do := false
 	if opt := q.IsEdns0(); opt != nil {
@@ -60,6 +163,18 @@ func prepare(q *dns.Msg) (m *dns.Msg, addedOPT bool) {
 	stripOPT(m)
 	m.SetEdns0(ednsSize, do)
 	return m, addedOPT
+}
+
+// setCookie puts c, a COOKIE option, in m's OPT record (made by prepare).
+func setCookie(m *dns.Msg, c *dns.EDNS0_COOKIE) {
+	opt := m.IsEdns0()
+	for i, o := range opt.Option {
+		if o.Option() == dns.EDNS0COOKIE {
+			opt.Option[i] = c
+			return
+		}
+	}
+	opt.Option = append(opt.Option, c)
 }
 
 // stripOPT removes every OPT record from m's additional section.
@@ -74,32 +189,90 @@ func stripOPT(m *dns.Msg) {
 	m.Extra = extra
 }
 
-// randomID returns a message ID from the operating system's CSPRNG.
-// (crypto/rand.Read does not fail: on error the program crashes.)
-func randomID() uint16 {
-	var b [2]byte
-	_, _ = rand.Read(b[:])
-	return binary.BigEndian.Uint16(b[:])
-}
+// verdict is what match makes of a reply.
+type verdict int
 
-// matches reports whether resp answers m: a response with m's ID and opcode
-// and the same question (name compared case-insensitively, type, class).
+const (
+	// replyForeign answers another query, carries another client's cookie,
+	// or is malformed: it is ignored and counted.
+	replyForeign verdict = iota
+	// replyCaseOnly matches but for the case of the question's name.
+	replyCaseOnly
+	// replyOK is the answer.
+	replyOK
+)
+
+// match judges resp as the reply to m, sent to u. It must be a response
+// with m's ID and opcode and the same question (type, class, and name:
+// byte for byte with exactCase, else ignoring ASCII case); a COOKIE option
+// in it must carry our client cookie and a well-formed server cookie,
+// which u then keeps for later queries (RFC 7873 §5.3).
+//
 // An error reply (FORMERR, SERVFAIL, NOTIMP, REFUSED) may come without the
 // question, as NSD sends one for a class it does not serve: with the ID
 // and the connected socket it still answers m, and waiting on for another
 // would only end in a timeout that counts against the upstream.
-func matches(resp, m *dns.Msg) bool {
+func match(u *upstream, resp, m *dns.Msg, exactCase bool) verdict {
 	if !resp.Response || resp.Id != m.Id || resp.Opcode != m.Opcode {
-		return false
+		return replyForeign
 	}
-	if len(resp.Question) == 0 {
-		return bareError(resp)
+	caseOnly := false
+	switch len(resp.Question) {
+	case 0:
+		if !bareError(resp) {
+			return replyForeign
+		}
+	case 1:
+		a, b := resp.Question[0], m.Question[0]
+		if a.Qtype != b.Qtype || a.Qclass != b.Qclass || !equalFoldASCII(a.Name, b.Name) {
+			return replyForeign
+		}
+		caseOnly = exactCase && a.Name != b.Name
+	default:
+		return replyForeign
 	}
-	if len(resp.Question) != 1 {
-		return false
+	server, ok := replyCookie(resp, u.clientCookie)
+	if !ok {
+		return replyForeign
 	}
-	a, b := resp.Question[0], m.Question[0]
-	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && equalFoldASCII(a.Name, b.Name)
+	if resp.Rcode == dns.RcodeBadCookie && server == "" {
+		return replyForeign // RFC 7873 §5.3: BADCOOKIE carries a cookie
+	}
+	if caseOnly {
+		return replyCaseOnly
+	}
+	if server != "" {
+		u.setServerCookie(server)
+	}
+	return replyOK
+}
+
+// replyCookie checks the COOKIE option of resp, if any, against client
+// (hex) and returns the server cookie in it (hex, "" when resp has none).
+// ok is false when the option is malformed or carries another client
+// cookie: RFC 7873 §5.3 says to discard such a reply.
+func replyCookie(resp *dns.Msg, client string) (server string, ok bool) {
+	opt := resp.IsEdns0()
+	if opt == nil {
+		return "", true
+	}
+	found := false
+	for _, o := range opt.Option {
+		c, isCookie := o.(*dns.EDNS0_COOKIE)
+		if !isCookie {
+			continue
+		}
+		if found {
+			return "", false // two COOKIE options
+		}
+		found = true
+		// 8 bytes of client cookie, then 8 to 32 of server cookie.
+		if n := len(c.Cookie); n < 2*(8+8) || n > 2*(8+32) || n%2 != 0 || c.Cookie[:16] != client {
+			return "", false
+		}
+		server = c.Cookie[16:]
+	}
+	return server, true
 }
 
 // bareError reports whether resp, a reply without a question, is an error
@@ -119,6 +292,16 @@ func bareError(resp *dns.Msg) bool {
 		}
 	}
 	return true
+}
+
+// hasLetter reports whether name has an ASCII letter for 0x20 to change.
+func hasLetter(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if c := name[i] | 0x20; 'a' <= c && c <= 'z' {
+			return true
+		}
+	}
+	return false
 }
 
 // equalFoldASCII compares DNS names case-insensitively (ASCII letters only,

@@ -1,6 +1,15 @@
 // Package forward sends DNS queries to upstream servers over UDP, TCP or DNS
-// over TLS (RFC 7858), with spoofing-resistant reply matching, failover
-// between upstreams and a background health check.
+// over TLS (RFC 7858), with failover between upstreams and a background
+// health check.
+//
+// Only the reply to the query just sent is an answer. Each UDP query has a
+// socket of its own, opened and connected when it is sent (a random source
+// port from the kernel), a random ID, its name in random case (0x20) while
+// the upstream keeps case, and a client DNS cookie (RFC 7873). A datagram
+// that does not match in ID, opcode, question (byte for byte) and cookie
+// is counted and ignored; the read goes on until the attempt's deadline,
+// so forged datagrams neither answer nor fail a query. AD is cleared in
+// answers from upstreams that are not trusted.
 package forward
 
 import (
@@ -39,6 +48,11 @@ type Config struct {
 	// TLSConfig is used for tls:// upstreams (cloned; ServerName is set per
 	// upstream). Nil means the system roots.
 	TLSConfig *tls.Config
+	// Trusted lists upstreams, written as in Upstreams and each one of
+	// them, whose AD bit is passed on to the caller. tls:// upstreams are
+	// always trusted (the channel is authenticated); from any other, AD is
+	// cleared, as anyone on the path could have set it.
+	Trusted []string
 	// Logger receives health changes; nil discards them.
 	Logger *slog.Logger
 }
@@ -51,6 +65,7 @@ type Forwarder struct {
 	healthInterval time.Duration
 	log            *slog.Logger
 	bufs           sync.Pool // *[]byte of maxUDPRead bytes
+	rnd            *random
 
 	stop      context.CancelFunc
 	stopCtx   context.Context
@@ -67,6 +82,7 @@ func New(cfg Config) (*Forwarder, error) {
 		timeout:        cfg.Timeout,
 		healthInterval: cfg.HealthInterval,
 		log:            cfg.Logger,
+		rnd:            newRandom(),
 	}
 	if f.timeout <= 0 {
 		f.timeout = DefaultTimeout
@@ -90,20 +106,24 @@ func New(cfg Config) (*Forwarder, error) {
 		seen[u.canon] = true
 		if u.proto == protoTLS {
 			u.tlsConfig = clientTLS(cfg.TLSConfig, u.serverName)
+			u.trusted = true
 		}
+		u.case0x20.Store(u.proto == protoUDP)
+		u.initCookie()
 		f.ups = append(f.ups, u)
 	}
-	f.stopCtx, f.stop = context.WithCancel(context.Background())
-	for _, u := range f.ups {
-		if u.proto == protoUDP {
-			u.sockets = newUDPSockets(u.udpAddr)
-			f.wg.Add(1)
-			go func() {
-				defer f.wg.Done()
-				u.sockets.keep(f.stopCtx.Done())
-			}()
+	for _, s := range cfg.Trusted {
+		t, err := parseUpstream(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w (in the trusted list)", err)
 		}
+		i := slices.IndexFunc(f.ups, func(u *upstream) bool { return u.canon == t.canon })
+		if i < 0 {
+			return nil, fmt.Errorf("forward: trusted upstream %q (%s) is not one of the upstreams", s, t.canon)
+		}
+		f.ups[i].trusted = true
 	}
+	f.stopCtx, f.stop = context.WithCancel(context.Background())
 	if f.healthInterval > 0 {
 		f.wg.Add(1)
 		go f.healthLoop()
@@ -130,9 +150,8 @@ func clientTLS(base *tls.Config, serverName string) *tls.Config {
 	return c
 }
 
-// Close stops the health checker and the keepers of the UDP sockets, and
-// waits for them. It is safe to call more than once; Exchange keeps working
-// after Close, without health probes, opening a socket per query.
+// Close stops the health checker and waits for it. It is safe to call more
+// than once; Exchange keeps working after Close, without health probes.
 func (f *Forwarder) Close() error {
 	f.closeOnce.Do(func() {
 		f.stop()
@@ -155,7 +174,9 @@ func (f *Forwarder) Upstreams() []UpstreamStatus {
 // that is not SERVFAIL or REFUSED, with the canonical string of the upstream
 // that gave it. If every upstream answered SERVFAIL or REFUSED, the last such
 // answer is returned (it is an answer, not an error). An error means no
-// upstream answered within ctx. The answer carries q's ID; q is not modified.
+// upstream answered within ctx. The answer carries q's ID and question,
+// owner names spelt as in q's question, and AD only from a trusted
+// upstream; q is not modified.
 func (f *Forwarder) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, string, error) {
 	if q == nil || len(q.Question) != 1 {
 		return nil, "", errors.New("forward: query must have exactly one question")

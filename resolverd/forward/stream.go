@@ -18,8 +18,9 @@ const maxStreamMsgs = 16
 
 // exchangeStream sends wire (the packed m) over a new TCP or TLS connection
 // with the 2-byte length framing of RFC 1035 §4.2.2 and RFC 7858, and
-// returns the first reply that matches m. An unparsable message is an error
-// (the stream cannot be trusted after it).
+// returns the first reply that matches m (name compared ignoring case:
+// over a stream the name goes as asked, see send). An unparsable message
+// is an error (the stream cannot be trusted after it).
 func (f *Forwarder) exchangeStream(ctx context.Context, u *upstream, m *dns.Msg, wire []byte) (*dns.Msg, error) {
 	conn, err := dialStream(ctx, u)
 	if err != nil {
@@ -48,7 +49,7 @@ func (f *Forwarder) exchangeStream(ctx context.Context, u *upstream, m *dns.Msg,
 			u.ignored.Add(1)
 			return nil, fmt.Errorf("forward: %s: unparsable answer: %w", u.proto, err)
 		}
-		if !matches(resp, m) {
+		if match(u, resp, m, false) != replyOK {
 			u.ignored.Add(1)
 			continue
 		}

@@ -1,35 +1,43 @@
 package forward
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/shardns/shardns/internal/rawconn"
 )
 
-const (
-	// maxUDPRead is the read buffer: any datagram fits, so an oversized one
-	// is seen whole (and then parsed or ignored), never silently cut.
-	maxUDPRead = 65535
-	// maxDatagrams bounds how many datagrams one query reads before giving up.
-	maxDatagrams = 256
-)
+// maxUDPRead is the read buffer: any datagram fits, so an oversized one is
+// seen whole (and then parsed or ignored), never silently cut.
+const maxUDPRead = 65535
 
-// exchangeUDP sends wire (the packed m) from a connected UDP socket no
-// other query has used (udpSockets), so each query has its own random
-// source port and the kernel drops datagrams from any other peer. It reads
-// until ctx's deadline, keeping only a reply that matches m's ID and
-// question; anything else is counted and ignored.
-func (f *Forwarder) exchangeUDP(ctx context.Context, u *upstream, m *dns.Msg, wire []byte) (*dns.Msg, error) {
-	conn, err := u.sockets.get()
+// exchangeUDP sends wire (the packed m) from a UDP socket opened and
+// connected for this query alone: the kernel picks its source port at
+// random, drops datagrams from any other peer, and no datagram can wait in
+// it before the query is sent. It reads until ctx's deadline, keeping only
+// the reply that match takes; every other datagram is counted in
+// u.ignored and never ends the query.
+//
+// With plain (the query's name as the caller wrote it, in wire form; m's
+// name is its 0x20 spelling), the reply's question must echo m's name
+// byte for byte. When it does, plain is written over those bytes before
+// the reply is parsed: every name compressed to point into the question
+// (owner names, CNAME and MX targets...) then reads in the caller's
+// spelling, not in 0x20 case. A reply that differs from m in the case of
+// its name only ends the query with errCaseMismatch.
+func (f *Forwarder) exchangeUDP(ctx context.Context, u *upstream, m *dns.Msg, wire, plain []byte) (*dns.Msg, error) {
+	c, err := net.DialUDP("udp", nil, u.udpAddr)
 	if err != nil {
 		return nil, fmt.Errorf("forward: udp dial: %w", err)
 	}
-	defer u.sockets.put(conn)
+	conn := rawconn.Wrap(c)
+	defer conn.Close()
 	defer bindDeadline(ctx, conn)()
 	if _, err := conn.Write(wire); err != nil {
 		return nil, fmt.Errorf("forward: udp write: %w", err)
@@ -37,24 +45,37 @@ func (f *Forwarder) exchangeUDP(ctx context.Context, u *upstream, m *dns.Msg, wi
 	bp := f.bufs.Get().(*[]byte)
 	defer f.bufs.Put(bp)
 	buf := *bp
-	for range maxDatagrams {
+	// Each pass reads one datagram; the deadline ends the loop.
+	for {
 		n, err := conn.Read(buf)
 		if err != nil {
 			return nil, fmt.Errorf("forward: udp read: %w", err)
 		}
-		// Cheap check first: most spoofed or stale datagrams fail on the ID.
+		// Cheap check first: most forged or stale datagrams fail on the ID.
 		if n < 12 || binary.BigEndian.Uint16(buf) != m.Id {
 			u.ignored.Add(1)
 			continue
 		}
+		// Our query's question name is never compressed: it sits at 12.
+		exactCase := plain != nil
+		if q := 12 + len(plain); exactCase && n >= q && bytes.Equal(buf[12:q], wire[12:q]) {
+			copy(buf[12:q], plain)
+			exactCase = false // checked here; the parsed name is now the caller's
+		}
 		resp := new(dns.Msg)
-		if err := resp.Unpack(buf[:n]); err != nil || !matches(resp, m) {
+		if err := resp.Unpack(buf[:n]); err != nil {
 			u.ignored.Add(1)
 			continue
 		}
-		return resp, nil
+		switch match(u, resp, m, exactCase) {
+		case replyOK:
+			return resp, nil
+		case replyCaseOnly:
+			return nil, errCaseMismatch
+		default:
+			u.ignored.Add(1)
+		}
 	}
-	return nil, errors.New("forward: udp: too many unmatched replies")
 }
 
 // bindDeadline applies ctx's deadline to conn, and an immediate deadline

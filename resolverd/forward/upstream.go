@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // Transport names, as they appear in an upstream's canonical string.
@@ -24,17 +26,30 @@ const (
 // upstream unhealthy.
 const unhealthyAfter = 3
 
+// caseOffAfter is the number of replies differing from the query in the
+// case of the name only, with no exact echo between them, after which an
+// upstream is taken not to keep case and gets no more 0x20. One such reply
+// may be a forger's lucky guess of the ID; a server that lowercases names
+// sends them every time.
+const caseOffAfter = 3
+
 // upstream is one configured server and what we have learnt about it.
 type upstream struct {
 	proto      string       // protoUDP, protoTCP or protoTLS
 	addr       string       // "ip:port", for net.Dialer
 	udpAddr    *net.UDPAddr // addr, parsed once for the per-query UDP socket
-	sockets    *udpSockets  // those sockets (udp only)
 	serverName string       // TLS server name (tls only)
 	canon      string       // canonical string, e.g. "udp://127.0.0.1:53"
 	tlsConfig  *tls.Config  // per-upstream clone with ServerName set (tls only)
 
-	ignored atomic.Uint64 // replies dropped: wrong ID, wrong question, unparsable
+	trusted      bool   // AD in its answers is passed on
+	clientCookie string // our RFC 7873 client cookie for it, 16 hex digits
+
+	ignored        atomic.Uint64                    // replies dropped: wrong ID, question or cookie, unparsable
+	case0x20       atomic.Bool                      // names go out in random case (udp only)
+	caseMismatches atomic.Uint64                    // replies that differed from the query in case only
+	caseStreak     atomic.Int32                     // case-only mismatches since the last exact echo
+	cookie         atomic.Pointer[dns.EDNS0_COOKIE] // what queries carry: client and last server cookie
 
 	mu      sync.Mutex
 	healthy bool
@@ -56,9 +71,21 @@ type UpstreamStatus struct {
 	Failures int
 	// TotalFailures counts failed attempts since the forwarder started.
 	TotalFailures uint64
-	// Ignored counts replies that were dropped because their ID or question
-	// did not match the query, or because they could not be parsed.
+	// Ignored counts replies that were dropped because their ID, question
+	// or client cookie did not match the query, or because they could not
+	// be parsed.
 	Ignored uint64
+	// Case0x20 is true while names sent to the upstream get random case
+	// (UDP upstreams that keep case).
+	Case0x20 bool
+	// CaseMismatches counts replies that matched a query in all but the
+	// case of the name, and were therefore not taken.
+	CaseMismatches uint64
+	// ServerCookie is true once the upstream has sent a server cookie
+	// (RFC 7873) that later queries carry.
+	ServerCookie bool
+	// Trusted is true when the upstream's AD bit is passed on.
+	Trusted bool
 }
 
 // parseUpstream parses "host[:port]", "udp://host[:port]", "tcp://host[:port]"
@@ -179,12 +206,49 @@ func (u *upstream) status() UpstreamStatus {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return UpstreamStatus{
-		Address:       u.canon,
-		Healthy:       u.healthy,
-		RTT:           u.srtt,
-		Failures:      u.fails,
-		TotalFailures: u.total,
-		Ignored:       u.ignored.Load(),
+		Address:        u.canon,
+		Healthy:        u.healthy,
+		RTT:            u.srtt,
+		Failures:       u.fails,
+		TotalFailures:  u.total,
+		Ignored:        u.ignored.Load(),
+		Case0x20:       u.case0x20.Load(),
+		CaseMismatches: u.caseMismatches.Load(),
+		ServerCookie:   len(u.cookie.Load().Cookie) > len(u.clientCookie),
+		Trusted:        u.trusted,
+	}
+}
+
+// initCookie gives u a fresh client cookie and no server cookie.
+func (u *upstream) initCookie() {
+	u.clientCookie = clientCookie()
+	u.cookie.Store(&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: u.clientCookie})
+}
+
+// cookieOption returns the COOKIE option for the next query to u. It is
+// shared and must not be modified.
+func (u *upstream) cookieOption() *dns.EDNS0_COOKIE { return u.cookie.Load() }
+
+// setServerCookie keeps server (hex), from a reply that echoed our client
+// cookie, for later queries.
+func (u *upstream) setServerCookie(server string) {
+	if cur := u.cookie.Load(); cur.Cookie[len(u.clientCookie):] == server {
+		return
+	}
+	u.cookie.Store(&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: u.clientCookie + server})
+}
+
+// caseMismatch records a reply that differed from the query in case only.
+// It reports whether this one turned 0x20 off for u.
+func (u *upstream) caseMismatch() (turnedOff bool) {
+	u.caseMismatches.Add(1)
+	return u.caseStreak.Add(1) >= caseOffAfter && u.case0x20.CompareAndSwap(true, false)
+}
+
+// caseExact records a reply that echoed a 0x20 name exactly.
+func (u *upstream) caseExact() {
+	if u.caseStreak.Load() != 0 {
+		u.caseStreak.Store(0)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -57,7 +58,7 @@ func (u *upstream) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		rr, _ := dns.NewRR(s)
 		m.Answer = append(m.Answer, rr)
 	}
-	switch r.Question[0].Name {
+	switch strings.ToLower(r.Question[0].Name) { // names are case-insensitive (RFC 4343); queries come in 0x20 case
 	case "www.example.net.":
 		if r.Question[0].Qtype == dns.TypeA {
 			add("www.example.net. 120 IN A 192.0.2.7")

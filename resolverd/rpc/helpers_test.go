@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -48,7 +49,7 @@ func upstreamAnswer(w dns.ResponseWriter, r *dns.Msg) {
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
-	switch name := r.Question[0].Name; {
+	switch name := strings.ToLower(r.Question[0].Name); { // names are case-insensitive (RFC 4343); queries come in 0x20 case
 	case name == "www.example.net." && r.Question[0].Qtype == dns.TypeA:
 		rr, _ := dns.NewRR("www.example.net. 120 IN A 192.0.2.7")
 		m.Answer = append(m.Answer, rr)

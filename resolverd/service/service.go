@@ -32,6 +32,7 @@ import (
 type Config struct {
 	Listen    string
 	Upstream  string
+	Trusted   string
 	Zones     string
 	Metrics   string
 	Pprof     string
@@ -63,6 +64,7 @@ type WorkFlags struct {
 func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", ":50051", "gRPC listen address")
 	fs.StringVar(&c.Upstream, "upstream", "", "comma list of upstreams: host:port (UDP, TCP on truncation), tcp://host:port, tls://host:port[#name]")
+	fs.StringVar(&c.Trusted, "trusted-upstream", "", "comma list of upstreams, written as in -upstream, whose AD bit is passed on (tls:// upstreams always are); AD from any other is cleared")
 	fs.StringVar(&c.Zones, "zones", "", "folder of RFC 1035 zone files (*.zone, *.db) answered locally")
 	fs.StringVar(&c.Metrics, "metrics", "", "serve Prometheus /metrics on this address")
 	fs.StringVar(&c.Pprof, "pprof", "", "serve Go's profiler (net/http/pprof, /debug/pprof/) on this address; keep it on loopback")
@@ -98,7 +100,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	var fwd resolve.Forwarder
 	if ups := config.List(cfg.Upstream); len(ups) > 0 {
-		f, err := forward.New(forward.Config{Upstreams: ups, Logger: log})
+		f, err := forward.New(forward.Config{Upstreams: ups, Trusted: config.List(cfg.Trusted), Logger: log})
 		if err != nil {
 			return fmt.Errorf("resolverd: %w", err)
 		}
