@@ -105,6 +105,9 @@ func TestResolverdMutualTLS(t *testing.T) {
 		waitLog(t, d, "resolverd unavailable", tc.why)
 		d.Stop(t)
 	}
+	// resolverd says whom it refused and why (one warning per 10 s: the
+	// first refusal, the foreign certificate).
+	waitLog(t, f.resolver, "refused a gRPC client's TLS handshake", "client=127.0.0.1:", "certificate signed by unknown authority")
 	// The refusals did not hurt the good client.
 	if got := dig(t, addr, "txt.shardns.test", "TXT"); got.Status != "NOERROR" || len(got.Answer) != 1 {
 		t.Errorf("good client after the refusals: %s %v", got.Status, got.Answer)

@@ -3,8 +3,12 @@ package tlsconf
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/credentials"
@@ -83,4 +87,38 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	return c.Conn.Read(p)
+}
+
+// GRPCServer returns gRPC transport credentials for a server under cfg
+// that log a refused handshake at Warn (at most one every interval), with
+// the client's address and the reason: a client certificate from another
+// CA, none, a plaintext client. gRPC itself says nothing at its default
+// log level. A connection closed before its first byte (a TCP probe) is
+// not logged.
+func GRPCServer(cfg *tls.Config, log *slog.Logger, interval time.Duration) credentials.TransportCredentials {
+	return &refusalLog{TransportCredentials: credentials.NewTLS(cfg), log: log, interval: interval}
+}
+
+type refusalLog struct {
+	credentials.TransportCredentials
+	log      *slog.Logger
+	interval time.Duration
+	next     atomic.Int64 // unix nanoseconds before which nothing is logged
+}
+
+// ServerHandshake runs the TLS handshake and logs its failure.
+func (r *refusalLog) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	conn, info, err := r.TransportCredentials.ServerHandshake(raw)
+	if err != nil && !errors.Is(err, io.EOF) {
+		now := time.Now().UnixNano()
+		if n := r.next.Load(); now >= n && r.next.CompareAndSwap(n, now+int64(r.interval)) {
+			r.log.Warn("refused a gRPC client's TLS handshake", "client", raw.RemoteAddr().String(), "err", err)
+		}
+	}
+	return conn, info, err
+}
+
+// Clone copies the credentials, with a clock of their own.
+func (r *refusalLog) Clone() credentials.TransportCredentials {
+	return &refusalLog{TransportCredentials: r.TransportCredentials.Clone(), log: r.log, interval: r.interval}
 }

@@ -2,8 +2,8 @@
 // tls.Config for a server or a client, at start: a missing or unreadable
 // file, a file with no certificate or key in it, an expired certificate
 // and a key that is not the certificate's fail there, with the flag named,
-// rather than at the first handshake. GRPCClient makes gRPC client
-// credentials of a client configuration.
+// rather than at the first handshake. GRPCClient and GRPCServer make gRPC
+// credentials of a configuration that say why a handshake was refused.
 package tlsconf
 
 import (

@@ -2,7 +2,9 @@ package tlsconf_test
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardns/shardns/internal/testutil/procs"
 	"github.com/shardns/shardns/internal/testutil/testcerts"
 	"github.com/shardns/shardns/internal/tlsconf"
 )
@@ -279,4 +282,55 @@ func TestHandshakes(t *testing.T) {
 	if cliErr == nil || !strings.Contains(cliErr.Error(), "protocol version not supported") {
 		t.Errorf("TLS 1.1 client: client error %v; want the server's alert", cliErr)
 	}
+}
+
+func TestGRPCServerLogsRefusals(t *testing.T) {
+	ca := testcerts.NewCA(t, "CA")
+	pair := ca.Server(t, "resolverd", "127.0.0.1")
+	cfg, err := tlsconf.Server(srv(pair.Cert, pair.Key, ca.File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs procs.Buffer
+	creds := tlsconf.GRPCServer(cfg, slog.New(slog.NewTextHandler(&logs, nil)), time.Hour)
+	handshake := func(client func(net.Conn)) error {
+		s, c := net.Pipe()
+		defer s.Close()
+		go func() { client(c); c.Close() }()
+		s.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _, err := creds.ServerHandshake(s)
+		return err
+	}
+	// A connection closed at once, as a TCP probe does: refused, not logged.
+	if err := handshake(func(net.Conn) {}); err == nil {
+		t.Fatal("empty connection: handshake succeeded")
+	}
+	if logs.String() != "" {
+		t.Errorf("a closed connection was logged: %s", logs.String())
+	}
+	// A client with no certificate, three times: one warning an hour.
+	for range 3 {
+		err := handshake(func(c net.Conn) {
+			cc := tls.Client(c, &tls.Config{ServerName: "127.0.0.1", RootCAs: pool(t, ca.File)})
+			cc.Handshake()
+			cc.Read(make([]byte, 1))
+		})
+		if err == nil {
+			t.Fatal("client without a certificate: handshake succeeded")
+		}
+	}
+	out := logs.String()
+	if n := strings.Count(out, "refused a gRPC client's TLS handshake"); n != 1 || !strings.Contains(out, "level=WARN") || !strings.Contains(out, "didn't provide a certificate") {
+		t.Errorf("%d warnings; want one saying the client gave no certificate:\n%s", n, out)
+	}
+}
+
+func pool(t *testing.T, file string) *x509.CertPool {
+	t.Helper()
+	a, c, k := cli(file, "", "")
+	cfg, err := tlsconf.Client(a, c, k, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg.RootCAs
 }

@@ -15,7 +15,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 
 	"github.com/shardns/shardns/internal/config"
 	"github.com/shardns/shardns/internal/httpserve"
@@ -50,6 +49,9 @@ type TLSFlags struct {
 	Key      string
 	ClientCA string
 }
+
+// refusalLogInterval spaces the warnings about refused TLS handshakes.
+const refusalLogInterval = 10 * time.Second
 
 // DefaultListen is -listen's default: loopback, so that a resolverd
 // started without flags is not open to the network.
@@ -133,7 +135,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("resolverd: %w", err)
 	}
 	if tlsCfg != nil {
-		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+		opts = append(opts, grpc.Creds(tlsconf.GRPCServer(tlsCfg, log, refusalLogInterval)))
 	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)

@@ -173,6 +173,9 @@ func TestRunServesMutualTLS(t *testing.T) {
 	if err := ask(testcerts.Pair{}); err == nil || !strings.Contains(err.Error(), "certificate required") {
 		t.Errorf("no client certificate: %v; want a refusal", err)
 	}
+	if out := logs.String(); !strings.Contains(out, "refused a gRPC client's TLS handshake") || !strings.Contains(out, "didn't provide a certificate") {
+		t.Errorf("resolverd's log does not say it refused a client without a certificate:\n%s", out)
+	}
 }
 
 // TestRunPlaintextLoopbackIsQuiet checks that the default kind of setup,
