@@ -37,7 +37,7 @@ type pki struct {
 	strangerSrv, wrongC testcerts.Pair
 }
 
-func newPKI(t *testing.T) *pki {
+func newPKI(t testing.TB) *pki {
 	t.Helper()
 	p := &pki{ca: testcerts.NewCA(t, "fleet CA"), other: testcerts.NewCA(t, "other CA")}
 	p.server = p.ca.Server(t, "resolverd", "127.0.0.1", "resolverd.internal")
@@ -49,7 +49,7 @@ func newPKI(t *testing.T) *pki {
 
 // serverTLS is resolverd's configuration from -tls-cert, -tls-key and
 // -tls-client-ca.
-func serverTLS(t *testing.T, pair testcerts.Pair, clientCA string) *tls.Config {
+func serverTLS(t testing.TB, pair testcerts.Pair, clientCA string) *tls.Config {
 	t.Helper()
 	cfg, err := tlsconf.Server(tlsconf.File{Flag: "tls-cert", Path: pair.Cert}, tlsconf.File{Flag: "tls-key", Path: pair.Key}, tlsconf.File{Flag: "tls-client-ca", Path: clientCA})
 	if err != nil {
@@ -60,7 +60,7 @@ func serverTLS(t *testing.T, pair testcerts.Pair, clientCA string) *tls.Config {
 
 // clientTLS is a frontend's configuration from -resolver-ca,
 // -resolver-cert, -resolver-key and -resolver-server-name.
-func clientTLS(t *testing.T, ca string, pair testcerts.Pair, name string) *tls.Config {
+func clientTLS(t testing.TB, ca string, pair testcerts.Pair, name string) *tls.Config {
 	t.Helper()
 	cfg, err := tlsconf.Client(tlsconf.File{Flag: "resolver-ca", Path: ca}, tlsconf.File{Flag: "resolver-cert", Path: pair.Cert}, tlsconf.File{Flag: "resolver-key", Path: pair.Key}, name)
 	if err != nil {
@@ -69,9 +69,10 @@ func clientTLS(t *testing.T, ca string, pair testcerts.Pair, name string) *tls.C
 	return cfg
 }
 
-// tlsResolverd runs the real resolverd gRPC service over TLS under cfg on
-// a free loopback port, answering www.example.test with 192.0.2.7.
-func tlsResolverd(t *testing.T, cfg *tls.Config) (string, *health.Server) {
+// tlsResolverd runs the real resolverd gRPC service over TLS under cfg
+// (nil: plaintext) on a free loopback port, answering www.example.test
+// with 192.0.2.7.
+func tlsResolverd(t testing.TB, cfg *tls.Config) (string, *health.Server) {
 	t.Helper()
 	dir := t.TempDir()
 	zone := "$TTL 300\n" +
@@ -94,7 +95,11 @@ func tlsResolverd(t *testing.T, cfg *tls.Config) (string, *health.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(append(rpc.ServerOptions(), grpc.Creds(credentials.NewTLS(cfg)))...)
+	opts := rpc.ServerOptions()
+	if cfg != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg)))
+	}
+	srv := grpc.NewServer(opts...)
 	hs := rpc.New(res).Register(srv)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -113,7 +118,7 @@ func tlsResolverd(t *testing.T, cfg *tls.Config) (string, *health.Server) {
 
 // dialTLS dials addr as a frontend does under cfg (nil: plaintext),
 // logging to log.
-func dialTLS(t *testing.T, addr string, cfg *tls.Config, log *slog.Logger) *lookup.Remote {
+func dialTLS(t testing.TB, addr string, cfg *tls.Config, log *slog.Logger) *lookup.Remote {
 	t.Helper()
 	r, err := lookup.Dial([]string{addr}, append(lookup.TLSOptions(cfg), lookup.WithFailureLog(log, time.Hour))...)
 	if err != nil {
@@ -260,4 +265,37 @@ func TestWithFailureLogSpacesWarnings(t *testing.T) {
 func port(addr string) string {
 	_, p, _ := net.SplitHostPort(addr)
 	return p
+}
+
+// BenchmarkRemoteResolve measures one call to a local resolverd answering
+// from a zone: plaintext, TLS, and mutual TLS, each with the failure log
+// a frontend dials with.
+func BenchmarkRemoteResolve(b *testing.B) {
+	p := newPKI(b)
+	plainAddr, _ := tlsResolverd(b, nil)
+	tlsAddr, _ := tlsResolverd(b, serverTLS(b, p.server, ""))
+	mutualAddr, _ := tlsResolverd(b, serverTLS(b, p.server, p.ca.File))
+	for _, bc := range []struct {
+		name string
+		addr string
+		cfg  *tls.Config
+	}{
+		{"plaintext", plainAddr, nil},
+		{"tls", tlsAddr, clientTLS(b, p.ca.File, testcerts.Pair{}, "")},
+		{"mutual", mutualAddr, clientTLS(b, p.ca.File, p.client, "")},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			r := dialTLS(b, bc.addr, bc.cfg, slog.New(slog.DiscardHandler))
+			if _, err := askOnce(r); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := askOnce(r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
