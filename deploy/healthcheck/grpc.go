@@ -2,17 +2,28 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/shardns/shardns/internal/tlsconf"
 )
 
 // probeGRPC asks the grpc.health.v1 service at addr about service ("" is
-// the whole server) and wants SERVING.
-func probeGRPC(ctx context.Context, addr, service string) error {
-	conn, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// the whole server) and wants SERVING. With tlsCfg the connection is TLS
+// and the server is verified under tlsCfg.ServerName, else under addr's
+// host; without, it is plaintext.
+func probeGRPC(ctx context.Context, addr, service string, tlsCfg *tls.Config) error {
+	creds := insecure.NewCredentials()
+	if tlsCfg != nil {
+		// The channel's authority, the name verified, is tlsCfg's
+		// ServerName when set, else addr.
+		creds = tlsconf.GRPCClient(tlsCfg)
+	}
+	conn, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return fmt.Errorf("grpc: %w", err)
 	}

@@ -2,17 +2,23 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/shardns/shardns/internal/testutil/testcerts"
+	"github.com/shardns/shardns/internal/tlsconf"
 )
 
 // check runs the command with args and returns its exit code and stderr.
@@ -100,6 +106,72 @@ func TestGRPC(t *testing.T) {
 	hs.Shutdown() // what resolverd does on SIGTERM
 	wantCode(t, 1, "grpc", addr)
 	wantCode(t, 1, "grpc", closedAddr(t))
+}
+
+// startGRPC serves grpc.health.v1 (shardns.resolver.v1.Resolver SERVING)
+// on loopback under tlsCfg (nil: plaintext).
+func startGRPC(t *testing.T, tlsCfg *tls.Config) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opts []grpc.ServerOption
+	if tlsCfg != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+	}
+	srv := grpc.NewServer(opts...)
+	hs := health.NewServer()
+	hs.SetServingStatus("shardns.resolver.v1.Resolver", healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(srv, hs)
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	return ln.Addr().String()
+}
+
+func TestGRPCOverTLS(t *testing.T) {
+	ca := testcerts.NewCA(t, "fleet CA")
+	other := testcerts.NewCA(t, "other CA")
+	server := ca.Server(t, "resolverd", "127.0.0.1", "resolverd.internal")
+	client := ca.Client(t, "probe", "healthcheck")
+	stranger := other.Client(t, "stranger", "healthcheck")
+	serverTLS := func(clientCA string) *tls.Config {
+		cfg, err := tlsconf.Server(tlsconf.File{Flag: "tls-cert", Path: server.Cert}, tlsconf.File{Flag: "tls-key", Path: server.Key}, tlsconf.File{Flag: "tls-client-ca", Path: clientCA})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	tlsOnly, mutual, plain := startGRPC(t, serverTLS("")), startGRPC(t, serverTLS(ca.File)), startGRPC(t, nil)
+	const svc = "shardns.resolver.v1.Resolver"
+
+	wantCode(t, 0, "-tls-ca", ca.File, "grpc", tlsOnly, svc)
+	wantCode(t, 0, "-tls-ca", ca.File, "-tls-server-name", "resolverd.internal", "grpc", tlsOnly, svc)
+	wantCode(t, 0, "-tls-ca", ca.File, "-tls-cert", client.Cert, "-tls-key", client.Key, "grpc", mutual, svc)
+	wantCode(t, 1, "grpc", tlsOnly, svc)                                                                          // plaintext to TLS
+	wantCode(t, 1, "-tls-ca", other.File, "grpc", tlsOnly, svc)                                                   // server not trusted
+	wantCode(t, 1, "-tls-ca", ca.File, "-tls-server-name", "elsewhere.internal", "grpc", tlsOnly, svc)            // wrong name
+	wantCode(t, 1, "-tls-ca", ca.File, "grpc", mutual, svc)                                                       // no client certificate
+	wantCode(t, 1, "-tls-ca", ca.File, "-tls-cert", stranger.Cert, "-tls-key", stranger.Key, "grpc", mutual, svc) // foreign client certificate
+	wantCode(t, 1, "-tls-ca", ca.File, "grpc", plain, svc)                                                        // TLS to plaintext
+
+	// The reasons are told, and bad files named by their flag.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-tls-ca", ca.File, "grpc", mutual, svc}, "certificate required"},
+		{[]string{"-tls-ca", ca.File, "-tls-cert", stranger.Cert, "-tls-key", stranger.Key, "grpc", mutual, svc}, "unknown certificate authority"},
+		{[]string{"-tls-ca", other.File, "grpc", tlsOnly, svc}, "certificate signed by unknown authority"},
+		{[]string{"-tls-ca", filepath.Join(t.TempDir(), "none.pem"), "grpc", tlsOnly, svc}, "-tls-ca"},
+		{[]string{"-tls-ca", ca.File, "-tls-cert", client.Cert, "grpc", mutual, svc}, "-tls-cert needs -tls-key"},
+		{[]string{"-tls-ca", ca.File, "-tls-cert", client.Cert, "-tls-key", stranger.Key, "grpc", mutual, svc}, "does not match"},
+	} {
+		code, stderr := check(t, tc.args...)
+		if code != 1 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("healthcheck %v: exit %d, stderr %q; want 1 saying %q", tc.args, code, stderr, tc.want)
+		}
+	}
 }
 
 // startDNS serves every query with REFUSED on 127.0.0.1, over UDP and, if

@@ -41,6 +41,7 @@ type Flags struct {
 	RedisCluster bool
 	RedisTimeout time.Duration
 	Resolver     string
+	ResolverTLS  ResolverTLS // TLS to -resolver (resolver.go)
 	L1           int
 	L1Bytes      int64
 	MinTTL       time.Duration
@@ -64,6 +65,7 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.RedisCluster, "redis-cluster", false, "treat -redis as the seed nodes of a Redis Cluster instead of Ring shards")
 	fs.DurationVar(&f.RedisTimeout, "redis-timeout", 50*time.Millisecond, "budget for one Redis call on the query path; a slower shard counts as a miss")
 	fs.StringVar(&f.Resolver, "resolver", "", "comma list of resolverd gRPC addresses (host:port); empty: in-process resolver")
+	f.ResolverTLS.register(fs)
 	fs.IntVar(&f.L1, "l1", 100000, "in-process cache (L1) entries; 0 turns L1 off")
 	fs.Int64Var(&f.L1Bytes, "l1-bytes", 256<<20, "in-process cache (L1) size bound in bytes")
 	fs.DurationVar(&f.MinTTL, "min-ttl", 0, "lowest TTL the cache stores (shorter TTLs are raised)")
@@ -146,7 +148,7 @@ func Build(f Flags, local lookup.Resolver, reg prometheus.Registerer, log *slog.
 
 	res := local
 	if addrs := config.List(f.Resolver); len(addrs) > 0 {
-		remote, err := lookup.Dial(addrs)
+		remote, err := dialResolver(addrs, f.ResolverTLS, log)
 		if err != nil {
 			fe.Close()
 			return nil, fmt.Errorf("frontend: %w", err)

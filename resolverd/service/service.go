@@ -4,6 +4,7 @@ package service
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"github.com/shardns/shardns/internal/queue"
 	"github.com/shardns/shardns/internal/rawconn"
 	"github.com/shardns/shardns/internal/redisopt"
+	"github.com/shardns/shardns/internal/tlsconf"
 	"github.com/shardns/shardns/resolverd/forward"
 	"github.com/shardns/shardns/resolverd/resolve"
 	"github.com/shardns/shardns/resolverd/rpc"
@@ -31,6 +33,7 @@ import (
 // Config is resolverd's flags.
 type Config struct {
 	Listen    string
+	TLS       TLSFlags
 	Upstream  string
 	Trusted   string
 	Zones     string
@@ -40,6 +43,21 @@ type Config struct {
 	LogLevel  string
 	Work      WorkFlags
 }
+
+// TLSFlags are the PEM files of the gRPC server's TLS: its certificate
+// and key, and the CA that signs the clients' certificates (mutual TLS).
+type TLSFlags struct {
+	Cert     string
+	Key      string
+	ClientCA string
+}
+
+// refusalLogInterval spaces the warnings about refused TLS handshakes.
+const refusalLogInterval = 10 * time.Second
+
+// DefaultListen is -listen's default: loopback, so that a resolverd
+// started without flags is not open to the network.
+const DefaultListen = "127.0.0.1:50051"
 
 // WorkFlags are the flags of the work queue's workers.
 type WorkFlags struct {
@@ -62,7 +80,10 @@ type WorkFlags struct {
 
 // Register defines resolverd's flags on fs.
 func (c *Config) Register(fs *flag.FlagSet) {
-	fs.StringVar(&c.Listen, "listen", ":50051", "gRPC listen address")
+	fs.StringVar(&c.Listen, "listen", DefaultListen, "gRPC listen address (host:port; \":50051\" is every interface)")
+	fs.StringVar(&c.TLS.Cert, "tls-cert", "", "PEM certificate (chain) of the gRPC server; with -tls-key, gRPC is served over TLS (1.2 or later)")
+	fs.StringVar(&c.TLS.Key, "tls-key", "", "PEM private key of -tls-cert")
+	fs.StringVar(&c.TLS.ClientCA, "tls-client-ca", "", "PEM file of the CA certificates that sign the clients' certificates: with it, a client must show one (mutual TLS); needs -tls-cert")
 	fs.StringVar(&c.Upstream, "upstream", "", "comma list of upstreams: host:port (UDP, TCP on truncation), tcp://host:port, tls://host:port[#name]")
 	fs.StringVar(&c.Trusted, "trusted-upstream", "", "comma list of upstreams, written as in -upstream, whose AD bit is passed on (tls:// upstreams always are); AD from any other is cleared")
 	fs.StringVar(&c.Zones, "zones", "", "folder of RFC 1035 zone files (*.zone, *.db) answered locally")
@@ -113,10 +134,24 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("resolverd: %w (set -upstream or -zones)", err)
 	}
 	reg.MustRegister(res.Collector())
+	opts := rpc.ServerOptions()
+	tlsCfg, err := tlsconf.Server(
+		tlsconf.File{Flag: "tls-cert", Path: cfg.TLS.Cert},
+		tlsconf.File{Flag: "tls-key", Path: cfg.TLS.Key},
+		tlsconf.File{Flag: "tls-client-ca", Path: cfg.TLS.ClientCA})
+	if err != nil {
+		return fmt.Errorf("resolverd: %w", err)
+	}
+	if tlsCfg != nil {
+		opts = append(opts, grpc.Creds(tlsconf.GRPCServer(tlsCfg, log, refusalLogInterval)))
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("resolverd: listen %s: %w", cfg.Listen, err)
+	}
+	if tlsCfg == nil {
+		warnPlaintext(ln.Addr(), log)
 	}
 	ln = rawconn.Listener(ln)
 	stopWork, err := startWork(ctx, cfg.Work, res, reg, log)
@@ -126,11 +161,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer stopWork()
 
-	srv := grpc.NewServer(rpc.ServerOptions()...)
+	srv := grpc.NewServer(opts...)
 	hs := rpc.New(res, rpc.WithRegisterer(reg)).Register(srv)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
-	log.Info("resolverd ready", "listen", ln.Addr().String(), "upstreams", cfg.Upstream, "zones", cfg.Zones)
+	log.Info("resolverd ready", "listen", ln.Addr().String(), "tls", tlsMode(tlsCfg), "upstreams", cfg.Upstream, "zones", cfg.Zones)
 
 	https, err := httpserve.StartAll(log,
 		httpserve.Side{Addr: cfg.Metrics, WriteTimeout: 10 * time.Second, Handler: func() http.Handler {
@@ -162,6 +197,28 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		errs = append(errs, h.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// warnPlaintext warns when plaintext gRPC is served on an address that is
+// not loopback (a wildcard address included): anyone who reaches it can
+// resolve through it and read the answers.
+func warnPlaintext(addr net.Addr, log *slog.Logger) {
+	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.IP.IsLoopback() {
+		return
+	}
+	log.Warn("gRPC is served in plaintext on a non-loopback address: anyone who reaches it can resolve through it, and the traffic can be read and changed on the way; set -tls-cert and -tls-key, and -tls-client-ca so that only clients with a certificate get in",
+		"listen", addr.String())
+}
+
+// tlsMode names the server's transport security for the start log.
+func tlsMode(cfg *tls.Config) string {
+	switch {
+	case cfg == nil:
+		return "off"
+	case cfg.ClientAuth == tls.RequireAndVerifyClientCert:
+		return "mutual"
+	}
+	return "on"
 }
 
 // LogSettings are the -log-format and -log-level values.
