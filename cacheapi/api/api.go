@@ -16,7 +16,7 @@
 //	GET  /healthz                      alive
 //	GET  /readyz                       Redis and resolver reachable (else 503)
 //	GET  /metrics                      Prometheus
-//	POST /jobs                         warm the cache: JSON names, or a CSV upload
+//	POST /jobs                         warm the cache: JSON names, or a CSV body
 //	GET  /jobs, /jobs/{id}             jobs and their progress
 //	DELETE /jobs/{id}                  cancel a job
 //	GET  /stats                        every shard and frontend of the fleet
