@@ -31,7 +31,7 @@ type Flags struct {
 func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.Token, "token", "", "bearer token of the REST API: every call that changes state (DELETE /cache/..., POST and DELETE /jobs) and GET /cache/... needs it, from every client; empty: the token of -token-file")
 	fs.StringVar(&f.TokenFile, "token-file", token.DefaultFile(), "file holding the REST API's token when -token is empty: read when it holds one, else a random token is made at start and written there (mode 0600)")
-	fs.StringVar(&f.Hosts, "http-host", "", "comma list of further names the REST API answers to in the Host header (e.g. a proxy's public name); the listen address, localhost and loopback addresses always are; others get 421")
+	fs.StringVar(&f.Hosts, "http-host", "", "comma list of further names (or addresses) the REST API answers to in the Host header, e.g. a proxy's public name; localhost, loopback addresses and the listen address always are, and on a wildcard listen address (:8080) every IP address; other names get 421 (DNS rebinding)")
 	fs.Float64Var(&f.Rate, "http-rate", DefaultRate, "requests per second each client (IPv4 address, IPv6 /64) may make to /lookup and /dns-query, in bursts of as many; 0 turns the limit off")
 }
 
