@@ -9,20 +9,35 @@
 //	GET  /dns-query?dns=<base64url>    RFC 8484; with Accept: application/dns-json
 //	                                   and name=&type= the dns-json answer
 //	POST /dns-query                    RFC 8484, body application/dns-message
-//	GET  /cache/{name}?type=&do=&cd=   the stored entry (404 when absent)
+//	GET  /cache/{name}?type=&do=&cd=   the stored entry (404 when absent);
+//	                                   needs the token
 //	DELETE /cache/{name}[?suffix=1]    flush a name (every type), or every name
 //	                                   at or under it; reaches every frontend's L1
 //	GET  /healthz                      alive
 //	GET  /readyz                       Redis and resolver reachable (else 503)
 //	GET  /metrics                      Prometheus
-//	POST /jobs                         warm the cache: JSON names, or a CSV upload
+//	POST /jobs                         warm the cache: JSON names, or a CSV body
 //	GET  /jobs, /jobs/{id}             jobs and their progress
 //	DELETE /jobs/{id}                  cancel a job
 //	GET  /stats                        every shard and frontend of the fleet
 //	GET  /openapi.yaml                 the OpenAPI 3 document of these routes
 //	GET  /                             the status page (and /ui/*.js, *.css)
 //
-// Every error is JSON, {"error": "..."}, with a fitting status.
+// Every error is JSON, {"error": "..."}, with a fitting status, and names
+// no internal address (resolver, upstream, Redis): the log has the detail.
+//
+// Access, for a server a browser on the same host or network can reach:
+//
+//   - The Host header must name the server (see hostPolicy), else 421
+//     before any handler runs: DNS rebinding gets nowhere.
+//   - Calls that change state (DELETE /cache/..., POST /jobs, DELETE
+//     /jobs/{id}) and GET /cache/{name} need the bearer token from every
+//     client, loopback included (401 with a challenge). Those that change
+//     state refuse an Origin the server does not answer to (403).
+//   - POST /jobs takes application/json and text/csv only (415): no body
+//     type a cross-site form or "simple" request can send.
+//   - /lookup and /dns-query answer clients inside the ACL only (403) and
+//     rate-limit each client (429 with Retry-After).
 package api
 
 import (
@@ -37,6 +52,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/shardns/shardns/cacheapi/ui"
+	"github.com/shardns/shardns/dnsd/acl"
 	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/lookup"
 )
@@ -79,9 +95,17 @@ type Config struct {
 	Cache Cache
 	// Ready is what /readyz checks; nil: /readyz checks nothing.
 	Ready Readiness
-	// Token is the bearer token mutating calls need. Empty: mutating
-	// calls are taken only from loopback clients.
+	// Token is the bearer token that calls changing state, and GET
+	// /cache/{name}, need from every client. Empty: those calls are
+	// refused.
 	Token string
+	// Listen is the address the API listens on, as given (":8080") or as
+	// bound: the Host header may name it. See hostPolicy.
+	Listen string
+	// Hosts are further names the Host header may carry (-http-host).
+	Hosts []string
+	// ACL is who may use /lookup and /dns-query; nil: acl.Default.
+	ACL *acl.ACL
 	// Rate is how many requests per second one client (an IPv4 address,
 	// an IPv6 /64) may make to /lookup and /dns-query, as a token bucket
 	// holding Burst tokens. 0: no limit.
@@ -103,16 +127,25 @@ type API struct {
 	ready   Readiness
 	jobs    Jobs
 	token   string
+	hosts   hostPolicy
+	acl     *acl.ACL
 	limiter *limiter // nil: no rate limit
+	fails   *sampledLog
 	now     func() time.Time
 	log     *slog.Logger
 }
 
 // New returns the API's HTTP handler.
 func New(cfg Config) http.Handler {
-	a := &API{chain: cfg.Chain, cache: cfg.Cache, ready: cfg.Ready, jobs: cfg.Jobs, token: cfg.Token, now: cfg.Now, log: cfg.Logger}
+	a := &API{
+		chain: cfg.Chain, cache: cfg.Cache, ready: cfg.Ready, jobs: cfg.Jobs, token: cfg.Token,
+		hosts: newHostPolicy(cfg.Listen, cfg.Hosts), acl: cfg.ACL, now: cfg.Now, log: cfg.Logger,
+	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.acl == nil {
+		a.acl = defaultACL()
 	}
 	if a.now == nil {
 		a.now = time.Now
@@ -120,17 +153,17 @@ func New(cfg Config) http.Handler {
 	if cfg.Rate > 0 {
 		a.limiter = newLimiter(cfg.Rate, cfg.Burst, a.now)
 	}
+	a.fails = newSampledLog(a.log, a.now)
 	r := mux.NewRouter()
 	// Names in /cache/{name} may hold a '/' (RFC 2317) sent as %2F, and
 	// "." or ".." are names, not path steps: match the path as sent.
 	r.UseEncodedPath()
 	r.SkipClean(true)
-	r.Handle("/lookup", a.limited(http.HandlerFunc(a.lookup))).Methods(http.MethodGet)
-	r.Handle("/dns-query", a.limited(http.HandlerFunc(a.dohGet))).Methods(http.MethodGet)
-	r.Handle("/dns-query", a.limited(http.HandlerFunc(a.dohPost))).Methods(http.MethodPost)
+	r.Handle("/lookup", a.resolving(http.HandlerFunc(a.lookup))).Methods(http.MethodGet)
+	r.Handle("/dns-query", a.resolving(http.HandlerFunc(a.dohGet))).Methods(http.MethodGet)
+	r.Handle("/dns-query", a.resolving(http.HandlerFunc(a.dohPost))).Methods(http.MethodPost)
 	if a.cache != nil {
-		r.HandleFunc("/cache/{name}", a.cacheGet).Methods(http.MethodGet)
-		// Mutating: a bearer token with -token, else loopback clients only.
+		r.Handle("/cache/{name}", a.authorized(http.HandlerFunc(a.cacheGet))).Methods(http.MethodGet)
 		r.Handle("/cache/{name}", a.mutating(http.HandlerFunc(a.cacheDelete))).Methods(http.MethodDelete)
 	}
 	a.jobRoutes(r)
@@ -155,8 +188,9 @@ func New(cfg Config) http.Handler {
 	return a.guard(r)
 }
 
-// guard bounds every request before routing (URI length, body size) and
-// turns a panic into a JSON 500 rather than a dropped connection.
+// guard checks the Host header and bounds every request before routing
+// (URI length, body size), and turns a panic into a JSON 500 rather than a
+// dropped connection.
 func (a *API) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -168,6 +202,9 @@ func (a *API) guard(next http.Handler) http.Handler {
 				writeError(w, http.StatusInternalServerError, "internal error")
 			}
 		}()
+		if !a.checkHost(w, r) {
+			return
+		}
 		if len(r.URL.EscapedPath())+len(r.URL.RawQuery) > maxURI {
 			writeError(w, http.StatusRequestURITooLong, "request URI too long")
 			return
@@ -181,6 +218,15 @@ func (a *API) guard(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// defaultACL is acl.Default's ranges.
+func defaultACL() *acl.ACL {
+	a, err := acl.Parse(acl.Default)
+	if err != nil {
+		panic("api: acl.Default does not parse: " + err.Error()) // a constant
+	}
+	return a
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

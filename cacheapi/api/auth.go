@@ -8,33 +8,45 @@ import (
 	"strings"
 )
 
-// mutating guards a call that changes the cache. With a token configured
-// the request needs "Authorization: Bearer <token>": without one it gets
-// 401 and a WWW-Authenticate challenge, with a wrong one 403. With no token
-// configured only loopback clients are served (403 for the others): that
-// keeps a default install safe, but behind a reverse proxy on the same
-// host every client looks like loopback, so set -token there.
-func (a *API) mutating(next http.Handler) http.Handler {
+// challenge is the WWW-Authenticate of a 401 (RFC 6750 §3).
+const challenge = `Bearer realm="shardns"`
+
+// authorized guards a route that needs the bearer token: calls that change
+// state and GET /cache/{name}, which tells what was looked up and when.
+// Every client needs it, loopback ones too: a browser on the same host is
+// a loopback client, and a proxy on the same host makes every client one.
+// No header, another scheme or a wrong token: 401 with a challenge (RFC
+// 6750 §3.1). A server with no token refuses everyone.
+func (a *API) authorized(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.token == "" {
-			if !fromLoopback(r) {
-				writeError(w, http.StatusForbidden, "mutating calls need a -token to be set, or a loopback client")
-				return
-			}
-			next.ServeHTTP(w, r)
-			return
-		}
 		got, ok := bearer(r.Header.Get("Authorization"))
 		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="shardns"`)
-			writeError(w, http.StatusUnauthorized, "Authorization: Bearer <token> required")
+			w.Header().Set("WWW-Authenticate", challenge)
+			writeError(w, http.StatusUnauthorized, "Authorization: Bearer <token> required (the token is in the server's -token-file)")
 			return
 		}
-		if !sameToken(got, a.token) {
-			writeError(w, http.StatusForbidden, "wrong token")
+		if a.token == "" || !sameToken(got, a.token) {
+			w.Header().Set("WWW-Authenticate", challenge+`, error="invalid_token"`)
+			writeError(w, http.StatusUnauthorized, "wrong token")
 			return
 		}
 		next.ServeHTTP(w, r)
+	})
+}
+
+// mutating guards a call that changes state: a request a web page sent
+// from another origin (its Origin header names a host the server does not
+// answer to) gets 403, then the token is checked.
+func (a *API) mutating(next http.Handler) http.Handler {
+	auth := a.authorized(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if origins := r.Header.Values("Origin"); len(origins) > 0 {
+			if len(origins) > 1 || !a.hosts.allowsOrigin(origins[0], r.Host) {
+				writeError(w, http.StatusForbidden, "cross-origin request refused")
+				return
+			}
+		}
+		auth.ServeHTTP(w, r)
 	})
 }
 
@@ -65,7 +77,16 @@ func clientAddr(r *http.Request) (netip.Addr, bool) {
 	return ap.Addr().Unmap(), true
 }
 
-func fromLoopback(r *http.Request) bool {
-	a, ok := clientAddr(r)
-	return ok && a.IsLoopback()
+// resolving guards /lookup and /dns-query, which make shardns resolve for
+// the client: clients outside the ACL get 403 (an open resolver over HTTP
+// is as abusable as one over UDP), the others are rate-limited.
+func (a *API) resolving(next http.Handler) http.Handler {
+	limited := a.limited(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if addr, ok := clientAddr(r); !ok || !a.acl.Allowed(addr) {
+			writeError(w, http.StatusForbidden, "this client may not resolve here")
+			return
+		}
+		limited.ServeHTTP(w, r)
+	})
 }

@@ -70,12 +70,12 @@ func TestCacheGet(t *testing.T) {
 	m := newFleet(t, shards, 1)[0]
 	key := dnsmsg.Key("www.example.test.", dns.TypeA, dns.ClassINET, false, false)
 
-	resp, body := do(t, m.srv, http.MethodGet, "/cache/www.example.test", nil, nil)
+	resp, body := do(t, m.srv, http.MethodGet, "/cache/www.example.test", testAuth, nil)
 	mustJSONError(t, "before any lookup", resp, body, http.StatusNotFound)
 
 	lookupAll(t, m, []string{"www.example.test"}, "type=A")
 	before := time.Now().Add(-time.Second)
-	resp, body = do(t, m.srv, http.MethodGet, "/cache/WWW.example.test.?type=a", nil, nil)
+	resp, body = do(t, m.srv, http.MethodGet, "/cache/WWW.example.test.?type=a", testAuth, nil)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /cache: %d %s", resp.StatusCode, body)
 	}
@@ -116,21 +116,21 @@ func TestCacheGet(t *testing.T) {
 	if err := m.fe.Redis.Set(t.Context(), oldKey, &cache.Entry{StoredAt: old, TTL: 300, StaleUntil: old.Add(time.Hour), Offsets: st.Offsets, Msg: st.Msg}); err != nil {
 		t.Fatal(err)
 	}
-	_, body = do(t, m.srv, http.MethodGet, "/cache/old.example.test", nil, nil)
+	_, body = do(t, m.srv, http.MethodGet, "/cache/old.example.test", testAuth, nil)
 	e = cacheEntry{}
 	if err := json.Unmarshal(body, &e); err != nil || !e.Stale || e.TTLRemaining != 0 || len(e.Answer) != 1 || e.Answer[0].TTL != 0 {
 		t.Errorf("stale entry: %s", body)
 	}
 
 	for _, path := range []string{"/cache/a..b", "/cache/www.example.test?type=BOGUS", "/cache/" + strings.Repeat("a", 70)} {
-		resp, body := do(t, m.srv, http.MethodGet, path, nil, nil)
+		resp, body := do(t, m.srv, http.MethodGet, path, testAuth, nil)
 		mustJSONError(t, path, resp, body, http.StatusBadRequest)
 	}
-	resp, body = do(t, m.srv, http.MethodGet, "/cache/www.example.test?type=AAAA", nil, nil)
+	resp, body = do(t, m.srv, http.MethodGet, "/cache/www.example.test?type=AAAA", testAuth, nil)
 	mustJSONError(t, "type not cached", resp, body, http.StatusNotFound)
 	// The root, and a name with a slash (RFC 2317), percent-encoded.
 	for _, path := range []string{"/cache/%2E?type=NS", "/cache/0%2F25.2.0.192.in-addr.arpa?type=PTR", "/cache/."} {
-		resp, body := do(t, m.srv, http.MethodGet, path, nil, nil)
+		resp, body := do(t, m.srv, http.MethodGet, path, testAuth, nil)
 		mustJSONError(t, path, resp, body, http.StatusNotFound)
 	}
 }
@@ -138,12 +138,12 @@ func TestCacheGet(t *testing.T) {
 func TestCacheL1Only(t *testing.T) {
 	m := newMember(t, testFlags(nil), zoneResolver(t, nil), nil)
 	lookupAll(t, m, []string{"www.example.test", "txt.example.test"}, "type=A", "type=AAAA")
-	_, body := do(t, m.srv, http.MethodGet, "/cache/www.example.test?type=AAAA", nil, nil)
+	_, body := do(t, m.srv, http.MethodGet, "/cache/www.example.test?type=AAAA", testAuth, nil)
 	var e cacheEntry
 	if err := json.Unmarshal(body, &e); err != nil || e.Tier != "l1" || e.Shard != "" || len(e.Answer) != 1 || e.Answer[0].Data != "2001:db8::1" {
 		t.Errorf("L1 entry: %s", body)
 	}
-	resp, body := do(t, m.srv, http.MethodDelete, "/cache/www.example.test", nil, nil)
+	resp, body := do(t, m.srv, http.MethodDelete, "/cache/www.example.test", testAuth, nil)
 	var f flushed
 	if err := json.Unmarshal(body, &f); err != nil || resp.StatusCode != http.StatusOK || f.Deleted != 2 || f.Name != "www.example.test." {
 		t.Errorf("DELETE without Redis: %d %s, want 2 L1 entries", resp.StatusCode, body)
@@ -196,7 +196,7 @@ func TestCacheDeleteNameReachesOtherL1(t *testing.T) {
 		t.Fatalf("shards hold %d keys, want 4", n)
 	}
 
-	resp, body := do(t, a.srv, http.MethodDelete, "/cache/WWW.example.test", nil, nil)
+	resp, body := do(t, a.srv, http.MethodDelete, "/cache/WWW.example.test", testAuth, nil)
 	var f flushed
 	if err := json.Unmarshal(body, &f); err != nil || resp.StatusCode != http.StatusOK || f.Deleted != 3 ||
 		f.Name != "www.example.test." || f.Suffix || len(f.Shards) != 1 {
@@ -267,7 +267,7 @@ func TestCacheDeleteSuffixAcrossShards(t *testing.T) {
 		}
 	}
 
-	resp, body := do(t, m.srv, http.MethodDelete, "/cache/Example.Test?suffix=1", nil, nil)
+	resp, body := do(t, m.srv, http.MethodDelete, "/cache/Example.Test?suffix=1", testAuth, nil)
 	var f flushed
 	if err := json.Unmarshal(body, &f); err != nil || resp.StatusCode != http.StatusOK || f.Deleted != len(gone) || !f.Suffix || len(f.Shards) != 4 {
 		t.Fatalf("DELETE ?suffix=1: %d %s; want %d keys from 4 shards", resp.StatusCode, body, len(gone))
@@ -280,7 +280,7 @@ func TestCacheDeleteSuffixAcrossShards(t *testing.T) {
 func TestCacheDeleteBadRequests(t *testing.T) {
 	m := newMember(t, testFlags(nil), zoneResolver(t, nil), nil)
 	for _, path := range []string{"/cache/a..b", "/cache/www.example.test?type=A", "/cache/example.test?suffix=maybe"} {
-		resp, body := do(t, m.srv, http.MethodDelete, path, nil, nil)
+		resp, body := do(t, m.srv, http.MethodDelete, path, testAuth, nil)
 		mustJSONError(t, path, resp, body, http.StatusBadRequest)
 	}
 	resp, body := do(t, m.srv, http.MethodPut, "/cache/www.example.test", nil, nil)

@@ -44,7 +44,7 @@ type flushed struct {
 	Deleted int      `json:"deleted"`
 	Name    string   `json:"name"`
 	Suffix  bool     `json:"suffix"`
-	Shards  []string `json:"shards,omitempty"` // the Redis shards searched
+	Shards  []string `json:"shards,omitempty"` // the Redis shards searched (not on 503)
 	Error   string   `json:"error,omitempty"`
 }
 
@@ -77,12 +77,14 @@ func (a *API) cacheGet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not cached: "+q.Key)
 		return
 	case err != nil:
-		writeError(w, http.StatusServiceUnavailable, err.Error())
+		a.fails.warn("api: cache inspect failed", err, "key", q.Key)
+		writeError(w, http.StatusServiceUnavailable, "cache unavailable")
 		return
 	}
 	out, err := describeEntry(ins, &q, a.now())
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "stored answer unreadable: "+err.Error())
+		a.log.Warn("api: stored answer unreadable", "key", q.Key, "err", err)
+		writeError(w, http.StatusInternalServerError, "stored answer unreadable")
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -142,13 +144,15 @@ func (a *API) cacheDelete(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), flushBudget)
 	defer cancel()
 	res, err := a.cache.Flush(ctx, name, suffix)
-	out := flushed{Deleted: res.Deleted, Name: name, Suffix: suffix, Shards: res.Shards}
+	out := flushed{Deleted: res.Deleted, Name: name, Suffix: suffix}
 	if err != nil {
-		a.log.Warn("flush incomplete", "name", name, "suffix", suffix, "deleted", res.Deleted, "err", err)
-		out.Error = "flush incomplete: " + err.Error()
+		// The error and the shard list name Redis addresses: log them.
+		a.log.Warn("api: flush incomplete", "name", name, "suffix", suffix, "deleted", res.Deleted, "shards", res.Shards, "err", err)
+		out.Error = "flush incomplete: the shared cache did not answer"
 		writeJSON(w, http.StatusServiceUnavailable, out)
 		return
 	}
+	out.Shards = res.Shards
 	a.log.Info("flushed", "name", name, "suffix", suffix, "deleted", res.Deleted)
 	writeJSON(w, http.StatusOK, out)
 }

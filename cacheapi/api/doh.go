@@ -112,8 +112,8 @@ func (a *API) serveWire(w http.ResponseWriter, r *http.Request, wire []byte) {
 	}
 	out, err := a.answerWire(r.Context(), req)
 	if err != nil {
-		a.log.Warn("doh: reply could not be built", "err", err)
-		writeError(w, http.StatusInternalServerError, err.Error())
+		a.log.Error("api: doh reply could not be built", "err", err)
+		writeError(w, http.StatusInternalServerError, "the answer could not be built")
 		return
 	}
 	h := w.Header()
@@ -135,7 +135,7 @@ func (a *API) answerWire(ctx context.Context, req *dns.Msg) ([]byte, error) {
 	case errors.Is(err, errReply):
 		return nil, err
 	case err != nil:
-		a.log.Debug("doh: lookup failed", "key", q.Key, "err", err)
+		a.fails.warn("api: doh lookup failed", err, "key", q.Key)
 		code, text := uint16(dns.ExtendedErrorCodeNoReachableAuthority), "resolver unreachable"
 		if errors.Is(err, lookup.ErrTimeout) {
 			code, text = dns.ExtendedErrorCodeNetworkError, "resolver did not answer in time"

@@ -88,6 +88,11 @@ func testFlags(shards []*redistest.Server) frontend.Flags {
 	}
 }
 
+// testToken is the bearer token of newMember's servers; testAuth sends it.
+const testToken = "s3cret-test-token"
+
+var testAuth = http.Header{"Authorization": {"Bearer " + testToken}}
+
 // newMember builds a frontend with internal/frontend from flags and
 // serves the API over it; edit adjusts the API's config.
 func newMember(t testing.TB, flags frontend.Flags, res lookup.Resolver, edit func(*Config)) *member {
@@ -97,7 +102,7 @@ func newMember(t testing.TB, flags frontend.Flags, res lookup.Resolver, edit fun
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Chain: fe.Chain, Gatherer: reg, Cache: fe, Ready: fe}
+	cfg := Config{Chain: fe.Chain, Gatherer: reg, Cache: fe, Ready: fe, Token: testToken}
 	if edit != nil {
 		edit(&cfg)
 	}

@@ -87,6 +87,11 @@ func serveFuzz(h http.Handler, req *http.Request) *httptest.ResponseRecorder {
 	defer cancel()
 	req = req.WithContext(ctx)
 	req.RemoteAddr = "127.0.0.1:5000"
+	req.Host = "127.0.0.1:8080"
+	if req.Header == nil {
+		req.Header = http.Header{}
+	}
+	req.Header.Set("Authorization", "Bearer "+testToken)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return rec

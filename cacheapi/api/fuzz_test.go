@@ -1,14 +1,11 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/miekg/dns"
 
@@ -57,15 +54,12 @@ func FuzzParseLookup(f *testing.F) {
 	}
 	fx := newFixture(f, nil)
 	f.Fuzz(func(t *testing.T, raw string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		req := (&http.Request{
+		req := &http.Request{
 			Method: http.MethodGet,
 			URL:    &url.URL{Path: "/lookup", RawQuery: raw},
 			Header: http.Header{},
-		}).WithContext(ctx)
-		rec := httptest.NewRecorder()
-		fx.handler.ServeHTTP(rec, req)
+		}
+		rec := serveFuzz(fx.handler, req)
 
 		if !json.Valid(rec.Body.Bytes()) {
 			t.Fatalf("%q: body is not JSON: %q", raw, rec.Body)

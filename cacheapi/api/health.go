@@ -11,8 +11,9 @@ import (
 // readyBudget bounds one /readyz.
 const readyBudget = 2 * time.Second
 
-// readiness is /readyz's answer: each dependency "ok" or why not, and on
-// 503 an error naming what is down.
+// readiness is /readyz's answer: each dependency "ok" or "down", and on
+// 503 an error naming what is down. Why it is down (which address did not
+// answer) goes to the log only.
 type readiness struct {
 	Status string            `json:"status,omitempty"`
 	Error  string            `json:"error,omitempty"`
@@ -29,7 +30,8 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 		var down []string
 		for name, err := range a.ready.Ready(ctx) {
 			if err != nil {
-				out.Checks[name] = err.Error()
+				a.log.Warn("api: not ready", "dependency", name, "err", err)
+				out.Checks[name] = "down"
 				down = append(down, name)
 			} else {
 				out.Checks[name] = "ok"

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -24,6 +23,12 @@ type Jobs interface {
 }
 
 var _ Jobs = (*queue.Queue)(nil)
+
+// The body types POST /jobs takes.
+const (
+	mimeJSON = "application/json"
+	mimeCSV  = "text/csv"
+)
 
 // Bounds of the /jobs routes.
 const (
@@ -63,30 +68,23 @@ func (a *API) jobRoutes(r *mux.Router) {
 }
 
 // jobsSubmit takes a job: JSON ({"names": [...], "type": "A"} or
-// {"items": [{"name": ..., "type": ...}]}), a CSV body (text/csv), or a
-// CSV file uploaded as multipart/form-data (field "file"). ?type= sets the
-// default type of CSV rows.
+// {"items": [{"name": ..., "type": ...}]}) or a CSV body (text/csv);
+// ?type= sets the default type of CSV rows. No other body type: text/plain,
+// multipart/form-data and application/x-www-form-urlencoded are what a web
+// page of another site may send without a CORS preflight.
 func (a *API) jobsSubmit(w http.ResponseWriter, r *http.Request) {
-	ctype, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil {
-		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json, text/csv or multipart/form-data")
+	ctype, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || (ctype != mimeJSON && ctype != mimeCSV) {
+		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json or text/csv")
 		return
 	}
-	defType := r.URL.Query().Get("type")
 	var items []queue.Item
 	source := "json"
-	switch ctype {
-	case "application/json":
+	if ctype == mimeCSV {
+		source = "csv"
+		items, err = parseJobCSV(r.Body, r.URL.Query().Get("type"))
+	} else {
 		items, err = parseJobJSON(r.Body)
-	case "text/csv", "text/plain":
-		source = "csv"
-		items, err = parseJobCSV(r.Body, defType)
-	case "multipart/form-data":
-		source = "csv"
-		items, err = a.multipartCSV(r, params["boundary"], defType, &source)
-	default:
-		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json, text/csv or multipart/form-data")
-		return
 	}
 	if err != nil {
 		if tooBig(err) {
@@ -104,31 +102,6 @@ func (a *API) jobsSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/jobs/"+job.ID)
 	writeJSON(w, http.StatusAccepted, job)
-}
-
-func (a *API) multipartCSV(r *http.Request, boundary, defType string, source *string) ([]queue.Item, error) {
-	if boundary == "" {
-		return nil, errors.New("multipart body without a boundary")
-	}
-	mr, err := r.MultipartReader()
-	if err != nil {
-		return nil, err
-	}
-	for {
-		part, err := mr.NextPart()
-		if err == io.EOF {
-			return nil, errors.New(`no "file" part in the upload`)
-		}
-		if err != nil {
-			return nil, err
-		}
-		if part.FormName() == "file" {
-			if fn := part.FileName(); fn != "" {
-				*source = "csv:" + fn
-			}
-			return parseJobCSV(part, defType)
-		}
-	}
 }
 
 func tooBig(err error) bool {

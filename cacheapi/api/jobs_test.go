@@ -124,23 +124,42 @@ func TestJobsSubmitFormats(t *testing.T) {
 	}
 }
 
-func TestJobsMultipartUpload(t *testing.T) {
+// TestJobsTakeOnlyJSONAndCSV: the body types a web page of another site
+// can send without a CORS preflight (text/plain, multipart/form-data,
+// application/x-www-form-urlencoded) are refused with 415 even with the
+// token, and nothing is queued.
+func TestJobsTakeOnlyJSONAndCSV(t *testing.T) {
 	srv, q := jobsServer(t)
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
-	mw.WriteField("note", "ignored")
 	fw, _ := mw.CreateFormFile("file", "top.csv")
-	io.WriteString(fw, "1,one.example\n2,two.example\n3,three.example\n")
+	io.WriteString(fw, "1,one.example\n2,two.example\n")
 	mw.Close()
-	code, body := send(t, srv, http.MethodPost, "/jobs", mw.FormDataContentType(), "s3cret", &buf)
-	if code != http.StatusAccepted {
-		t.Fatalf("status %d: %s", code, body)
+	for _, c := range []struct{ ctype, body string }{
+		{"text/plain", "one.example\n"},
+		{"text/plain; charset=utf-8", "one.example\n"},
+		{mw.FormDataContentType(), buf.String()},
+		{"application/x-www-form-urlencoded", "names=one.example"},
+		{"", "one.example\n"},
+		{"text/csv; charset=utf-8; x=\"", "one.example\n"},
+		{"application/jsonx", `{"names":["one.example"]}`},
+	} {
+		code, body := send(t, srv, http.MethodPost, "/jobs", c.ctype, "s3cret", strings.NewReader(c.body))
+		if code != http.StatusUnsupportedMediaType {
+			t.Errorf("Content-Type %q: %d %s, want 415", c.ctype, code, body)
+		}
 	}
-	if j := decodeJob(t, body); j.Total != 3 || j.Source != "csv:top.csv" {
-		t.Fatalf("job %+v", j)
+	if n := len(queued(t, q)); n != 0 {
+		t.Errorf("refused bodies queued %d tasks", n)
 	}
-	if n := len(queued(t, q)); n != 3 {
-		t.Fatalf("%d queued", n)
+	for _, ctype := range []string{"application/json; charset=utf-8", "text/csv", "TEXT/CSV"} {
+		body := "one.example\n"
+		if strings.Contains(ctype, "json") {
+			body = `{"names":["one.example"]}`
+		}
+		if code, b := send(t, srv, http.MethodPost, "/jobs", ctype, "s3cret", strings.NewReader(body)); code != http.StatusAccepted {
+			t.Errorf("Content-Type %q: %d %s, want 202", ctype, code, b)
+		}
 	}
 }
 
@@ -152,7 +171,7 @@ func TestJobsErrors(t *testing.T) {
 		msg                              string
 	}{
 		{"POST", "/jobs", "text/csv", "", "a.example\n", 401, ""},
-		{"POST", "/jobs", "text/csv", "wrong", "a.example\n", 403, ""},
+		{"POST", "/jobs", "text/csv", "wrong", "a.example\n", 401, ""},
 		{"POST", "/jobs", "text/csv", "s3cret", "", 400, "no names"},
 		{"POST", "/jobs", "text/csv", "s3cret", "good.example\nbad..name\nx.example,BOGUS\n", 400, "2 bad rows: row 2"},
 		{"POST", "/jobs", "text/csv", "s3cret", "a,\"b\n", 400, "bad CSV"},

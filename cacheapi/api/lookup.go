@@ -99,14 +99,17 @@ func (a *API) lookupJSON(w http.ResponseWriter, r *http.Request, ctype string) {
 	}
 	rep, err := a.answer(r.Context(), asMsg(&q), &q)
 	if err != nil {
-		a.log.Debug("lookup failed", "key", q.Key, "err", err)
+		// The error names the resolver or upstream: for the log only.
 		switch {
 		case errors.Is(err, errReply):
-			writeError(w, http.StatusInternalServerError, err.Error())
+			a.log.Error("api: reply could not be built", "key", q.Key, "err", err)
+			writeError(w, http.StatusInternalServerError, "the answer could not be built")
 		case errors.Is(err, lookup.ErrTimeout):
-			writeError(w, http.StatusGatewayTimeout, err.Error())
+			a.fails.warn("api: lookup timed out", err, "key", q.Key)
+			writeError(w, http.StatusGatewayTimeout, "lookup timed out: the resolver did not answer in time")
 		default:
-			writeError(w, http.StatusServiceUnavailable, err.Error())
+			a.fails.warn("api: lookup failed", err, "key", q.Key)
+			writeError(w, http.StatusServiceUnavailable, "lookup failed: the resolver could not be reached")
 		}
 		return
 	}

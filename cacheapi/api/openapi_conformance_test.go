@@ -68,6 +68,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	openAPIOutside(t, c, srv, auth, wire)
 	openAPIFailures(t, c)
 	openAPIRateLimit(t, c, wire)
+	openAPIOutsideACL(t, c, wire)
 
 	// Every shard down, and the work queue's Redis.
 	for _, s := range shards {
@@ -79,7 +80,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		header         http.Header
 		body           []byte
 	}{
-		{get, "/cache/www.example.test", nil, nil},
+		{get, "/cache/www.example.test", auth, nil},
 		{del, "/cache/www.example.test", auth, nil},
 		{get, "/stats", nil, nil},
 		{http.MethodHead, "/stats", nil, nil},
@@ -171,14 +172,18 @@ func openAPIDoH(t *testing.T, c *conformance, srv *httptest.Server) []byte {
 func openAPICache(t *testing.T, c *conformance, srv *httptest.Server, auth http.Header) {
 	t.Helper()
 	const get, del = http.MethodGet, http.MethodDelete
-	c.expect(t, srv, 200, get, "/cache/www.example.test", nil, nil)
-	c.expect(t, srv, 200, get, "/cache/nope.example.test", nil, nil)
-	c.expect(t, srv, 200, get, "/cache/WWW.example.test.?type=AAAA&do=true&cd=1", nil, nil)
-	c.expect(t, srv, 404, get, "/cache/never.example.test", nil, nil)
-	c.expect(t, srv, 400, get, "/cache/a..b", nil, nil)
-	c.expect(t, srv, 400, get, "/cache/www.example.test?type=BOGUS", nil, nil)
+	c.expect(t, srv, 200, get, "/cache/www.example.test", auth, nil)
+	c.expect(t, srv, 200, get, "/cache/nope.example.test", auth, nil)
+	c.expect(t, srv, 200, get, "/cache/WWW.example.test.?type=AAAA&do=true&cd=1", auth, nil)
+	c.expect(t, srv, 404, get, "/cache/never.example.test", auth, nil)
+	c.expect(t, srv, 400, get, "/cache/a..b", auth, nil)
+	c.expect(t, srv, 400, get, "/cache/www.example.test?type=BOGUS", auth, nil)
+	c.expect(t, srv, 401, get, "/cache/www.example.test", nil, nil)
+	c.expect(t, srv, 401, get, "/cache/www.example.test", http.Header{"Authorization": {"Bearer wrong"}}, nil)
 	c.expect(t, srv, 401, del, "/cache/www.example.test", nil, nil)
-	c.expect(t, srv, 403, del, "/cache/www.example.test", http.Header{"Authorization": {"Bearer wrong"}}, nil)
+	c.expect(t, srv, 401, del, "/cache/www.example.test", http.Header{"Authorization": {"Bearer wrong"}}, nil)
+	crossSite := http.Header{"Authorization": auth["Authorization"], "Origin": {"https://evil.example"}}
+	c.expect(t, srv, 403, del, "/cache/www.example.test", crossSite, nil)
 	c.expect(t, srv, 400, del, "/cache/www.example.test?type=A", auth, nil)
 	c.expect(t, srv, 400, del, "/cache/www.example.test?suffix=maybe", auth, nil)
 	c.expect(t, srv, 400, del, "/cache/a..b", auth, nil)
@@ -221,6 +226,14 @@ func openAPIOutside(t *testing.T, c *conformance, srv *httptest.Server, auth htt
 		}
 		target := fillPath(path) + "?pad=" + strings.Repeat("x", maxURI)
 		c.expect(t, srv, 414, method, target, h, body)
+		// DNS rebinding: a name that is not the server's, with the token.
+		rebound := h.Clone()
+		if rebound == nil {
+			rebound = http.Header{}
+		}
+		rebound.Set("Host", "rebind.attacker.example")
+		rebound.Set("Authorization", auth.Get("Authorization"))
+		c.expect(t, srv, 421, method, fillPath(path), rebound, body)
 	}
 
 	// Paths and methods outside the document.
@@ -255,6 +268,16 @@ func openAPIFailures(t *testing.T, c *conformance) {
 	slow := newMember(t, testFlags(nil), zoneResolver(t, newForwarder(t, blackhole(t), 2500*time.Millisecond)), nil)
 	c.expect(t, slow.srv, 504, http.MethodGet, "/lookup?name=slow.example.net", nil, nil)
 	c.expect(t, slow.srv, 504, http.MethodGet, "/dns-query?name=slow2.example.net&ct=application/dns-json", nil, nil)
+}
+
+// openAPIOutsideACL covers 403 on every resolving operation: loopback is
+// outside the server's ACL.
+func openAPIOutsideACL(t *testing.T, c *conformance, wire []byte) {
+	t.Helper()
+	m := newMember(t, testFlags(nil), zoneResolver(t, nil), func(cfg *Config) { cfg.ACL = mustACL(t, "10.0.0.0/8") })
+	c.expect(t, m.srv, 403, http.MethodGet, "/lookup?name=www.example.test", nil, nil)
+	c.expect(t, m.srv, 403, http.MethodGet, "/dns-query?dns="+base64.RawURLEncoding.EncodeToString(wire), nil, nil)
+	c.expect(t, m.srv, 403, http.MethodPost, "/dns-query", dnsMessage, wire)
 }
 
 // openAPIRateLimit covers 429 on every rate-limited operation.

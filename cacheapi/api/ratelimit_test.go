@@ -11,10 +11,10 @@ import (
 func TestRateLimit(t *testing.T) {
 	clk := &clock{now: time.Unix(1_800_000_000, 0)}
 	f := newFixture(t, nil)
-	h := New(Config{Chain: f.chain, Rate: 1, Burst: 2, Now: clk.Now})
+	h := New(Config{Chain: f.chain, Rate: 1, Burst: 2, Now: clk.Now, ACL: mustACL(t, "any")})
 	send := func(path, remote string) *httptest.ResponseRecorder {
 		req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, path, nil)
-		req.RemoteAddr = remote
+		req.RemoteAddr, req.Host = remote, "localhost"
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		return rec

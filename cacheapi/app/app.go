@@ -13,6 +13,7 @@ import (
 
 	"github.com/shardns/shardns/cacheapi/api"
 	"github.com/shardns/shardns/cacheapi/stats"
+	"github.com/shardns/shardns/dnsd/acl"
 	"github.com/shardns/shardns/internal/frontend"
 	"github.com/shardns/shardns/internal/procmetrics"
 )
@@ -21,8 +22,8 @@ import (
 type Config struct {
 	Listen    string
 	Frontend  frontend.Flags
-	Token     string
-	HTTPRate  float64
+	Access    api.Flags
+	Allow     string
 	LogFormat string
 	LogLevel  string
 }
@@ -31,16 +32,24 @@ type Config struct {
 func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", ":8080", "HTTP listen address")
 	c.Frontend.Register(fs)
-	fs.StringVar(&c.Token, "token", "", "bearer token that mutating calls (DELETE /cache/...) need; empty: they are taken only from loopback clients")
-	fs.Float64Var(&c.HTTPRate, "http-rate", 0, "requests per second each client (IPv4 address, IPv6 /64) may make to /lookup and /dns-query; 0 turns the limit off")
+	c.Access.Register(fs)
+	fs.StringVar(&c.Allow, "allow", "", "comma list of client CIDRs allowed to use /lookup and /dns-query, or \"any\"; default loopback, RFC 1918, RFC 6598, RFC 4193 and link-local; others get 403")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
 
 // Run serves until ctx is done.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	if cfg.HTTPRate < 0 {
-		return fmt.Errorf("cacheapi: -http-rate %v is negative", cfg.HTTPRate)
+	if err := cfg.Access.Check(); err != nil {
+		return fmt.Errorf("cacheapi: %w", err)
+	}
+	allow, err := acl.Parse(cfg.Allow)
+	if err != nil {
+		return fmt.Errorf("cacheapi: -allow: %w", err)
+	}
+	tok, err := cfg.Access.LoadToken(log)
+	if err != nil {
+		return fmt.Errorf("cacheapi: %w", err)
 	}
 	reg := procmetrics.Registry()
 	fe, err := frontend.Build(cfg.Frontend, nil, reg, log)
@@ -58,7 +67,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	srv := &http.Server{
 		Handler: api.New(api.Config{
 			Chain: fe.Chain, Gatherer: reg, Logger: log,
-			Cache: fe, Ready: fe, Token: cfg.Token, Rate: cfg.HTTPRate,
+			Cache: fe, Ready: fe, Token: tok, Rate: cfg.Access.Rate,
+			Listen: cfg.Listen, Hosts: append(cfg.Access.HostList(), boundHost(ln.Addr())...), ACL: allow,
 			Stats: stats.Of(fe.StatsSource()), Jobs: api.JobsOf(fe.Queue),
 		}),
 		// ReadTimeout leaves room for a POST /jobs upload of a large CSV.
@@ -66,7 +76,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
-	log.Info("cacheapi ready", "listen", ln.Addr().String())
+	log.Info("cacheapi ready", "listen", ln.Addr().String(), "allow", allow.String(), "http_rate", cfg.Access.Rate)
 	select {
 	case <-ctx.Done():
 	case err := <-done:
@@ -78,6 +88,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	return nil
+}
+
+// boundHost is the address ln is bound to, as a Host the API answers to,
+// when -listen named the host by a name; none for a wildcard address.
+func boundHost(a net.Addr) []string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || tcp.IP.IsUnspecified() {
+		return nil
+	}
+	return []string{tcp.IP.String()}
 }
 
 // LogSettings are the -log-format and -log-level values.

@@ -11,22 +11,25 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/shardns/shardns/cacheapi/token"
 	"github.com/shardns/shardns/internal/config"
 	"github.com/shardns/shardns/internal/queue"
 )
 
 // Options are the warm command's flags.
 type Options struct {
-	API   string
-	Token string
-	Type  string
-	Every time.Duration
+	API       string
+	Token     string
+	TokenFile string
+	Type      string
+	Every     time.Duration
 }
 
 // requestTimeout bounds each HTTP call; the upload gets uploadTimeout.
@@ -44,7 +47,8 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdin 
 	fs.SetOutput(stderr)
 	var o Options
 	fs.StringVar(&o.API, "api", "http://127.0.0.1:8080", "the cacheapi to submit to")
-	fs.StringVar(&o.Token, "token", "", "bearer token, as cacheapi's -token")
+	fs.StringVar(&o.Token, "token", "", "bearer token, as cacheapi's -token; empty: the token of -token-file")
+	fs.StringVar(&o.TokenFile, "token-file", token.DefaultFile(), "file holding the token, as cacheapi's -token-file (cacheapi writes its token there at start)")
 	fs.StringVar(&o.Type, "type", "A", "type of rows that name none")
 	fs.DurationVar(&o.Every, "every", 500*time.Millisecond, "how often progress is read")
 	fs.Usage = func() {
@@ -60,6 +64,16 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdin 
 	if fs.NArg() != 1 || o.Every <= 0 {
 		fs.Usage()
 		return 2
+	}
+	if o.Token == "" && o.TokenFile != "" {
+		tok, err := token.Read(o.TokenFile)
+		switch {
+		case err == nil:
+			o.Token = tok
+		case !errors.Is(err, iofs.ErrNotExist):
+			fmt.Fprintln(stderr, "cacheapi warm: -token-file:", err)
+			return 1
+		}
 	}
 	var body io.Reader = stdin
 	if name := fs.Arg(0); name != "-" {
@@ -132,11 +146,15 @@ func (c *client) do(ctx context.Context, method, path, ctype string, body io.Rea
 		return err
 	}
 	if resp.StatusCode/100 != 2 {
+		hint := ""
+		if resp.StatusCode == http.StatusUnauthorized {
+			hint = " (give the server's token: -token, SHARDNS_TOKEN, or -token-file naming the server's token file)"
+		}
 		var e struct{ Error string }
 		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, e.Error)
+			return fmt.Errorf("%s %s: %s: %s%s", method, path, resp.Status, e.Error, hint)
 		}
-		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
+		return fmt.Errorf("%s %s: %s%s", method, path, resp.Status, hint)
 	}
 	return json.Unmarshal(b, out)
 }

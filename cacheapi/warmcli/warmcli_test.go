@@ -26,7 +26,7 @@ func fleet(t *testing.T, maxAttempts int, handle queue.Handler) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.New(api.Config{Jobs: q}))
+	srv := httptest.NewServer(api.New(api.Config{Jobs: q, Token: warmToken}))
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -44,13 +44,66 @@ func csvFile(t *testing.T, body string) string {
 	return p
 }
 
+// warmToken is the token of fleet's API.
+const warmToken = "warm-test-token-0123456789"
+
+// run runs the command with the token in SHARDNS_TOKEN, as an operator's
+// shell may hold it.
 func run(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	return runEnv(t, map[string]string{"SHARDNS_TOKEN": warmToken}, args...)
+}
+
+func runEnv(t *testing.T, env map[string]string, args ...string) (int, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	var out bytes.Buffer
-	code := Main(ctx, args, func(string) string { return "" }, strings.NewReader(""), &out, &out)
+	code := Main(ctx, args, func(k string) string { return env[k] }, strings.NewReader(""), &out, &out)
 	return code, out.String()
+}
+
+// TestWarmTokenSources: with no -token the token comes from -token-file
+// (by default the file cacheapi writes); -token and SHARDNS_TOKEN win over
+// the file; with none the 401 says where a token comes from.
+func TestWarmTokenSources(t *testing.T) {
+	url := fleet(t, 3, func(context.Context, *queue.Task) (string, error) { return "NOERROR", nil })
+	names := csvFile(t, "a.example.test\n")
+	cfg := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", cfg)
+	file := filepath.Join(cfg, "shardns", "token")
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte(warmToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(other, []byte("wrong-token-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		what string
+		env  map[string]string
+		args []string
+		code int
+		says string
+	}{
+		{"the default file", nil, nil, 0, "finished"},
+		{"-token-file", nil, []string{"-token-file", file}, 0, "finished"},
+		{"SHARDNS_TOKEN_FILE", map[string]string{"SHARDNS_TOKEN_FILE": file}, nil, 0, "finished"},
+		{"-token over a wrong file", nil, []string{"-token", warmToken, "-token-file", other}, 0, "finished"},
+		{"SHARDNS_TOKEN over a wrong file", map[string]string{"SHARDNS_TOKEN": warmToken}, []string{"-token-file", other}, 0, "finished"},
+		{"a wrong file", nil, []string{"-token-file", other}, 1, "401"},
+		{"no file", nil, []string{"-token-file", filepath.Join(t.TempDir(), "none")}, 1, "-token-file"},
+		{"a bad file", nil, []string{"-token-file", csvFile(t, "two words\n")}, 1, "cannot be sent"},
+	} {
+		args := append(append([]string{"-api", url, "-every", "20ms"}, c.args...), names)
+		code, out := runEnv(t, c.env, args...)
+		if code != c.code || !strings.Contains(out, c.says) {
+			t.Errorf("%s: exit %d, want %d saying %q:\n%s", c.what, code, c.code, c.says, out)
+		}
+	}
 }
 
 func TestWarmFileToTheEnd(t *testing.T) {

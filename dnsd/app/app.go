@@ -40,6 +40,7 @@ type Config struct {
 	Zones      string
 	ResolvConf string
 	HTTP       string
+	HTTPAccess api.Flags
 	Metrics    string
 	Pprof      string
 	Allow      string
@@ -58,7 +59,8 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Trusted, "trusted-upstream", "", "in-process resolver only: comma list of upstreams, written as in -upstream, whose AD bit is passed on (tls:// upstreams always are); AD from any other is cleared")
 	fs.StringVar(&c.Zones, "zones", "", "in-process resolver only: folder of RFC 1035 zone files (*.zone, *.db) answered locally")
 	fs.StringVar(&c.ResolvConf, "resolv-conf", "/etc/resolv.conf", "where the default upstreams are read from")
-	fs.StringVar(&c.HTTP, "http", "", "serve the REST API (lookups, health, metrics) in-process on this address, e.g. 127.0.0.1:8080")
+	fs.StringVar(&c.HTTP, "http", "", "serve the REST API (lookups, health, metrics) in-process on this address, e.g. 127.0.0.1:8080; its /lookup and /dns-query obey -allow")
+	c.HTTPAccess.Register(fs)
 	fs.StringVar(&c.Metrics, "metrics", "", "serve Prometheus /metrics on this address")
 	fs.StringVar(&c.Pprof, "pprof", "", "serve Go's profiler (net/http/pprof, /debug/pprof/) on this address; keep it on loopback")
 	fs.StringVar(&c.Allow, "allow", "", "comma list of client CIDRs allowed to query, or \"any\"; default loopback, RFC 1918, RFC 6598, RFC 4193 and link-local; others get REFUSED with EDE 18")
@@ -110,6 +112,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("dnsd: -allow: %w", err)
 	}
+	var apiToken string
+	if cfg.HTTP != "" {
+		if err := cfg.HTTPAccess.Check(); err != nil {
+			return fmt.Errorf("dnsd: %w", err)
+		}
+		if apiToken, err = cfg.HTTPAccess.LoadToken(log); err != nil {
+			return fmt.Errorf("dnsd: %w", err)
+		}
+	}
 	slip := cfg.RateSlip
 	if slip == 0 {
 		slip = ratelimit.NoSlip
@@ -131,6 +142,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return api.New(api.Config{
 				Chain: fe.Chain, Gatherer: reg, Logger: log,
 				Cache: fe, Ready: fe, Stats: stats.Of(fe.StatsSource()), Jobs: api.JobsOf(fe.Queue),
+				Token: apiToken, Listen: cfg.HTTP, Hosts: cfg.HTTPAccess.HostList(), ACL: allow, Rate: cfg.HTTPAccess.Rate,
 			})
 		}},
 		httpserve.Side{Addr: cfg.Metrics, WriteTimeout: 10 * time.Second, Handler: func() http.Handler {
