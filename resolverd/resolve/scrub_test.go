@@ -31,7 +31,7 @@ func (junkUpstream) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	}
 	q := r.Question[0]
 	switch {
-	case strings.HasPrefix(q.Name, "gone."):
+	case strings.HasPrefix(strings.ToLower(q.Name), "gone."):
 		// NXDOMAIN with the SOA of its own zone and one of another.
 		m.Rcode = dns.RcodeNameError
 		m.Ns = append(m.Ns,
