@@ -106,15 +106,21 @@ func checkCompose(p *types.Project, root string) []error {
 				add("%s: build: %v", name, err)
 			}
 		}
-		if hc := s.HealthCheck; hc == nil || hc.Disable || len(hc.Test) < 2 || (hc.Test[0] != "CMD" && hc.Test[0] != "CMD-SHELL") {
+		if hc := s.HealthCheck; !oneShot(s) && (hc == nil || hc.Disable || len(hc.Test) < 2 || (hc.Test[0] != "CMD" && hc.Test[0] != "CMD-SHELL")) {
 			add("%s: no healthcheck", name)
 		}
 		for dep, d := range s.DependsOn {
-			if _, ok := p.Services[dep]; !ok {
+			target, ok := p.Services[dep]
+			if !ok {
 				add("%s: depends on unknown service %s", name, dep)
+				continue
 			}
-			if d.Condition != types.ServiceConditionHealthy {
-				add("%s: depends on %s with condition %q, want %s", name, dep, d.Condition, types.ServiceConditionHealthy)
+			want := types.ServiceConditionHealthy
+			if oneShot(target) {
+				want = types.ServiceConditionCompletedSuccessfully
+			}
+			if d.Condition != want {
+				add("%s: depends on %s with condition %q, want %s", name, dep, d.Condition, want)
 			}
 		}
 		for _, v := range s.Volumes {
@@ -126,6 +132,9 @@ func checkCompose(p *types.Project, root string) []error {
 			} else if fi, err := os.Stat(v.Source); err != nil || fi.IsDir() {
 				add("%s: mounts %s, which is not a file in the repository", name, v.Source)
 			}
+		}
+		if oneShot(s) {
+			continue // runs once before the others (the secrets), checked by TestComposeSecrets
 		}
 		if strings.HasPrefix(s.Image, "redis") {
 			errs = append(errs, checkRedisService(name, s)...)
@@ -140,6 +149,10 @@ func checkCompose(p *types.Project, root string) []error {
 	}
 	return errs
 }
+
+// oneShot reports whether s runs once and exits (restart "no"), as the
+// service that makes the fleet's secrets does.
+func oneShot(s types.ServiceConfig) bool { return s.Restart == types.RestartPolicyNo }
 
 // checkRedisService checks a Redis service: it loads a config file mounted
 // from the repository and publishes no port.

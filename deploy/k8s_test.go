@@ -462,8 +462,10 @@ func TestK8sHelmValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	var v struct {
-		UsePassword *bool `yaml:"usePassword"`
-		Cluster     struct {
+		UsePassword               *bool  `yaml:"usePassword"`
+		ExistingSecret            string `yaml:"existingSecret"`
+		ExistingSecretPasswordKey string `yaml:"existingSecretPasswordKey"`
+		Cluster                   struct {
 			Nodes    int `yaml:"nodes"`
 			Replicas int `yaml:"replicas"`
 		} `yaml:"cluster"`
@@ -474,8 +476,8 @@ func TestK8sHelmValues(t *testing.T) {
 	if err := yaml.Unmarshal(data, &v); err != nil {
 		t.Fatal(err)
 	}
-	if v.UsePassword == nil || *v.UsePassword {
-		t.Error("usePassword is not false: the daemons send no password")
+	if v.UsePassword == nil || !*v.UsePassword || v.ExistingSecret != "shardns-redis" || v.ExistingSecretPasswordKey != "password" {
+		t.Error("the cluster does not ask for the password of Secret shardns-redis (key password), which the daemons send")
 	}
 	if masters := v.Cluster.Nodes / (1 + v.Cluster.Replicas); masters < 3 || v.Cluster.Replicas < 1 {
 		t.Errorf("cluster of %d nodes, %d replicas each: want 3 masters or more, each with a replica", v.Cluster.Nodes, v.Cluster.Replicas)

@@ -34,6 +34,9 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// Daemons started without -token-file write their API token under
+	// $XDG_CONFIG_HOME: keep it in the run's folder, not the user's.
+	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
 	cmd := exec.Command("go", "build", "-o", dir+string(os.PathSeparator),
 		"github.com/shardns/shardns/dnsd", "github.com/shardns/shardns/resolverd",
 		"github.com/shardns/shardns/cacheapi", "github.com/shardns/shardns/deploy/healthcheck")

@@ -199,6 +199,18 @@ func TestSystemdVerify(t *testing.T) {
 		if err := os.WriteFile(dst, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
+		// With the Redis password drop-in, which verify reads from the
+		// unit's .d folder beside it.
+		dropIn, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy", "systemd", "redis-password.conf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Mkdir(dst+".d", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst+".d", "redis-password.conf"), dropIn, 0o644); err != nil {
+			t.Fatal(err)
+		}
 		files = append(files, dst)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -240,5 +252,23 @@ func TestSystemdVerifyCanFail(t *testing.T) {
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, analyze, "verify", "--man=no", dst).CombinedOutput(); err == nil {
 		t.Errorf("verify accepted a unit with a missing binary:\n%s", out)
+	}
+}
+
+// TestSystemdRedisPasswordDropIn checks the drop-in hands every daemon the
+// Redis password as a credential, through a variable each daemon reads.
+func TestSystemdRedisPasswordDropIn(t *testing.T) {
+	u := readUnit(t, filepath.Join(repoRoot(t), "deploy", "systemd", "redis-password.conf"))
+	if got := u.get("Service", "LoadCredential"); !slices.Equal(got, []string{"redis-password:/etc/shardns/redis-password"}) {
+		t.Errorf("LoadCredential=%v, want the password file as credential redis-password", got)
+	}
+	env := u.get("Service", "Environment")
+	if !slices.Equal(env, []string{"SHARDNS_REDIS_PASSWORD_FILE=%d/redis-password"}) {
+		t.Errorf("Environment=%v, want SHARDNS_REDIS_PASSWORD_FILE in the credentials folder", env)
+	}
+	for _, d := range daemons {
+		if err := accepted[d].checkEnv("SHARDNS_REDIS_PASSWORD_FILE", "%d/redis-password"); err != nil {
+			t.Error(err)
+		}
 	}
 }
