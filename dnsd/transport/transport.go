@@ -200,6 +200,19 @@ func (s *Server) Listen(addrs []string) error {
 		if err != nil {
 			return err
 		}
+		dstInfo := isWildcard(pcs[0].LocalAddr())
+		if dstInfo {
+			if err := recvDstInfo(pcs); err != nil {
+				for _, pc := range pcs {
+					pc.Close()
+				}
+				ln.Close()
+				return fmt.Errorf("transport: udp %s: %w", addr, err)
+			}
+			if !dstInfoWorks {
+				s.log.Warn("replies from a wildcard address leave from the address the routes pick, not always the one asked; listen on specific addresses", "addr", pcs[0].LocalAddr().String())
+			}
+		}
 		ws, err := openSendSockets(pcs)
 		if err != nil {
 			s.log.Warn("udp replies leave through the reading sockets", "addr", pcs[0].LocalAddr().String(), "err", err)
@@ -216,12 +229,19 @@ func (s *Server) Listen(addrs []string) error {
 			if ws != nil {
 				w = ws[i]
 			}
-			go s.readUDP(pc, w)
+			go s.readUDP(pc, w, dstInfo && dstInfoWorks)
 		}
 		go s.acceptTCP(ln)
 		s.log.Info("serving DNS", "udp", pcs[0].LocalAddr().String(), "udp_sockets", len(pcs), "tcp", ln.Addr().String())
 	}
 	return nil
+}
+
+// isWildcard says whether a is an unspecified address (0.0.0.0, ::),
+// which takes datagrams sent to any of the host's addresses.
+func isWildcard(a net.Addr) bool {
+	ua, ok := a.(*net.UDPAddr)
+	return ok && ua.IP.IsUnspecified()
 }
 
 // pairAttempts bounds how many ports listenPair tries for port 0.
