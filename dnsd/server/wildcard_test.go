@@ -51,10 +51,10 @@ func TestWildcardListenerRepliesFromAddressAsked(t *testing.T) {
 	}
 }
 
-// BenchmarkUDPL1HitListen is BenchmarkUDPL1Hit on a specific address, an
-// IPv4 wildcard and a dual-stack wildcard (dnsd's default -listen binds
-// one), asked on 127.0.0.1: a wildcard socket learns each query's
-// destination address to send the reply from it.
+// BenchmarkUDPL1HitListen is BenchmarkUDPL1Hit on a specific address,
+// 0.0.0.0 and [::] (dnsd's default -listen binds the latter), asked on
+// 127.0.0.1: a wildcard socket learns each query's destination address to
+// send the reply from it.
 func BenchmarkUDPL1HitListen(b *testing.B) {
 	for _, l := range []struct{ name, listen string }{
 		{"specific", "127.0.0.1:0"},

@@ -11,8 +11,9 @@ import (
 )
 
 // benchListens are the listen addresses the UDP benchmarks compare: a
-// specific address, an IPv4 wildcard and a dual-stack wildcard (as
-// dnsd's default -listen, ":5353", binds). Clients ask 127.0.0.1.
+// specific address, 0.0.0.0 and [::] (as dnsd's default -listen, ":5353",
+// binds). Go binds both wildcards as one dual-stack socket where the host
+// has IPv6. Clients ask 127.0.0.1.
 var benchListens = []struct{ name, listen string }{
 	{"specific", "127.0.0.1:0"},
 	{"wildcard", "0.0.0.0:0"},
