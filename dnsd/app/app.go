@@ -47,6 +47,7 @@ type Config struct {
 	RateLimit  float64
 	RateSlip   int
 	MaxTCP     int
+	MaxTCPPer  int
 	LogFormat  string
 	LogLevel   string
 }
@@ -63,10 +64,11 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	c.HTTPAccess.Register(fs)
 	fs.StringVar(&c.Metrics, "metrics", "", "serve Prometheus /metrics on this address")
 	fs.StringVar(&c.Pprof, "pprof", "", "serve Go's profiler (net/http/pprof, /debug/pprof/) on this address; keep it on loopback")
-	fs.StringVar(&c.Allow, "allow", "", "comma list of client CIDRs allowed to query, or \"any\"; default loopback, RFC 1918, RFC 6598, RFC 4193 and link-local; others get REFUSED with EDE 18")
+	fs.StringVar(&c.Allow, "allow", "", "comma list of client CIDRs allowed to query, or \"any\"; default loopback, RFC 1918, RFC 6598, RFC 4193 and link-local; others get REFUSED with EDE 18 over UDP, and their TCP connections are closed at accept")
 	fs.Float64Var(&c.RateLimit, "rate-limit", 0, "UDP queries per second allowed per client /24 (IPv4) or /56 (IPv6); 0 turns rate limiting off")
 	fs.IntVar(&c.RateSlip, "rate-slip", 2, "every Nth over-limit UDP query is answered empty with TC=1 (so real clients retry over TCP), the rest dropped; 0 drops all")
 	fs.IntVar(&c.MaxTCP, "max-tcp-conns", 1024, "open TCP connections at most; more are closed at once")
+	fs.IntVar(&c.MaxTCPPer, "max-tcp-per-client", transport.DefaultMaxTCPPerClient, "open TCP connections at most per client (IPv4 address, IPv6 /64); more are closed at once; at most -max-tcp-conns")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
@@ -131,7 +133,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Limiter:    ratelimit.New(ratelimit.Config{Rate: cfg.RateLimit, Slip: slip}),
 		Logger:     log,
 		Registerer: reg,
-		Transport:  transport.Config{MaxTCPConns: cfg.MaxTCP},
+		Transport:  transport.Config{MaxTCPConns: cfg.MaxTCP, MaxTCPPerClient: cfg.MaxTCPPer},
 	})
 	if err := srv.Listen(listen); err != nil {
 		srv.Shutdown(context.Background()) // release what did bind

@@ -19,8 +19,9 @@ func clientFrom(network string, ip net.IP) *dns.Client {
 	return &dns.Client{Net: network, Timeout: clientTimeout, Dialer: &net.Dialer{LocalAddr: local, Timeout: clientTimeout}}
 }
 
-// A client outside the ACL is refused with EDE 18 (and nothing is looked
-// up); a client inside it is answered, over UDP and TCP alike.
+// A client outside the ACL is refused with EDE 18 over UDP, and over TCP
+// its connection is closed at accept, unanswered (nothing is looked up
+// either way); a client inside it is answered, over UDP and TCP alike.
 func TestACL(t *testing.T) {
 	a, err := acl.Parse("127.0.0.2/32")
 	if err != nil {
@@ -30,6 +31,15 @@ func TestACL(t *testing.T) {
 	for _, network := range networks {
 		t.Run(network+"/outside", func(t *testing.T) {
 			q := ednsQuery("denied.example.com.", dns.TypeA, 0x8001, 1232, true)
+			if network == "tcp" {
+				c := &dns.Client{Net: network, Timeout: clientTimeout}
+				if r, _, err := c.Exchange(q, s.addr(network)); err == nil {
+					t.Fatalf("TCP from outside the ACL answered: rcode %s", dns.RcodeToString[r.Rcode])
+				} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+					t.Fatalf("TCP from outside the ACL: %v, want the connection closed at once", err)
+				}
+				return
+			}
 			r := exchange(t, network, s.addr(network), q)
 			if r.Rcode != dns.RcodeRefused || len(r.Answer) != 0 {
 				t.Fatalf("rcode %s with %d answers, want REFUSED and none", dns.RcodeToString[r.Rcode], len(r.Answer))

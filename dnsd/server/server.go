@@ -30,6 +30,8 @@ type Config struct {
 	Chain  lookup.Handler // required
 	Budget time.Duration  // per query; 0: DefaultBudget
 	// ACL says who may query; nil allows everyone (dnsd always passes one).
+	// UDP clients outside it are answered REFUSED; TCP connections from
+	// them are closed as soon as they are accepted.
 	ACL *acl.ACL
 	// Limiter rate-limits UDP clients per prefix; nil: no limit.
 	Limiter    *ratelimit.Limiter
@@ -83,6 +85,9 @@ func New(cfg Config) *Server {
 	tc.Handler, tc.Logger, tc.Registerer = s, s.log, cfg.Registerer
 	if cfg.TCPIdleTimeout > 0 {
 		tc.TCPIdleTimeout = cfg.TCPIdleTimeout
+	}
+	if cfg.ACL != nil {
+		tc.TCPAllow = cfg.ACL // a TCP client outside it is closed at accept
 	}
 	s.tr = transport.New(tc)
 	return s

@@ -16,12 +16,14 @@ import (
 // datagram per call.
 const udpBatch = 32
 
-// dgram is one datagram: read into b, n bytes long, from peer; or b sent
-// to peer.
+// dgram is one datagram: read into b, n bytes long, from peer, to local;
+// or b sent to peer, from local. local is set only on wildcard sockets
+// (see recvDstInfo); unset, a reply leaves from the socket's address.
 type dgram struct {
-	b    []byte
-	n    int
-	peer netip.AddrPort
+	b     []byte
+	n     int
+	peer  netip.AddrPort
+	local netip.Addr
 }
 
 // dgramReader reads as many datagrams as are waiting, up to len(ms), into

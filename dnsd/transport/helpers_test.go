@@ -256,6 +256,30 @@ func (e *env) metric(t testing.TB, name string) float64 {
 	return 0
 }
 
+// metricWith is the value of the counter name{label="value"} in e's
+// registry.
+func (e *env) metricWith(t testing.TB, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == label && lp.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("metric %s{%s=%q} not found", name, label, value)
+	return 0
+}
+
 // waitFor polls cond until it holds, failing the test after hangBound.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
@@ -294,7 +318,17 @@ func framed(msgs ...[]byte) []byte {
 // dialTCP connects to addr; the connection is closed when the test ends.
 func dialTCP(t *testing.T, addr string) *net.TCPConn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, hangBound)
+	return dialTCPFrom(t, "", addr)
+}
+
+// dialTCPFrom is dialTCP from the local address from ("": any).
+func dialTCPFrom(t *testing.T, from, addr string) *net.TCPConn {
+	t.Helper()
+	d := net.Dialer{Timeout: hangBound}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

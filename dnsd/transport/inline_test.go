@@ -43,12 +43,18 @@ func (h *inlineHandler) ServeInline(req []byte, _ transport.Peer, dst []byte) ([
 // UDP address.
 func startInline(t *testing.T, h *inlineHandler, cfg transport.Config) string {
 	t.Helper()
+	return startInlineOn(t, h, cfg, "127.0.0.1:0")
+}
+
+// startInlineOn is startInline on listen.
+func startInlineOn(t testing.TB, h *inlineHandler, cfg transport.Config, listen string) string {
+	t.Helper()
 	cfg.Handler = h
 	if cfg.Registerer == nil {
 		cfg.Registerer = prometheus.NewRegistry()
 	}
 	srv := transport.New(cfg)
-	if err := srv.Listen([]string{"127.0.0.1:0"}); err != nil {
+	if err := srv.Listen([]string{listen}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -7,8 +7,11 @@ type metrics struct {
 	udpBatch     prometheus.Histogram
 	udpOutBatch  prometheus.Histogram
 	tcpConns     prometheus.Gauge
-	tcpRejected  prometheus.Counter
+	tcpRejected  *prometheus.CounterVec
 	tcpBadLength prometheus.Counter
+
+	// tcpRejected's reasons, looked up once.
+	tcpRejectedFull, tcpRejectedPerClient, tcpRejectedACL prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -31,15 +34,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "shardns", Subsystem: "dns", Name: "tcp_connections",
 			Help: "Open TCP client connections.",
 		}),
-		tcpRejected: prometheus.NewCounter(prometheus.CounterOpts{
+		tcpRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "shardns", Subsystem: "dns", Name: "tcp_rejected_total",
-			Help: "TCP connections closed at once because MaxTCPConns were open.",
-		}),
+			Help: "TCP connections closed as soon as they were accepted, before anything was read, by reason: " +
+				"max_conns (every slot taken), per_client (the client's cap reached), acl (client outside the allow list).",
+		}, []string{"reason"}),
 		tcpBadLength: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "shardns", Subsystem: "dns", Name: "tcp_bad_length_total",
 			Help: "TCP connections closed for a length prefix too short for a DNS header.",
 		}),
 	}
+	m.tcpRejectedFull = m.tcpRejected.WithLabelValues("max_conns")
+	m.tcpRejectedPerClient = m.tcpRejected.WithLabelValues("per_client")
+	m.tcpRejectedACL = m.tcpRejected.WithLabelValues("acl")
 	if reg != nil {
 		reg.MustRegister(m.udpDropped, m.udpBatch, m.udpOutBatch, m.tcpConns, m.tcpRejected, m.tcpBadLength)
 	}

@@ -28,14 +28,21 @@ type mmsgReader struct {
 	hdrs  [udpBatch]mmsghdr
 	iovs  [udpBatch]unix.Iovec
 	names [udpBatch]unix.RawSockaddrInet6 // large enough for either family
+	ctl   []ctlBuf                        // for the datagrams' destinations; nil: not asked for
 }
 
-func newDgramReader(pc *net.UDPConn) dgramReader {
+// newDgramReader reads pc; with dstInfo (pc is a wildcard socket that
+// recvDstInfo set up) it reports each datagram's destination in local.
+func newDgramReader(pc *net.UDPConn, dstInfo bool) dgramReader {
 	rc, err := pc.SyscallConn()
 	if err != nil {
 		return newXnetConn(pc)
 	}
-	return &mmsgReader{rc: rc}
+	r := &mmsgReader{rc: rc}
+	if dstInfo {
+		r.ctl = make([]ctlBuf, udpBatch)
+	}
+	return r
 }
 
 func (r *mmsgReader) readBatch(ms []dgram) (int, error) {
@@ -47,6 +54,10 @@ func (r *mmsgReader) readBatch(ms []dgram) (int, error) {
 		h := &r.hdrs[i].hdr
 		*h = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&r.names[i])), Namelen: unix.SizeofSockaddrInet6, Iov: iov}
 		h.SetIovlen(1)
+		if r.ctl != nil {
+			h.Control = (*byte)(unsafe.Pointer(&r.ctl[i]))
+			h.SetControllen(ctlWords * 8)
+		}
 	}
 	var n uintptr
 	var errno syscall.Errno
@@ -66,6 +77,9 @@ func (r *mmsgReader) readBatch(ms []dgram) (int, error) {
 	for i := range int(n) {
 		ms[i].n = int(r.hdrs[i].len)
 		ms[i].peer = peerOf(&r.names[i])
+		if r.ctl != nil {
+			ms[i].local = dstOf(r.ctl[i].bytes()[:min(int(r.hdrs[i].hdr.Controllen), ctlWords*8)])
+		}
 	}
 	return int(n), nil
 }
@@ -107,6 +121,7 @@ type sendScratch struct {
 	hdrs  [udpBatch]mmsghdr
 	iovs  [udpBatch]unix.Iovec
 	names [udpBatch]unix.RawSockaddrInet6 // large enough for either family
+	ctl   [udpBatch]ctlBuf                // source addresses (see putSrc)
 }
 
 // mmsghdr is struct mmsghdr of recvmmsg(2) and sendmmsg(2).
@@ -194,6 +209,28 @@ func (s *sendSocket) writeBatch(ms []dgram) (int, error) {
 	}
 	sc := s.scratch.Get().(*sendScratch)
 	defer s.scratch.Put(sc)
+	ms, err := sc.fill(s.family, ms)
+	if err != nil {
+		return 0, err
+	}
+	defer sc.release(len(ms))
+	// Raw, as it cannot block; only a full send buffer makes it wait,
+	// in a call the scheduler is told of.
+	n, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&sc.hdrs[0])), uintptr(len(ms)), unix.MSG_DONTWAIT, 0, 0)
+	if errno == unix.EAGAIN {
+		n, _, errno = unix.Syscall6(unix.SYS_SENDMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&sc.hdrs[0])), uintptr(len(ms)), 0, 0, 0)
+	}
+	if errno != 0 {
+		return 0, os.NewSyscallError("sendmmsg", errno)
+	}
+	return int(n), nil
+}
+
+// fill sets up sc's headers for sending ms, from a socket of family, and
+// returns the datagrams it set up: those before the first that cannot be
+// sent, or an error if that is the first. A datagram with a local address
+// leaves from it.
+func (sc *sendScratch) fill(family int, ms []dgram) ([]dgram, error) {
 	ms = ms[:min(len(ms), udpBatch)]
 	for i := range ms {
 		b := ms[i].b
@@ -203,26 +240,78 @@ func (s *sendSocket) writeBatch(ms []dgram) (int, error) {
 			iov.Base = &b[0]
 		}
 		iov.SetLen(len(b))
-		nameLen, err := s.putAddr(&sc.names[i], ms[i].peer)
+		nameLen, err := putAddr(family, &sc.names[i], ms[i].peer)
 		if err != nil {
 			if i == 0 {
-				return 0, err
+				return nil, err
 			}
-			ms = ms[:i] // send those before it; the next call fails on it
-			break
+			return ms[:i], nil // send those before it; the next call fails on it
 		}
 		h := &sc.hdrs[i].hdr
 		*h = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&sc.names[i])), Namelen: nameLen, Iov: iov}
 		h.SetIovlen(1)
+		if ms[i].local.IsValid() {
+			if n := putSrc(&sc.ctl[i], family, ms[i].local); n > 0 {
+				h.Control = (*byte)(unsafe.Pointer(&sc.ctl[i]))
+				h.SetControllen(n)
+			}
+		}
 	}
-	// Raw, as it cannot block; only a full send buffer makes it wait,
-	// in a call the scheduler is told of.
-	n, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&sc.hdrs[0])), uintptr(len(ms)), unix.MSG_DONTWAIT, 0, 0)
-	if errno == unix.EAGAIN {
-		n, _, errno = unix.Syscall6(unix.SYS_SENDMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&sc.hdrs[0])), uintptr(len(ms)), 0, 0, 0)
+	return ms, nil
+}
+
+// release drops the first n headers' hold on the replies: none is held
+// past its call.
+func (sc *sendScratch) release(n int) {
+	for i := range n {
+		sc.iovs[i].Base = nil
 	}
-	for i := range ms {
-		sc.iovs[i].Base = nil // hold no reply past its call
+}
+
+// connWriter sends replies through a reading socket, when no send socket
+// could be bound beside it: sendmmsg, as sendSocket's, waiting in the
+// poller when the send buffer is full.
+type connWriter struct {
+	rc      syscall.RawConn
+	family  int
+	scratch sync.Pool
+}
+
+// newReplyWriter is the writer of replies through pc itself.
+func newReplyWriter(pc *net.UDPConn) dgramWriter {
+	rc, err := pc.SyscallConn()
+	if err != nil {
+		return newXnetConn(pc)
+	}
+	w := &connWriter{rc: rc}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		w.family, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DOMAIN)
+	}); err != nil || serr != nil {
+		return newXnetConn(pc)
+	}
+	w.scratch.New = func() any { return new(sendScratch) }
+	return w
+}
+
+func (w *connWriter) writeBatch(ms []dgram) (int, error) {
+	if len(ms) == 0 {
+		return 0, nil
+	}
+	sc := w.scratch.Get().(*sendScratch)
+	defer w.scratch.Put(sc)
+	ms, err := sc.fill(w.family, ms)
+	if err != nil {
+		return 0, err
+	}
+	defer sc.release(len(ms))
+	var n uintptr
+	var errno syscall.Errno
+	if err := w.rc.Write(func(fd uintptr) bool {
+		n, _, errno = unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&sc.hdrs[0])), uintptr(len(ms)), unix.MSG_DONTWAIT, 0, 0)
+		return errno != unix.EAGAIN
+	}); err != nil {
+		return 0, err
 	}
 	if errno != 0 {
 		return 0, os.NewSyscallError("sendmmsg", errno)
@@ -230,11 +319,11 @@ func (s *sendSocket) writeBatch(ms []dgram) (int, error) {
 	return int(n), nil
 }
 
-// putAddr writes to as a sockaddr of the socket's family into raw and
-// returns its length.
-func (s *sendSocket) putAddr(raw *unix.RawSockaddrInet6, to netip.AddrPort) (uint32, error) {
+// putAddr writes to as a sockaddr of family into raw and returns its
+// length.
+func putAddr(family int, raw *unix.RawSockaddrInet6, to netip.AddrPort) (uint32, error) {
 	a := to.Addr()
-	if s.family == unix.AF_INET {
+	if family == unix.AF_INET {
 		if !a.Unmap().Is4() {
 			return 0, fmt.Errorf("transport: reply to %v from an IPv4 socket", to)
 		}

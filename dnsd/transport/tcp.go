@@ -16,6 +16,7 @@ import (
 type tcpConn struct {
 	conn *net.TCPConn
 	peer Peer
+	key  netip.Addr    // the client, as MaxTCPPerClient counts it
 	sem  chan struct{} // queries in flight on this connection
 	wmu  sync.Mutex
 	wg   sync.WaitGroup
@@ -37,28 +38,59 @@ func (s *Server) acceptTCP(ln *net.TCPListener) {
 			continue
 		}
 		delay = 0
-		c := &tcpConn{conn: conn, sem: make(chan struct{}, s.cfg.MaxTCPInFlight)}
-		c.peer = Peer{Addr: addrPort(conn.RemoteAddr()), TCP: true}
+		peer := addrPort(conn.RemoteAddr())
+		if s.cfg.TCPAllow != nil && !s.cfg.TCPAllow.Allowed(peer.Addr()) {
+			s.metrics.tcpRejectedACL.Inc()
+			refuse(conn)
+			continue
+		}
+		c := &tcpConn{conn: conn, sem: make(chan struct{}, s.cfg.MaxTCPInFlight), key: clientKey(peer.Addr())}
+		c.peer = Peer{Addr: peer, TCP: true}
 		s.mu.Lock()
 		stopping := s.stopping.Load() // accepted as Shutdown began
 		full := len(s.conns) >= s.cfg.MaxTCPConns
-		if !full && !stopping {
+		over := !full && s.perClient[c.key] >= s.cfg.MaxTCPPerClient
+		if !stopping && !over && !full {
 			s.conns[c] = struct{}{}
+			s.perClient[c.key]++
 		}
 		s.mu.Unlock()
-		if stopping {
+		switch {
+		case stopping:
 			conn.Close()
 			continue
-		}
-		if full {
-			s.metrics.tcpRejected.Inc()
-			conn.Close()
+		case full:
+			s.metrics.tcpRejectedFull.Inc()
+			refuse(conn)
+			continue
+		case over:
+			s.metrics.tcpRejectedPerClient.Inc()
+			refuse(conn)
 			continue
 		}
 		s.metrics.tcpConns.Inc()
 		s.wg.Add(1)
 		go s.serveTCP(c)
 	}
+}
+
+// refuse closes a connection the server will not serve, with a reset
+// (SO_LINGER 0): the client learns at once, and the server keeps no
+// TIME_WAIT entry for a peer that may be opening them by the thousand.
+func refuse(conn *net.TCPConn) {
+	_ = conn.SetLinger(0)
+	conn.Close()
+}
+
+// clientKey is what MaxTCPPerClient counts by: the IPv4 address, or the
+// IPv6 /64, of a client.
+func clientKey(a netip.Addr) netip.Addr {
+	a = a.Unmap().WithZone("")
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.Addr()
+	}
+	return a
 }
 
 func addrPort(a net.Addr) netip.AddrPort {
@@ -87,6 +119,9 @@ func (s *Server) serveTCP(c *tcpConn) {
 		c.conn.Close()
 		s.mu.Lock()
 		delete(s.conns, c)
+		if s.perClient[c.key]--; s.perClient[c.key] <= 0 {
+			delete(s.perClient, c.key)
+		}
 		s.mu.Unlock()
 		s.metrics.tcpConns.Dec()
 		s.wg.Done()

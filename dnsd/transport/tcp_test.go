@@ -106,9 +106,8 @@ func TestTCPConnectionCap(t *testing.T) {
 		t.Errorf("tcp_connections %v, want %d", g, maxConns)
 	}
 
-	extra := dialTCP(t, e.tcp)
-	expectClosed(t, extra)
-	if n := e.metric(t, "shardns_dns_tcp_rejected_total"); n != 1 {
+	expectRefused(t, "127.0.0.1", e.tcp)
+	if n := e.metricWith(t, "shardns_dns_tcp_rejected_total", "reason", "max_conns"); n != 1 {
 		t.Errorf("tcp_rejected_total %v, want 1", n)
 	}
 	if n := h.calls.Load(); n != maxConns {
@@ -121,25 +120,10 @@ func TestTCPConnectionCap(t *testing.T) {
 	}
 	conns[0].Close()
 	// The server notices the close in its own time: retry, boundedly.
-	served := false
-	for i := 0; i < 200 && !served; i++ {
-		c := dialTCP(t, e.tcp)
-		send(t, c, framed(query(t, "fresh", 500)))
-		b, err := readFrame(c, hangBound)
-		c.Close()
-		if err == nil {
-			if id := replyID(t, b); id != 500 {
-				t.Fatalf("reply ID %d, want 500", id)
-			}
-			served = true
-			continue
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if !served {
+	if !servedWithin(t, "", e.tcp, 500) {
 		t.Fatal("no new connection served after one of the open ones closed")
 	}
-	if n := e.metric(t, "shardns_dns_tcp_rejected_total"); n < 1 {
+	if n := e.metricWith(t, "shardns_dns_tcp_rejected_total", "reason", "max_conns"); n < 1 {
 		t.Errorf("tcp_rejected_total %v, want at least 1", n)
 	}
 }

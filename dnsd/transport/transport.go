@@ -78,6 +78,15 @@ type Config struct {
 	// MaxTCPConns bounds open TCP connections; more are closed at once
 	// (default 1024).
 	MaxTCPConns int
+	// MaxTCPPerClient bounds the open TCP connections of one client: an
+	// IPv4 address, or an IPv6 /64 (a host picks any address of its /64
+	// at will, so a cap per /128 would cap nothing). More are closed at
+	// once. Default DefaultMaxTCPPerClient; never more than MaxTCPConns.
+	MaxTCPPerClient int
+	// TCPAllow, when set, says who may open a TCP connection: one from
+	// any other address is closed as soon as it is accepted, before
+	// anything is read from it. Nil allows everyone.
+	TCPAllow Allower
 	// MaxTCPInFlight bounds queries in flight on one connection; the
 	// connection is not read further until one finishes (default 64).
 	MaxTCPInFlight int
@@ -97,6 +106,19 @@ type Config struct {
 	Registerer prometheus.Registerer
 }
 
+// Allower says whether a client may use the server.
+type Allower interface {
+	Allowed(netip.Addr) bool
+}
+
+// DefaultMaxTCPPerClient is MaxTCPPerClient's default. A stub resolver
+// holds one connection per query it retries over TCP, and a forwarding
+// resolver pipelines on a few (Unbound reuses up to outgoing-num-tcp, 10,
+// per thread); with MaxTCPInFlight 64 each, 32 connections carry 2048
+// queries at once. Against the default MaxTCPConns (1024) it takes 32
+// addresses (or IPv6 /64s) to hold every slot, not one.
+const DefaultMaxTCPPerClient = 32
+
 func (c *Config) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -107,6 +129,10 @@ func (c *Config) defaults() {
 	if c.MaxTCPConns <= 0 {
 		c.MaxTCPConns = 1024
 	}
+	if c.MaxTCPPerClient <= 0 {
+		c.MaxTCPPerClient = DefaultMaxTCPPerClient
+	}
+	c.MaxTCPPerClient = min(c.MaxTCPPerClient, c.MaxTCPConns)
 	if c.MaxTCPInFlight <= 0 {
 		c.MaxTCPInFlight = 64
 	}
@@ -140,12 +166,13 @@ type Server struct {
 	// connections accepted from then on are closed.
 	stopping atomic.Bool
 
-	mu      sync.Mutex
-	pcs     []*net.UDPConn
-	senders []replySocket // send-only sockets beside pcs (see sendSocket)
-	lns     []*net.TCPListener
-	conns   map[*tcpConn]struct{}
-	addrs   []net.Addr
+	mu        sync.Mutex
+	pcs       []*net.UDPConn
+	senders   []replySocket // send-only sockets beside pcs (see sendSocket)
+	lns       []*net.TCPListener
+	conns     map[*tcpConn]struct{}
+	perClient map[netip.Addr]int // open connections by clientKey
+	addrs     []net.Addr
 }
 
 // udpReadSize is the largest query read over UDP. Real queries are far
@@ -159,7 +186,7 @@ func New(cfg Config) *Server {
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registerer),
 		udpSem: make(chan struct{}, cfg.MaxUDPInFlight),
-		ctx:    ctx, cancel: cancel, conns: map[*tcpConn]struct{}{},
+		ctx:    ctx, cancel: cancel, conns: map[*tcpConn]struct{}{}, perClient: map[netip.Addr]int{},
 	}
 	s.bufs.New = func() any { b := make([]byte, udpReadSize); return &b }
 	return s
@@ -172,6 +199,19 @@ func (s *Server) Listen(addrs []string) error {
 		pcs, ln, err := listenPair(addr, s.cfg.UDPSockets)
 		if err != nil {
 			return err
+		}
+		dstInfo := isWildcard(pcs[0].LocalAddr())
+		if dstInfo {
+			if err := recvDstInfo(pcs); err != nil {
+				for _, pc := range pcs {
+					pc.Close()
+				}
+				ln.Close()
+				return fmt.Errorf("transport: udp %s: %w", addr, err)
+			}
+			if !dstInfoWorks {
+				s.log.Warn("replies from a wildcard address leave from the address the routes pick, not always the one asked; listen on specific addresses", "addr", pcs[0].LocalAddr().String())
+			}
 		}
 		ws, err := openSendSockets(pcs)
 		if err != nil {
@@ -189,12 +229,19 @@ func (s *Server) Listen(addrs []string) error {
 			if ws != nil {
 				w = ws[i]
 			}
-			go s.readUDP(pc, w)
+			go s.readUDP(pc, w, dstInfo && dstInfoWorks)
 		}
 		go s.acceptTCP(ln)
 		s.log.Info("serving DNS", "udp", pcs[0].LocalAddr().String(), "udp_sockets", len(pcs), "tcp", ln.Addr().String())
 	}
 	return nil
+}
+
+// isWildcard says whether a is an unspecified address (0.0.0.0, ::),
+// which takes datagrams sent to any of the host's addresses.
+func isWildcard(a net.Addr) bool {
+	ua, ok := a.(*net.UDPAddr)
+	return ok && ua.IP.IsUnspecified()
 }
 
 // pairAttempts bounds how many ports listenPair tries for port 0.

@@ -40,9 +40,10 @@ type udpReader struct {
 // udpJob is a datagram on its way to an answering worker; buf goes back to
 // the pool once it is answered.
 type udpJob struct {
-	buf  *[]byte
-	n    int
-	from netip.AddrPort
+	buf   *[]byte
+	n     int
+	from  netip.AddrPort
+	local netip.Addr // where it came to, on a wildcard socket: the reply's source
 	// fin, when set, answers it in place of ServeMessage, in out: the
 	// BatchHandler left it undone (see BatchMsg).
 	fin func(context.Context, []byte) []byte
@@ -62,9 +63,10 @@ const udpWorkerIdle = 2 * time.Second
 // udpReply is a reply from an answering goroutine on its way out: buf
 // holds it and goes back to the pool once it is sent.
 type udpReply struct {
-	buf *[]byte
-	msg []byte
-	to  netip.AddrPort
+	buf  *[]byte
+	msg  []byte
+	to   netip.AddrPort
+	from netip.Addr // the reply's source, on a wildcard socket
 }
 
 // readUDP reads datagrams until the socket closes, as many per call as are
@@ -74,14 +76,15 @@ type udpReply struct {
 // fewer than MaxUDPInFlight are being answered, and beyond that dropped, as
 // a loaded server must (the client retries). Their replies leave through
 // the socket's writer, also in batches. Replies leave through w, or pc
-// when w is nil.
-func (s *Server) readUDP(pc *net.UDPConn, w dgramWriter) {
+// when w is nil. With dstInfo (a wildcard socket) each reply leaves from
+// the address its query came to.
+func (s *Server) readUDP(pc *net.UDPConn, w dgramWriter, dstInfo bool) {
 	defer s.wg.Done()
-	r := &udpReader{s: s, rd: newDgramReader(pc), w: w,
+	r := &udpReader{s: s, rd: newDgramReader(pc, dstInfo), w: w,
 		in: make([]dgram, udpBatch), bufs: make([]*[]byte, udpBatch),
 		jobs: make(chan udpJob), quit: make(chan struct{}), replies: make(chan udpReply, 4*udpBatch)}
 	if r.w == nil {
-		r.w = newXnetConn(pc)
+		r.w = newReplyWriter(pc)
 	}
 	r.inline, _ = s.cfg.Handler.(InlineHandler)
 	r.batch, _ = s.cfg.Handler.(BatchHandler)
@@ -134,7 +137,7 @@ func (r *udpReader) serve(n int) {
 		if r.inline != nil {
 			if reply, done := r.inline.ServeInline(req, Peer{Addr: from}, r.outBufs[k][:0]); done {
 				if reply != nil {
-					r.out[k] = dgram{b: reply, peer: from}
+					r.out[k] = dgram{b: reply, peer: from, local: m.local}
 					k++
 				}
 				continue
@@ -146,7 +149,7 @@ func (r *udpReader) serve(n int) {
 			s.metrics.udpDropped.Inc()
 			continue
 		}
-		r.pending = append(r.pending, udpJob{n: m.n, from: from})
+		r.pending = append(r.pending, udpJob{n: m.n, from: from, local: m.local})
 		r.pendAt = append(r.pendAt, i)
 	}
 	r.write(r.out[:k])
@@ -235,7 +238,7 @@ func (r *udpReader) answer(j udpJob) {
 		r.s.bufs.Put(out)
 		return
 	}
-	r.replies <- udpReply{buf: out, msg: reply, to: j.from}
+	r.replies <- udpReply{buf: out, msg: reply, to: j.from, from: j.local}
 }
 
 // groupScratch is what a worker reuses from one group to the next.
@@ -272,7 +275,7 @@ func (r *udpReader) answerGroup(group []udpJob, g *groupScratch) {
 			continue
 		}
 		if m.Reply != nil {
-			g.wm[k] = dgram{b: m.Reply, peer: group[i].from}
+			g.wm[k] = dgram{b: m.Reply, peer: group[i].from, local: group[i].local}
 			k++
 		}
 	}
@@ -303,7 +306,7 @@ func (r *udpReader) writeReplies() {
 		}
 		k := 0
 		for more := true; more; {
-			ms[k], bufs[k] = dgram{b: rep.msg, peer: rep.to}, rep.buf
+			ms[k], bufs[k] = dgram{b: rep.msg, peer: rep.to, local: rep.from}, rep.buf
 			k++
 			more = false
 			if k < len(ms) {
