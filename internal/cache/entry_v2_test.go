@@ -166,14 +166,15 @@ func TestEntryV2RoundTrip(t *testing.T) {
 	}
 }
 
-// TestEntryV2Small checks that a one-record A answer with the default stale
-// window fits Redis's embedded strings (44 bytes), and so do two records.
+// TestEntryV2Small checks the size of small answers with the default
+// stale window: one A record fits Redis's embedded strings (44 bytes)
+// with room to spare; two take 48 bytes, 4 of them the question tag.
 func TestEntryV2Small(t *testing.T) {
 	for _, c := range realAnswers(t) {
 		if c.name != "A" {
 			continue
 		}
-		if n := len(c.entry.Encode()); n > 44-16 {
+		if n := len(c.entry.Encode()); n > 44-12 {
 			t.Errorf("one A record: %d bytes", n)
 		}
 		two := *c.entry
@@ -187,7 +188,7 @@ func TestEntryV2Small(t *testing.T) {
 			t.Fatal(err)
 		}
 		two.Msg, two.Offsets = st.Msg, st.Offsets
-		if n := len(two.Encode()); n > 44 {
+		if n := len(two.Encode()); n > 48 {
 			t.Errorf("two A records: %d bytes", n)
 		}
 	}
@@ -249,25 +250,36 @@ func TestEntryV2Ineligible(t *testing.T) {
 	}
 }
 
-// corruptV2Seeds are version 2 encodings Decode must refuse under testKey.
+// corruptV2Seeds are version 3 encodings Decode must refuse under testKey:
+// each carries testKey's question tag, so what is wrong is what follows.
 func corruptV2Seeds() map[string][]byte {
 	valid := (&Entry{StoredAt: time.UnixMilli(1_700_000_000_000), TTL: 300,
 		StaleUntil: time.UnixMilli(1_700_000_300_000).Add(time.Hour)}).withAnswer()
+	p := func(b ...byte) []byte { return append(bytes.Clone(valid[:v3FormAt]), b...) }
 	seeds := map[string][]byte{
 		"version only":     {entryVersion},
-		"form only":        {entryVersion, 0},
-		"bad form":         {entryVersion, 0x81, 0, 0},
-		"full form, short": {entryVersion, v2Full, 0x81},
-		"varint overflow":  append([]byte{entryVersion, 0, 0x10}, bytes.Repeat([]byte{0xff}, 11)...),
-		"ttl too large":    append([]byte{entryVersion, 0, 0x10, 1}, 0xff, 0xff, 0xff, 0xff, 0x7f, 0),
-		"count too large":  {entryVersion, v2Full, 0x81, 0x80, 0xff, 0xff, 0x7f, 0, 0, 1, 1, 0},
+		"tag only":         p(),
+		"form only":        p(0),
+		"bad form":         p(0x81, 0, 0),
+		"full form, short": p(v2Full, 0x81),
+		"varint overflow":  append(p(0, 0x10), bytes.Repeat([]byte{0xff}, 11)...),
+		"ttl too large":    p(0, 0x10, 1, 0xff, 0xff, 0xff, 0xff, 0x7f, 0),
+		"count too large":  p(v2Full, 0x81, 0x80, 0xff, 0xff, 0x7f, 0, 0, 1, 1, 0),
+		"QR clear":         p(v2Full, 0x01, 0x80, 1, 0, 0, 1, 1, 0),
+		"rcode REFUSED":    p(5, 0x10, 1, 1, 0),
 	}
 	for n := 3; n < len(valid); n++ {
 		seeds[fmt.Sprintf("truncated to %d", n)] = valid[:n]
 	}
 	extra := bytes.Clone(valid)
-	extra[2] = 0x20 // two answers, one stored
+	extra[v3FormAt+1] = 0x20 // two answers, one stored
 	seeds["count past records"] = extra
+	fewer := bytes.Clone(valid)
+	fewer[v3FormAt+1] = 0 // no answer, one stored
+	seeds["record past the counts"] = fewer
+	other := bytes.Clone(valid)
+	other[1] ^= 1
+	seeds["another question's tag"] = other
 	return seeds
 }
 
@@ -306,7 +318,7 @@ func TestDecodeV2Corrupt(t *testing.T) {
 }
 
 // BenchmarkDecode decodes real answers written as version 1 (the old
-// layout, whose message aliases the value) and as version 2.
+// layout, whose message aliases the value) and as version 3.
 func BenchmarkDecode(b *testing.B) {
 	for _, c := range realAnswers(b) {
 		switch c.name {
@@ -317,7 +329,7 @@ func BenchmarkDecode(b *testing.B) {
 		for _, v := range []struct {
 			name string
 			enc  []byte
-		}{{"v1", c.entry.appendV1(nil)}, {"v2", c.entry.Encode()}} {
+		}{{"v1", c.entry.appendV1(nil)}, {"v3", c.entry.Encode()}} {
 			b.Run(strings.ReplaceAll(c.name, " ", "_")+"/"+v.name, func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {

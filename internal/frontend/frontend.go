@@ -115,7 +115,7 @@ func Build(f Flags, local lookup.Resolver, reg prometheus.Registerer, log *slog.
 		if f.RedisCluster {
 			open = cache.NewCluster
 		}
-		r, err := open(cache.RedisConfig{Addrs: addrs, Timeout: f.RedisTimeout})
+		r, err := open(cache.RedisConfig{Addrs: addrs, Timeout: f.RedisTimeout, Registerer: reg, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("frontend: %w", err)
 		}

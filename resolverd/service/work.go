@@ -47,7 +47,7 @@ func startWork(ctx context.Context, w WorkFlags, res *resolve.Resolver, reg prom
 	if w.RedisCluster {
 		open = cache.NewCluster
 	}
-	store, err := open(cache.RedisConfig{Addrs: addrs, Timeout: w.RedisTimeout})
+	store, err := open(cache.RedisConfig{Addrs: addrs, Timeout: w.RedisTimeout, Registerer: reg, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("resolverd: %w", err)
 	}
