@@ -43,6 +43,9 @@ func startWork(ctx context.Context, w WorkFlags, res *resolve.Resolver, reg prom
 	if w.MaxTTL > 0 && w.MinTTL > w.MaxTTL {
 		return nil, fmt.Errorf("resolverd: -min-ttl %v above -max-ttl %v", w.MinTTL, w.MaxTTL)
 	}
+	if w.MaxNegTTL < 0 {
+		return nil, fmt.Errorf("resolverd: -max-negative-ttl %v is negative", w.MaxNegTTL)
+	}
 	open := cache.NewRing
 	if w.RedisCluster {
 		open = cache.NewCluster
@@ -57,7 +60,7 @@ func startWork(ctx context.Context, w WorkFlags, res *resolve.Resolver, reg prom
 		return nil, fmt.Errorf("resolverd: %w", err)
 	}
 	wm, err := warm.New(warm.Config{
-		Resolver: localResolver{res}, Store: store, Policy: dnsmsg.Policy{MinTTL: w.MinTTL, MaxTTL: w.MaxTTL},
+		Resolver: localResolver{res}, Store: store, Policy: dnsmsg.Policy{MinTTL: w.MinTTL, MaxTTL: w.MaxTTL, MaxNegativeTTL: w.MaxNegTTL},
 		Stale: w.Stale, Registerer: reg,
 	})
 	if err != nil {
