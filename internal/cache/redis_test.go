@@ -487,7 +487,7 @@ func BenchmarkRedisGet(b *testing.B) {
 	r := newTestRing(b, []*redistest.Server{srv}, slowTimeout)
 	ctx := context.Background()
 	k := key("www.example.com.", "A")
-	if err := r.Set(ctx, k, testEntry(time.Now(), time.Hour, 2*time.Hour, 120)); err != nil {
+	if err := r.Set(ctx, k, keyed(k, testEntry(time.Now(), time.Hour, 2*time.Hour, 120))); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
