@@ -27,9 +27,11 @@ import (
 //     pointer strictly before the previous one, never into the header),
 //     at most 255 octets in all; the names in the RDATA of the types that
 //     may be compressed (RFC 3597 §4) follow the same rules and fill the
-//     RDATA exactly, as do the four and sixteen octets of A and AAAA; no
-//     OPT record (the reply adds its own); the counts of the header are
-//     the records there are, and nothing follows the last one.
+//     RDATA exactly, as do the four and sixteen octets of A and AAAA,
+//     all checked without allocating; the RDATA of any other type is
+//     parsed by miekg/dns and must fill its length; no OPT record (the
+//     reply adds its own); the counts of the header are the records there
+//     are, and nothing follows the last one.
 //   - A version 1 entry's TTL offsets are those of its records.
 
 // The reasons an entry is refused, the label values of the rejected
@@ -192,7 +194,14 @@ func checkRData(msg []byte, t uint16, off, end int) error {
 	case dns.TypeOPT:
 		return corrupt(RejectMalformed, "OPT record stored")
 	default:
-		return nil // opaque here: its length was checked
+		// The rarer types are parsed by miekg/dns, which costs an
+		// allocation: the RDATA must be what the type says it is, and
+		// fill its length exactly.
+		h := dns.RR_Header{Rrtype: t, Rdlength: uint16(end - off)}
+		if _, _, err := dns.UnpackRRWithHeader(h, msg[:end], off); err != nil {
+			return corrupt(RejectMalformed, "RDATA of type %d: %v", t, err)
+		}
+		return nil
 	}
 	// Names are checked within the message (a pointer may point before
 	// the RDATA) and must end inside the RDATA.
