@@ -115,6 +115,15 @@ func (e *Entry) Usable(now time.Time) bool {
 	return e.Fresh(now) || now.Before(e.StaleUntil)
 }
 
+// Rcode is the RCODE of the stored answer (the low four bits: a stored
+// answer has no OPT record to extend it).
+func (e *Entry) Rcode() int {
+	if len(e.Msg) < dnsHeaderLen {
+		return 0
+	}
+	return int(e.Msg[3] & 0x0F)
+}
+
 // Size bounds the number of bytes the encoded entry takes: it is the
 // version 1 length, which a version 3 encoding never exceeds (its header,
 // at most 41 bytes, replaces version 1's 24, the offsets, the DNS header

@@ -315,6 +315,24 @@ func (r *Redis) Set(ctx context.Context, key string, e *Entry) error {
 	return nil
 }
 
+// Add stores e under key as Set does, but only where Redis holds no value
+// under key (SET NX, atomic against every writer of the fleet): it never
+// replaces an entry, fresh or stale. It reports whether it stored e.
+func (r *Redis) Add(ctx context.Context, key string, e *Entry) (bool, error) {
+	ttl := e.StaleUntil.Sub(r.now()).Truncate(time.Millisecond)
+	if ttl <= 0 {
+		return false, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	ok, err := r.uc.SetNX(ctx, key, e.Encode(), ttl).Result()
+	if err != nil {
+		r.failed()
+		return false, fmt.Errorf("cache: redis set nx %s: %w", key, err)
+	}
+	return ok, nil
+}
+
 // SetAsync stores e under key as Set does, but returns at once: the write
 // joins its shard's next pipeline of writes, and done gets its outcome
 // (nil, or an error as Set returns it) on another goroutine. It reports

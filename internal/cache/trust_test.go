@@ -272,3 +272,70 @@ func seriesOf(t *testing.T, reg *prometheus.Registry, name string) int {
 	}
 	return 0
 }
+
+// TestLayeredAddKeepsEntries: Add, the write of a resolver's SERVFAIL,
+// never replaces an entry, fresh or stale, in either tier, and stores
+// where there is none.
+func TestLayeredAddKeepsEntries(t *testing.T) {
+	srv := redistest.Start(t)
+	clk := newFakeClock()
+	clk.t = time.Now()
+	l2, err := NewRing(RedisConfig{Addrs: []string{srv.Addr}, Timeout: slowTimeout, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l2.Close() })
+	l1 := NewMemory(MemoryConfig{MaxAge: 5 * time.Second, Now: clk.Now})
+	l := NewLayered(l1, l2)
+	ctx := t.Context()
+	good := answerEntry(t, "lb.example.test.", dns.TypeA, clk.Now(), "lb.example.test. 300 IN A 192.0.2.80")
+	fail := withMsg(good, func(m []byte) []byte {
+		m[3] = m[3]&^0x0F | dns.RcodeServerFailure
+		return m[:dnsHeaderLen+len("\x02lb\x07example\x04test\x00")+4]
+	})
+	fail.Offsets, fail.TTL, fail.StaleUntil = nil, 5, good.StoredAt.Add(5*time.Second)
+	fail.Msg[7] = 0 // ANCOUNT
+	fail.Msg[9] = 0 // NSCOUNT
+	if fail.Rcode() != dns.RcodeServerFailure {
+		t.Fatalf("rcode %d", fail.Rcode())
+	}
+	check := func(what string, wantL1, wantL2 *Entry) {
+		t.Helper()
+		if got, err := l1.Get(ctx, lbKey); (wantL1 == nil) != (err != nil) || (wantL1 != nil && sameEntry(wantL1, got) != "") {
+			t.Errorf("%s: L1 holds %v, %v", what, got, err)
+		}
+		if got, err := l2.Get(ctx, lbKey); (wantL2 == nil) != (err != nil) || (wantL2 != nil && sameEntry(wantL2, got) != "") {
+			t.Errorf("%s: Redis holds %v, %v", what, got, err)
+		}
+	}
+
+	// Fresh in both tiers.
+	if err := l.Set(ctx, lbKey, good); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := l.Add(ctx, lbKey, fail); ok || err != nil {
+		t.Errorf("Add over a fresh entry: %v, %v", ok, err)
+	}
+	check("fresh", good, good)
+	// Stale, in Redis only (L1's copy aged out).
+	clk.Advance(10 * time.Minute)
+	if ok, err := l.Add(ctx, lbKey, fail); ok || err != nil {
+		t.Errorf("Add over a stale entry: %v, %v", ok, err)
+	}
+	check("stale, L1 aged out", nil, good)
+	// None: stored in both.
+	if err := l.Delete(ctx, lbKey); err != nil {
+		t.Fatal(err)
+	}
+	fail.StoredAt, fail.StaleUntil = clk.Now().Truncate(time.Millisecond), clk.Now().Add(5*time.Second).Truncate(time.Millisecond)
+	if ok, err := l.Add(ctx, lbKey, fail); !ok || err != nil {
+		t.Errorf("Add where there is no entry: %v, %v", ok, err)
+	}
+	check("none", fail, fail)
+	// A good answer replaces the SERVFAIL.
+	good.StoredAt, good.StaleUntil = fail.StoredAt, fail.StoredAt.Add(time.Hour)
+	if err := l.Set(ctx, lbKey, good); err != nil {
+		t.Fatal(err)
+	}
+	check("good after SERVFAIL", good, good)
+}

@@ -211,3 +211,181 @@ func sumFamily(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	return sum
 }
+
+// servfailFixture is a chain over L1 and a real Redis shard, both on a
+// settable clock, whose resolver answers lb.example.test. well until it
+// is made to fail.
+type servfailFixture struct {
+	h     Handler
+	res   *siteResolver
+	mem   *cache.Memory
+	tier  *cache.Redis
+	clk   *clock
+	reg   *prometheus.Registry
+	redis *redistest.Server
+}
+
+func newServfailFixture(t *testing.T, l1 bool) *servfailFixture {
+	t.Helper()
+	f := &servfailFixture{redis: redistest.Start(t), reg: prometheus.NewRegistry(),
+		clk: &clock{now: time.Now()},
+		res: newSiteResolver(map[string]string{"lb.example.test.": "192.0.2.80"})}
+	var err error
+	f.tier, err = cache.NewRing(cache.RedisConfig{Addrs: []string{f.redis.Addr}, Timeout: 2 * time.Second, Now: f.clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.tier.Close() })
+	var l1Tier cache.Tier
+	if l1 {
+		f.mem = cache.NewMemory(cache.MemoryConfig{MaxEntries: 100, Now: f.clk.Now})
+		l1Tier = f.mem
+	}
+	f.h = Build(Config{Store: cache.NewLayered(l1Tier, f.tier), Resolver: f.res, Stale: time.Hour,
+		Policy: dnsmsg.Policy{MaxTTL: 24 * time.Hour}, Registerer: f.reg, Now: f.clk.Now, PrefetchHits: -1})
+	return f
+}
+
+// stored decodes what Redis holds under key.
+func (f *servfailFixture) stored(t *testing.T, key string) *cache.Entry {
+	t.Helper()
+	b, err := f.redis.Client().Get(t.Context(), key).Bytes()
+	if err != nil {
+		t.Fatalf("GET %s: %v", key, err)
+	}
+	e, err := cache.Decode(key, b)
+	if err != nil {
+		t.Fatalf("decode %s: %v", key, err)
+	}
+	return e
+}
+
+// staleReply checks that res is lb's good data served stale, and that the
+// reply made from it has TTL 30 and EDE 3 (RFC 8767).
+func staleReply(t *testing.T, what string, res *Result) {
+	t.Helper()
+	if res.Source != SourceStale || rcodeOf(res.Entry) != dns.RcodeSuccess {
+		t.Fatalf("%s: source %s rcode %d; want lb's good data served stale", what, res.Source, rcodeOf(res.Entry))
+	}
+	if name, addr := answerA(t, res); name != "lb.example.test." || addr != "192.0.2.80" {
+		t.Fatalf("%s: %s %s", what, name, addr)
+	}
+	q := newQuery("lb.example.test.", dns.TypeA)
+	q.EDNS = true
+	wire := dnsmsg.AppendReply(nil, res.Stored(), q, dnsmsg.ReplyOptions{Age: res.Age(), Stale: res.Stale()})
+	m := new(dns.Msg)
+	if err := m.Unpack(wire); err != nil {
+		t.Fatal(err)
+	}
+	var ede *dns.EDNS0_EDE
+	if opt := m.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			if e, ok := o.(*dns.EDNS0_EDE); ok {
+				ede = e
+			}
+		}
+	}
+	if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || m.Answer[0].Header().Ttl != dnsmsg.StaleTTL ||
+		ede == nil || ede.InfoCode != dns.ExtendedErrorCodeStaleAnswer {
+		t.Errorf("%s: reply %v; want lb's A with TTL 30 and EDE 3", what, m)
+	}
+}
+
+// TestServfailKeepsGoodEntry: lb's good entry is past its TTL, inside its
+// stale window, when the resolver starts answering SERVFAIL. The query
+// gets the good data served stale (TTL 30, EDE 3), not the SERVFAIL; the
+// entry in Redis and in L1 keeps the good data; the next queries in the
+// failure recheck window are answered stale without asking again.
+func TestServfailKeepsGoodEntry(t *testing.T) {
+	for _, l1 := range []bool{true, false} {
+		t.Run(map[bool]string{true: "L1 and Redis", false: "Redis only"}[l1], func(t *testing.T) {
+			f := newServfailFixture(t, l1)
+			ctx := t.Context()
+			const key = "dns:{lb.example.test.}:A:IN"
+			if _, err := f.h.Lookup(ctx, newQuery("lb.example.test.", dns.TypeA)); err != nil {
+				t.Fatal(err)
+			}
+			good := f.stored(t, key)
+			f.clk.Add(301 * time.Second) // past the TTL of 300 s
+			f.res.failing.Store(true)
+			for i := range 3 {
+				res, err := f.h.Lookup(ctx, newQuery("lb.example.test.", dns.TypeA))
+				if err != nil {
+					t.Fatalf("query %d: %v", i+1, err)
+				}
+				staleReply(t, "query "+string(rune('1'+i)), res)
+			}
+			if n := f.res.callsFor("lb.example.test."); n != 2 {
+				t.Errorf("%d resolver calls, want 2: the SERVFAIL is remembered for the failure TTL", n)
+			}
+			if e := f.stored(t, key); rcodeOf(e) != dns.RcodeSuccess || !bytes.Equal(e.Msg, good.Msg) || !e.StoredAt.Equal(good.StoredAt) {
+				t.Errorf("Redis holds rcode %d stored at %v; want the good entry stored at %v", rcodeOf(e), e.StoredAt, good.StoredAt)
+			}
+			if l1 {
+				if e, err := f.mem.Get(ctx, key); err == nil && rcodeOf(e) != dns.RcodeSuccess {
+					t.Errorf("L1 holds rcode %d over the good entry", rcodeOf(e))
+				}
+			}
+			// Past the failure TTL the resolver is asked again; still
+			// failing, the good data is still what is served.
+			f.clk.Add(6 * time.Second)
+			res, err := f.h.Lookup(ctx, newQuery("lb.example.test.", dns.TypeA))
+			if err != nil {
+				t.Fatal(err)
+			}
+			staleReply(t, "after the failure TTL", res)
+			if n := f.res.callsFor("lb.example.test."); n != 3 {
+				t.Errorf("%d resolver calls, want 3", n)
+			}
+			// The resolver recovers: the good answer replaces the entry.
+			f.res.failing.Store(false)
+			f.clk.Add(6 * time.Second)
+			res, err = f.h.Lookup(ctx, newQuery("lb.example.test.", dns.TypeA))
+			if err != nil || res.Source != SourceResolver {
+				t.Fatalf("after recovery: %v %v", res, err)
+			}
+			if e := f.stored(t, key); !e.StoredAt.After(good.StoredAt) || rcodeOf(e) != dns.RcodeSuccess {
+				t.Errorf("after recovery Redis holds rcode %d stored at %v", rcodeOf(e), e.StoredAt)
+			}
+		})
+	}
+}
+
+// TestServfailWithoutGoodEntry: with no good entry the SERVFAIL is the
+// answer, cached a few seconds (the policy's SERVFAIL TTL) and never
+// served stale.
+func TestServfailWithoutGoodEntry(t *testing.T) {
+	f := newServfailFixture(t, true)
+	ctx := t.Context()
+	const key = "dns:{lb.example.test.}:A:IN"
+	f.res.failing.Store(true)
+	res, err := f.h.Lookup(ctx, newQuery("lb.example.test.", dns.TypeA))
+	if err != nil || res.Source != SourceResolver || rcodeOf(res.Entry) != dns.RcodeServerFailure {
+		t.Fatalf("first query: %v %v; want the resolver's SERVFAIL", res, err)
+	}
+	e := f.stored(t, key)
+	if rcodeOf(e) != dns.RcodeServerFailure || e.TTL != uint32(dnsmsg.DefaultServfailTTL/time.Second) || !e.StaleUntil.Equal(e.Expires()) {
+		t.Errorf("stored SERVFAIL: TTL %d, stale until %v (expires %v); want %v and no stale window", e.TTL, e.StaleUntil, e.Expires(), dnsmsg.DefaultServfailTTL)
+	}
+	pttl := f.redis.Client().PTTL(ctx, key).Val()
+	if pttl <= 0 || pttl > dnsmsg.DefaultServfailTTL {
+		t.Errorf("Redis keeps the SERVFAIL for %v, want at most %v", pttl, dnsmsg.DefaultServfailTTL)
+	}
+	res, err = f.h.Lookup(ctx, newQuery("lb.example.test.", dns.TypeA))
+	if err != nil || res.Source != SourceL1 || rcodeOf(res.Entry) != dns.RcodeServerFailure {
+		t.Fatalf("second query: %v %v; want the cached SERVFAIL", res, err)
+	}
+	// Past its few seconds the SERVFAIL is never served stale: the
+	// resolver, still failing, is asked again.
+	f.clk.Add(dnsmsg.DefaultServfailTTL + time.Second)
+	res, err = f.h.Lookup(ctx, newQuery("lb.example.test.", dns.TypeA))
+	if err != nil || res.Stale() || rcodeOf(res.Entry) != dns.RcodeServerFailure {
+		t.Fatalf("after the SERVFAIL TTL: %v %v", res, err)
+	}
+	if n := f.res.callsFor("lb.example.test."); n != 2 {
+		t.Errorf("%d resolver calls, want 2", n)
+	}
+}
+
+// rcodeOf is the RCODE of a stored answer.
+func rcodeOf(e *cache.Entry) int { return int(e.Msg[3] & 0x0F) }
