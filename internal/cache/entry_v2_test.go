@@ -93,6 +93,19 @@ func realAnswers(tb testing.TB) []answerCase {
 		{name: "escaped name", qname: `a\.b\032c.example.`, qtype: dns.TypeA, answer: []string{`a\.b\032c.example. 60 IN A 192.0.2.3`}, v2: true},
 		{name: "unknown type and class", qname: "x.example.", qtype: 65280, qclass: 3, answer: []string{`x.example. 60 CLASS3 TYPE65280 \# 2 abcd`}, v2: true},
 		{name: "CHAOS TXT", qname: "version.bind.", qtype: dns.TypeTXT, qclass: dns.ClassCHAOS, answer: []string{`version.bind. 0 CH TXT "x"`}, v2: true},
+		{name: "SRV", qname: "_sip._tcp.example.com.", qtype: dns.TypeSRV, answer: []string{
+			"_sip._tcp.example.com. 300 IN SRV 10 60 5060 sip.example.com."}, v2: true},
+		{name: "NAPTR", qname: "example.com.", qtype: dns.TypeNAPTR, answer: []string{
+			`example.com. 300 IN NAPTR 100 10 "S" "SIP+D2U" "" _sip._udp.example.com.`}, v2: true},
+		{name: "DS and DNSKEY", qname: "example.com.", qtype: dns.TypeDS, answer: []string{
+			"example.com. 300 IN DS 12345 13 2 3490A6806D47F17A34C29E2CE80E8A999FFBE4BE0000000000000000000000AB",
+			"example.com. 300 IN DNSKEY 257 3 13 mdsswUyr3DPW132mOi8V9xESWE8jTo0dxCjjnopKl+GqJxpVXckHAeF+KkxLbxILfDLUT0rAK9iUzy1L53eKGQ=="}, v2: true},
+		{name: "CAA, TLSA, SSHFP", qname: "example.com.", qtype: dns.TypeCAA, answer: []string{
+			`example.com. 300 IN CAA 0 issue "ca.example.net"`,
+			"example.com. 300 IN TLSA 3 1 1 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF",
+			"example.com. 300 IN SSHFP 4 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"}, v2: true},
+		{name: "HTTPS", qname: "example.com.", qtype: dns.TypeHTTPS, answer: []string{
+			`example.com. 300 IN HTTPS 1 . alpn="h3,h2" ipv4hint="192.0.2.1"`}, v2: true},
 		{name: "upper-case question", qname: "WWW.Example.COM.", qtype: dns.TypeA, answer: []string{"WWW.Example.COM. 300 IN A 192.0.2.1"}, v2: false},
 	}
 	var out []answerCase

@@ -27,9 +27,10 @@ import (
 //     pointer strictly before the previous one, never into the header),
 //     at most 255 octets in all; the names in the RDATA of the types that
 //     may be compressed (RFC 3597 §4) follow the same rules and fill the
-//     RDATA exactly, as do the four and sixteen octets of A and AAAA,
-//     all checked without allocating; the RDATA of any other type is
-//     parsed by miekg/dns and must fill its length; no OPT record (the
+//     RDATA exactly, as do the four and sixteen octets of A and AAAA and
+//     the layouts of TXT, SRV, NAPTR, RRSIG, DS, DNSKEY, CAA, TLSA and
+//     SSHFP, all checked without allocating; the RDATA of any other type
+//     is parsed by miekg/dns and must fill its length; no OPT record (the
 //     reply adds its own); the counts of the header are the records there
 //     are, and nothing follows the last one.
 //   - A version 1 entry's TTL offsets are those of its records.
@@ -170,38 +171,67 @@ func checkName(msg []byte, off int) (int, error) {
 	}
 }
 
-// checkRData checks the RDATA of a record of type t at msg[off:end].
+// checkRData checks the RDATA of a record of type t at msg[off:end]. The
+// common types are checked in place, as a layout: fixed octets first,
+// then character-strings, then names, then fixed octets again, filling
+// the RDATA exactly or, for the types that end in opaque data (a digest,
+// a key, a signature), leaving any rest.
 func checkRData(msg []byte, t uint16, off, end int) error {
-	names, fixed := 0, 0 // names first, then fixed octets, for the types below
+	var prefix, strs, names, suffix int
+	var allStrs, rest bool
 	switch t {
 	case dns.TypeA:
-		fixed = 4
+		suffix = 4
 	case dns.TypeAAAA:
-		fixed = 16
+		suffix = 16
 	case dns.TypeNS, dns.TypeMD, dns.TypeMF, dns.TypeCNAME, dns.TypeMB, dns.TypeMG, dns.TypeMR, dns.TypePTR:
 		names = 1
 	case dns.TypeMINFO:
 		names = 2
 	case dns.TypeSOA:
-		names, fixed = 2, 20
+		names, suffix = 2, 20
 	case dns.TypeMX:
-		// preference, then the exchange
-		if end-off < 2 {
-			return corrupt(RejectMalformed, "MX RDATA of %d octets", end-off)
-		}
-		off += 2
-		names = 1
+		prefix, names = 2, 1
+	case dns.TypeTXT, dns.TypeSPF:
+		allStrs = true
+	case dns.TypeSRV:
+		prefix, names = 6, 1
+	case dns.TypeNAPTR:
+		prefix, strs, names = 4, 3, 1
+	case dns.TypeRRSIG:
+		prefix, names, rest = 18, 1, true
+	case dns.TypeDS, dns.TypeCDS, dns.TypeDNSKEY, dns.TypeCDNSKEY:
+		prefix, rest = 4, true
+	case dns.TypeCAA:
+		prefix, strs, rest = 1, 1, true
+	case dns.TypeTLSA:
+		prefix, rest = 3, true
+	case dns.TypeSSHFP:
+		prefix, rest = 2, true
 	case dns.TypeOPT:
 		return corrupt(RejectMalformed, "OPT record stored")
 	default:
-		// The rarer types are parsed by miekg/dns, which costs an
-		// allocation: the RDATA must be what the type says it is, and
+		// The rarer types are parsed by miekg/dns, which costs
+		// allocations: the RDATA must be what the type says it is and
 		// fill its length exactly.
 		h := dns.RR_Header{Rrtype: t, Rdlength: uint16(end - off)}
 		if _, _, err := dns.UnpackRRWithHeader(h, msg[:end], off); err != nil {
 			return corrupt(RejectMalformed, "RDATA of type %d: %v", t, err)
 		}
 		return nil
+	}
+	bad := func() error { return corrupt(RejectMalformed, "RDATA of type %d does not parse", t) }
+	if end-off < prefix {
+		return bad()
+	}
+	off += prefix
+	for range strs {
+		if off >= end {
+			return bad()
+		}
+		if off += 1 + int(msg[off]); off > end {
+			return bad()
+		}
 	}
 	// Names are checked within the message (a pointer may point before
 	// the RDATA) and must end inside the RDATA.
@@ -212,8 +242,13 @@ func checkRData(msg []byte, t uint16, off, end int) error {
 		}
 		off = next
 	}
-	if end-off != fixed {
-		return corrupt(RejectMalformed, "RDATA of type %d: %d octets where %d are expected", t, end-off, fixed)
+	if allStrs {
+		for off < end {
+			off += 1 + int(msg[off])
+		}
+	}
+	if off > end || end-off < suffix || (!rest && end-off != suffix) {
+		return bad()
 	}
 	return nil
 }
