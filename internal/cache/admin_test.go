@@ -63,7 +63,7 @@ func TestRedisShardForAndInspect(t *testing.T) {
 		if ins.Key != k || ins.Tier != SourceRedis || ins.Shard != addr || int64(ins.Size) != size {
 			t.Errorf("Inspect(%s) = key %s tier %s shard %s size %d; want shard %s size %d", k, ins.Key, ins.Tier, ins.Shard, ins.Size, addr, size)
 		}
-		if d := sameEntry(testEntry(now, time.Hour, 2*time.Hour, 40), ins.Entry); d != "" {
+		if d := sameEntry(keyed(k, testEntry(now, time.Hour, 2*time.Hour, 40)), ins.Entry); d != "" {
 			t.Errorf("Inspect(%s): %s", k, d)
 		}
 	}
@@ -71,8 +71,8 @@ func TestRedisShardForAndInspect(t *testing.T) {
 		t.Errorf("Inspect of an absent key: %v, want ErrMiss", err)
 	}
 	// Inspect shows an entry past StaleUntil that Redis still holds.
-	old := testEntry(now.Add(-3*time.Hour), time.Hour, 2*time.Hour, 40)
 	k := "dns:{old.example.}:A:IN"
+	old := keyed(k, testEntry(now.Add(-3*time.Hour), time.Hour, 2*time.Hour, 40))
 	c, err := r.owner(ctx, k)
 	if err != nil {
 		t.Fatal(err)

@@ -17,9 +17,7 @@ import (
 // keyedEntry returns an entry whose message names key, so a test can tell
 // whose value a Get returned.
 func keyedEntry(now time.Time, key string) *Entry {
-	e := testEntry(now, time.Hour, 2*time.Hour, 40)
-	e.Msg = append(e.Msg, key...)
-	return e
+	return keyed(key, testEntry(now, time.Hour, 2*time.Hour, 40))
 }
 
 // connectedClients returns INFO's connected_clients of s.
@@ -330,7 +328,7 @@ func BenchmarkRedisGetParallel(b *testing.B) {
 			}
 			defer r.Close()
 			for _, k := range keys {
-				if err := r.Set(context.Background(), k, testEntry(now, time.Hour, 2*time.Hour, 120)); err != nil {
+				if err := r.Set(context.Background(), k, keyed(k, testEntry(now, time.Hour, 2*time.Hour, 120))); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -103,7 +103,7 @@ func TestClusterFailover(t *testing.T) {
 	on := map[*redistest.Server][]string{}
 	for i := range 60 {
 		k := key(fmt.Sprintf("c%d.example.", i), "A")
-		mustSet(t, r, k, e)
+		mustSet(t, r, k, keyed(k, e))
 		m := c.MasterOf(k)
 		on[m] = append(on[m], k)
 	}
@@ -123,7 +123,7 @@ func TestClusterFailover(t *testing.T) {
 		t.Errorf("%d reads failed after a graceful failover, want at most the one that found MOVED", failed)
 	}
 	k := onMaster(t, c, r1, "after-graceful")
-	mustSet(t, r, k, e)
+	mustSet(t, r, k, keyed(k, e))
 	if r1.Client().Exists(ctx, k).Val() != 1 {
 		t.Errorf("%s not written to the new master %s", k, r1.Addr)
 	}
@@ -147,7 +147,7 @@ func TestClusterFailover(t *testing.T) {
 	t.Logf("master killed: %d failed reads after promotion", failed)
 	checkOwners(t, c, r, r2, on[m2])
 	k = onMaster(t, c, r2, "after-kill")
-	mustSet(t, r, k, e)
+	mustSet(t, r, k, keyed(k, e))
 	if r2.Client().Exists(ctx, k).Val() != 1 {
 		t.Errorf("%s not written to the promoted master %s", k, r2.Addr)
 	}

@@ -64,8 +64,8 @@ func TestCluster(t *testing.T) {
 	e := testEntry(time.Now(), time.Minute, time.Hour, 80)
 	k := key("www.example.com.", "A")
 	mustMiss(t, r, k)
-	mustSet(t, r, k, e)
-	if d := sameEntry(e, mustGet(t, r, k)); d != "" {
+	mustSet(t, r, k, keyed(k, e))
+	if d := sameEntry(keyed(k, e), mustGet(t, r, k)); d != "" {
 		t.Errorf("round trip: %s", d)
 	}
 
@@ -75,7 +75,7 @@ func TestCluster(t *testing.T) {
 		name := fmt.Sprintf("c%d.example.", i)
 		for _, typ := range []string{"A", "AAAA", "MX"} {
 			keys = append(keys, key(name, typ))
-			mustSet(t, r, key(name, typ), e)
+			mustSet(t, r, key(name, typ), keyed(key(name, typ), e))
 		}
 	}
 	for _, s := range srv {
@@ -129,7 +129,7 @@ func TestCluster(t *testing.T) {
 	var victim string
 	for i := 0; victim == ""; i++ {
 		k := key(fmt.Sprintf("f%d.example.", i), "A")
-		if err := r.Set(ctx, k, e); err != nil {
+		if err := r.Set(ctx, k, keyed(k, e)); err != nil {
 			t.Fatal(err)
 		}
 		if srv[1].Client().Exists(ctx, k).Val() == 1 {

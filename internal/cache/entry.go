@@ -3,7 +3,6 @@ package cache
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -15,12 +14,15 @@ import (
 
 // The first byte of every encoded entry is its version. Encode writes
 // entryVersion when it can and entryV1 otherwise; Decode reads both, so a
-// rolling upgrade keeps serving the entries older processes wrote. A reader
-// that meets an unknown version treats the entry as a miss, so a later
-// layout costs hits, never wrong answers.
+// rolling upgrade keeps serving the entries older processes wrote in
+// version 1. A reader that meets an unknown version treats the entry as a
+// miss, so a later layout costs hits, never wrong answers. Version 2, the
+// layout of version 3 without its question tag, is refused: nothing binds
+// it to the key it is read under (see entrycheck.go).
 const (
 	entryV1      = 1
-	entryVersion = 2
+	entryV2      = 2
+	entryVersion = 3
 )
 
 // headerLen is the fixed part of a version 1 entry:
@@ -34,30 +36,34 @@ const (
 //	24..   n big-endian uint16 offsets into the message, then the message
 const headerLen = 24
 
-// A version 2 entry leaves out what the cache key already says and what
+// A version 3 entry leaves out what the cache key already says and what
 // Decode can work out, so that a small answer fits in a Redis embedded
 // string (at most 44 bytes, one allocation with its object header):
 //
-//	0   version (2)
-//	1   form. Bit 7 clear: the compact form, for the header flags of a
-//	    cached answer (QR and RA set; opcode, AA, TC and Z clear); the
-//	    byte holds RD<<6 | AD<<5 | CD<<4 | RCODE and byte 2 the section
-//	    counts ANCOUNT<<4 | NSCOUNT<<2 | ARCOUNT. 0x80: the full form,
-//	    bytes 2..3 the header flags as in the message, then ANCOUNT,
-//	    NSCOUNT and ARCOUNT as uvarints.
-//	    Then stored-at (Unix milliseconds) and the TTL (seconds) as
-//	    uvarints, and stale-until minus expiry as the uvarint d<<2 | unit,
-//	    unit 0 hours, 1 seconds, 2 milliseconds, 3 minus (d+1) ms.
-//	    Then the records: the packed message after its question section.
+//	0     version (3)
+//	1..4  the question's tag (questionTag), big endian
+//	5     form. Bit 7 clear: the compact form, for the header flags of a
+//	      cached answer (QR and RA set; opcode, AA, TC and Z clear); the
+//	      byte holds RD<<6 | AD<<5 | CD<<4 | RCODE and byte 6 the section
+//	      counts ANCOUNT<<4 | NSCOUNT<<2 | ARCOUNT. 0x80: the full form,
+//	      bytes 6..7 the header flags as in the message, then ANCOUNT,
+//	      NSCOUNT and ARCOUNT as uvarints.
+//	      Then stored-at (Unix milliseconds) and the TTL (seconds) as
+//	      uvarints, and stale-until minus expiry as the uvarint d<<2 | unit,
+//	      unit 0 hours, 1 seconds, 2 milliseconds, 3 minus (d+1) ms.
+//	      Then the records: the packed message after its question section.
 //
 // The message's ID is 0 and its question is the key's: Decode rebuilds
-// the 12-byte DNS header (QDCOUNT 1) and the question from the key, and
-// finds the TTL offsets by walking the records. Compression pointers in
-// the records may point into the question name, so a message is stored so
-// only when its question name holds no upper-case letter (keys are
-// lowercased, and Query.Upstream asks in lower case) and its offsets are
-// the ones the walk finds; any other entry is written as version 1.
+// the 12-byte DNS header (QDCOUNT 1) and the question from the key, checks
+// the tag against it, and finds the TTL offsets by walking the records.
+// Compression pointers in the records may point into the question name, so
+// a message is stored so only when its question name holds no upper-case
+// letter (keys are lowercased, and Query.Upstream asks in lower case) and
+// its offsets are the ones the walk finds; any other entry is written as
+// version 1.
 const (
+	v3TagLen      = 4
+	v3FormAt      = 1 + v3TagLen
 	v2Full        = 0x80
 	v2FlagsFixed  = 0x8080 // QR, RA: set in the compact form
 	v2FlagsCoded  = 0x013F // RD, AD, CD, RCODE: carried by the compact form
@@ -109,17 +115,27 @@ func (e *Entry) Usable(now time.Time) bool {
 	return e.Fresh(now) || now.Before(e.StaleUntil)
 }
 
+// Rcode is the RCODE of the stored answer (the low four bits: a stored
+// answer has no OPT record to extend it).
+func (e *Entry) Rcode() int {
+	if len(e.Msg) < dnsHeaderLen {
+		return 0
+	}
+	return int(e.Msg[3] & 0x0F)
+}
+
 // Size bounds the number of bytes the encoded entry takes: it is the
-// version 1 length, which a version 2 encoding never exceeds. The L1 counts
-// entries by it.
+// version 1 length, which a version 3 encoding never exceeds (its header,
+// at most 41 bytes, replaces version 1's 24, the offsets, the DNS header
+// and a question of at least 5). The L1 counts entries by it.
 func (e *Entry) Size() int { return headerLen + 2*len(e.Offsets) + len(e.Msg) }
 
 // AppendEncode appends the encoded entry to dst and returns the result:
-// version 2 when the entry allows it (see the layout above), else
-// version 1. A version 2 entry must be decoded with the key of its
-// question, which is the key it is stored under.
+// version 3 when the entry allows it (see the layout above), else
+// version 1. Either decodes only under the key of its question, which is
+// the key it is stored under.
 func (e *Entry) AppendEncode(dst []byte) []byte {
-	if out, ok := e.appendV2(dst); ok {
+	if out, ok := e.appendV3(dst); ok {
 		return out
 	}
 	return e.appendV1(dst)
@@ -143,9 +159,9 @@ func (e *Entry) appendV1(dst []byte) []byte {
 	return append(dst, e.Msg...)
 }
 
-// appendV2 appends the version 2 encoding, or returns false (and dst
-// unchanged) for an entry that version 2 cannot hold exactly.
-func (e *Entry) appendV2(dst []byte) ([]byte, bool) {
+// appendV3 appends the version 3 encoding, or returns false (and dst
+// unchanged) for an entry that version 3 cannot hold exactly.
+func (e *Entry) appendV3(dst []byte) ([]byte, bool) {
 	msg := e.Msg
 	if len(msg) < dnsHeaderLen || len(msg) > 0xffff ||
 		binary.BigEndian.Uint16(msg) != 0 || binary.BigEndian.Uint16(msg[4:]) != 1 {
@@ -170,6 +186,7 @@ func (e *Entry) appendV2(dst []byte) ([]byte, bool) {
 	flags := binary.BigEndian.Uint16(msg[2:])
 	an, ns, ar := binary.BigEndian.Uint16(msg[6:]), binary.BigEndian.Uint16(msg[8:]), binary.BigEndian.Uint16(msg[10:])
 	dst = append(dst, entryVersion)
+	dst = binary.BigEndian.AppendUint32(dst, questionTag(msg[dnsHeaderLen:qend]))
 	if flags&^v2FlagsCoded == v2FlagsFixed && an < 16 && ns < 4 && ar < 4 {
 		dst = append(dst, byte(flags>>8&1)<<6|byte(flags&0x3F), byte(an<<4|ns<<2|ar))
 	} else {
@@ -243,30 +260,34 @@ func staleDelta(c uint64) int64 {
 }
 
 // Decode parses an entry stored under key, which must be the cache key of
-// the entry's question (see dnsmsg.Key). It checks every length and
-// offset, so the caller can patch the message at the offsets without
-// further checks. A version 1 entry's Msg aliases b; a version 2 entry's
-// message is rebuilt from key and b into a new buffer.
+// the entry's question (see dnsmsg.Key), and checks it as entrycheck.go
+// says: bytes that are not an answer to key's question that a client can
+// parse are refused with a *CorruptError. So the caller can serve the
+// message and patch it at the offsets without further checks. A version
+// 1 entry's Msg aliases b; a version 3 entry's message is rebuilt from key
+// and b into a new buffer.
 func Decode(key string, b []byte) (*Entry, error) {
 	if len(b) == 0 {
-		return nil, fmt.Errorf("%w: empty", ErrCorrupt)
+		return nil, corrupt(RejectMalformed, "empty")
 	}
 	switch b[0] {
 	case entryV1:
-		return decodeV1(b)
+		return decodeV1(key, b)
 	case entryVersion:
-		return decodeV2(key, b)
+		return decodeV3(key, b)
+	case entryV2:
+		return nil, corrupt(RejectVersion, "version 2 carries no question tag")
 	}
-	return nil, fmt.Errorf("%w: version %d", ErrCorrupt, b[0])
+	return nil, corrupt(RejectVersion, "version %d", b[0])
 }
 
-func decodeV1(b []byte) (*Entry, error) {
+func decodeV1(key string, b []byte) (*Entry, error) {
 	if len(b) < headerLen {
-		return nil, fmt.Errorf("%w: %d bytes, shorter than the header", ErrCorrupt, len(b))
+		return nil, corrupt(RejectMalformed, "%d bytes, shorter than the header", len(b))
 	}
 	n := int(binary.BigEndian.Uint16(b[22:]))
 	if len(b) < headerLen+2*n {
-		return nil, fmt.Errorf("%w: %d offsets do not fit", ErrCorrupt, n)
+		return nil, corrupt(RejectMalformed, "%d offsets do not fit", n)
 	}
 	e := &Entry{
 		StoredAt:   time.UnixMilli(int64(binary.BigEndian.Uint64(b[2:]))),
@@ -274,23 +295,52 @@ func decodeV1(b []byte) (*Entry, error) {
 		StaleUntil: time.UnixMilli(int64(binary.BigEndian.Uint64(b[14:]))),
 		Msg:        b[headerLen+2*n:],
 	}
-	if len(e.Msg) < 12 {
-		return nil, fmt.Errorf("%w: message of %d bytes", ErrCorrupt, len(e.Msg))
+	msg := e.Msg
+	if len(msg) < dnsHeaderLen || len(msg) > 0xffff {
+		return nil, corrupt(RejectMalformed, "message of %d bytes", len(msg))
+	}
+	if err := checkFlags(binary.BigEndian.Uint16(msg[2:])); err != nil {
+		return nil, err
+	}
+	if qd := binary.BigEndian.Uint16(msg[4:]); qd != 1 {
+		return nil, corrupt(RejectQuestion, "%d questions", qd)
+	}
+	var q [256 + 4]byte
+	qlen, err := keyQuestion(key, q[:])
+	if err != nil {
+		return nil, corrupt(RejectQuestion, "%v", err)
+	}
+	nameEnd, err := checkName(msg, dnsHeaderLen)
+	if err != nil {
+		return nil, err
+	}
+	qend := nameEnd + 4
+	if qend > len(msg) {
+		return nil, corrupt(RejectMalformed, "question past the end")
+	}
+	if !equalFold(msg[dnsHeaderLen:qend], q[:qlen]) {
+		return nil, corrupt(RejectQuestion, "the message answers another question")
+	}
+	rrs, err := recordCount(msg, qend)
+	if err != nil {
+		return nil, err
+	}
+	if rrs != n {
+		return nil, corrupt(RejectMalformed, "%d TTL offsets for %d records", n, rrs)
 	}
 	if n > 0 {
 		e.Offsets = make([]uint16, n)
-	}
-	for i := range e.Offsets {
-		o := binary.BigEndian.Uint16(b[headerLen+2*i:])
-		if int(o) < 12 || int(o)+4 > len(e.Msg) {
-			return nil, fmt.Errorf("%w: TTL offset %d outside a %d-byte message", ErrCorrupt, o, len(e.Msg))
+		for i := range e.Offsets {
+			e.Offsets[i] = binary.BigEndian.Uint16(b[headerLen+2*i:])
 		}
-		e.Offsets[i] = o
+	}
+	if err := checkRecords(msg, qend, e.Offsets, true); err != nil {
+		return nil, err
 	}
 	return e, nil
 }
 
-// v2Reader reads the uvarints of a version 2 header.
+// v2Reader reads the uvarints of a version 3 header.
 type v2Reader struct {
 	b   []byte
 	off int
@@ -307,41 +357,46 @@ func (r *v2Reader) uvarint(maxV uint64) uint64 {
 	return v
 }
 
-func decodeV2(key string, b []byte) (*Entry, error) {
-	if len(b) < 3 {
-		return nil, fmt.Errorf("%w: %d bytes, shorter than the header", ErrCorrupt, len(b))
+func decodeV3(key string, b []byte) (*Entry, error) {
+	if len(b) < v3FormAt+2 {
+		return nil, corrupt(RejectMalformed, "%d bytes, shorter than the header", len(b))
+	}
+	var q [256 + 4]byte
+	qlen, err := keyQuestion(key, q[:])
+	if err != nil {
+		return nil, corrupt(RejectQuestion, "%v", err)
+	}
+	if binary.BigEndian.Uint32(b[1:]) != questionTag(q[:qlen]) {
+		return nil, corrupt(RejectQuestion, "the entry's question tag is not its key's")
 	}
 	var flags, an, ns, ar uint16
-	r := v2Reader{b: b, off: 3}
-	switch f := b[1]; {
+	r := v2Reader{b: b, off: v3FormAt + 2}
+	switch f := b[v3FormAt]; {
 	case f&0x80 == 0:
 		flags = v2FlagsFixed | uint16(f>>6&1)<<8 | uint16(f&0x3F)
-		c := uint16(b[2])
+		c := uint16(b[v3FormAt+1])
 		an, ns, ar = c>>4, c>>2&3, c&3
-	case f == v2Full && len(b) >= 4:
-		flags = binary.BigEndian.Uint16(b[2:])
-		r.off = 4
+	case f == v2Full && len(b) >= v3FormAt+3:
+		flags = binary.BigEndian.Uint16(b[v3FormAt+1:])
+		r.off = v3FormAt + 3
 		an = uint16(r.uvarint(0xffff))
 		ns = uint16(r.uvarint(0xffff))
 		ar = uint16(r.uvarint(0xffff))
 	default:
-		return nil, fmt.Errorf("%w: header form %#x", ErrCorrupt, f)
+		return nil, corrupt(RejectMalformed, "header form %#x", f)
 	}
 	stored := r.uvarint(1<<63 - 1)
 	ttl := r.uvarint(0xffffffff)
 	stale := r.uvarint(1<<64 - 1)
 	if r.bad {
-		return nil, fmt.Errorf("%w: bad header", ErrCorrupt)
+		return nil, corrupt(RejectMalformed, "bad header")
+	}
+	if err := checkFlags(flags); err != nil {
+		return nil, err
 	}
 	records := b[r.off:]
-
-	var q [256 + 4]byte
-	qlen, err := keyQuestion(key, q[:])
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
-	}
 	if dnsHeaderLen+qlen+len(records) > 0xffff {
-		return nil, fmt.Errorf("%w: message too long", ErrCorrupt)
+		return nil, corrupt(RejectMalformed, "message too long")
 	}
 	msg := make([]byte, dnsHeaderLen+qlen+len(records))
 	binary.BigEndian.PutUint16(msg[2:], flags)
@@ -351,9 +406,16 @@ func decodeV2(key string, b []byte) (*Entry, error) {
 	binary.BigEndian.PutUint16(msg[10:], ar)
 	copy(msg[dnsHeaderLen:], q[:qlen])
 	copy(msg[dnsHeaderLen+qlen:], records)
-	offs, err := dnsmsg.TTLOffsets(msg)
+	n, err := recordCount(msg, dnsHeaderLen+qlen)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		return nil, err
+	}
+	var offs []uint16
+	if n > 0 {
+		offs = make([]uint16, n)
+	}
+	if err := checkRecords(msg, dnsHeaderLen+qlen, offs, false); err != nil {
+		return nil, err
 	}
 	return &Entry{
 		StoredAt:   time.UnixMilli(int64(stored)),

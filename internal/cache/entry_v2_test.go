@@ -93,6 +93,19 @@ func realAnswers(tb testing.TB) []answerCase {
 		{name: "escaped name", qname: `a\.b\032c.example.`, qtype: dns.TypeA, answer: []string{`a\.b\032c.example. 60 IN A 192.0.2.3`}, v2: true},
 		{name: "unknown type and class", qname: "x.example.", qtype: 65280, qclass: 3, answer: []string{`x.example. 60 CLASS3 TYPE65280 \# 2 abcd`}, v2: true},
 		{name: "CHAOS TXT", qname: "version.bind.", qtype: dns.TypeTXT, qclass: dns.ClassCHAOS, answer: []string{`version.bind. 0 CH TXT "x"`}, v2: true},
+		{name: "SRV", qname: "_sip._tcp.example.com.", qtype: dns.TypeSRV, answer: []string{
+			"_sip._tcp.example.com. 300 IN SRV 10 60 5060 sip.example.com."}, v2: true},
+		{name: "NAPTR", qname: "example.com.", qtype: dns.TypeNAPTR, answer: []string{
+			`example.com. 300 IN NAPTR 100 10 "S" "SIP+D2U" "" _sip._udp.example.com.`}, v2: true},
+		{name: "DS and DNSKEY", qname: "example.com.", qtype: dns.TypeDS, answer: []string{
+			"example.com. 300 IN DS 12345 13 2 3490A6806D47F17A34C29E2CE80E8A999FFBE4BE0000000000000000000000AB",
+			"example.com. 300 IN DNSKEY 257 3 13 mdsswUyr3DPW132mOi8V9xESWE8jTo0dxCjjnopKl+GqJxpVXckHAeF+KkxLbxILfDLUT0rAK9iUzy1L53eKGQ=="}, v2: true},
+		{name: "CAA, TLSA, SSHFP", qname: "example.com.", qtype: dns.TypeCAA, answer: []string{
+			`example.com. 300 IN CAA 0 issue "ca.example.net"`,
+			"example.com. 300 IN TLSA 3 1 1 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF",
+			"example.com. 300 IN SSHFP 4 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"}, v2: true},
+		{name: "HTTPS", qname: "example.com.", qtype: dns.TypeHTTPS, answer: []string{
+			`example.com. 300 IN HTTPS 1 . alpn="h3,h2" ipv4hint="192.0.2.1"`}, v2: true},
 		{name: "upper-case question", qname: "WWW.Example.COM.", qtype: dns.TypeA, answer: []string{"WWW.Example.COM. 300 IN A 192.0.2.1"}, v2: false},
 	}
 	var out []answerCase
@@ -166,14 +179,15 @@ func TestEntryV2RoundTrip(t *testing.T) {
 	}
 }
 
-// TestEntryV2Small checks that a one-record A answer with the default stale
-// window fits Redis's embedded strings (44 bytes), and so do two records.
+// TestEntryV2Small checks the size of small answers with the default
+// stale window: one A record fits Redis's embedded strings (44 bytes)
+// with room to spare; two take 48 bytes, 4 of them the question tag.
 func TestEntryV2Small(t *testing.T) {
 	for _, c := range realAnswers(t) {
 		if c.name != "A" {
 			continue
 		}
-		if n := len(c.entry.Encode()); n > 44-16 {
+		if n := len(c.entry.Encode()); n > 44-12 {
 			t.Errorf("one A record: %d bytes", n)
 		}
 		two := *c.entry
@@ -187,7 +201,7 @@ func TestEntryV2Small(t *testing.T) {
 			t.Fatal(err)
 		}
 		two.Msg, two.Offsets = st.Msg, st.Offsets
-		if n := len(two.Encode()); n > 44 {
+		if n := len(two.Encode()); n > 48 {
 			t.Errorf("two A records: %d bytes", n)
 		}
 	}
@@ -249,25 +263,36 @@ func TestEntryV2Ineligible(t *testing.T) {
 	}
 }
 
-// corruptV2Seeds are version 2 encodings Decode must refuse under testKey.
+// corruptV2Seeds are version 3 encodings Decode must refuse under testKey:
+// each carries testKey's question tag, so what is wrong is what follows.
 func corruptV2Seeds() map[string][]byte {
 	valid := (&Entry{StoredAt: time.UnixMilli(1_700_000_000_000), TTL: 300,
 		StaleUntil: time.UnixMilli(1_700_000_300_000).Add(time.Hour)}).withAnswer()
+	p := func(b ...byte) []byte { return append(bytes.Clone(valid[:v3FormAt]), b...) }
 	seeds := map[string][]byte{
 		"version only":     {entryVersion},
-		"form only":        {entryVersion, 0},
-		"bad form":         {entryVersion, 0x81, 0, 0},
-		"full form, short": {entryVersion, v2Full, 0x81},
-		"varint overflow":  append([]byte{entryVersion, 0, 0x10}, bytes.Repeat([]byte{0xff}, 11)...),
-		"ttl too large":    append([]byte{entryVersion, 0, 0x10, 1}, 0xff, 0xff, 0xff, 0xff, 0x7f, 0),
-		"count too large":  {entryVersion, v2Full, 0x81, 0x80, 0xff, 0xff, 0x7f, 0, 0, 1, 1, 0},
+		"tag only":         p(),
+		"form only":        p(0),
+		"bad form":         p(0x81, 0, 0),
+		"full form, short": p(v2Full, 0x81),
+		"varint overflow":  append(p(0, 0x10), bytes.Repeat([]byte{0xff}, 11)...),
+		"ttl too large":    p(0, 0x10, 1, 0xff, 0xff, 0xff, 0xff, 0x7f, 0),
+		"count too large":  p(v2Full, 0x81, 0x80, 0xff, 0xff, 0x7f, 0, 0, 1, 1, 0),
+		"QR clear":         p(v2Full, 0x01, 0x80, 1, 0, 0, 1, 1, 0),
+		"rcode REFUSED":    p(5, 0x10, 1, 1, 0),
 	}
 	for n := 3; n < len(valid); n++ {
 		seeds[fmt.Sprintf("truncated to %d", n)] = valid[:n]
 	}
 	extra := bytes.Clone(valid)
-	extra[2] = 0x20 // two answers, one stored
+	extra[v3FormAt+1] = 0x20 // two answers, one stored
 	seeds["count past records"] = extra
+	fewer := bytes.Clone(valid)
+	fewer[v3FormAt+1] = 0 // no answer, one stored
+	seeds["record past the counts"] = fewer
+	other := bytes.Clone(valid)
+	other[1] ^= 1
+	seeds["another question's tag"] = other
 	return seeds
 }
 
@@ -306,7 +331,7 @@ func TestDecodeV2Corrupt(t *testing.T) {
 }
 
 // BenchmarkDecode decodes real answers written as version 1 (the old
-// layout, whose message aliases the value) and as version 2.
+// layout, whose message aliases the value) and as version 3.
 func BenchmarkDecode(b *testing.B) {
 	for _, c := range realAnswers(b) {
 		switch c.name {
@@ -317,7 +342,7 @@ func BenchmarkDecode(b *testing.B) {
 		for _, v := range []struct {
 			name string
 			enc  []byte
-		}{{"v1", c.entry.appendV1(nil)}, {"v2", c.entry.Encode()}} {
+		}{{"v1", c.entry.appendV1(nil)}, {"v3", c.entry.Encode()}} {
 			b.Run(strings.ReplaceAll(c.name, " ", "_")+"/"+v.name, func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {

@@ -2,11 +2,16 @@ package cache
 
 import (
 	"bytes"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"go.uber.org/goleak"
+
+	"github.com/shardns/shardns/internal/dnsmsg"
 )
 
 func TestMain(m *testing.M) {
@@ -88,4 +93,32 @@ func sameEntry(a, b *Entry) string {
 		}
 	}
 	return ""
+}
+
+// keyed returns e as the answer to key's question, which Redis's reads
+// take under key: a real message with one TXT record that spells key (so
+// a test can tell whose value a Get returned), padded to about the length
+// of e's message, with e's times. For a string that is not a cache key,
+// which no read takes, it returns e.
+func keyed(key string, e *Entry) *Entry {
+	q, err := dnsmsg.ParseKey(key)
+	if err != nil {
+		return e
+	}
+	m := new(dns.Msg)
+	m.SetQuestion(q.Name, q.Type)
+	m.Question[0].Qclass = q.Class
+	m.Response, m.RecursionAvailable = true, true
+	txt := []string{key}
+	if pad := len(e.Msg) - 12 - len(q.Name) - 4 - 12 - len(key) - 1; pad > 0 {
+		txt = append(txt, strings.Repeat("x", min(pad, 255)))
+	}
+	m.Answer = []dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeTXT, Class: q.Class, Ttl: e.TTL}, Txt: txt}}
+	st, err := dnsmsg.Prepare(m, e.TTL, 0, true)
+	if err != nil {
+		panic(fmt.Sprintf("keyed(%q): %v", key, err))
+	}
+	c := *e
+	c.Msg, c.Offsets = st.Msg, st.Offsets
+	return &c
 }

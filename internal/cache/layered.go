@@ -189,6 +189,30 @@ func (l *Layered) Set(ctx context.Context, key string, e *Entry) error {
 	return errors.Join(l2Err, l1Err)
 }
 
+// Add stores e where key holds no entry, for an answer that must never
+// replace one (a resolver's SERVFAIL): in L2 with Redis.Add, then in L1
+// with Memory.Add when L2 stored it, failed, or is not there. An entry
+// held in either tier, fresh or stale, stays. It reports whether L2 (or,
+// without L2, L1) stored e. An L1 that is not a Memory is not written.
+func (l *Layered) Add(ctx context.Context, key string, e *Entry) (bool, error) {
+	stored := true
+	var err error
+	if r, ok := l.l2.(*Redis); ok {
+		if stored, err = r.Add(ctx, key, e); err != nil {
+			err = fmt.Errorf("cache: l2: %w", err)
+		}
+	} else if l.l2 != nil {
+		return false, errors.New("cache: l2 cannot add without replacing")
+	}
+	if (stored || err != nil) && l.mem != nil {
+		added := l.mem.Add(key, e)
+		if l.l2 == nil {
+			stored = added
+		}
+	}
+	return stored && err == nil, err
+}
+
 // SetAsync stores e in L1 at once and in L2 without waiting for it (see
 // Redis.SetAsync); done gets the outcome as Set returns it, then. It
 // reports false, having done nothing, when L2 cannot write that way.

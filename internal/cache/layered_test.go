@@ -61,7 +61,7 @@ func TestLayered(t *testing.T) {
 	l1 := NewMemory(MemoryConfig{MaxAge: 5 * time.Second, Now: clk.Now})
 	l := NewLayered(l1, l2)
 	k := key("www.example.com.", "AAAA")
-	e := testEntry(clk.Now(), time.Hour, 2*time.Hour, 60)
+	e := keyed(k, testEntry(clk.Now(), time.Hour, 2*time.Hour, 60))
 
 	// Set writes both tiers.
 	if err := l.Set(ctx, k, e); err != nil {
@@ -75,9 +75,9 @@ func TestLayered(t *testing.T) {
 
 	// An L2-only entry is served from redis and copied into L1.
 	k2 := key("only.example.com.", "A")
-	mustSet(t, l2, k2, e)
+	mustSet(t, l2, k2, keyed(k2, e))
 	got, src, err := l.Get(ctx, k2)
-	if err != nil || src != SourceRedis || sameEntry(e, got) != "" {
+	if err != nil || src != SourceRedis || sameEntry(keyed(k2, e), got) != "" {
 		t.Fatalf("Get of an L2-only key = %q, %v; want redis", src, err)
 	}
 	if l1e := mustGet(t, l1, k2); l1e != got {
@@ -126,7 +126,7 @@ func TestLayeredL2Down(t *testing.T) {
 	if err := l.Set(ctx, hot, e); err != nil {
 		t.Fatal(err)
 	}
-	mustSet(t, l2, cold, e)
+	mustSet(t, l2, cold, keyed(cold, e))
 
 	srv.Pause()
 	defer srv.Resume()
@@ -148,7 +148,7 @@ func TestLayeredL2Down(t *testing.T) {
 	}
 	// Set writes L1 and reports L2's failure.
 	k := key("new.example.", "A")
-	if err := l.Set(ctx, k, e); err == nil {
+	if err := l.Set(ctx, k, keyed(k, e)); err == nil {
 		t.Error("Set with L2 frozen reported no error")
 	}
 	mustGet(t, l1, k)

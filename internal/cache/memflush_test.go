@@ -26,7 +26,7 @@ func fill(t *testing.T, tier Tier, now time.Time, names ...string) []string {
 	var keys []string
 	for _, n := range names {
 		for _, k := range variants(n) {
-			mustSet(t, tier, k, testEntry(now, time.Hour, 2*time.Hour, 40))
+			mustSet(t, tier, k, keyed(k, testEntry(now, time.Hour, 2*time.Hour, 40)))
 			keys = append(keys, k)
 		}
 	}

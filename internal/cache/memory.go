@@ -173,9 +173,20 @@ func (m *Memory) GetBytes(key []byte) (*Entry, string, error) {
 // least recently used entries until both bounds hold. An entry already past
 // StaleUntil, or larger than a segment's byte share, is not stored.
 func (m *Memory) Set(_ context.Context, key string, e *Entry) error {
+	m.set(key, e, false)
+	return nil
+}
+
+// Add is Set where key holds no entry (none, or one past its L1 expiry):
+// it never replaces one. It reports whether it stored e.
+func (m *Memory) Add(key string, e *Entry) bool { return m.set(key, e, true) }
+
+// set stores e under key, unless absent is set and key holds an entry;
+// it reports whether it stored e.
+func (m *Memory) set(key string, e *Entry, absent bool) bool {
 	now := m.now()
 	if !now.Before(e.StaleUntil) {
-		return nil
+		return false
 	}
 	it := memItem{key: key, e: e, expires: e.StaleUntil, cost: int64(len(key) + e.Size() + memEntryOverhead)}
 	if m.maxAge > 0 {
@@ -186,9 +197,14 @@ func (m *Memory) Set(_ context.Context, key string, e *Entry) error {
 	s := m.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if absent {
+		if old, ok := s.lru.Peek(key); ok && now.Before(old.expires) {
+			return false
+		}
+	}
 	s.lru.Remove(key) // so the old item's cost leaves through the callback
 	if it.cost > s.maxBytes {
-		return nil
+		return false
 	}
 	s.lru.Add(key, it)
 	s.bytes += it.cost
@@ -197,7 +213,7 @@ func (m *Memory) Set(_ context.Context, key string, e *Entry) error {
 			break
 		}
 	}
-	return nil
+	return true
 }
 
 // Delete removes keys.

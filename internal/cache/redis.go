@@ -5,11 +5,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
 
@@ -51,6 +53,10 @@ type RedisConfig struct {
 	MaxBatch int
 	// Now is the clock used for expiries (nil: time.Now).
 	Now func() time.Time
+	// Registerer gets the tier's metrics (nil: not registered).
+	Registerer prometheus.Registerer
+	// Logger gets the entries refused on reading (nil: discarded).
+	Logger *slog.Logger
 }
 
 // Redis is the shared tier (L2): entries in Redis, partitioned over shards
@@ -66,6 +72,7 @@ type Redis struct {
 	timeout time.Duration
 	now     func() time.Time
 	batch   *batcher // nil: one call per Get
+	rejects *rejects
 }
 
 var _ Tier = (*Redis)(nil)
@@ -95,7 +102,8 @@ func (cfg *RedisConfig) defaults() error {
 
 // newRedis returns the tier over ring or cluster (the other is nil).
 func newRedis(cfg RedisConfig, ring *redis.Ring, cluster *redis.ClusterClient) *Redis {
-	r := &Redis{ring: ring, cluster: cluster, addrs: sortedCopy(cfg.Addrs), timeout: cfg.Timeout, now: cfg.Now}
+	r := &Redis{ring: ring, cluster: cluster, addrs: sortedCopy(cfg.Addrs), timeout: cfg.Timeout, now: cfg.Now,
+		rejects: newRejects(cfg.Registerer, cfg.Logger)}
 	if ring != nil {
 		r.uc = ring
 	} else {
@@ -212,8 +220,9 @@ func sortedCopy(s []string) []string {
 }
 
 // Get returns the entry under key: ErrMiss if Redis holds none or it is
-// past StaleUntil, an error wrapping ErrCorrupt for bytes that do not
-// decode, any other error for a failed call. Concurrent Gets to one shard
+// past StaleUntil, an error wrapping ErrCorrupt (a *CorruptError) for
+// bytes that Decode refuses, which are counted and logged, any other error
+// for a failed call. Concurrent Gets to one shard
 // share a pipeline (see batcher); each returns within its own deadline and
 // the Timeout budget.
 func (r *Redis) Get(ctx context.Context, key string) (*Entry, error) {
@@ -239,12 +248,22 @@ func (r *Redis) entry(key string, b []byte, err error) (*Entry, error) {
 	}
 	e, err := Decode(key, b)
 	if err != nil {
+		r.rejects.note(key, err, func() string { return r.shardName(key) })
 		return nil, fmt.Errorf("cache: redis get %s: %w", key, err)
 	}
 	if !r.now().Before(e.StaleUntil) {
 		return nil, ErrMiss
 	}
 	return e, nil
+}
+
+// shardName is the address of the shard that holds key, for a log line,
+// or "" when it cannot be had within the Timeout.
+func (r *Redis) shardName(key string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+	defer cancel()
+	addr, _ := r.ShardFor(ctx, key)
+	return addr
 }
 
 // GetMany reads keys together, each with what Get would return in es[i]
@@ -310,6 +329,24 @@ func (r *Redis) Set(ctx context.Context, key string, e *Entry) error {
 		return fmt.Errorf("cache: redis set %s: %w", key, err)
 	}
 	return nil
+}
+
+// Add stores e under key as Set does, but only where Redis holds no value
+// under key (SET NX, atomic against every writer of the fleet): it never
+// replaces an entry, fresh or stale. It reports whether it stored e.
+func (r *Redis) Add(ctx context.Context, key string, e *Entry) (bool, error) {
+	ttl := e.StaleUntil.Sub(r.now()).Truncate(time.Millisecond)
+	if ttl <= 0 {
+		return false, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	ok, err := r.uc.SetNX(ctx, key, e.Encode(), ttl).Result()
+	if err != nil {
+		r.failed()
+		return false, fmt.Errorf("cache: redis set nx %s: %w", key, err)
+	}
+	return ok, nil
 }
 
 // SetAsync stores e under key as Set does, but returns at once: the write

@@ -57,7 +57,7 @@ func TestRedisRoundTrip(t *testing.T) {
 	if _, err := r.Get(ctx, k); err != ErrMiss {
 		t.Fatalf("Get of an absent key: %v, want ErrMiss itself", err)
 	}
-	e := testEntry(time.Now(), 300*time.Second, time.Hour, 100)
+	e := keyed(k, testEntry(time.Now(), 300*time.Second, time.Hour, 100))
 	mustSet(t, r, k, e)
 	got := mustGet(t, r, k)
 	if d := sameEntry(e, got); d != "" {
@@ -89,9 +89,10 @@ func TestRedisExpiry(t *testing.T) {
 	defer r.Close()
 
 	// PX is StaleUntil minus the injected clock: 90s + 30s.
-	e := testEntry(clk.Now().Add(30*time.Second), 60*time.Second, 90*time.Second, 40)
-	mustSet(t, r, "k", e)
-	pttl, err := c.PTTL(ctx, "k").Result()
+	k, late := key("k.example.", "A"), key("late.example.", "A")
+	e := keyed(k, testEntry(clk.Now().Add(30*time.Second), 60*time.Second, 90*time.Second, 40))
+	mustSet(t, r, k, e)
+	pttl, err := c.PTTL(ctx, k).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,12 +102,12 @@ func TestRedisExpiry(t *testing.T) {
 
 	// Past StaleUntil by the injected clock: Set stores nothing, Get misses.
 	clk.Advance(time.Hour)
-	mustSet(t, r, "late", e)
-	if n, _ := c.Exists(ctx, "late").Result(); n != 0 {
+	mustSet(t, r, late, keyed(late, e))
+	if n, _ := c.Exists(ctx, late).Result(); n != 0 {
 		t.Error("an entry past StaleUntil was stored")
 	}
-	mustMiss(t, r, "k")
-	if n, _ := c.Exists(ctx, "k").Result(); n != 1 {
+	mustMiss(t, r, k)
+	if n, _ := c.Exists(ctx, k).Result(); n != 1 {
 		t.Error("k vanished from Redis; the miss should come from the clock")
 	}
 
@@ -189,7 +190,7 @@ func TestRingSpreadAndHashTag(t *testing.T) {
 	e := testEntry(time.Now(), time.Minute, time.Hour, 40)
 	const n = 1000
 	for i := range n {
-		mustSet(t, r, key(fmt.Sprintf("host%d.example.com.", i), "A"), e)
+		mustSet(t, r, key(fmt.Sprintf("host%d.example.com.", i), "A"), keyed(key(fmt.Sprintf("host%d.example.com.", i), "A"), e))
 	}
 	var total int64
 	for _, s := range srv {
@@ -213,7 +214,7 @@ func TestRingSpreadAndHashTag(t *testing.T) {
 	for i := range 50 {
 		name := fmt.Sprintf("tagged%d.example.org.", i)
 		for _, typ := range types {
-			mustSet(t, r, key(name, typ), e)
+			mustSet(t, r, key(name, typ), keyed(key(name, typ), e))
 		}
 		holders := 0
 		for _, s := range srv {
@@ -342,7 +343,7 @@ func TestRingKilledShard(t *testing.T) {
 	var deadKeys, liveKeys []string
 	for i := 0; len(deadKeys) < 20 || len(liveKeys) < 20; i++ {
 		k := key(fmt.Sprintf("k%d.example.", i), "A")
-		if err := r.Set(ctx, k, e); err != nil {
+		if err := r.Set(ctx, k, keyed(k, e)); err != nil {
 			t.Fatal(err)
 		}
 		if shardOf(t, r, k) == dead.Addr {
@@ -386,7 +387,7 @@ func TestRingKilledShard(t *testing.T) {
 		if _, err := timedGet(t, r, k); err != ErrMiss {
 			t.Errorf("re-hashed key %s: %v, want a plain miss", k, err)
 		}
-		if err := r.Set(ctx, k, e); err != nil {
+		if err := r.Set(ctx, k, keyed(k, e)); err != nil {
 			t.Errorf("Set re-hashed key %s: %v", k, err)
 		}
 		if _, err := timedGet(t, r, k); err != nil {
@@ -411,7 +412,7 @@ func TestRingKilledShard(t *testing.T) {
 	})
 	t.Logf("ring marked the restarted shard up %v after restart", time.Since(back))
 	mustMiss(t, r, k0)
-	mustSet(t, r, k0, e)
+	mustSet(t, r, k0, keyed(k0, e))
 	mustGet(t, r, k0)
 }
 
@@ -425,7 +426,7 @@ func TestRingPausedShard(t *testing.T) {
 	var k, kset, other string
 	for i := 0; k == "" || kset == "" || other == ""; i++ {
 		kk := key(fmt.Sprintf("p%d.example.", i), "A")
-		mustSet(t, r, kk, e)
+		mustSet(t, r, kk, keyed(kk, e))
 		switch {
 		case shardOf(t, r, kk) != frozen.Addr:
 			other = kk
@@ -456,7 +457,7 @@ func TestRingPausedShard(t *testing.T) {
 	}
 	for _, tier := range []Tier{fast, r} {
 		start := time.Now()
-		err := tier.Set(ctx, kset, e)
+		err := tier.Set(ctx, kset, keyed(kset, e))
 		if d := time.Since(start); d > hangBound {
 			t.Errorf("Set to a frozen shard took %v (err %v)", d, err)
 		}
@@ -476,7 +477,7 @@ func TestRingPausedShard(t *testing.T) {
 	resumed := time.Now()
 	waitFor(t, 10*time.Second, "frozen shard's key hits again after Resume", func() bool {
 		got, err := r.Get(ctx, k)
-		return err == nil && sameEntry(e, got) == ""
+		return err == nil && sameEntry(keyed(k, e), got) == ""
 	})
 	t.Logf("key served again %v after SIGCONT", time.Since(resumed))
 }
@@ -486,7 +487,7 @@ func BenchmarkRedisGet(b *testing.B) {
 	r := newTestRing(b, []*redistest.Server{srv}, slowTimeout)
 	ctx := context.Background()
 	k := key("www.example.com.", "A")
-	if err := r.Set(ctx, k, testEntry(time.Now(), time.Hour, 2*time.Hour, 120)); err != nil {
+	if err := r.Set(ctx, k, keyed(k, testEntry(time.Now(), time.Hour, 2*time.Hour, 120))); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()

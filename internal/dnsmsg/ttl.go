@@ -9,11 +9,19 @@ import (
 // DefaultServfailTTL is how long a SERVFAIL answer is cached at most.
 const DefaultServfailTTL = 5 * time.Second
 
+// DefaultMaxNegativeTTL is the default of -max-negative-ttl, as Unbound's
+// cache-max-negative-ttl.
+const DefaultMaxNegativeTTL = time.Hour
+
 // Policy holds the clamps applied to every TTL the cache stores.
 type Policy struct {
-	MinTTL      time.Duration // -min-ttl: a shorter TTL is raised to this
-	MaxTTL      time.Duration // -max-ttl: a longer TTL is lowered to this
-	ServfailTTL time.Duration // how long SERVFAIL is cached; 0 = DefaultServfailTTL
+	MinTTL time.Duration // -min-ttl: a shorter TTL is raised to this
+	MaxTTL time.Duration // -max-ttl: a longer TTL is lowered to this
+	// MaxNegativeTTL (-max-negative-ttl) caps the TTL of a negative answer
+	// (NXDOMAIN, NODATA) after the clamps above, so it wins over MinTTL;
+	// 0 leaves negative answers to MaxTTL alone.
+	MaxNegativeTTL time.Duration
+	ServfailTTL    time.Duration // how long SERVFAIL is cached; 0 = DefaultServfailTTL
 }
 
 // ttlValue reads a TTL as RFC 2181 §8 says: a value with the top bit set
@@ -31,8 +39,8 @@ func ttlValue(t uint32) uint32 {
 //   - a truncated answer: never;
 //   - NOERROR with answers: the minimum TTL over answer and authority records;
 //   - NXDOMAIN, and NOERROR with no answers (NODATA): min(SOA TTL, SOA
-//     MINIMUM) of the SOA in the authority section (RFC 2308 §5); without a
-//     SOA it is not cached;
+//     MINIMUM) of the SOA in the authority section (RFC 2308 §5), at most
+//     MaxNegativeTTL; without a SOA it is not cached;
 //   - SERVFAIL: ServfailTTL (a few seconds), never more than MaxTTL;
 //   - any other RCODE: not cached.
 //
@@ -66,7 +74,11 @@ func (p Policy) CacheTTL(m *dns.Msg) (uint32, bool) {
 func (p Policy) negative(m *dns.Msg) (uint32, bool) {
 	for _, rr := range m.Ns {
 		if soa, ok := rr.(*dns.SOA); ok {
-			return p.clamp(min(ttlValue(soa.Hdr.Ttl), ttlValue(soa.Minttl))), true
+			ttl := p.clamp(min(ttlValue(soa.Hdr.Ttl), ttlValue(soa.Minttl)))
+			if p.MaxNegativeTTL > 0 {
+				ttl = min(ttl, uint32(p.MaxNegativeTTL/time.Second))
+			}
+			return ttl, true
 		}
 	}
 	return 0, false

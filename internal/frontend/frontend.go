@@ -46,6 +46,7 @@ type Flags struct {
 	L1Bytes      int64
 	MinTTL       time.Duration
 	MaxTTL       time.Duration
+	MaxNegTTL    time.Duration
 	Stale        time.Duration
 	QueueRedis   string
 	Queue        string
@@ -70,6 +71,7 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.Int64Var(&f.L1Bytes, "l1-bytes", 256<<20, "in-process cache (L1) size bound in bytes")
 	fs.DurationVar(&f.MinTTL, "min-ttl", 0, "lowest TTL the cache stores (shorter TTLs are raised)")
 	fs.DurationVar(&f.MaxTTL, "max-ttl", 86400*time.Second, "highest TTL the cache stores (longer TTLs are lowered)")
+	fs.DurationVar(&f.MaxNegTTL, "max-negative-ttl", dnsmsg.DefaultMaxNegativeTTL, "highest TTL of a negative answer (NXDOMAIN, NODATA) the cache stores, as Unbound's cache-max-negative-ttl; 0: -max-ttl alone")
 	fs.DurationVar(&f.Stale, "stale", 24*time.Hour, "serve-stale window past the TTL (RFC 8767); 0 turns serve-stale off")
 	fs.StringVar(&f.QueueRedis, "queue-redis", "", "the work queue's Redis (host:port; never a cache shard): hits are counted there for the fleet's prefetch, which resolverd's workers do")
 	fs.StringVar(&f.Queue, "queue", queue.DefaultName, "the work queue's name")
@@ -110,6 +112,9 @@ func Build(f Flags, local lookup.Resolver, reg prometheus.Registerer, log *slog.
 	if f.MaxTTL > 0 && f.MinTTL > f.MaxTTL {
 		return nil, fmt.Errorf("frontend: -min-ttl %v above -max-ttl %v", f.MinTTL, f.MaxTTL)
 	}
+	if f.MaxNegTTL < 0 {
+		return nil, fmt.Errorf("frontend: -max-negative-ttl %v is negative", f.MaxNegTTL)
+	}
 	cacheAuth, queueAuth, err := f.RedisAuth.Load()
 	if err != nil {
 		return nil, fmt.Errorf("frontend: %w", err)
@@ -132,6 +137,7 @@ func Build(f Flags, local lookup.Resolver, reg prometheus.Registerer, log *slog.
 		r, err := open(cache.RedisConfig{
 			Addrs: addrs, Timeout: f.RedisTimeout,
 			Username: cacheAuth.User, Password: cacheAuth.Password, TLS: cacheAuth.TLS,
+			Registerer: reg, Logger: log,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("frontend: %w", err)
@@ -164,7 +170,7 @@ func Build(f Flags, local lookup.Resolver, reg prometheus.Registerer, log *slog.
 	cfg := lookup.Config{
 		Store:        fe.Store,
 		Resolver:     res,
-		Policy:       dnsmsg.Policy{MinTTL: f.MinTTL, MaxTTL: f.MaxTTL},
+		Policy:       dnsmsg.Policy{MinTTL: f.MinTTL, MaxTTL: f.MaxTTL, MaxNegativeTTL: f.MaxNegTTL},
 		Stale:        f.Stale,
 		PrefetchHits: f.PrefetchHits,
 		WriteBehind:  f.WriteBehind,

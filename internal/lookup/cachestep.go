@@ -12,7 +12,9 @@ import (
 
 // cacheStep answers from the cache tiers. A fresh entry is the answer. A
 // stale one (past its TTL, inside its stale window) is held back and served
-// only when the steps below fail (RFC 8767). A cache error is a miss.
+// only when the steps below fail or answer with a failure, SERVFAIL or
+// REFUSED (RFC 8767). A stored failure is never served stale. A cache
+// error is a miss.
 type cacheStep struct {
 	next    Handler
 	store   Store
@@ -37,15 +39,15 @@ func (s *cacheStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, error
 		return &Result{Entry: e, Source: Source(src), Now: now}, nil
 	}
 	res, err := s.next.Lookup(ctx, q)
-	if err == nil {
+	if err == nil && !Failure(res.Entry) {
 		return res, nil
 	}
-	if e != nil {
+	if e != nil && !Failure(e) {
 		if now = s.now(); e.Usable(now) {
 			return &Result{Entry: e, Source: SourceStale, Now: now}, nil
 		}
 	}
-	return nil, err
+	return res, err
 }
 
 // countReadError counts and logs a cache read that failed (not a miss).

@@ -19,9 +19,12 @@ var errRecentFailure = errors.New("resolver failed for this name moments ago")
 // failStep remembers, for a few seconds, the questions the resolver failed
 // to answer, and fails them again at once instead of asking again for every
 // query (RFC 8767 §5's failure recheck; RFC 2308 §7.1 bounds it to minutes).
-// The cache step above still serves a stale answer when it has one. A
-// lookup that merely ran out of its client's budget is not a failure: the
-// shared call below may still succeed and fill the cache.
+// A failure is an error, or an answer that is one (SERVFAIL, REFUSED: see
+// Failure), which is given again. The cache step above still serves a
+// stale answer when it has one: a failure answer is not stored over it, so
+// without this step every query would ask again. A lookup that merely ran
+// out of its client's budget is not a failure: the shared call below may
+// still succeed and fill the cache.
 type failStep struct {
 	next    Handler
 	ttl     time.Duration
@@ -29,11 +32,17 @@ type failStep struct {
 	metrics *metrics
 
 	mu     sync.Mutex
-	failed *simplelru.LRU[string, time.Time] // key → failed until
+	failed *simplelru.LRU[string, failure]
+}
+
+// failure is a question's recent failure.
+type failure struct {
+	until time.Time
+	res   *Result // the failure answer to give again; nil for an error
 }
 
 func newFailStep(next Handler, ttl time.Duration, size int, now func() time.Time, m *metrics) *failStep {
-	lru, err := simplelru.NewLRU[string, time.Time](size, nil)
+	lru, err := simplelru.NewLRU[string, failure](size, nil)
 	if err != nil {
 		panic(fmt.Sprintf("lookup: failure cache size %d: %v", size, err))
 	}
@@ -42,21 +51,36 @@ func newFailStep(next Handler, ttl time.Duration, size int, now func() time.Time
 
 func (s *failStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, error) {
 	s.mu.Lock()
-	until, ok := s.failed.Get(q.Key)
-	if ok && !s.now().Before(until) {
+	f, ok := s.failed.Get(q.Key)
+	now := s.now()
+	if ok && !now.Before(f.until) {
 		s.failed.Remove(q.Key)
 		ok = false
 	}
 	s.mu.Unlock()
 	if ok {
 		s.metrics.failCached.Inc()
+		if f.res != nil {
+			again := *f.res
+			again.Now, again.cacheable = now, false
+			return &again, nil
+		}
 		return nil, fmt.Errorf("%w: %w", ErrResolver, errRecentFailure)
 	}
 	res, err := s.next.Lookup(ctx, q)
-	if err != nil && !errors.Is(err, ErrTimeout) {
-		s.mu.Lock()
-		s.failed.Add(q.Key, s.now().Add(s.ttl))
-		s.mu.Unlock()
+	switch {
+	case err != nil && !errors.Is(err, ErrTimeout):
+		s.remember(q.Key, failure{})
+	case err == nil && Failure(res.Entry):
+		s.remember(q.Key, failure{res: res})
 	}
 	return res, err
+}
+
+// remember records f for key, failed until the failure TTL from now.
+func (s *failStep) remember(key string, f failure) {
+	f.until = s.now().Add(s.ttl)
+	s.mu.Lock()
+	s.failed.Add(key, f)
+	s.mu.Unlock()
 }

@@ -90,7 +90,9 @@ func (s *prefetchStep) start(q *dnsmsg.Query) {
 		defer func() { <-s.slots }()
 		ctx, cancel := context.WithTimeout(withRefresh(context.Background()), s.timeout)
 		defer cancel()
-		if _, err := s.refresh.Lookup(ctx, &qc); err != nil {
+		// A failure answer is not stored over the entry: the refresh
+		// failed, and the entry is served until it expires.
+		if res, err := s.refresh.Lookup(ctx, &qc); err != nil || Failure(res.Entry) {
 			s.metrics.prefetch.WithLabelValues("failed").Inc()
 			return
 		}

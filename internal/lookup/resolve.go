@@ -42,6 +42,7 @@ func (s *resolveStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, err
 // under the TTL policy and with the serve-stale window, and reports
 // whether the policy lets it be cached. The query path and the queue's
 // workers both store answers through it, so both follow the same rules.
+// A failure (see Failure) gets no stale window: it is never served stale.
 func NewEntry(ans *dns.Msg, policy dnsmsg.Policy, stale time.Duration, now time.Time) (*cache.Entry, bool, error) {
 	ttl, cacheable := policy.CacheTTL(ans)
 	st, err := dnsmsg.Prepare(ans, ttl, uint32(policy.MinTTL/time.Second), cacheable)
@@ -50,8 +51,20 @@ func NewEntry(ans *dns.Msg, policy dnsmsg.Policy, stale time.Duration, now time.
 	}
 	e := &cache.Entry{StoredAt: now, TTL: ttl, Offsets: st.Offsets, Msg: st.Msg}
 	e.StaleUntil = e.Expires()
-	if cacheable && stale > 0 {
+	if cacheable && stale > 0 && !Failure(e) {
 		e.StaleUntil = e.StaleUntil.Add(stale)
 	}
 	return e, cacheable, nil
+}
+
+// Failure reports whether e is a resolver's failure to answer (SERVFAIL,
+// REFUSED) rather than data (an answer, NXDOMAIN, NODATA): a failure
+// never replaces a good entry in the cache, and where a good entry is
+// still inside its stale window, that entry is served instead (RFC 8767).
+func Failure(e *cache.Entry) bool {
+	switch e.Rcode() {
+	case dns.RcodeServerFailure, dns.RcodeRefused:
+		return true
+	}
+	return false
 }

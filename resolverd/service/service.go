@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/shardns/shardns/internal/config"
+	"github.com/shardns/shardns/internal/dnsmsg"
 	"github.com/shardns/shardns/internal/httpserve"
 	"github.com/shardns/shardns/internal/pprofhttp"
 	"github.com/shardns/shardns/internal/procmetrics"
@@ -71,6 +72,7 @@ type WorkFlags struct {
 	MaxAttempts  int
 	MinTTL       time.Duration
 	MaxTTL       time.Duration
+	MaxNegTTL    time.Duration
 	Stale        time.Duration
 	PrefetchHits int
 	// RedisAuth is who the workers' cache and queue clients log in as,
@@ -102,6 +104,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&w.MaxAttempts, "max-attempts", queue.DefaultMaxAttempts, "failed runs that send a task to the dead list")
 	fs.DurationVar(&w.MinTTL, "min-ttl", 0, "lowest TTL the workers store (as dnsd's -min-ttl)")
 	fs.DurationVar(&w.MaxTTL, "max-ttl", 86400*time.Second, "highest TTL the workers store (as dnsd's -max-ttl)")
+	fs.DurationVar(&w.MaxNegTTL, "max-negative-ttl", dnsmsg.DefaultMaxNegativeTTL, "highest TTL of a negative answer (NXDOMAIN, NODATA) the workers store (as dnsd's -max-negative-ttl)")
 	fs.DurationVar(&w.Stale, "stale", 24*time.Hour, "serve-stale window of the entries the workers store (as dnsd's -stale)")
 	fs.IntVar(&w.PrefetchHits, "prefetch-hits", 2, "hits across the fleet that make an entry popular enough to be refreshed before it expires")
 	w.RedisAuth.Register(fs)

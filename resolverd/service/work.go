@@ -45,6 +45,9 @@ func startWork(ctx context.Context, w WorkFlags, res *resolve.Resolver, reg prom
 	if w.MaxTTL > 0 && w.MinTTL > w.MaxTTL {
 		return nil, fmt.Errorf("resolverd: -min-ttl %v above -max-ttl %v", w.MinTTL, w.MaxTTL)
 	}
+	if w.MaxNegTTL < 0 {
+		return nil, fmt.Errorf("resolverd: -max-negative-ttl %v is negative", w.MaxNegTTL)
+	}
 	cacheAuth, queueAuth, err := w.RedisAuth.Load()
 	if err != nil {
 		return nil, fmt.Errorf("resolverd: %w", err)
@@ -56,6 +59,7 @@ func startWork(ctx context.Context, w WorkFlags, res *resolve.Resolver, reg prom
 	store, err := open(cache.RedisConfig{
 		Addrs: addrs, Timeout: w.RedisTimeout,
 		Username: cacheAuth.User, Password: cacheAuth.Password, TLS: cacheAuth.TLS,
+		Registerer: reg, Logger: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("resolverd: %w", err)
@@ -70,7 +74,7 @@ func startWork(ctx context.Context, w WorkFlags, res *resolve.Resolver, reg prom
 		_ = redisopt.CheckClient(ctx, log, "queue Redis", c, queueAuth)
 	}
 	wm, err := warm.New(warm.Config{
-		Resolver: localResolver{res}, Store: store, Policy: dnsmsg.Policy{MinTTL: w.MinTTL, MaxTTL: w.MaxTTL},
+		Resolver: localResolver{res}, Store: store, Policy: dnsmsg.Policy{MinTTL: w.MinTTL, MaxTTL: w.MaxTTL, MaxNegativeTTL: w.MaxNegTTL},
 		Stale: w.Stale, Registerer: reg,
 	})
 	if err != nil {
