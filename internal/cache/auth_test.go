@@ -31,7 +31,7 @@ func TestRingACLUserOverTLS(t *testing.T) {
 		t.Fatalf("Ping: %v", err)
 	}
 	k := key("www.example.com.", "A")
-	e := testEntry(time.Now(), 300*time.Second, time.Hour, 100)
+	e := keyed(k, testEntry(time.Now(), 300*time.Second, time.Hour, 100))
 	mustSet(t, r, k, e)
 	if d := sameEntry(e, mustGet(t, r, k)); d != "" {
 		t.Errorf("round trip: %s", d)
@@ -90,7 +90,7 @@ func TestRingShardThatRefusesUs(t *testing.T) {
 	e := testEntry(time.Now(), 300*time.Second, time.Hour, 64)
 	for _, k := range onBad {
 		t0 := time.Now()
-		err := r.Set(t.Context(), k, e)
+		err := r.Set(t.Context(), k, keyed(k, e))
 		if err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
 			t.Errorf("Set on the refusing shard: %v, want WRONGPASS", err)
 		}
@@ -103,7 +103,7 @@ func TestRingShardThatRefusesUs(t *testing.T) {
 		}
 	}
 	for _, k := range onGood {
-		mustSet(t, r, k, e)
+		mustSet(t, r, k, keyed(k, e))
 		mustGet(t, r, k)
 	}
 }
@@ -141,7 +141,7 @@ func TestClusterPassword(t *testing.T) {
 	e := testEntry(time.Now(), 300*time.Second, time.Hour, 64)
 	keys := []string{key("a.example.", "A"), key("b.example.", "A"), key("c.example.", "AAAA")}
 	for _, k := range keys {
-		mustSet(t, r, k, e)
+		mustSet(t, r, k, keyed(k, e))
 		mustGet(t, r, k)
 		if n, err := c.MasterOf(k).Client().Exists(t.Context(), k).Result(); err != nil || n != 1 {
 			t.Errorf("%s not on its slot's master: %d, %v", k, n, err)
@@ -180,7 +180,7 @@ func TestClusterACLUserOverTLS(t *testing.T) {
 	masters := map[string]bool{}
 	for i := range 12 {
 		k := key(string(rune('a'+i))+".example.", "A")
-		mustSet(t, r, k, e)
+		mustSet(t, r, k, keyed(k, e))
 		mustGet(t, r, k)
 		masters[c.MasterOf(k).Addr] = true
 	}
@@ -239,7 +239,7 @@ func BenchmarkRingGetSecure(b *testing.B) {
 			}
 			defer r.Close()
 			for _, k := range keys {
-				if err := r.Set(b.Context(), k, testEntry(now, time.Hour, 2*time.Hour, 120)); err != nil {
+				if err := r.Set(b.Context(), k, keyed(k, testEntry(now, time.Hour, 2*time.Hour, 120))); err != nil {
 					b.Fatal(err)
 				}
 			}
