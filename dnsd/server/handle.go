@@ -18,12 +18,15 @@ import (
 const (
 	headerLen = 12
 	bitQR     = 0x80 // in byte 2
+	bitTC     = 0x02 // in byte 2
 )
 
 // ServeMessage answers one message from a client, in this order: drop what
-// must not be answered (no header, QR set), refuse clients outside the ACL,
-// rate-limit UDP clients, parse, apply the RFCs' rules for odd queries, then
-// look the question up. The reply is appended to dst; nil means silence.
+// must not be answered (no header, QR set), parse, rate-limit UDP clients
+// (every reply, REFUSED and FORMERR too: each is a reply a spoofed source
+// can aim at a victim), refuse clients outside the ACL, apply the RFCs'
+// rules for odd queries, then look the question up. The reply is appended
+// to dst; nil means silence.
 //
 // The common query (see dnsmsg.ParseCommon) takes a shorter way to the
 // same reply, without unpacking it: from a fresh entry of the in-process
@@ -65,26 +68,45 @@ func (s *Server) check(lim *limit, addr netip.Addr) ratelimit.Action {
 	return lim.action
 }
 
+// limited is the limiter's verdict on a message from a client: Allow over
+// TCP, whose handshake proves the source, and when no limiter is set.
+func (s *Server) limited(lim *limit, from transport.Peer) ratelimit.Action {
+	if from.TCP || s.limiter == nil {
+		return ratelimit.Allow
+	}
+	return s.check(lim, from.Addr.Addr())
+}
+
 // serve is ServeMessage's general way: every message can take it.
 func (s *Server) serve(ctx context.Context, req []byte, from transport.Peer, dst []byte, lim limit) []byte {
 	r := new(dns.Msg)
 	if err := r.Unpack(req); err != nil || !dnsmsg.WellFormed(req, r) {
-		s.metrics.answered.WithLabelValues("FORMERR").Inc()
-		return formErr(dst, req)
-	}
-	if s.acl != nil && !s.acl.Allowed(from.Addr.Addr()) {
-		s.metrics.refused.Inc()
-		return s.appendMsg(dst, dnsmsg.ErrorReply(r, dns.RcodeRefused, dns.ExtendedErrorCodeProhibited, "client not allowed"))
-	}
-	if !from.TCP && s.limiter != nil {
-		switch s.check(&lim, from.Addr.Addr()) {
+		switch s.limited(&lim, from) {
 		case ratelimit.Drop:
 			s.metrics.dropped.WithLabelValues("rate_limit").Inc()
 			return nil
 		case ratelimit.Slip:
+			// FORMERR is a bare header already, as small as a reply
+			// gets: TC=1 is the slip's only mark.
 			s.metrics.slipped.Inc()
-			return s.appendMsg(dst, truncated(r))
+			reply := formErr(dst, req)
+			reply[len(dst)+2] |= bitTC
+			return reply
 		}
+		s.metrics.answered.WithLabelValues("FORMERR").Inc()
+		return formErr(dst, req)
+	}
+	switch s.limited(&lim, from) {
+	case ratelimit.Drop:
+		s.metrics.dropped.WithLabelValues("rate_limit").Inc()
+		return nil
+	case ratelimit.Slip:
+		s.metrics.slipped.Inc()
+		return s.appendMsg(dst, truncated(r))
+	}
+	if s.acl != nil && !s.acl.Allowed(from.Addr.Addr()) {
+		s.metrics.refused.Inc()
+		return s.appendMsg(dst, dnsmsg.ErrorReply(r, dns.RcodeRefused, dns.ExtendedErrorCodeProhibited, "client not allowed"))
 	}
 	q, rej := dnsmsg.ParseQuery(r)
 	if rej != nil {
