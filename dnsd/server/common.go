@@ -42,11 +42,14 @@ func (s *Server) parseCommon(req []byte, from transport.Peer, sc *commonScratch,
 	if s.acl != nil && !s.acl.Allowed(from.Addr.Addr()) {
 		return c, false // serve refuses it
 	}
-	v := s.commonCookie(req, nameEnd, &sc.q, from)
-	if v == cookie.Malformed || (!from.TCP && refused(v)) {
-		return c, false // serve answers FORMERR or BADCOOKIE
+	var v cookie.Verdict
+	if s.cookies != nil && sc.q.EDNS {
+		v = s.commonCookie(req, nameEnd, from)
+		if v == cookie.Malformed || (!from.TCP && refused(v)) {
+			return c, false // serve answers FORMERR or BADCOOKIE
+		}
 	}
-	if !v.Verified() && s.limited(lim, from) != ratelimit.Allow {
+	if !from.TCP && s.limiter != nil && !v.Verified() && s.check(lim, from.Addr.Addr()) != ratelimit.Allow {
 		return c, false // serve drops or slips it
 	}
 	return common{sc: sc, key: key, nameEnd: nameEnd, cookie: v}, true
@@ -81,8 +84,11 @@ func (s *Server) answerL1(req []byte, c common, from transport.Peer, dst []byte)
 	if s.l1 == nil || !s.l1.LookupL1(c.key, q, res) {
 		return nil, false
 	}
+	o := dnsmsg.ReplyOptions{Age: res.Age()}
 	var buf [cookie.ReplyLen]byte
-	o := dnsmsg.ReplyOptions{Age: res.Age(), Cookie: s.replyCookie(buf[:0], req, c.nameEnd, c.cookie, from)}
+	if c.cookie != 0 {
+		o.Cookie = s.replyCookie(buf[:0], req, c.nameEnd, c.cookie, from)
+	}
 	reply = dnsmsg.AppendReplyName(dst, res.Stored(), q, req[headerLen:c.nameEnd], o)
 	return s.finish(reply, q, from), true
 }
@@ -99,8 +105,11 @@ func (s *Server) lookupCommon(ctx context.Context, req []byte, c common, from tr
 // replyCommon is the reply to the common query req (its name ending at
 // nameEnd, its cookie judged ck) whose lookup gave res or err.
 func (s *Server) replyCommon(req []byte, nameEnd int, ck cookie.Verdict, q *dnsmsg.Query, from transport.Peer, res *lookup.Result, err error, dst []byte) []byte {
+	var o dnsmsg.ReplyOptions
 	var buf [cookie.ReplyLen]byte
-	o := dnsmsg.ReplyOptions{Cookie: s.replyCookie(buf[:0], req, nameEnd, ck, from)}
+	if ck != 0 {
+		o.Cookie = s.replyCookie(buf[:0], req, nameEnd, ck, from)
+	}
 	if err != nil {
 		r := new(dns.Msg)
 		if uerr := r.Unpack(req); uerr != nil {

@@ -69,23 +69,16 @@ func (s *Server) withCookie(m *dns.Msg, qc queryCookie, from transport.Peer) *dn
 
 // replyCookie appends to dst the COOKIE option data of the reply to req, a
 // common query with its name ending at nameEnd whose cookie was judged v
-// (see parseCommon), and counts v. It returns nil for a query without a
-// cookie, so that the reply carries none, at no cost.
+// (see parseCommon; not 0), and counts v.
 func (s *Server) replyCookie(dst, req []byte, nameEnd int, v cookie.Verdict, from transport.Peer) []byte {
-	if v == 0 {
-		return nil
-	}
 	s.metrics.cookie(v).Inc()
 	opt, _ := dnsmsg.CommonCookie(req, nameEnd)
 	return s.cookies.AppendReply(dst, opt, v, from.Addr.Addr())
 }
 
-// commonCookie judges the COOKIE option of req, a common query with its
-// name ending at nameEnd; 0 when it has none or cookies are off.
-func (s *Server) commonCookie(req []byte, nameEnd int, q *dnsmsg.Query, from transport.Peer) cookie.Verdict {
-	if s.cookies == nil || !q.EDNS {
-		return 0
-	}
+// commonCookie judges the COOKIE option of req, a common query with EDNS
+// and its name ending at nameEnd, with cookies on; 0 when it has none.
+func (s *Server) commonCookie(req []byte, nameEnd int, from transport.Peer) cookie.Verdict {
 	opt, found := dnsmsg.CommonCookie(req, nameEnd)
 	if !found {
 		return 0
