@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/miekg/dns"
@@ -18,6 +19,7 @@ import (
 	"github.com/shardns/shardns/cacheapi/api"
 	"github.com/shardns/shardns/cacheapi/stats"
 	"github.com/shardns/shardns/dnsd/acl"
+	"github.com/shardns/shardns/dnsd/cookie"
 	"github.com/shardns/shardns/dnsd/ratelimit"
 	"github.com/shardns/shardns/dnsd/server"
 	"github.com/shardns/shardns/dnsd/transport"
@@ -46,6 +48,8 @@ type Config struct {
 	Allow      string
 	RateLimit  float64
 	RateSlip   int
+	Cookies    bool
+	CookieFile string
 	MaxTCP     int
 	MaxTCPPer  int
 	LogFormat  string
@@ -67,6 +71,8 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Allow, "allow", "", "comma list of client CIDRs allowed to query, or \"any\"; default loopback, RFC 1918, RFC 6598, RFC 4193 and link-local; others get REFUSED with EDE 18 over UDP, and their TCP connections are closed at accept")
 	fs.Float64Var(&c.RateLimit, "rate-limit", 0, "UDP queries per second allowed per client /24 (IPv4) or /56 (IPv6); 0 turns rate limiting off")
 	fs.IntVar(&c.RateSlip, "rate-slip", 2, "every Nth over-limit UDP query is answered empty with TC=1 (so real clients retry over TCP), the rest dropped; 0 drops all")
+	fs.BoolVar(&c.Cookies, "cookies", true, "DNS server cookies (RFC 7873, RFC 9018): replies carry one; a UDP client returning a valid one skips -rate-limit, a bad one gets BADCOOKIE; false ignores COOKIE options")
+	fs.StringVar(&c.CookieFile, "cookie-secret-file", "", "file holding the server cookie secret as 32 hex digits (a second line: the previous secret, still accepted); share it across the fleet's frontends; empty: a random secret per process")
 	fs.IntVar(&c.MaxTCP, "max-tcp-conns", 1024, "open TCP connections at most; more are closed at once")
 	fs.IntVar(&c.MaxTCPPer, "max-tcp-per-client", transport.DefaultMaxTCPPerClient, "open TCP connections at most per client (IPv4 address, IPv6 /64); more are closed at once; at most -max-tcp-conns")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
@@ -114,6 +120,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("dnsd: -allow: %w", err)
 	}
+	cookies, err := newCookies(cfg, log)
+	if err != nil {
+		return err
+	}
 	var apiToken string
 	if cfg.HTTP != "" {
 		if err := cfg.HTTPAccess.Check(); err != nil {
@@ -131,6 +141,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Chain:      fe.Chain,
 		ACL:        allow,
 		Limiter:    ratelimit.New(ratelimit.Config{Rate: cfg.RateLimit, Slip: slip}),
+		Cookies:    cookies,
 		Logger:     log,
 		Registerer: reg,
 		Transport:  transport.Config{MaxTCPConns: cfg.MaxTCP, MaxTCPPerClient: cfg.MaxTCPPer},
@@ -156,7 +167,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		srv.Shutdown(context.Background())
 		return fmt.Errorf("dnsd: %w", err)
 	}
-	log.Info("dnsd ready", "mode", mode(cfg), "listen", cfg.Listen, "allow", allow.String(), "rate_limit", cfg.RateLimit)
+	log.Info("dnsd ready", "mode", mode(cfg), "listen", cfg.Listen, "allow", allow.String(), "rate_limit", cfg.RateLimit, "cookies", cfg.Cookies)
 	<-ctx.Done()
 	log.Info("dnsd shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -166,6 +177,39 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		errs = append(errs, h.Shutdown(sctx))
 	}
 	return errors.Join(errs...)
+}
+
+// newCookies is the server cookie issuer the flags ask for: nil with
+// -cookies=false, keyed with -cookie-secret-file or else a random secret.
+func newCookies(cfg Config, log *slog.Logger) (*cookie.Issuer, error) {
+	if !cfg.Cookies {
+		if cfg.CookieFile != "" {
+			log.Warn("-cookie-secret-file is ignored: -cookies is false")
+		}
+		return nil, nil
+	}
+	var secrets []cookie.Secret
+	if cfg.CookieFile != "" {
+		ss, err := cookie.ReadSecrets(cfg.CookieFile)
+		if err != nil {
+			return nil, fmt.Errorf("dnsd: -cookie-secret-file: %w", err)
+		}
+		if fi, err := os.Stat(cfg.CookieFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			log.Warn("the cookie secret file is readable by others: anyone who reads it can forge cookies that skip the rate limit", "file", cfg.CookieFile, "mode", fi.Mode().Perm().String())
+		}
+		secrets = ss
+	} else {
+		sec, err := cookie.NewSecret()
+		if err != nil {
+			return nil, fmt.Errorf("dnsd: %w", err)
+		}
+		secrets = []cookie.Secret{sec}
+	}
+	c, err := cookie.New(cookie.Config{Secrets: secrets})
+	if err != nil {
+		return nil, fmt.Errorf("dnsd: %w", err)
+	}
+	return c, nil
 }
 
 func mode(cfg Config) string {

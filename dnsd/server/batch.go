@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 
+	"github.com/shardns/shardns/dnsd/cookie"
 	"github.com/shardns/shardns/dnsd/transport"
 	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/dnsmsg"
@@ -26,6 +27,7 @@ func (s *Server) ServeBatch(ctx context.Context, ms []transport.BatchMsg) {
 	qs := make([]*dnsmsg.Query, 0, len(ms))
 	at := make([]int, 0, len(ms))       // qs[j] is the question of ms[at[j]]
 	nameEnds := make([]int, 0, len(ms)) // and ms[at[j]].Req[headerLen:nameEnds[j]] its name as spelled
+	cookies := make([]cookie.Verdict, 0, len(ms))
 	sc := s.getScratch()
 	defer s.putScratch(sc)
 	for i := range ms {
@@ -39,7 +41,7 @@ func (s *Server) ServeBatch(ctx context.Context, ms []transport.BatchMsg) {
 			continue
 		}
 		qs = append(qs, commonQuery(c))
-		at, nameEnds = append(at, i), append(nameEnds, c.nameEnd)
+		at, nameEnds, cookies = append(at, i), append(nameEnds, c.nameEnd), append(cookies, c.cookie)
 	}
 	if len(qs) == 0 {
 		return
@@ -51,13 +53,13 @@ func (s *Server) ServeBatch(ctx context.Context, ms []transport.BatchMsg) {
 	for j, q := range qs {
 		m := &ms[at[j]]
 		if out[j].Hit {
-			m.Reply, m.Done = s.replyCommon(m.Req, nameEnds[j], q, m.From, &out[j].Result, nil, m.Dst), true
+			m.Reply, m.Done = s.replyCommon(m.Req, nameEnds[j], cookies[j], q, m.From, &out[j].Result, nil, m.Dst), true
 			continue
 		}
-		req, from, nameEnd, c := m.Req, m.From, nameEnds[j], &out[j]
+		req, from, nameEnd, ck, c := m.Req, m.From, nameEnds[j], cookies[j], &out[j]
 		m.Finish = func(ctx context.Context, dst []byte) []byte {
 			res, err := s.batch.LookupAfter(ctx, s.budget, q, c)
-			return s.replyCommon(req, nameEnd, q, from, res, err, dst)
+			return s.replyCommon(req, nameEnd, ck, q, from, res, err, dst)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 	"google.golang.org/grpc"
 
+	"github.com/shardns/shardns/dnsd/cookie"
 	"github.com/shardns/shardns/dnsd/server"
 	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/lookup"
@@ -85,6 +86,27 @@ func BenchmarkServeMessageL1HitWire(b *testing.B) {
 	chain := newChain(options{}, newResolver(b, auth.addr, 0))
 	srv := server.New(server.Config{Chain: chain})
 	benchHitsWire(b, srv, auth, ednsQuery("wire.example.com.", dns.TypeA, 1, 1232, false))
+}
+
+// BenchmarkServeMessageL1HitWireClientCookie is BenchmarkServeMessageL1HitWire
+// with cookies on and a client cookie alone in the query, as dig sends its
+// first: each reply carries a new server cookie (one SipHash-2-4).
+func BenchmarkServeMessageL1HitWireClientCookie(b *testing.B) {
+	auth := startAuth(b)
+	chain := newChain(options{}, newResolver(b, auth.addr, 0))
+	srv := server.New(server.Config{Chain: chain, Cookies: newTestIssuer(b, time.Now)})
+	benchHitsWire(b, srv, auth, withCookie(ednsQuery("client.example.com.", dns.TypeA, 1, 1232, false), mustHex(b, clientCookie)))
+}
+
+// BenchmarkServeMessageL1HitWireValidCookie is the same hit with a valid
+// server cookie: checked (one SipHash-2-4) and echoed.
+func BenchmarkServeMessageL1HitWireValidCookie(b *testing.B) {
+	auth := startAuth(b)
+	chain := newChain(options{}, newResolver(b, auth.addr, 0))
+	iss := newTestIssuer(b, time.Now)
+	srv := server.New(server.Config{Chain: chain, Cookies: iss})
+	valid := iss.AppendReply(nil, mustHex(b, clientCookie), cookie.ClientOnly, loopbackClient.Addr())
+	benchHitsWire(b, srv, auth, withCookie(ednsQuery("valid.example.com.", dns.TypeA, 1, 1232, false), valid))
 }
 
 // BenchmarkServeMessageL1HitUnpacked is the same hit for a query carrying

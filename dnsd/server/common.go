@@ -5,6 +5,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/shardns/shardns/dnsd/cookie"
 	"github.com/shardns/shardns/dnsd/ratelimit"
 	"github.com/shardns/shardns/dnsd/transport"
 	"github.com/shardns/shardns/internal/dnsmsg"
@@ -20,16 +21,19 @@ type commonScratch struct {
 }
 
 // common is a common query (see dnsmsg.ParseCommon) read without
-// unpacking it, that the ACL and the rate limiter let through.
+// unpacking it, that the ACL, the cookie check and the rate limiter let
+// through.
 type common struct {
 	sc      *commonScratch
-	key     []byte // the cache key, in sc.key
-	nameEnd int    // req[headerLen:nameEnd] is the name as the client spelled it
+	key     []byte         // the cache key, in sc.key
+	nameEnd int            // req[headerLen:nameEnd] is the name as the client spelled it
+	cookie  cookie.Verdict // on its COOKIE option; 0: none, or cookies are off
 }
 
 // parseCommon reads req the common way: ok false means the general way
-// must answer it (another shape, or a client the ACL refuses or the rate
-// limiter drops or slips, with the limiter's verdict in lim).
+// must answer it (another shape, a client the ACL refuses, a COOKIE option
+// to refuse, or a client the rate limiter drops or slips, with the
+// limiter's verdict in lim).
 func (s *Server) parseCommon(req []byte, from transport.Peer, sc *commonScratch, lim *limit) (c common, ok bool) {
 	key, nameEnd, ok := dnsmsg.ParseCommon(req, &sc.q, sc.key[:0])
 	if !ok {
@@ -38,10 +42,17 @@ func (s *Server) parseCommon(req []byte, from transport.Peer, sc *commonScratch,
 	if s.acl != nil && !s.acl.Allowed(from.Addr.Addr()) {
 		return c, false // serve refuses it
 	}
-	if !from.TCP && s.limiter != nil && s.check(lim, from.Addr.Addr()) != ratelimit.Allow {
+	var v cookie.Verdict
+	if s.cookies != nil && sc.q.EDNS {
+		v = s.commonCookie(req, nameEnd, from)
+		if v == cookie.Malformed || (!from.TCP && refused(v)) {
+			return c, false // serve answers FORMERR or BADCOOKIE
+		}
+	}
+	if !from.TCP && s.limiter != nil && !v.Verified() && s.check(lim, from.Addr.Addr()) != ratelimit.Allow {
 		return c, false // serve drops or slips it
 	}
-	return common{sc: sc, key: key, nameEnd: nameEnd}, true
+	return common{sc: sc, key: key, nameEnd: nameEnd, cookie: v}, true
 }
 
 func (s *Server) getScratch() *commonScratch { return s.scratch.Get().(*commonScratch) }
@@ -73,7 +84,12 @@ func (s *Server) answerL1(req []byte, c common, from transport.Peer, dst []byte)
 	if s.l1 == nil || !s.l1.LookupL1(c.key, q, res) {
 		return nil, false
 	}
-	reply = dnsmsg.AppendReplyName(dst, res.Stored(), q, req[headerLen:c.nameEnd], dnsmsg.ReplyOptions{Age: res.Age()})
+	o := dnsmsg.ReplyOptions{Age: res.Age()}
+	var buf [cookie.ReplyLen]byte
+	if c.cookie != 0 {
+		o.Cookie = s.replyCookie(buf[:0], req, c.nameEnd, c.cookie, from)
+	}
+	reply = dnsmsg.AppendReplyName(dst, res.Stored(), q, req[headerLen:c.nameEnd], o)
 	return s.finish(reply, q, from), true
 }
 
@@ -83,21 +99,28 @@ func (s *Server) answerL1(req []byte, c common, from transport.Peer, dst []byte)
 func (s *Server) lookupCommon(ctx context.Context, req []byte, c common, from transport.Peer, dst []byte) []byte {
 	q := commonQuery(c)
 	res, err := s.lookupWithin(ctx, q)
-	return s.replyCommon(req, c.nameEnd, q, from, res, err, dst)
+	return s.replyCommon(req, c.nameEnd, c.cookie, q, from, res, err, dst)
 }
 
 // replyCommon is the reply to the common query req (its name ending at
-// nameEnd) whose lookup gave res or err.
-func (s *Server) replyCommon(req []byte, nameEnd int, q *dnsmsg.Query, from transport.Peer, res *lookup.Result, err error, dst []byte) []byte {
+// nameEnd, its cookie judged ck) whose lookup gave res or err.
+func (s *Server) replyCommon(req []byte, nameEnd int, ck cookie.Verdict, q *dnsmsg.Query, from transport.Peer, res *lookup.Result, err error, dst []byte) []byte {
+	var o dnsmsg.ReplyOptions
+	var buf [cookie.ReplyLen]byte
+	if ck != 0 {
+		o.Cookie = s.replyCookie(buf[:0], req, nameEnd, ck, from)
+	}
 	if err != nil {
 		r := new(dns.Msg)
 		if uerr := r.Unpack(req); uerr != nil {
 			return formErr(dst, req) // ParseCommon accepted it: not reached
 		}
-		return s.lookupFailed(dst, r, q, err)
+		qc := queryCookie{v: ck}
+		qc.opt, _ = dnsmsg.CommonCookie(req, nameEnd)
+		return s.lookupFailed(dst, r, q, qc, from, err)
 	}
-	reply := dnsmsg.AppendReplyName(dst, res.Stored(), q, req[headerLen:nameEnd],
-		dnsmsg.ReplyOptions{Age: res.Age(), Stale: res.Stale()})
+	o.Age, o.Stale = res.Age(), res.Stale()
+	reply := dnsmsg.AppendReplyName(dst, res.Stored(), q, req[headerLen:nameEnd], o)
 	return s.finish(reply, q, from)
 }
 

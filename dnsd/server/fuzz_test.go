@@ -7,9 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/shardns/shardns/dnsd/cookie"
 	"github.com/shardns/shardns/dnsd/server"
 	"github.com/shardns/shardns/internal/dnsmsg"
 	"github.com/shardns/shardns/resolverd/resolve"
@@ -54,13 +56,14 @@ func newZoneServer(f *testing.F) *server.Server {
 	if err != nil {
 		f.Fatal(err)
 	}
-	return server.New(server.Config{Chain: newChain(options{}, zoneResolver{r})})
+	return server.New(server.Config{Chain: newChain(options{}, zoneResolver{r}), Cookies: newTestIssuer(f, time.Now)})
 }
 
-// FuzzServeMessage hands any bytes to ServeMessage, over UDP and TCP. Less
-// than a header, or a response (QR=1), gets no reply; anything else gets
-// exactly one that parses, carries the query's ID and opcode and, over UDP,
-// fits the client's size (FORMERR when the body does not parse).
+// FuzzServeMessage hands any bytes to ServeMessage, over UDP and TCP, with
+// server cookies on. Less than a header, or a response (QR=1), gets no
+// reply; anything else gets exactly one that parses, carries the query's
+// ID and opcode and, over UDP, fits the client's size (FORMERR when the
+// body does not parse).
 func FuzzServeMessage(f *testing.F) {
 	srv := newZoneServer(f)
 	seeds := []*dns.Msg{
@@ -87,6 +90,15 @@ func FuzzServeMessage(f *testing.F) {
 	resp := query("www.fuzz.example.", dns.TypeA, 14)
 	resp.Response = true
 	seeds = append(seeds, notify, two, v1, twoOPT, none, resp)
+	for i, data := range [][]byte{
+		mustHex(f, clientCookie),
+		newTestIssuer(f, time.Now).AppendReply(nil, mustHex(f, clientCookie), cookie.ClientOnly, testClient),
+		make([]byte, 24), // a server cookie that does not verify
+		make([]byte, 9),  // malformed
+	} {
+		seeds = append(seeds, withCookie(ednsQuery("www.fuzz.example.", dns.TypeA, uint16(20+i), 1232, false), data),
+			withCookie(query("big.fuzz.example.", dns.TypeTXT, uint16(30+i)), data))
+	}
 	for _, m := range seeds {
 		b, err := m.Pack()
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/shardns/shardns/dnsd/cookie"
 	"github.com/shardns/shardns/dnsd/ratelimit"
 	"github.com/shardns/shardns/dnsd/transport"
 	"github.com/shardns/shardns/internal/dnsmsg"
@@ -18,12 +19,17 @@ import (
 const (
 	headerLen = 12
 	bitQR     = 0x80 // in byte 2
+	bitTC     = 0x02 // in byte 2
 )
 
 // ServeMessage answers one message from a client, in this order: drop what
-// must not be answered (no header, QR set), refuse clients outside the ACL,
-// rate-limit UDP clients, parse, apply the RFCs' rules for odd queries, then
-// look the question up. The reply is appended to dst; nil means silence.
+// must not be answered (no header, QR set), parse, rate-limit UDP clients
+// (every reply, REFUSED and FORMERR too, unless the client returned a valid
+// server cookie: it has shown it receives what is sent to its address),
+// refuse clients outside the ACL, answer a bad server cookie, apply the
+// RFCs' rules for odd queries, then look the question up. Every reply to a
+// query with a client cookie carries a server cookie (RFC 7873 §5.2). The
+// reply is appended to dst; nil means silence.
 //
 // The common query (see dnsmsg.ParseCommon) takes a shorter way to the
 // same reply, without unpacking it: from a fresh entry of the in-process
@@ -65,45 +71,83 @@ func (s *Server) check(lim *limit, addr netip.Addr) ratelimit.Action {
 	return lim.action
 }
 
+// limited is the limiter's verdict on a message from a client: Allow over
+// TCP, whose handshake proves the source, and when no limiter is set.
+func (s *Server) limited(lim *limit, from transport.Peer) ratelimit.Action {
+	if from.TCP || s.limiter == nil {
+		return ratelimit.Allow
+	}
+	return s.check(lim, from.Addr.Addr())
+}
+
 // serve is ServeMessage's general way: every message can take it.
 func (s *Server) serve(ctx context.Context, req []byte, from transport.Peer, dst []byte, lim limit) []byte {
 	r := new(dns.Msg)
 	if err := r.Unpack(req); err != nil || !dnsmsg.WellFormed(req, r) {
+		switch s.limited(&lim, from) {
+		case ratelimit.Drop:
+			s.metrics.dropped.WithLabelValues("rate_limit").Inc()
+			return nil
+		case ratelimit.Slip:
+			// FORMERR is a bare header already, as small as a reply
+			// gets: TC=1 is the slip's only mark.
+			s.metrics.slipped.Inc()
+			reply := formErr(dst, req)
+			reply[len(dst)+2] |= bitTC
+			return reply
+		}
 		s.metrics.answered.WithLabelValues("FORMERR").Inc()
 		return formErr(dst, req)
 	}
-	if s.acl != nil && !s.acl.Allowed(from.Addr.Addr()) {
-		s.metrics.refused.Inc()
-		return s.appendMsg(dst, dnsmsg.ErrorReply(r, dns.RcodeRefused, dns.ExtendedErrorCodeProhibited, "client not allowed"))
+	qc := s.cookieOf(r, from)
+	if qc.v != 0 {
+		s.metrics.cookie(qc.v).Inc()
 	}
-	if !from.TCP && s.limiter != nil {
-		switch s.check(&lim, from.Addr.Addr()) {
+	if !qc.v.Verified() {
+		switch s.limited(&lim, from) {
 		case ratelimit.Drop:
 			s.metrics.dropped.WithLabelValues("rate_limit").Inc()
 			return nil
 		case ratelimit.Slip:
 			s.metrics.slipped.Inc()
-			return s.appendMsg(dst, truncated(r))
+			return s.appendMsg(dst, s.withCookie(truncated(r), qc, from))
 		}
+	}
+	if qc.v == cookie.Malformed {
+		s.metrics.answered.WithLabelValues("FORMERR").Inc()
+		return s.appendMsg(dst, dnsmsg.ErrorReply(r, dns.RcodeFormatError, dns.ExtendedErrorCodeOther, "malformed COOKIE option"))
+	}
+	if s.acl != nil && !s.acl.Allowed(from.Addr.Addr()) {
+		s.metrics.refused.Inc()
+		return s.appendMsg(dst, s.withCookie(dnsmsg.ErrorReply(r, dns.RcodeRefused, dns.ExtendedErrorCodeProhibited, "client not allowed"), qc, from))
+	}
+	if !from.TCP && refused(qc.v) {
+		s.metrics.answered.WithLabelValues("BADCOOKIE").Inc()
+		return s.appendMsg(dst, s.withCookie(dnsmsg.ErrorReply(r, dns.RcodeBadCookie, 0, ""), qc, from))
 	}
 	q, rej := dnsmsg.ParseQuery(r)
 	if rej != nil {
 		s.metrics.answered.WithLabelValues(dns.RcodeToString[rej.Rcode]).Inc()
-		return s.appendMsg(dst, dnsmsg.ErrorReply(r, rej.Rcode, rej.EDE, rej.Text))
+		return s.appendMsg(dst, s.withCookie(dnsmsg.ErrorReply(r, rej.Rcode, rej.EDE, rej.Text), qc, from))
 	}
 	if m, _ := dnsmsg.LocalAnswer(r, &q); m != nil {
 		s.metrics.answered.WithLabelValues(dns.RcodeToString[m.Rcode]).Inc()
-		return s.fit(s.appendMsg(dst, m), &q, from)
+		return s.fit(s.appendMsg(dst, s.withCookie(m, qc, from)), &q, from)
 	}
-	return s.lookup(ctx, r, &q, from, dst)
+	return s.lookup(ctx, r, &q, qc, from, dst)
 }
 
-func (s *Server) lookup(ctx context.Context, r *dns.Msg, q *dnsmsg.Query, from transport.Peer, dst []byte) []byte {
+func (s *Server) lookup(ctx context.Context, r *dns.Msg, q *dnsmsg.Query, qc queryCookie, from transport.Peer, dst []byte) []byte {
 	res, err := s.lookupWithin(ctx, q)
 	if err != nil {
-		return s.lookupFailed(dst, r, q, err)
+		return s.lookupFailed(dst, r, q, qc, from, err)
 	}
-	reply := dnsmsg.AppendReply(dst, res.Stored(), q, dnsmsg.ReplyOptions{Age: res.Age(), Stale: res.Stale()})
+	o := dnsmsg.ReplyOptions{Age: res.Age(), Stale: res.Stale()}
+	var buf [cookie.ReplyLen]byte
+	if qc.v != 0 && qc.v != cookie.Malformed {
+		o.Cookie = s.cookies.AppendReply(buf[:0], qc.opt, qc.v, from.Addr.Addr())
+	}
+	reply := dnsmsg.AppendReply(dst, res.Stored(), q, o)
 	return s.finish(reply, q, from)
 }
 
@@ -120,14 +164,14 @@ func (s *Server) lookupWithin(ctx context.Context, q *dnsmsg.Query) (*lookup.Res
 
 // lookupFailed is the SERVFAIL for a lookup that ended in err, with an
 // Extended DNS Error saying why.
-func (s *Server) lookupFailed(dst []byte, r *dns.Msg, q *dnsmsg.Query, err error) []byte {
+func (s *Server) lookupFailed(dst []byte, r *dns.Msg, q *dnsmsg.Query, qc queryCookie, from transport.Peer, err error) []byte {
 	code, text := uint16(dns.ExtendedErrorCodeNoReachableAuthority), "resolver unreachable"
 	if errors.Is(err, lookup.ErrTimeout) {
 		code, text = dns.ExtendedErrorCodeNetworkError, "resolver did not answer in time"
 	}
 	s.log.Debug("lookup failed", "key", q.Key, "err", err)
 	s.metrics.answered.WithLabelValues("SERVFAIL").Inc()
-	return s.appendMsg(dst, dnsmsg.ErrorReply(r, dns.RcodeServerFailure, code, text))
+	return s.appendMsg(dst, s.withCookie(dnsmsg.ErrorReply(r, dns.RcodeServerFailure, code, text), qc, from))
 }
 
 // fit trims a UDP reply to the client's size, setting TC.

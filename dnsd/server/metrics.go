@@ -5,6 +5,8 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shardns/shardns/dnsd/cookie"
 )
 
 // metrics count what dnsd did with each message. They are created per
@@ -15,6 +17,10 @@ type metrics struct {
 	refused   prometheus.Counter
 	slipped   prometheus.Counter
 	truncated prometheus.Counter
+	cookies   *prometheus.CounterVec // by verdict
+
+	// byCookie holds cookies' series, one per verdict, made up front.
+	byCookie [len(cookie.Verdicts) + 1]prometheus.Counter
 
 	// byRcode holds answered's series for the 16 RCODEs of a header, each
 	// looked up on its first use, so that a reply does not hash labels.
@@ -31,6 +37,9 @@ func (m *metrics) rcode(rc byte) prometheus.Counter {
 	p.Store(&c)
 	return c
 }
+
+// cookie returns the cookies series of verdict v.
+func (m *metrics) cookie(v cookie.Verdict) prometheus.Counter { return m.byCookie[v] }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
@@ -54,9 +63,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "shardns", Subsystem: "dns", Name: "truncated_total",
 			Help: "UDP replies cut to the client's size with TC=1.",
 		}),
+		cookies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "shardns", Subsystem: "dns", Name: "cookies_total",
+			Help: "Queries with a COOKIE option, by what it held: client_only, valid, renewed (valid, replaced in the reply), invalid, expired, future (the last three get BADCOOKIE over UDP), malformed (FORMERR).",
+		}, []string{"result"}),
+	}
+	for _, v := range cookie.Verdicts {
+		m.byCookie[v] = m.cookies.WithLabelValues(v.String())
 	}
 	if reg != nil {
-		reg.MustRegister(m.answered, m.dropped, m.refused, m.slipped, m.truncated)
+		reg.MustRegister(m.answered, m.dropped, m.refused, m.slipped, m.truncated, m.cookies)
 	}
 	return m
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shardns/shardns/dnsd/acl"
+	"github.com/shardns/shardns/dnsd/cookie"
 	"github.com/shardns/shardns/dnsd/ratelimit"
 	"github.com/shardns/shardns/dnsd/transport"
 	"github.com/shardns/shardns/internal/lookup"
@@ -34,7 +35,10 @@ type Config struct {
 	// them are closed as soon as they are accepted.
 	ACL *acl.ACL
 	// Limiter rate-limits UDP clients per prefix; nil: no limit.
-	Limiter    *ratelimit.Limiter
+	Limiter *ratelimit.Limiter
+	// Cookies makes and checks DNS server cookies (RFC 7873, RFC 9018);
+	// nil: COOKIE options are ignored, as by a server without cookies.
+	Cookies    *cookie.Issuer
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// Transport holds the listeners' bounds; its Handler, Logger and
@@ -51,6 +55,7 @@ type Server struct {
 	budget  time.Duration
 	acl     *acl.ACL
 	limiter *ratelimit.Limiter
+	cookies *cookie.Issuer
 	log     *slog.Logger
 	metrics *metrics
 	tr      *transport.Server
@@ -69,7 +74,7 @@ var _ transport.Handler = (*Server)(nil)
 
 // New returns a Server; call Listen to start it.
 func New(cfg Config) *Server {
-	s := &Server{chain: cfg.Chain, budget: cfg.Budget, acl: cfg.ACL, limiter: cfg.Limiter, log: cfg.Logger}
+	s := &Server{chain: cfg.Chain, budget: cfg.Budget, acl: cfg.ACL, limiter: cfg.Limiter, cookies: cfg.Cookies, log: cfg.Logger}
 	if s.budget <= 0 {
 		s.budget = DefaultBudget
 	}

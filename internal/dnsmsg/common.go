@@ -113,6 +113,29 @@ func ParseCommon(req []byte, q *Query, key []byte) (_ []byte, end int, ok bool) 
 	return key, end, true
 }
 
+// CommonCookie returns the data of the first COOKIE option (RFC 7873) of
+// req, a query ParseCommon accepted and said ended its name at end; found
+// is false when it has none. The data aliases req; its length is not
+// checked.
+func CommonCookie(req []byte, end int) (data []byte, found bool) {
+	// The question's type and class, then the OPT record's fixed part,
+	// if the query has one (ParseCommon let nothing else follow).
+	off := end + 4 + 11
+	for off+4 <= len(req) {
+		code := binary.BigEndian.Uint16(req[off:])
+		n := int(binary.BigEndian.Uint16(req[off+2:]))
+		off += 4
+		if off+n > len(req) {
+			return nil, false // ParseCommon refuses it: not reached
+		}
+		if code == optCookie {
+			return req[off : off+n], true
+		}
+		off += n
+	}
+	return nil, false
+}
+
 // lookedUp reports whether a query for t goes to the lookup chain: not 0,
 // not a meta type ParseQuery rejects, and not a type LocalAnswer answers.
 func lookedUp(t uint16) bool {

@@ -2,6 +2,8 @@ package dnsmsg
 
 import (
 	"bytes"
+	"encoding/hex"
+	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -41,7 +43,39 @@ func commonSeeds(t testing.TB) [][]byte {
 	add(m)
 	m.IsEdns0().Option = []dns.EDNS0{&dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 24, Address: []byte{192, 0, 2, 0}}}
 	add(m)
+	// COOKIE options: after padding, twice, empty, of the longest length
+	// and beyond it (ParseCommon reads any length; the server judges it).
+	pad := &dns.EDNS0_PADDING{Padding: make([]byte, 3)}
+	full := &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "00112233445566770100000011223344aabbccddeeff0011"}
+	for _, opts := range [][]dns.EDNS0{
+		{pad, full},
+		{full, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "8899aabbccddeeff"}},
+		{&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: ""}},
+		{&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: strings.Repeat("ab", 40)}, pad},
+		{&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: strings.Repeat("cd", 41)}},
+	} {
+		m.IsEdns0().Option = opts
+		add(m)
+	}
 	return out
+}
+
+// firstCookie returns the data of m's first COOKIE option.
+func firstCookie(t *testing.T, m *dns.Msg) (data []byte, found bool) {
+	opt := m.IsEdns0()
+	if opt == nil {
+		return nil, false
+	}
+	for _, o := range opt.Option {
+		if c, ok := o.(*dns.EDNS0_COOKIE); ok {
+			b, err := hex.DecodeString(c.Cookie)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b, true
+		}
+	}
+	return nil, false
 }
 
 // checkCommon fails when ParseCommon accepts b but miekg/dns and
@@ -94,6 +128,21 @@ func checkCommon(t *testing.T, b []byte) bool {
 	if r1, r2 := AppendReplyName(nil, st, &q, b[headerSize:end], o), AppendReply(nil, st, &want, o); !bytes.Equal(r1, r2) {
 		t.Fatalf("reply from the wire name\n%x\nfrom the parsed name\n%x", r1, r2)
 	}
+	// The COOKIE option as miekg/dns reads it, and a reply carrying one
+	// (with an EDE beside it) that it reads back.
+	wantCookie, wantFound := firstCookie(t, m)
+	if c, found := CommonCookie(b, end); found != wantFound || !bytes.Equal(c, wantCookie) {
+		t.Fatalf("CommonCookie %x (%v), miekg/dns read %x (%v)", c, found, wantCookie, wantFound)
+	}
+	o.Cookie = []byte("0123456789abcdefghijklmn")
+	o.EDE, o.Text = dns.ExtendedErrorCodeStaleAnswer, "stale"
+	r := new(dns.Msg)
+	if err := r.Unpack(AppendReplyName(nil, st, &q, b[headerSize:end], o)); err != nil {
+		t.Fatalf("reply with a cookie: %v", err)
+	}
+	if got, found := firstCookie(t, r); found != q.EDNS || (found && !bytes.Equal(got, o.Cookie)) {
+		t.Fatalf("reply COOKIE %q (%v), want %q when the query had EDNS (%v)", got, found, o.Cookie, q.EDNS)
+	}
 	return true
 }
 
@@ -104,8 +153,9 @@ func TestParseCommonSeeds(t *testing.T) {
 			accepted++
 		}
 	}
-	// Escapes, ANY, QTYPE 0 and ECS leave the common shape.
-	if want := 5*3 + 3 + 1; accepted != want {
+	// Escapes, ANY, QTYPE 0 and ECS leave the common shape; every COOKIE
+	// seed is of it.
+	if want := 5*3 + 3 + 1 + 5; accepted != want {
 		t.Errorf("%d seeds of the common shape accepted, want %d", accepted, want)
 	}
 }

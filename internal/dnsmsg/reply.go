@@ -18,6 +18,9 @@ type ReplyOptions struct {
 	// none is (code 0, "Other Error", needs a text).
 	EDE  uint16
 	Text string
+	// Cookie is the data of a COOKIE option (RFC 7873) to put in the OPT
+	// record, when the query had EDNS; nil: none. It is only read.
+	Cookie []byte
 }
 
 // AppendReply appends to dst the reply to q made from the stored answer s:
@@ -67,19 +70,22 @@ func AppendReplyName(dst []byte, s Stored, q *Query, qname []byte, o ReplyOption
 	if o.Stale && !ede {
 		code, text, ede = dns.ExtendedErrorCodeStaleAnswer, "serving stale data", true
 	}
-	dst = appendOPT(dst, q.DO, 0, ede, code, text)
+	dst = appendOPT(dst, q.DO, 0, o.Cookie, ede, code, text)
 	msg = dst[start:]
 	binary.BigEndian.PutUint16(msg[10:], binary.BigEndian.Uint16(msg[10:])+1)
 	return dst
 }
 
 // appendOPT appends an OPT record advertising MaxUDPSize, with the DO flag,
-// the upper 8 bits of an extended RCODE and, when ede is set, one EDE
-// option.
-func appendOPT(dst []byte, do bool, extRcode uint8, ede bool, code uint16, text string) []byte {
+// the upper 8 bits of an extended RCODE, a COOKIE option when cookie is
+// not nil and, when ede is set, one EDE option.
+func appendOPT(dst []byte, do bool, extRcode uint8, cookie []byte, ede bool, code uint16, text string) []byte {
 	rdlen := 0
+	if cookie != nil {
+		rdlen = 4 + len(cookie)
+	}
 	if ede {
-		rdlen = 4 + 2 + len(text)
+		rdlen += 4 + 2 + len(text)
 	}
 	dst = append(dst, 0) // root owner name
 	dst = binary.BigEndian.AppendUint16(dst, dns.TypeOPT)
@@ -87,6 +93,11 @@ func appendOPT(dst []byte, do bool, extRcode uint8, ede bool, code uint16, text 
 	dst = append(dst, extRcode, 0) // extended RCODE, version 0
 	dst = binary.BigEndian.AppendUint16(dst, uint16(boolBit(do, 0x80))<<8)
 	dst = binary.BigEndian.AppendUint16(dst, uint16(rdlen))
+	if cookie != nil {
+		dst = binary.BigEndian.AppendUint16(dst, dns.EDNS0COOKIE)
+		dst = binary.BigEndian.AppendUint16(dst, uint16(len(cookie)))
+		dst = append(dst, cookie...)
+	}
 	if ede {
 		dst = binary.BigEndian.AppendUint16(dst, dns.EDNS0EDE)
 		dst = binary.BigEndian.AppendUint16(dst, uint16(2+len(text)))
