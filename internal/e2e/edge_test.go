@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"context"
 	"net"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -102,17 +104,26 @@ func TestRateLimitSlipsAndDropsUDPButNotTCP(t *testing.T) {
 	alive(t, d)
 }
 
-// TestACLRefusesOthersWithEDE18 allows only 127.0.0.2: a query from
-// 127.0.0.1 is REFUSED with EDE 18, one from 127.0.0.2 answered.
+// TestACLRefusesOthersWithEDE18 allows only 127.0.0.2: a UDP query from
+// 127.0.0.1 is REFUSED with EDE 18, its TCP connection is reset at accept,
+// and 127.0.0.2 is answered over both.
 func TestACLRefusesOthersWithEDE18(t *testing.T) {
 	_, addr, metrics := startAllInOne(t, "-allow", "127.0.0.2/32")
+	host, port, _ := net.SplitHostPort(addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "dig", "@"+host, "-p", port, "+tries=1", "+time=5", "+nocookie", "-b", "127.0.0.1", "+tcp", "www.shardns.test", "A").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "connection reset") {
+		t.Errorf("dig +tcp from outside -allow: %v, want the connection reset at accept:\n%s", err, out)
+	}
 	for _, tc := range []struct {
 		from, status, ede string
+		protos            []string
 	}{
-		{"127.0.0.1", "REFUSED", "18 (Prohibited)"},
-		{"127.0.0.2", "NOERROR", ""},
+		{"127.0.0.1", "REFUSED", "18 (Prohibited)", []string{"+notcp"}},
+		{"127.0.0.2", "NOERROR", "", []string{"+notcp", "+tcp"}},
 	} {
-		for _, proto := range []string{"+notcp", "+tcp"} {
+		for _, proto := range tc.protos {
 			r := dig(t, addr, "www.shardns.test", "A", "-b", tc.from, proto)
 			if r.Status != tc.status || !strings.HasPrefix(r.EDE, tc.ede) || (tc.ede == "") != (r.EDE == "") {
 				t.Errorf("dig -b %s %s: %s EDE %q; want %s EDE %q", tc.from, proto, r.Status, r.EDE, tc.status, tc.ede)
@@ -122,7 +133,7 @@ func TestACLRefusesOthersWithEDE18(t *testing.T) {
 			}
 		}
 	}
-	if n := metric(t, metrics, "shardns_dns_acl_refused_total"); n != 2 {
-		t.Errorf("ACL refusals counted: %v, want 2", n)
+	if n := metric(t, metrics, "shardns_dns_acl_refused_total"); n != 1 {
+		t.Errorf("ACL refusals counted: %v, want 1 (the UDP query)", n)
 	}
 }
