@@ -66,7 +66,19 @@ func NewCA(t testing.TB, name string) *CA {
 // signed by ca. The files are named after file.
 func (ca *CA) Server(t testing.TB, file string, hosts ...string) Pair {
 	t.Helper()
-	tmpl := ca.leaf(t, file, x509.ExtKeyUsageServerAuth)
+	return ca.sign(t, file, withHosts(ca.leaf(t, file, x509.ExtKeyUsageServerAuth), hosts))
+}
+
+// Node makes a certificate for hosts that serves and also dials its peers
+// (as a Redis node does for replication and the cluster bus): both the
+// server and the client usage.
+func (ca *CA) Node(t testing.TB, file string, hosts ...string) Pair {
+	t.Helper()
+	return ca.sign(t, file, withHosts(ca.leaf(t, file, x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth), hosts))
+}
+
+// withHosts adds hosts (IP addresses or DNS names) to tmpl's names.
+func withHosts(tmpl *x509.Certificate, hosts []string) *x509.Certificate {
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
@@ -74,7 +86,14 @@ func (ca *CA) Server(t testing.TB, file string, hosts ...string) Pair {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
-	return ca.sign(t, file, tmpl)
+	return tmpl
+}
+
+// Pool returns a certificate pool holding only ca's certificate.
+func (ca *CA) Pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ca.cert)
+	return p
 }
 
 // Client makes a client certificate with common name cn, signed by ca.
