@@ -400,6 +400,9 @@ func classOK(q dns.Question, h *dns.RR_Header) bool {
 // subdomain reports whether name is parent or lies below it, ignoring ASCII
 // case. Both are fully qualified, in miekg/dns's presentation form.
 func subdomain(name, parent string) bool {
+	if parent == "." {
+		return true // every fully qualified name is at or below the root
+	}
 	if len(name) < len(parent) || !EqualNames(name[len(name)-len(parent):], parent) {
 		return false
 	}

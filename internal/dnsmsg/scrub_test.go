@@ -175,6 +175,23 @@ func scrubTable() []scrubCase {
 			keptNs: []string{soaExample}, keptEx: none,
 		},
 		{
+			// A name under a TLD that does not exist: the root's SOA.
+			name: "NXDOMAIN keeps the root's SOA", qname: "www.nosuchtld.", qtype: dns.TypeA, rcode: dns.RcodeNameError,
+			ns:     []string{". 86400 IN SOA a.root-servers.net. nstld.verisign-grs.com. 1 1800 900 604800 86400"},
+			keptNs: []string{". 86400 IN SOA a.root-servers.net. nstld.verisign-grs.com. 1 1800 900 604800 86400"},
+		},
+		{
+			name: "NODATA keeps the root's SOA, with the root's NSEC", qname: "com.", qtype: dns.TypeTXT,
+			ns: []string{
+				". 86400 IN SOA a.root-servers.net. nstld.verisign-grs.com. 1 1800 900 604800 86400",
+				"com. 86400 IN NSEC commbank. NS DS RRSIG NSEC",
+			},
+			keptNs: []string{
+				". 86400 IN SOA a.root-servers.net. nstld.verisign-grs.com. 1 1800 900 604800 86400",
+				"com. 86400 IN NSEC commbank. NS DS RRSIG NSEC",
+			},
+		},
+		{
 			name: "NXDOMAIN at the end of a chain", qname: "www.example.com.", qtype: dns.TypeA, rcode: dns.RcodeNameError,
 			an:     []string{"www.example.com. 300 IN CNAME nx.cdn.net."},
 			ns:     []string{soaExample, "cdn.net. 300 IN SOA ns.cdn.net. h.cdn.net. 1 2 3 4 60"},
