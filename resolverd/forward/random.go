@@ -2,6 +2,7 @@ package forward
 
 import (
 	crand "crypto/rand"
+	"encoding/hex"
 	"math/rand/v2"
 	"sync"
 )
@@ -59,10 +60,5 @@ func (r *random) randomCase(name string) string {
 func clientCookie() string {
 	var b [8]byte
 	_, _ = crand.Read(b[:])
-	const digits = "0123456789abcdef"
-	out := make([]byte, 16)
-	for i, x := range b {
-		out[2*i], out[2*i+1] = digits[x>>4], digits[x&0xf]
-	}
-	return string(out)
+	return hex.EncodeToString(b[:])
 }
