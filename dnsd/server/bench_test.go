@@ -233,6 +233,12 @@ func BenchmarkUDPL1HitGeneral(b *testing.B) {
 
 func benchUDPHits(b *testing.B, auth *authServer, chain lookup.Handler) {
 	_, udp, _ := startServer(b, chain, 0)
+	driveUDPHits(b, auth, udp)
+}
+
+// driveUDPHits fills the cache of the server on udp with one name, then
+// asks for it from parallel clients: every query after the first a hit.
+func driveUDPHits(b *testing.B, auth *authServer, udp string) {
 	const name = "udp.example.com."
 	exchange(b, "udp", udp, query(name, dns.TypeA, 1)) // fill the cache
 	var ids atomic.Uint32

@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"net"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,42 +78,7 @@ func BenchmarkUDPL1HitListen(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			udp := net.JoinHostPort("127.0.0.1", port)
-			const name = "udp.example.com."
-			exchange(b, "udp", udp, query(name, dns.TypeA, 1)) // fill the cache
-			var ids atomic.Uint32
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				co, err := dns.DialTimeout("udp", udp, clientTimeout)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				defer co.Close()
-				q := query(name, dns.TypeA, 0)
-				for pb.Next() {
-					q.Id = uint16(ids.Add(1))
-					_ = co.SetDeadline(time.Now().Add(clientTimeout))
-					if err := co.WriteMsg(q); err != nil {
-						b.Error(err)
-						return
-					}
-					r, err := co.ReadMsg()
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					if r.Id != q.Id || r.Rcode != dns.RcodeSuccess {
-						b.Errorf("reply ID %d rcode %d, query ID %d", r.Id, r.Rcode, q.Id)
-						return
-					}
-				}
-			})
-			b.StopTimer()
-			if n := auth.Count(name, dns.TypeA); n != 1 {
-				b.Fatalf("upstream asked %d times, want 1", n)
-			}
+			driveUDPHits(b, auth, net.JoinHostPort("127.0.0.1", port))
 		})
 	}
 }
