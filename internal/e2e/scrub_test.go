@@ -5,9 +5,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/miekg/dns"
+	"github.com/shardns/shardns/internal/testutil/dnstest"
 )
 
 // startPlantingUpstream serves, over UDP on loopback, an upstream that
@@ -16,10 +16,6 @@ import (
 // additional sections, bank.test's NS in the authority.
 func startPlantingUpstream(t *testing.T) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	rr := func(s string) dns.RR {
 		x, err := dns.NewRR(s)
 		if err != nil {
@@ -42,22 +38,7 @@ func startPlantingUpstream(t *testing.T) string {
 		}
 		_ = w.WriteMsg(m)
 	})
-	started := make(chan struct{})
-	srv := &dns.Server{PacketConn: pc, Handler: handler, NotifyStartedFunc: func() { close(started) }}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ActivateAndServe() }()
-	select {
-	case <-started:
-	case err := <-errc:
-		t.Fatalf("upstream: %v", err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("upstream did not start in 5s")
-	}
-	t.Cleanup(func() {
-		_ = srv.Shutdown()
-		<-errc
-	})
-	return pc.LocalAddr().String()
+	return dnstest.StartUDP(t, handler)
 }
 
 // checkScrubbedAnswer asks addr for a.example.com and checks that nothing

@@ -7,10 +7,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/shardns/shardns/internal/testutil/dnstest"
 	"github.com/shardns/shardns/resolverd/forward"
 	"github.com/shardns/shardns/resolverd/zones"
 )
@@ -78,26 +78,8 @@ func (u *upstream) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 // startUpstream serves a new upstream over UDP on a free loopback port.
 func startUpstream(t testing.TB) *upstream {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &upstream{addr: pc.LocalAddr().String()}
-	started := make(chan struct{})
-	srv := &dns.Server{PacketConn: pc, Handler: u, NotifyStartedFunc: func() { close(started) }}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ActivateAndServe() }()
-	select {
-	case <-started:
-	case err := <-errc:
-		t.Fatalf("upstream did not start: %v", err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("upstream did not start in 5s")
-	}
-	t.Cleanup(func() {
-		_ = srv.Shutdown()
-		<-errc
-	})
+	u := &upstream{}
+	u.addr = dnstest.StartUDP(t, u)
 	return u
 }
 

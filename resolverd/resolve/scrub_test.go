@@ -1,15 +1,14 @@
 package resolve_test
 
 import (
-	"net"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/shardns/shardns/internal/testutil/dnstest"
 	"github.com/shardns/shardns/resolverd/resolve"
 )
 
@@ -55,26 +54,7 @@ func (junkUpstream) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 // startJunkUpstream serves junkUpstream over UDP on a free loopback port.
 func startJunkUpstream(t testing.TB) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	started := make(chan struct{})
-	srv := &dns.Server{PacketConn: pc, Handler: junkUpstream{}, NotifyStartedFunc: func() { close(started) }}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ActivateAndServe() }()
-	select {
-	case <-started:
-	case err := <-errc:
-		t.Fatalf("upstream did not start: %v", err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("upstream did not start in 5s")
-	}
-	t.Cleanup(func() {
-		_ = srv.Shutdown()
-		<-errc
-	})
-	return pc.LocalAddr().String()
+	return dnstest.StartUDP(t, junkUpstream{})
 }
 
 // ednsQuestion is question with an EDNS OPT record.

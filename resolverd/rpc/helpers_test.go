@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/health"
 	"google.golang.org/grpc/test/bufconn"
 
+	"github.com/shardns/shardns/internal/testutil/dnstest"
 	"github.com/shardns/shardns/resolverd/forward"
 	"github.com/shardns/shardns/resolverd/resolve"
 	"github.com/shardns/shardns/resolverd/rpc"
@@ -68,26 +69,7 @@ func upstreamAnswer(w dns.ResponseWriter, r *dns.Msg) {
 // returns its address.
 func startUpstream(t testing.TB) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	started := make(chan struct{})
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(upstreamAnswer), NotifyStartedFunc: func() { close(started) }}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ActivateAndServe() }()
-	select {
-	case <-started:
-	case err := <-errc:
-		t.Fatalf("upstream did not start: %v", err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("upstream did not start in 5s")
-	}
-	t.Cleanup(func() {
-		_ = srv.Shutdown()
-		<-errc
-	})
-	return pc.LocalAddr().String()
+	return dnstest.StartUDP(t, dns.HandlerFunc(upstreamAnswer))
 }
 
 // deadAddr returns a loopback address where nothing listens (UDP or TCP).

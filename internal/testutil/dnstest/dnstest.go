@@ -1,0 +1,37 @@
+// Package dnstest starts in-process DNS servers (miekg/dns) on loopback for
+// tests.
+package dnstest
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// StartUDP serves h over UDP on a free port of 127.0.0.1 and returns its
+// address once it answers. The server is shut down when the test ends.
+func StartUDP(t testing.TB, h dns.Handler) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	srv := &dns.Server{PacketConn: pc, Handler: h, NotifyStartedFunc: func() { close(started) }}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ActivateAndServe() }()
+	select {
+	case <-started:
+	case err := <-errc:
+		t.Fatalf("dnstest: server did not start: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("dnstest: server did not start in 5s")
+	}
+	t.Cleanup(func() {
+		_ = srv.Shutdown()
+		<-errc
+	})
+	return pc.LocalAddr().String()
+}
