@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -167,6 +168,32 @@ func get[T any](t *testing.T, tb *tab, what string, action chromedp.Action[T]) T
 		t.Fatalf("%s: %v", what, err)
 	}
 	return v
+}
+
+// pressUntil clicks the button with id until its aria-pressed is want. The
+// page redraws its tables every second, which can move the button between
+// chromedp finding it and pressing it; that click lands beside it, as a
+// person's would, and like a person the test clicks again (at most three
+// times). The handler sets aria-pressed at once, so one click that lands
+// is seen within the wait.
+func pressUntil(t *testing.T, tb *tab, id, want string) {
+	t.Helper()
+	script := `document.getElementById(` + strconv.Quote(id) + `).getAttribute("aria-pressed")`
+	var got string
+	for range 3 {
+		tb.do(t, "click #"+id, chromedp.Click(chromedp.ID(id)))
+		deadline := time.Now().Add(time.Second)
+		for {
+			if got = get(t, tb, "aria-pressed", chromedp.Evaluate[string](script)); got == want || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if got == want {
+			return
+		}
+	}
+	t.Errorf("#%s aria-pressed %q after three clicks, want %q", id, got, want)
 }
 
 // waitFor evaluates script in the page every 100ms until cond holds on its

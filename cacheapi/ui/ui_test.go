@@ -345,17 +345,14 @@ func TestQueuePanel(t *testing.T) {
 
 	// Paused, the page stops reading (one reading may be in flight).
 	screenshot(t, tb, "queue.png")
-	tb.do(t, "pause", chromedp.Click(chromedp.ID("pause")))
-	if pressed := get(t, tb, "aria-pressed", chromedp.AttributeValue(chromedp.ID("pause"), "aria-pressed")); pressed.Value != "true" {
-		t.Errorf("aria-pressed %+v after pausing", pressed)
-	}
+	pressUntil(t, tb, "pause", "true")
 	paused := jobs.calls.Load()
 	time.Sleep(3 * time.Second)
 	if got := jobs.calls.Load(); got > paused+1 {
 		t.Errorf("%d readings of /jobs while paused", got-paused)
 	}
 	resumed := jobs.calls.Load()
-	tb.do(t, "resume", chromedp.Click(chromedp.ID("pause")))
+	pressUntil(t, tb, "pause", "false")
 	waitFor(t, tb, 10*time.Second, "reading again after resuming", `true`, func(bool) bool { return jobs.calls.Load() > resumed })
 	tb.checkClean(t)
 }
