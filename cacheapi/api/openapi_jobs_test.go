@@ -62,8 +62,13 @@ func openAPIJobs(t *testing.T, c *conformance, srv *httptest.Server, auth http.H
 		}
 		return j
 	}
+	// The queue orders jobs by their creation time in milliseconds: jobs
+	// made within one millisecond may list in either order, so these are
+	// made a few milliseconds apart.
 	done := submit("/jobs", jsonAuth, `{"names":["www.example.test","txt.example.test"],"type":"TXT"}`, 2, "json")
+	time.Sleep(3 * time.Millisecond)
 	canceled := submit("/jobs", jsonAuth, `{"items":[{"name":"www.example.test","type":"AAAA"},{"name":"example.test"}],"type":"NS"}`, 2, "json")
+	time.Sleep(3 * time.Millisecond)
 	last := submit("/jobs?type=AAAA", csvAuth, "1,www.example.test\n2,mail.example.test\n", 2, "csv")
 
 	// Cancel one job while it runs, then let a worker's calls end the
