@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 
-	"github.com/shardns/shardns/dnsd/cookie"
 	"github.com/shardns/shardns/dnsd/transport"
 	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/dnsmsg"
@@ -27,7 +26,7 @@ func (s *Server) ServeBatch(ctx context.Context, ms []transport.BatchMsg) {
 	qs := make([]*dnsmsg.Query, 0, len(ms))
 	at := make([]int, 0, len(ms))       // qs[j] is the question of ms[at[j]]
 	nameEnds := make([]int, 0, len(ms)) // and ms[at[j]].Req[headerLen:nameEnds[j]] its name as spelled
-	cookies := make([]cookie.Verdict, 0, len(ms))
+	cookies := make([]queryCookie, 0, len(ms))
 	sc := s.getScratch()
 	defer s.putScratch(sc)
 	for i := range ms {
@@ -41,7 +40,7 @@ func (s *Server) ServeBatch(ctx context.Context, ms []transport.BatchMsg) {
 			continue
 		}
 		qs = append(qs, commonQuery(c))
-		at, nameEnds, cookies = append(at, i), append(nameEnds, c.nameEnd), append(cookies, c.cookie)
+		at, nameEnds, cookies = append(at, i), append(nameEnds, c.nameEnd), append(cookies, c.ck)
 	}
 	if len(qs) == 0 {
 		return

@@ -25,9 +25,9 @@ type commonScratch struct {
 // through.
 type common struct {
 	sc      *commonScratch
-	key     []byte         // the cache key, in sc.key
-	nameEnd int            // req[headerLen:nameEnd] is the name as the client spelled it
-	cookie  cookie.Verdict // on its COOKIE option; 0: none, or cookies are off
+	key     []byte      // the cache key, in sc.key
+	nameEnd int         // req[headerLen:nameEnd] is the name as the client spelled it
+	ck      queryCookie // its COOKIE option; zero: none, or cookies are off
 }
 
 // parseCommon reads req the common way: ok false means the general way
@@ -42,17 +42,17 @@ func (s *Server) parseCommon(req []byte, from transport.Peer, sc *commonScratch,
 	if s.acl != nil && !s.acl.Allowed(from.Addr.Addr()) {
 		return c, false // serve refuses it
 	}
-	var v cookie.Verdict
+	var qc queryCookie
 	if s.cookies != nil && sc.q.EDNS {
-		v = s.commonCookie(req, nameEnd, from)
-		if v == cookie.Malformed || (!from.TCP && refused(v)) {
+		qc = s.commonCookie(req, nameEnd, from)
+		if qc.v == cookie.Malformed || (!from.TCP && refused(qc.v)) {
 			return c, false // serve answers FORMERR or BADCOOKIE
 		}
 	}
-	if !from.TCP && s.limiter != nil && !v.Verified() && s.check(lim, from.Addr.Addr()) != ratelimit.Allow {
+	if !from.TCP && s.limiter != nil && !qc.v.Verified() && s.check(lim, from.Addr.Addr()) != ratelimit.Allow {
 		return c, false // serve drops or slips it
 	}
-	return common{sc: sc, key: key, nameEnd: nameEnd, cookie: v}, true
+	return common{sc: sc, key: key, nameEnd: nameEnd, ck: qc}, true
 }
 
 func (s *Server) getScratch() *commonScratch { return s.scratch.Get().(*commonScratch) }
@@ -86,8 +86,8 @@ func (s *Server) answerL1(req []byte, c common, from transport.Peer, dst []byte)
 	}
 	o := dnsmsg.ReplyOptions{Age: res.Age()}
 	var buf [cookie.ReplyLen]byte
-	if c.cookie != 0 {
-		o.Cookie = s.replyCookie(buf[:0], req, c.nameEnd, c.cookie, from)
+	if c.ck.answerable() {
+		o.Cookie = s.replyCookie(buf[:0], c.ck, from)
 	}
 	reply = dnsmsg.AppendReplyName(dst, res.Stored(), q, req[headerLen:c.nameEnd], o)
 	return s.finish(reply, q, from), true
@@ -99,25 +99,23 @@ func (s *Server) answerL1(req []byte, c common, from transport.Peer, dst []byte)
 func (s *Server) lookupCommon(ctx context.Context, req []byte, c common, from transport.Peer, dst []byte) []byte {
 	q := commonQuery(c)
 	res, err := s.lookupWithin(ctx, q)
-	return s.replyCommon(req, c.nameEnd, c.cookie, q, from, res, err, dst)
+	return s.replyCommon(req, c.nameEnd, c.ck, q, from, res, err, dst)
 }
 
 // replyCommon is the reply to the common query req (its name ending at
-// nameEnd, its cookie judged ck) whose lookup gave res or err.
-func (s *Server) replyCommon(req []byte, nameEnd int, ck cookie.Verdict, q *dnsmsg.Query, from transport.Peer, res *lookup.Result, err error, dst []byte) []byte {
+// nameEnd, its cookie ck) whose lookup gave res or err.
+func (s *Server) replyCommon(req []byte, nameEnd int, ck queryCookie, q *dnsmsg.Query, from transport.Peer, res *lookup.Result, err error, dst []byte) []byte {
 	var o dnsmsg.ReplyOptions
 	var buf [cookie.ReplyLen]byte
-	if ck != 0 {
-		o.Cookie = s.replyCookie(buf[:0], req, nameEnd, ck, from)
+	if ck.answerable() {
+		o.Cookie = s.replyCookie(buf[:0], ck, from)
 	}
 	if err != nil {
 		r := new(dns.Msg)
 		if uerr := r.Unpack(req); uerr != nil {
 			return formErr(dst, req) // ParseCommon accepted it: not reached
 		}
-		qc := queryCookie{v: ck}
-		qc.opt, _ = dnsmsg.CommonCookie(req, nameEnd)
-		return s.lookupFailed(dst, r, q, qc, from, err)
+		return s.lookupFailed(dst, r, q, ck, from, err)
 	}
 	o.Age, o.Stale = res.Age(), res.Stale()
 	reply := dnsmsg.AppendReplyName(dst, res.Stored(), q, req[headerLen:nameEnd], o)

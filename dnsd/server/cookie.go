@@ -18,6 +18,17 @@ type queryCookie struct {
 	v   cookie.Verdict
 }
 
+// answerable reports whether a reply to the query carries a cookie: the
+// query sent a well-formed one, and cookies are on.
+func (qc queryCookie) answerable() bool { return qc.v != 0 && qc.v != cookie.Malformed }
+
+// replyOption appends to dst the COOKIE option data of a reply to the
+// query whose cookie was qc (answerable): its client cookie and a server
+// cookie of ours for from.
+func (s *Server) replyOption(dst []byte, qc queryCookie, from transport.Peer) []byte {
+	return s.cookies.AppendReply(dst, qc.opt, qc.v, from.Addr.Addr())
+}
+
 // refused reports whether a query with verdict v gets BADCOOKIE over UDP:
 // its server cookie is not ours, or no longer good (RFC 7873 §5.2.4, RFC
 // 9018 §4.3). Over TCP it is answered, with a new cookie (§5.2.3).
@@ -54,7 +65,7 @@ func (s *Server) cookieOf(r *dns.Msg, from transport.Peer) queryCookie {
 // of ours. A reply without an OPT record, or to a query without a cookie
 // or with a malformed one, is left as it is.
 func (s *Server) withCookie(m *dns.Msg, qc queryCookie, from transport.Peer) *dns.Msg {
-	if qc.v == 0 || qc.v == cookie.Malformed {
+	if !qc.answerable() {
 		return m
 	}
 	opt := m.IsEdns0()
@@ -62,26 +73,25 @@ func (s *Server) withCookie(m *dns.Msg, qc queryCookie, from transport.Peer) *dn
 		return m
 	}
 	var buf [cookie.ReplyLen]byte
-	data := s.cookies.AppendReply(buf[:0], qc.opt, qc.v, from.Addr.Addr())
+	data := s.replyOption(buf[:0], qc, from)
 	opt.Option = append([]dns.EDNS0{&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: hex.EncodeToString(data)}}, opt.Option...)
 	return m
 }
 
-// replyCookie appends to dst the COOKIE option data of the reply to req, a
-// common query with its name ending at nameEnd whose cookie was judged v
-// (see parseCommon; not 0), and counts v.
-func (s *Server) replyCookie(dst, req []byte, nameEnd int, v cookie.Verdict, from transport.Peer) []byte {
-	s.metrics.cookie(v).Inc()
-	opt, _ := dnsmsg.CommonCookie(req, nameEnd)
-	return s.cookies.AppendReply(dst, opt, v, from.Addr.Addr())
+// replyCookie is replyOption for a common query (see parseCommon: its
+// cookie answerable), counting the cookie's verdict.
+func (s *Server) replyCookie(dst []byte, qc queryCookie, from transport.Peer) []byte {
+	s.metrics.cookie(qc.v).Inc()
+	return s.replyOption(dst, qc, from)
 }
 
-// commonCookie judges the COOKIE option of req, a common query with EDNS
-// and its name ending at nameEnd, with cookies on; 0 when it has none.
-func (s *Server) commonCookie(req []byte, nameEnd int, from transport.Peer) cookie.Verdict {
+// commonCookie reads and judges the COOKIE option of req, a common query
+// with EDNS and its name ending at nameEnd, with cookies on; the zero
+// value when it has none. The option's octets stay in req.
+func (s *Server) commonCookie(req []byte, nameEnd int, from transport.Peer) queryCookie {
 	opt, found := dnsmsg.CommonCookie(req, nameEnd)
 	if !found {
-		return 0
+		return queryCookie{}
 	}
-	return s.cookies.Check(opt, from.Addr.Addr())
+	return queryCookie{opt: opt, v: s.cookies.Check(opt, from.Addr.Addr())}
 }

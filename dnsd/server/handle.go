@@ -144,8 +144,8 @@ func (s *Server) lookup(ctx context.Context, r *dns.Msg, q *dnsmsg.Query, qc que
 	}
 	o := dnsmsg.ReplyOptions{Age: res.Age(), Stale: res.Stale()}
 	var buf [cookie.ReplyLen]byte
-	if qc.v != 0 && qc.v != cookie.Malformed {
-		o.Cookie = s.cookies.AppendReply(buf[:0], qc.opt, qc.v, from.Addr.Addr())
+	if qc.answerable() {
+		o.Cookie = s.replyOption(buf[:0], qc, from)
 	}
 	reply := dnsmsg.AppendReply(dst, res.Stored(), q, o)
 	return s.finish(reply, q, from)
