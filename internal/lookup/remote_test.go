@@ -2,6 +2,7 @@ package lookup_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
@@ -38,6 +40,13 @@ func checkLeaks(t *testing.T) {
 // address and health server.
 func resolverd(t *testing.T, addr string) (string, *health.Server) {
 	t.Helper()
+	return startResolverd(t, addr, nil)
+}
+
+// startResolverd is resolverd serving gRPC over TLS with cfg (nil:
+// plaintext).
+func startResolverd(t testing.TB, addr string, cfg *tls.Config) (string, *health.Server) {
+	t.Helper()
 	dir := t.TempDir()
 	zone := "$TTL 300\n" +
 		"@ IN SOA ns1.example.test. hostmaster.example.test. 1 7200 900 1209600 60\n" +
@@ -59,7 +68,11 @@ func resolverd(t *testing.T, addr string) (string, *health.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
+	opts := rpc.ServerOptions()
+	if cfg != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg)))
+	}
+	srv := grpc.NewServer(opts...)
 	hs := rpc.New(res).Register(srv)
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -3,19 +3,13 @@ package lookup_test
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
@@ -24,9 +18,6 @@ import (
 	"github.com/shardns/shardns/internal/testutil/procs"
 	"github.com/shardns/shardns/internal/testutil/testcerts"
 	"github.com/shardns/shardns/internal/tlsconf"
-	"github.com/shardns/shardns/resolverd/resolve"
-	"github.com/shardns/shardns/resolverd/rpc"
-	"github.com/shardns/shardns/resolverd/zones"
 )
 
 // pki is a fleet's CA with resolverd's certificate and a client's, and a
@@ -74,46 +65,7 @@ func clientTLS(t testing.TB, ca string, pair testcerts.Pair, name string) *tls.C
 // with 192.0.2.7.
 func tlsResolverd(t testing.TB, cfg *tls.Config) (string, *health.Server) {
 	t.Helper()
-	dir := t.TempDir()
-	zone := "$TTL 300\n" +
-		"@ IN SOA ns1.example.test. hostmaster.example.test. 1 7200 900 1209600 60\n" +
-		"  IN NS ns1.example.test.\n" +
-		"ns1 IN A 127.0.0.53\n" +
-		"www IN A 192.0.2.7\n"
-	if err := os.WriteFile(filepath.Join(dir, "example.test.zone"), []byte(zone), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	auth, err := zones.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := resolve.New(auth, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := rpc.ServerOptions()
-	if cfg != nil {
-		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg)))
-	}
-	srv := grpc.NewServer(opts...)
-	hs := rpc.New(res).Register(srv)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			t.Errorf("serve: %v", err)
-		}
-	}()
-	t.Cleanup(func() {
-		srv.Stop()
-		wg.Wait()
-	})
-	return ln.Addr().String(), hs
+	return startResolverd(t, "192.0.2.7", cfg)
 }
 
 // dialTLS dials addr as a frontend does under cfg (nil: plaintext),
