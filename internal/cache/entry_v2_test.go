@@ -330,7 +330,7 @@ func TestDecodeV2Corrupt(t *testing.T) {
 	}
 }
 
-// BenchmarkDecode decodes real answers written as version 1 (the old
+// BenchmarkDecode decodes real answers written as version 1 (the long
 // layout, whose message aliases the value) and as version 3.
 func BenchmarkDecode(b *testing.B) {
 	for _, c := range realAnswers(b) {

@@ -7,7 +7,8 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Key is the cache key of a question, as DESIGN.md fixes it:
+// Key is the cache key of a question, the one layout every frontend and
+// resolverd's workers read and write:
 //
 //	dns:{<qname lowercased, with final dot>}:<TYPE>:<CLASS>[:do][:cd]
 //
