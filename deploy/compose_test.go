@@ -256,7 +256,7 @@ func TestCompose(t *testing.T) {
 		t.Error(err)
 	}
 
-	// The fleet of DESIGN.md: four cache shards, one queue, two resolverd,
+	// The fleet docs/architecture.md describes: four cache shards, one queue, two resolverd,
 	// dnsd and cacheapi.
 	count := map[string]int{}
 	for _, s := range p.Services {

@@ -398,7 +398,7 @@ func checkK8sContainer(d k8sDoc, c k8sContainer, configMaps map[string]map[strin
 }
 
 // TestK8sManifests checks deploy/k8s against the binaries and itself, and
-// the shape DESIGN.md asks for: dnsd on 53 UDP and TCP with an autoscaler,
+// the shape docs/operations.md describes: dnsd on 53 UDP and TCP with an autoscaler,
 // on the Redis Cluster; the queue's Redis with deploy/redis/queue.conf.
 func TestK8sManifests(t *testing.T) {
 	files := k8sFiles(t)

@@ -55,7 +55,7 @@ func startClusterFleet(t *testing.T) *clusterFleet {
 	return f
 }
 
-// clusterKey is the cache key of name and type, as DESIGN.md spells it.
+// clusterKey is the cache key of name and type, as docs/architecture.md spells it.
 func clusterKey(name, qtype string) string {
 	return "dns:{" + strings.ToLower(dns.Fqdn(name)) + "}:" + qtype + ":IN"
 }

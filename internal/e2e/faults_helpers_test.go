@@ -151,7 +151,7 @@ func spread(prefix string, i int) string {
 	return fmt.Sprintf("%s%d.spread.shardns.test", prefix, i)
 }
 
-// cacheKey is the Redis key of name's A record, as DESIGN.md spells it.
+// cacheKey is the Redis key of name's A record, as docs/architecture.md spells it.
 func cacheKey(name string) string {
 	return "dns:{" + strings.ToLower(dns.Fqdn(name)) + "}:A:IN"
 }

@@ -165,7 +165,7 @@ func TestFleetSecondAnswerFromCacheWithAgedTTL(t *testing.T) {
 	if first.Answer[0].Header().Name != "WWW.Shardns.TEST." || second.Answer[0].Header().Name != "www.shardns.test." {
 		t.Errorf("owner names %q, %q: want each query's spelling", first.Answer[0].Header().Name, second.Answer[0].Header().Name)
 	}
-	// The entry is in Redis under DESIGN.md's key, with expiry TTL + stale.
+	// The entry is in Redis under the documented key, with expiry TTL + stale.
 	key := "dns:{www.shardns.test.}:A:IN"
 	found := 0
 	for _, s := range f.shards {
