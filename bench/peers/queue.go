@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/shardns/shardns/bench/proc"
+	"github.com/shardns/shardns/bench/redisproc"
 )
 
 // Delayed starts the fixed-answer server built from bench/fixeddns with
@@ -36,29 +36,17 @@ func Delayed(ctx context.Context, e Env, bin string, delay time.Duration) (*Serv
 
 // QueueRedis starts the work queue's Redis as deploy/redis/queue.conf
 // runs it (AOF with fsync every second, no RDB snapshots, noeviction) on
-// a free loopback port, and waits for PING.
+// a free loopback port, and waits until it answers.
 func QueueRedis(ctx context.Context, e Env, bin string) (string, *proc.Proc, error) {
-	port, err := FreePort()
+	s, err := redisproc.Start(ctx, redisproc.Config{
+		Group: e.Group, Name: "queue-redis", Prefix: e.Prefix, Bin: bin, Dir: filepath.Join(e.Dir, "queue-redis"),
+		Args: []string{"--appendonly", "yes", "--appendfsync", "everysec",
+			"--maxmemory", "256mb", "--maxmemory-policy", "noeviction"},
+	})
 	if err != nil {
-		return "", nil, err
-	}
-	dir := filepath.Join(e.Dir, "queue-redis")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", nil, fmt.Errorf("peers: queue redis: %w", err)
 	}
-	p, err := e.start("queue-redis", bin,
-		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
-		"--appendonly", "yes", "--appendfsync", "everysec",
-		"--maxmemory", "256mb", "--maxmemory-policy", "noeviction", "--dir", dir, "--logfile", "")
-	if err != nil {
-		return "", nil, err
-	}
-	addr := loopback(port)
-	if err := waitPing(ctx, addr, p); err != nil {
-		p.Stop()
-		return "", nil, err
-	}
-	return addr, p, nil
+	return s.Addr, s.Proc, nil
 }
 
 // CacheShards starts n Redis cache shards as the other shardns rows run
