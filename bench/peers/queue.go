@@ -13,6 +13,7 @@ import (
 
 	"github.com/shardns/shardns/bench/proc"
 	"github.com/shardns/shardns/bench/redisproc"
+	"github.com/shardns/shardns/cacheapi/token"
 )
 
 // Delayed starts the fixed-answer server built from bench/fixeddns with
@@ -113,26 +114,39 @@ type CacheapiConfig struct {
 	QueueRedis string
 }
 
-// Cacheapi starts cacheapi on a free loopback port and waits until GET
-// /jobs answers 200 (the work queue is reachable). It returns the process
-// and the API's base URL.
-func Cacheapi(ctx context.Context, e Env, cfg CacheapiConfig) (*proc.Proc, string, error) {
+// API is a started cacheapi.
+type API struct {
+	Proc  *proc.Proc
+	Base  string // http://127.0.0.1:port
+	Token string // the bearer token its calls that change state need
+}
+
+// Cacheapi starts cacheapi on a free loopback port, its token file in the
+// scratch folder (cacheapi makes the token there at start; the user's own
+// token file is left alone), and waits until GET /jobs answers 200 (the
+// work queue is reachable).
+func Cacheapi(ctx context.Context, e Env, cfg CacheapiConfig) (*API, error) {
 	port, err := FreePort()
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	addr := loopback(port)
+	tokenFile := filepath.Join(e.Dir, "cacheapi-token")
 	p, err := e.start("cacheapi", cfg.Cacheapi, "-listen", addr, "-redis", cfg.Redis, "-resolver", cfg.Resolver,
-		"-queue-redis", cfg.QueueRedis, "-log-level", "warn")
+		"-queue-redis", cfg.QueueRedis, "-token-file", tokenFile, "-log-level", "warn")
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	base := "http://" + addr
-	if err := waitHTTP(ctx, base+"/jobs", p); err != nil {
+	a := &API{Proc: p, Base: "http://" + addr}
+	if err := waitHTTP(ctx, a.Base+"/jobs", p); err != nil {
 		p.Stop()
-		return nil, "", err
+		return nil, err
 	}
-	return p, base, nil
+	if a.Token, err = token.Read(tokenFile); err != nil {
+		p.Stop()
+		return nil, fmt.Errorf("peers: cacheapi: %w", err)
+	}
+	return a, nil
 }
 
 // waitTCP waits until addr takes TCP connections, p exits, or startWait
