@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The test command. On a Debian machine it installs the packages the tests
+# drive when they are missing, checks that go.mod, go.sum and the code are
+# tidy, formatted and vetted, and runs every test of the servers' module and
+# of bench's module with the race detector. CI is set, so a test whose tool,
+# privilege or platform is missing fails instead of skipping.
+#
+# It runs as root (and asks sudo when started by another user): besides
+# apt-get, the tests make network namespaces (the system-resolver test), open
+# raw sockets (the spoofing test) and bind port 53.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if [ "$(id -u)" -ne 0 ]; then
+	why="the tests need root (network namespaces, raw sockets, port 53, apt-get)"
+	if ! command -v sudo >/dev/null; then
+		echo "test.sh: $why: run it as root" >&2
+		exit 1
+	fi
+	echo "test.sh: $why: running under sudo" >&2
+	# Go's own settings go along; the caches stay root's, so none of the
+	# user's files become root's.
+	keep=("PATH=$PATH")
+	for v in GOPROXY GOFLAGS GOTOOLCHAIN GOPRIVATE GONOSUMDB; do
+		[ -z "${!v:-}" ] || keep+=("$v=${!v}")
+	done
+	exec sudo env "${keep[@]}" bash "$PWD/test.sh" "$@"
+fi
+
+export CI=true
+export DEBIAN_FRONTEND=noninteractive
+export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
+
+# Debian packages the tests drive: Redis shards (redis-cli builds the test
+# Redis Cluster), nsd as the authoritative server, dig and kdig as clients,
+# dnsperf for floods, curl for the REST API, headless chromium for the status
+# page, ip and getent for the system-resolver test in a network namespace,
+# systemd-analyze for the unit files; gcc and the C library's headers for
+# the race detector (cgo), CA certificates to fetch Go modules.
+pkgs=(redis-server redis-tools nsd bind9-dnsutils knot-dnsutils dnsperf curl
+	chromium fonts-liberation iproute2 libc-bin systemd gcc libc6-dev ca-certificates)
+# Without Go, Debian's: from Go 1.21 on it fetches the release go.mod names.
+command -v go >/dev/null || pkgs+=(golang-go)
+if command -v dpkg-query >/dev/null; then
+	missing=()
+	for p in "${pkgs[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+	if ((${#missing[@]})); then
+		echo "== apt-get install ${missing[*]}"
+		apt-get update -qq
+		apt-get install -y -qq --no-install-recommends "${missing[@]}"
+	fi
+else
+	echo "test.sh: not a Debian system: install ${pkgs[*]} (or their equivalents) yourself" >&2
+fi
+if ! go version >/dev/null; then
+	echo "test.sh: go cannot build this module; Go 1.21 or later fetches the release go.mod names (https://go.dev/doc/install)" >&2
+	exit 1
+fi
+
+modules=(. bench)
+
+echo "== gofmt"
+unformatted="$(gofmt -l .)"
+if [ -n "$unformatted" ]; then
+	echo "not gofmt'ed:"
+	echo "$unformatted"
+	exit 1
+fi
+for m in "${modules[@]}"; do
+	echo "== go mod tidy -diff, go vet ($m)"
+	(cd "$m" && go mod tidy -diff && go vet ./...)
+done
+for m in "${modules[@]}"; do
+	echo "== go test -race ($m)"
+	(cd "$m" && go test -race -count=1 ./...)
+done
+
+# Allocation counts mean nothing under the race detector, so the tests that
+# assert them (in packages declaring raceEnabled, false without -race) run
+# again without it.
+mapfile -t alloc < <(grep -rlE --include='*_test.go' --exclude-dir=bench '^const raceEnabled = false' . | xargs -r -n1 dirname | sort -u)
+if ((${#alloc[@]})); then
+	echo "== go test without -race: ${alloc[*]}"
+	go test -count=1 "${alloc[@]}"
+fi
+echo "== all tests passed"
