@@ -3,7 +3,8 @@
 # drive when they are missing, checks that go.mod, go.sum and the code are
 # tidy, formatted and vetted, and runs every test of the servers' module and
 # of bench's module with the race detector. CI is set, so a test whose tool,
-# privilege or platform is missing fails instead of skipping.
+# privilege or platform is missing fails instead of skipping, and a test that
+# skips all the same fails the run.
 #
 # It runs as root (and asks sudo when started by another user): besides
 # apt-get, the tests make network namespaces (the system-resolver test), open
@@ -72,17 +73,48 @@ for m in "${modules[@]}"; do
 	echo "== go mod tidy -diff, go vet ($m)"
 	(cd "$m" && go mod tidy -diff && go vet ./...)
 done
+logs="$(mktemp -d /tmp/shardns-test.XXXXXX)"
+
+# gotest DIR LOG ARGS... runs go test -v ARGS in DIR with its whole output
+# in LOG. The terminal gets each package's result and every skip as they
+# come, and a failed package's whole output at the end.
+gotest() {
+	local dir=$1 log=$2 rc
+	shift 2
+	set +e
+	(cd "$dir" && go test -v "$@" 2>&1) | tee "$log" | grep --line-buffered -E '^(ok|FAIL)[[:space:]]|^[[:space:]]*--- SKIP'
+	rc=${PIPESTATUS[0]}
+	set -e
+	if [ "$rc" -ne 0 ]; then
+		# go test prints each package's output in one piece, ending in its
+		# ok or FAIL line.
+		awk '/^(ok|FAIL|\?)[ \t]/ { if ($1 == "FAIL") printf "%s%s\n", buf, $0; buf = ""; next } { buf = buf $0 "\n" }' "$log"
+		echo "test.sh: tests failed; every test's output: $log" >&2
+		exit "$rc"
+	fi
+}
+
 for m in "${modules[@]}"; do
 	echo "== go test -race ($m)"
-	(cd "$m" && go test -race -count=1 ./...)
+	gotest "$m" "$logs/race-${m/#./root}.log" -race -count=1 ./...
 done
 
 # Allocation counts mean nothing under the race detector, so the tests that
 # assert them (in packages declaring raceEnabled, false without -race) run
 # again without it.
 mapfile -t alloc < <(grep -rlE --include='*_test.go' --exclude-dir=bench '^const raceEnabled = false' . | xargs -r -n1 dirname | sort -u)
-if ((${#alloc[@]})); then
-	echo "== go test without -race: ${alloc[*]}"
-	go test -count=1 "${alloc[@]}"
+echo "== go test without -race: ${alloc[*]}"
+gotest . "$logs/norace.log" -count=1 "${alloc[@]}"
+
+# No test may skip: one skipped under -race must pass without it.
+names() { sed -nE "s/^[[:space:]]*--- $1: ([^ ]+) .*/\1/p" "${@:2}" | sort -u; }
+skipped="$(comm -23 <(names SKIP "$logs"/race-*.log) <(names PASS "$logs/norace.log"))"
+if [ -n "$skipped" ]; then
+	echo "test.sh: tests skipped (each with its first line of output, which says why):" >&2
+	while read -r n; do
+		grep -hxF -A1 -- "=== RUN   $n" "$logs"/race-*.log >&2
+	done <<<"$skipped"
+	exit 1
 fi
-echo "== all tests passed"
+rm -rf "$logs"
+echo "== every test passed, none skipped"
