@@ -75,7 +75,7 @@ func TestSampleCSV(t *testing.T) {
 	}
 	for i := range want {
 		if want[i] != qs[i] {
-			t.Fatalf("row %d: %v, -gen-csv now writes %v; regenerate with go run ./bench -gen-csv bench/testdata/names.csv", i+1, qs[i], want[i])
+			t.Fatalf("row %d: %v, -gen-csv now writes %v; regenerate with: cd bench && go run . -gen-csv testdata/names.csv", i+1, qs[i], want[i])
 		}
 	}
 }

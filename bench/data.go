@@ -52,7 +52,7 @@ func zoneConfig(o options, extra []string) zonegen.Config {
 func prepare(o options, csvPath, dir string) (*dataset, error) {
 	f, err := os.Open(csvPath)
 	if err != nil {
-		return nil, fmt.Errorf("bench: -csv: %w (make a sample with: go run ./bench -gen-csv %s)", err, csvPath)
+		return nil, fmt.Errorf("bench: -csv: %w (make a sample with: cd bench && go run . -gen-csv %s)", err, csvPath)
 	}
 	csvQs, err := trace.ReadCSV(f)
 	f.Close()

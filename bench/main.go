@@ -5,10 +5,12 @@
 // caching forwarders to that nsd, drives each with dnsperf over the same traces,
 // and writes bench/RESULTS.md and PNG plots in bench/plots.
 //
-//	go run ./bench -quick      # a few minutes
-//	go run ./bench             # the full run
+//	cd bench
+//	go run . -quick      # a few minutes
+//	go run .             # the full run
 //
-// See bench/README.md.
+// Relative paths in flags are taken from the bench folder. See
+// bench/README.md.
 package main
 
 import (
@@ -94,9 +96,9 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.outstanding, "outstanding", 100, "dnsperf -q: queries in flight at most")
 	fs.IntVar(&o.maxQPS, "max-qps", 0, "dnsperf -Q for full-load runs; 0: as fast as dnsperf can")
 	fs.DurationVar(&o.timeout, "timeout", time.Second, "dnsperf -t: a query unanswered this long counts as lost")
-	fs.StringVar(&o.csvPath, "csv", "bench/testdata/names.csv", "CSV of domain names to replay (name[,type] or rank,name per row); names outside the generated suffix are added to the zone")
-	fs.StringVar(&o.results, "results", "bench/RESULTS.md", "where to write the report")
-	fs.StringVar(&o.plots, "plots", "bench/plots", "folder for the PNG plots")
+	fs.StringVar(&o.csvPath, "csv", "testdata/names.csv", "CSV of domain names to replay (name[,type] or rank,name per row); names outside the generated suffix are added to the zone")
+	fs.StringVar(&o.results, "results", "RESULTS.md", "where to write the report")
+	fs.StringVar(&o.plots, "plots", "plots", "folder for the PNG plots")
 	fs.BoolVar(&o.pin, "pin", true, "with 2 or more CPUs: pin dnsperf to CPU 0 and the servers to the others (taskset)")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the zone and the traces")
 	fs.StringVar(&o.workloads, "workloads", "zipf,uniform,csv,miss,shards,cache,queue,soak", "comma list of workloads to run; cache is the cache experiments of bench/cachelab, queue the work queue's tasks per second by worker count, soak the fleet's memory over a long run at a fixed rate")
@@ -200,5 +202,5 @@ func (b *bench) cacheExperiments(ctx context.Context) (string, error) {
 
 // commandLine is how the run was invoked, for the report.
 func commandLine() string {
-	return strings.TrimSpace("go run ./bench " + strings.Join(os.Args[1:], " "))
+	return strings.TrimSpace("cd bench && go run . " + strings.Join(os.Args[1:], " "))
 }

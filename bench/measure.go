@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/shardns/shardns/bench/peers"
-	"github.com/shardns/shardns/bench/perf"
 	"github.com/shardns/shardns/bench/report"
+	"github.com/shardns/shardns/internal/testutil/dnsperf"
 )
 
 // live is one server of a workload while the workload runs.
@@ -202,8 +202,8 @@ func (b *bench) finish(l *live) report.Row {
 	row.CPUPerQuery = median(l.cpu)
 	row.AvgLoad = median(l.avg)
 	row.Lost = float64(l.lost) / float64(max(l.sent, 1))
-	row.P50 = perf.Percentile(l.lat, 50)
-	row.P99 = perf.Percentile(l.lat, 99)
+	row.P50 = dnsperf.Percentile(l.lat, 50)
+	row.P99 = dnsperf.Percentile(l.lat, 99)
 	row.Sources = joinNotes(sourceShares(nil, l.src), oddRcodes(l.rcodes, l.done))
 	return row
 }
@@ -249,22 +249,22 @@ func (b *bench) latRounds(ctx context.Context, w workload, ls []*live, files []s
 
 // latRun is a latency run against srv: the fixed rate, every query's
 // latency reported.
-func (b *bench) latRun(srv *peers.Server, file string, once bool) perf.Run {
+func (b *bench) latRun(srv *peers.Server, file string, once bool) dnsperf.Run {
 	r := b.perfRun(srv, file)
 	r.Duration, r.MaxQPS, r.Verbose, r.Once = b.o.latDuration, b.o.latQPS, true, once
 	return r
 }
 
 // perfRun is a dnsperf run against srv with the run's common settings.
-func (b *bench) perfRun(srv *peers.Server, file string) perf.Run {
-	return perf.Run{
+func (b *bench) perfRun(srv *peers.Server, file string) dnsperf.Run {
+	return dnsperf.Run{
 		Bin: b.tools.dnsperf, Prefix: b.loadPrefix, Server: srv.Addr, File: file,
 		Clients: b.o.clients, Outstanding: b.o.outstanding, Timeout: b.o.timeout,
 	}
 }
 
-func (b *bench) dnsperf(ctx context.Context, r perf.Run) (perf.Stats, error) {
-	st, out, err := perf.Exec(ctx, r)
+func (b *bench) dnsperf(ctx context.Context, r dnsperf.Run) (dnsperf.Stats, error) {
+	st, out, err := dnsperf.Exec(ctx, r)
 	if err != nil {
 		b.log.Debug("dnsperf output", "out", out)
 		if len(out) > 600 {

@@ -299,6 +299,7 @@ type queueFleet struct {
 	queue    string
 	shards   string
 	api      string
+	token    string // cacheapi's bearer token
 	procs    []*proc.Proc
 	qc       *redis.Client // the queue's Redis, to count waiting workers
 	cache    *cache.Redis  // the cache shards, to check that answers arrived
@@ -352,12 +353,12 @@ func (b *bench) startQueueFleet(ctx context.Context) (f *queueFleet, err error) 
 		return nil, err
 	}
 	f.procs = append(f.procs, rp)
-	ap, api, err := peers.Cacheapi(ctx, b.env, peers.CacheapiConfig{Cacheapi: b.bins.cacheapi, Redis: f.shards, Resolver: raddr, QueueRedis: f.queue})
+	api, err := peers.Cacheapi(ctx, b.env, peers.CacheapiConfig{Cacheapi: b.bins.cacheapi, Redis: f.shards, Resolver: raddr, QueueRedis: f.queue})
 	if err != nil {
 		return nil, err
 	}
-	f.procs = append(f.procs, ap)
-	f.api = api
+	f.procs = append(f.procs, api.Proc)
+	f.api, f.token = api.Base, api.Token
 	f.qc = redis.NewClient(&redis.Options{Addr: f.queue, DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
 		DisableIdentity: true, MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}})
 	if f.cache, err = cache.NewRing(cache.RedisConfig{Addrs: shards, Timeout: time.Second}); err != nil {
@@ -551,6 +552,7 @@ func (f *queueFleet) call(ctx context.Context, method, path string, body []byte,
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req.Header.Set("Authorization", "Bearer "+f.token)
 	resp, err := f.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("bench: %s %s: %w", method, path, err)

@@ -26,8 +26,8 @@ type bench struct {
 	nsd        *peers.Server
 	data       *dataset
 	loadPrefix []string // put before dnsperf (CPU pinning)
-	root       string   // the module's folder
-	loadBefore string   // load averages when the run started
+	dirs       folders
+	loadBefore string // load averages when the run started
 }
 
 // workload is a trace run against a list of servers.
@@ -89,7 +89,7 @@ func (b *bench) selected(key string) bool {
 
 func run(ctx context.Context, o options, log *slog.Logger) error {
 	started, loadBefore := time.Now(), report.LoadAvg()
-	root, err := moduleRoot(ctx)
+	dirs, err := findFolders(ctx)
 	if err != nil {
 		return err
 	}
@@ -97,7 +97,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		if p == "" || filepath.IsAbs(p) {
 			return p
 		}
-		return filepath.Join(root, p)
+		return filepath.Join(dirs.bench, p)
 	}
 	o.csvPath, o.results, o.plots, o.genCSV = abs(o.csvPath), abs(o.results), abs(o.plots), abs(o.genCSV)
 	if o.genCSV != "" {
@@ -127,7 +127,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	defer group.StopAll()
 
 	log.Info("building dnsd, resolverd, cacheapi, fixeddns")
-	bins, err := build(ctx, root, dir)
+	bins, err := build(ctx, dirs, dir)
 	if err != nil {
 		return err
 	}
@@ -137,7 +137,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		return err
 	}
 	loadPrefix, serverPrefix := pinning(o, tl)
-	b := &bench{o: o, log: log, tools: tl, bins: bins, data: data, loadPrefix: loadPrefix, root: root, loadBefore: loadBefore,
+	b := &bench{o: o, log: log, tools: tl, bins: bins, data: data, loadPrefix: loadPrefix, dirs: dirs, loadBefore: loadBefore,
 		env: peers.Env{Group: group, Dir: dir, Prefix: serverPrefix}}
 	if b.nsd, err = peers.NSD(ctx, b.env, tl.nsd, data.zonePath, data.probe); err != nil {
 		return err
@@ -238,9 +238,10 @@ func writeSampleCSV(o options, log *slog.Logger) error {
 	return err
 }
 
-// displayPath shows p relative to the module's folder when it lies inside.
+// displayPath shows p relative to the repository's folder when it lies
+// inside.
 func (b *bench) displayPath(p string) string {
-	if rel, err := filepath.Rel(b.root, p); err == nil && !strings.HasPrefix(rel, "..") {
+	if rel, err := filepath.Rel(b.dirs.repo, p); err == nil && !strings.HasPrefix(rel, "..") {
 		return rel
 	}
 	return p

@@ -17,8 +17,8 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/shardns/shardns/bench/peers"
-	"github.com/shardns/shardns/bench/perf"
 	"github.com/shardns/shardns/bench/proc"
+	"github.com/shardns/shardns/internal/testutil/dnsperf"
 )
 
 // The soak workload: the fleet arrangement (dnsd with L1, Redis×4,
@@ -96,7 +96,7 @@ func (b *bench) soakWorkload(ctx context.Context) (string, error) {
 	r := b.perfRun(f.srv, file)
 	r.Duration, r.MaxQPS = b.o.soakDuration, b.o.soakQPS
 	type result struct {
-		st  perf.Stats
+		st  dnsperf.Stats
 		err error
 	}
 	done := make(chan result, 1)
@@ -125,7 +125,7 @@ func (b *bench) soakWorkload(ctx context.Context) (string, error) {
 	tick := time.NewTicker(soakInterval)
 	defer tick.Stop()
 	var res result
-loop: // bounded by dnsperf's -l and perf.Exec's deadline past it
+loop: // bounded by dnsperf's -l and dnsperf.Exec's deadline past it
 	for {
 		select {
 		case res = <-done:

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shardns/shardns/bench/perf"
 	"github.com/shardns/shardns/bench/report"
+	"github.com/shardns/shardns/internal/testutil/dnsperf"
 )
 
 const mb = float64(1 << 20)
@@ -248,7 +248,7 @@ func slope(xs, ys []float64) (b, se float64) {
 type soakReport struct {
 	samples    []soakSample
 	analysis   soakAnalysis
-	st         perf.Stats
+	st         dnsperf.Stats
 	sources    string
 	plots      []string // relative to RESULTS.md
 	alive      error

@@ -98,34 +98,62 @@ func toolVersion(ctx context.Context, bin string, args ...string) string {
 	return ""
 }
 
-// moduleRoot is the folder of the shardns module's go.mod.
-func moduleRoot(ctx context.Context) (string, error) {
+// folders are where bench finds the code it builds and the files it reads
+// and writes.
+type folders struct {
+	repo  string // the shardns module: dnsd, resolverd, cacheapi
+	bench string // this module: fixeddns, testdata, RESULTS.md, plots
+}
+
+// findFolders locates the bench module from the go command's view of the
+// working folder, and the shardns module as its parent folder (bench's
+// go.mod replaces github.com/shardns/shardns with ../).
+func findFolders(ctx context.Context) (folders, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil {
-		return "", fmt.Errorf("bench: go env GOMOD: %w", err)
+		return folders{}, fmt.Errorf("bench: go env GOMOD: %w", err)
 	}
 	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("bench: run inside the shardns module (go run ./bench)")
+	b, err := os.ReadFile(gomod)
+	if gomod == "" || gomod == os.DevNull || err != nil || !bytes.Contains(b, []byte("module "+benchModule+"\n")) {
+		return folders{}, errors.New("bench: run inside the bench module (cd bench && go run .)")
 	}
-	return filepath.Dir(gomod), nil
+	f := folders{bench: filepath.Dir(gomod)}
+	f.repo = filepath.Dir(f.bench)
+	if _, err := os.Stat(filepath.Join(f.repo, "go.mod")); err != nil {
+		return folders{}, fmt.Errorf("bench: the shardns module above %s: %w", f.bench, err)
+	}
+	return f, nil
 }
+
+// benchModule is the path of this module in its go.mod.
+const benchModule = "github.com/shardns/shardns/bench"
 
 // binaries are the programs built from this module.
 type binaries struct {
 	dnsd, resolverd, cacheapi, fixed string
 }
 
-// build compiles dnsd, resolverd, cacheapi and fixeddns into dir.
-func build(ctx context.Context, root, dir string) (binaries, error) {
+// build compiles dnsd, resolverd and cacheapi in the shardns module and
+// fixeddns in this one into dir, each with its own module's go.mod, so the
+// servers are built with the versions they pin.
+func build(ctx context.Context, f folders, dir string) (binaries, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(filepath.Separator), "./dnsd", "./resolverd", "./cacheapi", "./bench/fixeddns")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return binaries{}, fmt.Errorf("bench: go build: %w\n%s", err, out)
+	for _, b := range []struct {
+		dir  string
+		pkgs []string
+	}{
+		{f.repo, []string{"./dnsd", "./resolverd", "./cacheapi"}},
+		{f.bench, []string{"./fixeddns"}},
+	} {
+		cmd := exec.CommandContext(ctx, "go", append([]string{"build", "-o", dir + string(filepath.Separator)}, b.pkgs...)...)
+		cmd.Dir = b.dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return binaries{}, fmt.Errorf("bench: go build in %s: %w\n%s", b.dir, err, out)
+		}
 	}
 	return binaries{
 		dnsd:      filepath.Join(dir, "dnsd"),

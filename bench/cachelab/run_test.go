@@ -135,7 +135,7 @@ func TestFleetStopsOnCancel(t *testing.T) {
 	cancel()
 	for _, s := range f.servers {
 		select {
-		case <-s.done:
+		case <-s.proc.Done():
 		case <-time.After(10 * time.Second):
 			t.Fatalf("redis-server on %s still running 10 s after cancel", s.Addr)
 		}

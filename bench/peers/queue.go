@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -13,6 +12,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/shardns/shardns/bench/proc"
+	"github.com/shardns/shardns/bench/redisproc"
+	"github.com/shardns/shardns/cacheapi/token"
 )
 
 // Delayed starts the fixed-answer server built from bench/fixeddns with
@@ -36,29 +37,17 @@ func Delayed(ctx context.Context, e Env, bin string, delay time.Duration) (*Serv
 
 // QueueRedis starts the work queue's Redis as deploy/redis/queue.conf
 // runs it (AOF with fsync every second, no RDB snapshots, noeviction) on
-// a free loopback port, and waits for PING.
+// a free loopback port, and waits until it answers.
 func QueueRedis(ctx context.Context, e Env, bin string) (string, *proc.Proc, error) {
-	port, err := FreePort()
+	s, err := redisproc.Start(ctx, redisproc.Config{
+		Group: e.Group, Name: "queue-redis", Prefix: e.Prefix, Bin: bin, Dir: filepath.Join(e.Dir, "queue-redis"),
+		Args: []string{"--appendonly", "yes", "--appendfsync", "everysec",
+			"--maxmemory", "256mb", "--maxmemory-policy", "noeviction"},
+	})
 	if err != nil {
-		return "", nil, err
-	}
-	dir := filepath.Join(e.Dir, "queue-redis")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", nil, fmt.Errorf("peers: queue redis: %w", err)
 	}
-	p, err := e.start("queue-redis", bin,
-		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
-		"--appendonly", "yes", "--appendfsync", "everysec",
-		"--maxmemory", "256mb", "--maxmemory-policy", "noeviction", "--dir", dir, "--logfile", "")
-	if err != nil {
-		return "", nil, err
-	}
-	addr := loopback(port)
-	if err := waitPing(ctx, addr, p); err != nil {
-		p.Stop()
-		return "", nil, err
-	}
-	return addr, p, nil
+	return s.Addr, s.Proc, nil
 }
 
 // CacheShards starts n Redis cache shards as the other shardns rows run
@@ -125,26 +114,39 @@ type CacheapiConfig struct {
 	QueueRedis string
 }
 
-// Cacheapi starts cacheapi on a free loopback port and waits until GET
-// /jobs answers 200 (the work queue is reachable). It returns the process
-// and the API's base URL.
-func Cacheapi(ctx context.Context, e Env, cfg CacheapiConfig) (*proc.Proc, string, error) {
+// API is a started cacheapi.
+type API struct {
+	Proc  *proc.Proc
+	Base  string // http://127.0.0.1:port
+	Token string // the bearer token its calls that change state need
+}
+
+// Cacheapi starts cacheapi on a free loopback port, its token file in the
+// scratch folder (cacheapi makes the token there at start; the user's own
+// token file is left alone), and waits until GET /jobs answers 200 (the
+// work queue is reachable).
+func Cacheapi(ctx context.Context, e Env, cfg CacheapiConfig) (*API, error) {
 	port, err := FreePort()
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	addr := loopback(port)
+	tokenFile := filepath.Join(e.Dir, "cacheapi-token")
 	p, err := e.start("cacheapi", cfg.Cacheapi, "-listen", addr, "-redis", cfg.Redis, "-resolver", cfg.Resolver,
-		"-queue-redis", cfg.QueueRedis, "-log-level", "warn")
+		"-queue-redis", cfg.QueueRedis, "-token-file", tokenFile, "-log-level", "warn")
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	base := "http://" + addr
-	if err := waitHTTP(ctx, base+"/jobs", p); err != nil {
+	a := &API{Proc: p, Base: "http://" + addr}
+	if err := waitHTTP(ctx, a.Base+"/jobs", p); err != nil {
 		p.Stop()
-		return nil, "", err
+		return nil, err
 	}
-	return p, base, nil
+	if a.Token, err = token.Read(tokenFile); err != nil {
+		p.Stop()
+		return nil, fmt.Errorf("peers: cacheapi: %w", err)
+	}
+	return a, nil
 }
 
 // waitTCP waits until addr takes TCP connections, p exits, or startWait

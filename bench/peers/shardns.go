@@ -1,11 +1,8 @@
 package peers
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/shardns/shardns/bench/proc"
+	"github.com/shardns/shardns/bench/redisproc"
 )
 
 // ShardnsConfig says which arrangement of shardns to start.
@@ -110,16 +108,9 @@ func procName(label, part string) string {
 	return strings.ToLower(r.Replace(label)) + "-" + part
 }
 
-// startRedis starts shard i with persistence off and waits for PING.
+// startRedis starts shard i of cfg with persistence off and waits until
+// it answers.
 func startRedis(ctx context.Context, e Env, cfg ShardnsConfig, i int) (string, *proc.Proc, error) {
-	port, err := FreePort()
-	if err != nil {
-		return "", nil, err
-	}
-	dir := filepath.Join(e.Dir, procName(cfg.Name, fmt.Sprintf("redis%d", i)))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", nil, fmt.Errorf("peers: redis: %w", err)
-	}
 	mem, pol := cfg.RedisMaxMemory, cfg.RedisPolicy
 	if mem == "" {
 		mem = "1gb"
@@ -127,55 +118,13 @@ func startRedis(ctx context.Context, e Env, cfg ShardnsConfig, i int) (string, *
 	if pol == "" {
 		pol = "allkeys-lfu"
 	}
-	p, err := e.start(procName(cfg.Name, fmt.Sprintf("redis%d", i)), cfg.Redis,
-		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--maxmemory", mem, "--maxmemory-policy", pol, "--dir", dir, "--logfile", "")
+	name := procName(cfg.Name, fmt.Sprintf("redis%d", i))
+	s, err := redisproc.Start(ctx, redisproc.Config{
+		Group: e.Group, Name: name, Prefix: e.Prefix, Bin: cfg.Redis, Dir: filepath.Join(e.Dir, name),
+		Args: []string{"--maxmemory", mem, "--maxmemory-policy", pol},
+	})
 	if err != nil {
-		return "", nil, err
+		return "", nil, fmt.Errorf("peers: %w", err)
 	}
-	addr := loopback(port)
-	if err := waitPing(ctx, addr, p); err != nil {
-		return "", p, err
-	}
-	return addr, p, nil
-}
-
-// waitPing waits until the Redis at addr answers PING.
-func waitPing(ctx context.Context, addr string, p *proc.Proc) error {
-	ctx, cancel := context.WithTimeout(ctx, startWait)
-	defer cancel()
-	for {
-		if done, err := p.Exited(); done {
-			return fmt.Errorf("peers: redis at %s exited (%v): %s", addr, err, p.LogTail(2000))
-		}
-		if ping(ctx, addr) == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("peers: redis at %s did not answer PING within %v", addr, startWait)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-func ping(ctx context.Context, addr string) error {
-	d := net.Dialer{Timeout: 200 * time.Millisecond}
-	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(500 * time.Millisecond))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if !strings.HasPrefix(line, "+PONG") {
-		return fmt.Errorf("redis answered %q", line)
-	}
-	return nil
+	return s.Addr, s.Proc, nil
 }

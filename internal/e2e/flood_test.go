@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shardns/shardns/bench/perf"
+	perf "github.com/shardns/shardns/internal/testutil/dnsperf"
 )
 
 // maxRSS is a generous bound on dnsd's resident memory under a flood: far

@@ -1,7 +1,7 @@
 // Command cmd runs the cache experiments of package cachelab on its own
 // and prints their Markdown:
 //
-//	go run ./bench/cachelab/cmd -quick -out /tmp/cachelab
+//	cd bench && go run ./cachelab/cmd -quick -out /tmp/cachelab
 package main
 
 import (

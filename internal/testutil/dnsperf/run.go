@@ -1,4 +1,4 @@
-package perf
+package dnsperf
 
 import (
 	"bytes"
@@ -32,13 +32,13 @@ type Run struct {
 func (r Run) Args() ([]string, error) {
 	host, port, err := net.SplitHostPort(r.Server)
 	if err != nil {
-		return nil, fmt.Errorf("perf: server %q: %w", r.Server, err)
+		return nil, fmt.Errorf("dnsperf: server %q: %w", r.Server, err)
 	}
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return nil, fmt.Errorf("perf: server %q is not a loopback address", r.Server)
+		return nil, fmt.Errorf("dnsperf: server %q is not a loopback address", r.Server)
 	}
 	if r.Duration <= 0 || r.File == "" || r.Bin == "" {
-		return nil, errors.New("perf: Bin, File and Duration are required")
+		return nil, errors.New("dnsperf: Bin, File and Duration are required")
 	}
 	secs := strconv.FormatFloat(r.Duration.Seconds(), 'f', -1, 64)
 	args := append(append([]string(nil), r.Prefix...), r.Bin,
@@ -81,7 +81,7 @@ func Exec(ctx context.Context, r Run) (Stats, string, error) {
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Run(); err != nil {
-		return Stats{}, out.String() + errOut.String(), fmt.Errorf("perf: dnsperf: %w", err)
+		return Stats{}, out.String() + errOut.String(), fmt.Errorf("dnsperf: run: %w", err)
 	}
 	st, err := Parse(out.String())
 	if err != nil {

@@ -1,8 +1,8 @@
-// Package perf runs dnsperf and reads its report: the summary of a run
+// Package dnsperf runs dnsperf and reads its report: the summary of a run
 // (queries sent, completed, lost, queries per second, response codes,
 // average latency) and, with -v, each query's latency, from which it takes
 // percentiles.
-package perf
+package dnsperf
 
 import (
 	"bufio"
@@ -71,20 +71,20 @@ func Parse(out string) (Stats, error) {
 			continue
 		}
 		if err != nil {
-			return Stats{}, fmt.Errorf("perf: %s: %w", key, err)
+			return Stats{}, fmt.Errorf("dnsperf: %s: %w", key, err)
 		}
 		seen[key] = true
 	}
 	if err := sc.Err(); err != nil {
-		return Stats{}, fmt.Errorf("perf: read: %w", err)
+		return Stats{}, fmt.Errorf("dnsperf: read: %w", err)
 	}
 	for _, k := range []string{"Queries sent", "Queries completed", "Queries lost", "Queries per second"} {
 		if !seen[k] {
-			return Stats{}, fmt.Errorf("perf: no %q in dnsperf output", k)
+			return Stats{}, fmt.Errorf("dnsperf: no %q in dnsperf output", k)
 		}
 	}
 	if st.Completed > st.Sent || st.Lost > st.Sent {
-		return Stats{}, fmt.Errorf("perf: %d completed and %d lost of %d sent", st.Completed, st.Lost, st.Sent)
+		return Stats{}, fmt.Errorf("dnsperf: %d completed and %d lost of %d sent", st.Completed, st.Lost, st.Sent)
 	}
 	return st, nil
 }
