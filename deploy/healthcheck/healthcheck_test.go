@@ -183,17 +183,9 @@ func startDNS(t *testing.T, tcp bool) string {
 		m.SetRcode(r, dns.RcodeRefused)
 		w.WriteMsg(m)
 	})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc, ln := listenDNS(t, tcp)
 	servers := []*dns.Server{{PacketConn: pc, Handler: h}}
-	if tcp {
-		ln, err := net.Listen("tcp", pc.LocalAddr().String())
-		if err != nil {
-			pc.Close()
-			t.Skipf("port %s not free for TCP: %v", pc.LocalAddr(), err)
-		}
+	if ln != nil {
 		servers = append(servers, &dns.Server{Listener: ln, Handler: h})
 	}
 	for _, s := range servers {
@@ -235,4 +227,27 @@ func TestUsage(t *testing.T) {
 			t.Errorf("healthcheck %v: exit %d, stderr %q; want 1 and the usage", args, code, stderr)
 		}
 	}
+}
+
+// listenDNS binds UDP on a free loopback port and, if tcp, TCP on the same
+// port, trying other ports while TCP's is taken.
+func listenDNS(t *testing.T, tcp bool) (net.PacketConn, net.Listener) {
+	t.Helper()
+	const attempts = 20
+	for range attempts {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !tcp {
+			return pc, nil
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, ln
+		}
+		pc.Close()
+	}
+	t.Fatalf("no loopback port free for both UDP and TCP in %d attempts", attempts)
+	return nil, nil
 }
