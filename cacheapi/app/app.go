@@ -14,18 +14,20 @@ import (
 	"github.com/shardns/shardns/cacheapi/api"
 	"github.com/shardns/shardns/cacheapi/stats"
 	"github.com/shardns/shardns/dnsd/acl"
+	"github.com/shardns/shardns/internal/config"
 	"github.com/shardns/shardns/internal/frontend"
 	"github.com/shardns/shardns/internal/procmetrics"
 )
 
-// Config is cacheapi's flags.
+// Config is cacheapi's flags. The embedded groups are the flags cacheapi
+// shares with the other daemons (internal/config).
 type Config struct {
-	Listen    string
-	Frontend  frontend.Flags
-	Access    api.Flags
-	Allow     string
-	LogFormat string
-	LogLevel  string
+	Listen   string
+	Frontend frontend.Flags
+	Access   api.Flags
+	config.ClientACL
+	config.Logging
+	config.Drain
 }
 
 // Register defines cacheapi's flags on fs.
@@ -33,9 +35,9 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", ":8080", "HTTP listen address")
 	c.Frontend.Register(fs)
 	c.Access.Register(fs)
-	fs.StringVar(&c.Allow, "allow", "", "comma list of client CIDRs allowed to use /lookup and /dns-query, or \"any\"; default loopback, RFC 1918, RFC 6598, RFC 4193 and link-local; others get 403")
-	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
-	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	c.ClientACL.Register(fs)
+	c.Logging.Register(fs)
+	c.Drain.Register(fs)
 }
 
 // Run serves until ctx is done.
@@ -82,7 +84,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	case err := <-done:
 		return fmt.Errorf("cacheapi: serve: %w", err)
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -99,6 +101,3 @@ func boundHost(a net.Addr) []string {
 	}
 	return []string{tcp.IP.String()}
 }
-
-// LogSettings are the -log-format and -log-level values.
-func (c *Config) LogSettings() (format, level string) { return c.LogFormat, c.LogLevel }

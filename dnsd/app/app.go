@@ -33,50 +33,45 @@ import (
 	"github.com/shardns/shardns/resolverd/zones"
 )
 
-// Config is dnsd's flags.
+// Config is dnsd's flags. The embedded groups are the flags dnsd shares
+// with the other daemons (internal/config).
 type Config struct {
-	Listen     string
-	Frontend   frontend.Flags
-	Upstream   string
-	Trusted    string
-	Zones      string
+	Listen   string
+	Frontend frontend.Flags
+	config.Resolving
+	config.Diagnostics
+	config.ClientACL
+	config.Logging
+	config.Drain
 	ResolvConf string
 	HTTP       string
 	HTTPAccess api.Flags
-	Metrics    string
-	Pprof      string
-	Allow      string
 	RateLimit  float64
 	RateSlip   int
 	Cookies    bool
 	CookieFile string
 	MaxTCP     int
 	MaxTCPPer  int
-	LogFormat  string
-	LogLevel   string
 }
 
 // Register defines dnsd's flags on fs.
 func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", ":5353", "comma list of addresses to serve DNS on, UDP and TCP")
 	c.Frontend.Register(fs)
-	fs.StringVar(&c.Upstream, "upstream", "", "in-process resolver only: comma list of upstreams (host:port, tcp://host:port, tls://host:port); default: the servers of -resolv-conf, never dnsd itself")
-	fs.StringVar(&c.Trusted, "trusted-upstream", "", "in-process resolver only: comma list of upstreams, written as in -upstream, whose AD bit is passed on (tls:// upstreams always are); AD from any other is cleared")
-	fs.StringVar(&c.Zones, "zones", "", "in-process resolver only: folder of RFC 1035 zone files (*.zone, *.db) answered locally")
+	c.Resolving.Register(fs)
+	c.Diagnostics.Register(fs)
+	c.ClientACL.Register(fs)
+	c.Logging.Register(fs)
+	c.Drain.Register(fs)
 	fs.StringVar(&c.ResolvConf, "resolv-conf", "/etc/resolv.conf", "where the default upstreams are read from")
 	fs.StringVar(&c.HTTP, "http", "", "serve the REST API (lookups, health, metrics) in-process on this address, e.g. 127.0.0.1:8080; its /lookup and /dns-query obey -allow")
 	c.HTTPAccess.Register(fs)
-	fs.StringVar(&c.Metrics, "metrics", "", "serve Prometheus /metrics on this address")
-	fs.StringVar(&c.Pprof, "pprof", "", "serve Go's profiler (net/http/pprof, /debug/pprof/) on this address; keep it on loopback")
-	fs.StringVar(&c.Allow, "allow", "", "comma list of client CIDRs allowed to query, or \"any\"; default loopback, RFC 1918, RFC 6598, RFC 4193 and link-local; others get REFUSED with EDE 18 over UDP, and their TCP connections are closed at accept")
 	fs.Float64Var(&c.RateLimit, "rate-limit", 0, "UDP queries per second allowed per client /24 (IPv4) or /56 (IPv6); 0 turns rate limiting off")
 	fs.IntVar(&c.RateSlip, "rate-slip", 2, "every Nth over-limit UDP query is answered empty with TC=1 (so real clients retry over TCP), the rest dropped; 0 drops all")
 	fs.BoolVar(&c.Cookies, "cookies", true, "DNS server cookies (RFC 7873, RFC 9018): replies carry one; a UDP client returning a valid one skips -rate-limit, a bad one gets BADCOOKIE; false ignores COOKIE options")
 	fs.StringVar(&c.CookieFile, "cookie-secret-file", "", "file holding the server cookie secret as 32 hex digits (a second line: the previous secret, still accepted); share it across the fleet's frontends; empty: a random secret per process")
 	fs.IntVar(&c.MaxTCP, "max-tcp-conns", 1024, "open TCP connections at most; more are closed at once")
 	fs.IntVar(&c.MaxTCPPer, "max-tcp-per-client", transport.DefaultMaxTCPPerClient, "open TCP connections at most per client (IPv4 address, IPv6 /64); more are closed at once; at most -max-tcp-conns")
-	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
-	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
 
 // Run serves until ctx is done, then shuts down cleanly.
@@ -170,7 +165,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	log.Info("dnsd ready", "mode", mode(cfg), "listen", cfg.Listen, "allow", allow.String(), "rate_limit", cfg.RateLimit, "cookies", cfg.Cookies)
 	<-ctx.Done()
 	log.Info("dnsd shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 	defer cancel()
 	errs := []error{srv.Shutdown(sctx)}
 	for _, h := range https {
@@ -270,6 +265,3 @@ func (p *inProcess) Close() error {
 	}
 	return nil
 }
-
-// LogSettings are the -log-format and -log-level values.
-func (c *Config) LogSettings() (format, level string) { return c.LogFormat, c.LogLevel }

@@ -35,48 +35,30 @@ const (
 	publishTimeout = 2 * time.Second // announcing a flush, after it is done
 )
 
-// Flags are the frontend flags dnsd and cacheapi have in common.
+// Flags are the frontend flags dnsd and cacheapi have in common: the Redis
+// tiers and the cache rules every daemon shares (internal/config), and the
+// in-process cache and the resolver client only the frontends have.
 type Flags struct {
-	Redis        string
-	RedisCluster bool
-	RedisTimeout time.Duration
-	Resolver     string
-	ResolverTLS  ResolverTLS // TLS to -resolver (resolver.go)
-	L1           int
-	L1Bytes      int64
-	MinTTL       time.Duration
-	MaxTTL       time.Duration
-	MaxNegTTL    time.Duration
-	Stale        time.Duration
-	QueueRedis   string
-	Queue        string
-	PrefetchHits int
-	// RedisAuth is who the cache's and the queue's clients log in as, and
-	// whether over TLS.
-	RedisAuth redisopt.Flags
+	config.Tiers
+	config.CacheRules
+	Resolver    string
+	ResolverTLS ResolverTLS // TLS to -resolver (resolver.go)
+	L1          int
+	L1Bytes     int64
 
 	// WriteBehind is set by the frontend, not by a flag: see
 	// lookup.Config.WriteBehind.
 	WriteBehind bool
 }
 
-// Register defines the flags on fs with DESIGN.md's defaults.
+// Register defines the flags on fs.
 func (f *Flags) Register(fs *flag.FlagSet) {
-	fs.StringVar(&f.Redis, "redis", "", "comma list of Redis cache shards (host:port); empty: in-process cache only")
-	fs.BoolVar(&f.RedisCluster, "redis-cluster", false, "treat -redis as the seed nodes of a Redis Cluster instead of Ring shards")
-	fs.DurationVar(&f.RedisTimeout, "redis-timeout", 50*time.Millisecond, "budget for one Redis call on the query path; a slower shard counts as a miss")
+	f.Tiers.Register(fs)
+	f.CacheRules.Register(fs)
 	fs.StringVar(&f.Resolver, "resolver", "", "comma list of resolverd gRPC addresses (host:port); empty: in-process resolver")
 	f.ResolverTLS.register(fs)
 	fs.IntVar(&f.L1, "l1", 100000, "in-process cache (L1) entries; 0 turns L1 off")
 	fs.Int64Var(&f.L1Bytes, "l1-bytes", 256<<20, "in-process cache (L1) size bound in bytes")
-	fs.DurationVar(&f.MinTTL, "min-ttl", 0, "lowest TTL the cache stores (shorter TTLs are raised)")
-	fs.DurationVar(&f.MaxTTL, "max-ttl", 86400*time.Second, "highest TTL the cache stores (longer TTLs are lowered)")
-	fs.DurationVar(&f.MaxNegTTL, "max-negative-ttl", dnsmsg.DefaultMaxNegativeTTL, "highest TTL of a negative answer (NXDOMAIN, NODATA) the cache stores, as Unbound's cache-max-negative-ttl; 0: -max-ttl alone")
-	fs.DurationVar(&f.Stale, "stale", 24*time.Hour, "serve-stale window past the TTL (RFC 8767); 0 turns serve-stale off")
-	fs.StringVar(&f.QueueRedis, "queue-redis", "", "the work queue's Redis (host:port; never a cache shard): hits are counted there for the fleet's prefetch, which resolverd's workers do")
-	fs.StringVar(&f.Queue, "queue", queue.DefaultName, "the work queue's name")
-	fs.IntVar(&f.PrefetchHits, "prefetch-hits", 2, "hits that make an entry popular enough to be refreshed before it expires; 0 turns prefetch off")
-	f.RedisAuth.Register(fs)
 }
 
 // Frontend is a built query path with what it holds open. With both L1
