@@ -3,7 +3,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"github.com/shardns/shardns/dnsd/acl"
 	"github.com/shardns/shardns/internal/config"
 	"github.com/shardns/shardns/internal/frontend"
+	"github.com/shardns/shardns/internal/lifecycle"
 	"github.com/shardns/shardns/internal/procmetrics"
 )
 
@@ -40,8 +40,17 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	c.Drain.Register(fs)
 }
 
-// Run serves until ctx is done.
+// Run serves until ctx is done, then shuts down cleanly: the HTTP server
+// drains (requests in flight finish, up to -drain-timeout), then the fleet
+// stats publisher and the frontend stop (see internal/lifecycle).
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	return lifecycle.Run(ctx, "cacheapi", log, cfg.DrainTimeout, func(g *lifecycle.Group) error {
+		return start(g, cfg, log)
+	})
+}
+
+// start opens and starts cacheapi's parts in g, each after what it uses.
+func start(g *lifecycle.Group, cfg Config, log *slog.Logger) error {
 	if err := cfg.Access.Check(); err != nil {
 		return fmt.Errorf("cacheapi: %w", err)
 	}
@@ -58,10 +67,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("cacheapi: %w", err)
 	}
-	defer fe.Close()
-	statsCtx, stopStats := context.WithCancel(ctx)
-	waitStats := fe.PublishStats(statsCtx, "cacheapi", reg, log)
-	defer func() { stopStats(); waitStats() }()
+	g.OnClose("frontend", fe.Close)
+	g.Add("fleet stats", fe.StatsPublisher("cacheapi", reg, log))
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("cacheapi: listen %s: %w", cfg.Listen, err)
@@ -76,19 +83,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		// ReadTimeout leaves room for a POST /jobs upload of a large CSV.
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 10 * time.Second,
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
+	g.Add("http", lifecycle.HTTPServer(srv, ln))
 	log.Info("cacheapi ready", "listen", ln.Addr().String(), "allow", allow.String(), "http_rate", cfg.Access.Rate)
-	select {
-	case <-ctx.Done():
-	case err := <-done:
-		return fmt.Errorf("cacheapi: serve: %w", err)
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
 	return nil
 }
 

@@ -9,8 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -26,6 +28,7 @@ import (
 	"github.com/shardns/shardns/internal/config"
 	"github.com/shardns/shardns/internal/frontend"
 	"github.com/shardns/shardns/internal/httpserve"
+	"github.com/shardns/shardns/internal/lifecycle"
 	"github.com/shardns/shardns/internal/pprofhttp"
 	"github.com/shardns/shardns/internal/procmetrics"
 	"github.com/shardns/shardns/resolverd/forward"
@@ -74,21 +77,30 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxTCPPer, "max-tcp-per-client", transport.DefaultMaxTCPPerClient, "open TCP connections at most per client (IPv4 address, IPv6 /64); more are closed at once; at most -max-tcp-conns")
 }
 
-// Run serves until ctx is done, then shuts down cleanly.
+// Run serves until ctx is done, then shuts down cleanly: the listeners
+// drain (queries in flight are answered, up to -drain-timeout), then the
+// fleet stats publisher, the frontend and the in-process resolver stop, in
+// the reverse order of starting (see internal/lifecycle).
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	reg := procmetrics.Registry()
 	listen := config.List(cfg.Listen)
 	if len(listen) == 0 {
 		return errors.New("dnsd: -listen is empty")
 	}
+	return lifecycle.Run(ctx, "dnsd", log, cfg.DrainTimeout, func(g *lifecycle.Group) error {
+		return start(g, cfg, listen, log)
+	})
+}
 
+// start opens and starts dnsd's parts in g, each after what it uses.
+func start(g *lifecycle.Group, cfg Config, listen []string, log *slog.Logger) error {
+	reg := procmetrics.Registry()
 	var local *inProcess
 	if cfg.Frontend.Resolver == "" {
 		var err error
 		if local, err = newInProcess(cfg, listen, log); err != nil {
 			return err
 		}
-		defer local.Close()
+		g.OnClose("in-process resolver", local.Close)
 		if local.fwd != nil {
 			reg.MustRegister(local.fwd.Collector())
 		}
@@ -106,10 +118,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("dnsd: %w", err)
 	}
-	defer fe.Close()
-	statsCtx, stopStats := context.WithCancel(ctx)
-	waitStats := fe.PublishStats(statsCtx, "dnsd", reg, log)
-	defer func() { stopStats(); waitStats() }()
+	g.OnClose("frontend", fe.Close)
+	g.Add("fleet stats", fe.StatsPublisher("dnsd", reg, log))
 
 	allow, err := acl.Parse(cfg.Allow)
 	if err != nil {
@@ -141,8 +151,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Registerer: reg,
 		Transport:  transport.Config{MaxTCPConns: cfg.MaxTCP, MaxTCPPerClient: cfg.MaxTCPPer},
 	})
+	// Added before Listen: a listen that fails part way releases what did
+	// bind when the group stops.
+	g.Add("dns server", lifecycle.Part{Drain: srv.Shutdown})
 	if err := srv.Listen(listen); err != nil {
-		srv.Shutdown(context.Background()) // release what did bind
 		return fmt.Errorf("dnsd: %w", err)
 	}
 	https, err := httpserve.StartAll(log,
@@ -159,19 +171,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		httpserve.Side{Addr: cfg.Pprof, Handler: pprofhttp.Handler},
 	)
 	if err != nil {
-		srv.Shutdown(context.Background())
 		return fmt.Errorf("dnsd: %w", err)
 	}
-	log.Info("dnsd ready", "mode", mode(cfg), "listen", cfg.Listen, "allow", allow.String(), "rate_limit", cfg.RateLimit, "cookies", cfg.Cookies)
-	<-ctx.Done()
-	log.Info("dnsd shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
-	defer cancel()
-	errs := []error{srv.Shutdown(sctx)}
 	for _, h := range https {
-		errs = append(errs, h.Shutdown(sctx))
+		g.Add("http "+h.Addr, lifecycle.HTTPServer(h, nil))
 	}
-	return errors.Join(errs...)
+	log.Info("dnsd ready", "mode", mode(cfg), "listen", cfg.Listen, "bound", addrList(srv.Addrs()), "allow", allow.String(), "rate_limit", cfg.RateLimit, "cookies", cfg.Cookies)
+	return nil
+}
+
+// addrList is addrs as a comma list, for the start log.
+func addrList(addrs []net.Addr) string {
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.Network() + "/" + a.String()
+	}
+	return strings.Join(out, ",")
 }
 
 // newCookies is the server cookie issuer the flags ask for: nil with

@@ -18,6 +18,7 @@ import (
 	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/config"
 	"github.com/shardns/shardns/internal/dnsmsg"
+	"github.com/shardns/shardns/internal/lifecycle"
 	"github.com/shardns/shardns/internal/lookup"
 	"github.com/shardns/shardns/internal/prefetch"
 	"github.com/shardns/shardns/internal/queue"
@@ -29,10 +30,11 @@ import (
 // announcement is lost.
 const L1MaxAge = 5 * time.Second
 
-// Bounds of the operator's calls.
+// Bounds of the operator's calls, and of Close.
 const (
 	probeTimeout   = time.Second     // the readiness lookup of ". NS"
 	publishTimeout = 2 * time.Second // announcing a flush, after it is done
+	closeTimeout   = 5 * time.Second // the loops' last sends, then the connections
 )
 
 // Flags are the frontend flags dnsd and cacheapi have in common: the Redis
@@ -71,18 +73,16 @@ type Frontend struct {
 	Redis    *cache.Redis  // nil without -redis
 	Queue    *queue.Queue  // nil without -queue-redis
 	resolver lookup.Resolver
-	close    []func() error
+	parts    *lifecycle.Group // what Build opened and started, in order
 }
 
-// Close stops listening for flushes and releases the Redis and gRPC
+// Close stops the frontend's loops (the prefetch counter sends its last
+// counts), stops listening for flushes and releases the Redis and gRPC
 // connections, in the reverse order of opening.
 func (f *Frontend) Close() error {
-	var errs []error
-	for i := len(f.close) - 1; i >= 0; i-- {
-		errs = append(errs, f.close[i]())
-	}
-	f.close = nil
-	return errors.Join(errs...)
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	return f.parts.Stop(ctx)
 }
 
 // Build opens the tiers and the resolver the flags name and builds the
@@ -101,7 +101,7 @@ func Build(f Flags, local lookup.Resolver, reg prometheus.Registerer, log *slog.
 	if err != nil {
 		return nil, fmt.Errorf("frontend: %w", err)
 	}
-	fe := &Frontend{}
+	fe := &Frontend{parts: lifecycle.New(context.Background(), log)}
 	var l1, l2 cache.Tier
 	if f.L1 > 0 {
 		cfg := cache.MemoryConfig{MaxEntries: f.L1, MaxBytes: f.L1Bytes}
@@ -126,10 +126,10 @@ func Build(f Flags, local lookup.Resolver, reg prometheus.Registerer, log *slog.
 		}
 		redisopt.Check(context.Background(), log, "cache shard", addrs, cacheAuth)
 		fe.Redis, l2 = r, r
-		fe.close = append(fe.close, r.Close)
+		fe.parts.OnClose("cache shards", r.Close)
 		if fe.L1 != nil {
 			sub := r.SubscribeInvalidations(func(inv cache.Invalidation) { fe.L1.Invalidate(inv) }, log)
-			fe.close = append(fe.close, sub.Close)
+			fe.parts.OnClose("flush subscriber", sub.Close)
 		}
 	}
 	fe.Store = cache.NewLayered(l1, l2)
@@ -142,7 +142,7 @@ func Build(f Flags, local lookup.Resolver, reg prometheus.Registerer, log *slog.
 			return nil, fmt.Errorf("frontend: %w", err)
 		}
 		res = remote
-		fe.close = append(fe.close, remote.Close)
+		fe.parts.OnClose("resolver client", remote.Close)
 	}
 	if res == nil {
 		fe.Close()
@@ -172,16 +172,13 @@ func Build(f Flags, local lookup.Resolver, reg prometheus.Registerer, log *slog.
 			_ = redisopt.CheckClient(context.Background(), log, "queue Redis", c, queueAuth)
 		}
 		fe.Queue = q
-		fe.close = append(fe.close, q.Client().Close)
+		fe.parts.OnClose("queue Redis", q.Client().Close)
 		if f.PrefetchHits > 0 && fe.Redis != nil {
 			// The fleet's prefetch: this frontend counts, resolverd refreshes.
 			hot := prefetch.NewCounter(prefetch.CounterConfig{
 				Client: q.Client(), Queue: q.Name(), MinHits: f.PrefetchHits, Registerer: reg, Logger: log,
 			})
-			ctx, stop := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { defer close(done); hot.Run(ctx) }()
-			fe.close = append(fe.close, func() error { stop(); <-done; return nil })
+			fe.parts.Go("prefetch counter", hot.Run)
 			cfg.Hot = hot
 		}
 	}

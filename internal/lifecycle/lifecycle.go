@@ -148,7 +148,7 @@ func (g *Group) Err() error {
 }
 
 // Stop stops every part, newest first: it drains the part (bounded by
-// ctx), cancels its loop's context and waits for the loop (until ctx ends,
+// ctx; a drain cut off at ctx's end is logged at warn level), cancels its loop's context and waits for the loop (until ctx ends,
 // and at least a short grace after the cancel), then closes it. A loop
 // still running then is reported in the error and left to end on its own.
 // Stop returns every error met on the way; later calls wait for the first
@@ -167,7 +167,7 @@ func (g *Group) Stop(ctx context.Context) error {
 
 	var errs []error
 	for i := len(parts) - 1; i >= 0; i-- {
-		if err := parts[i].stop(ctx); err != nil {
+		if err := parts[i].stop(ctx, g.log); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -176,11 +176,17 @@ func (g *Group) Stop(ctx context.Context) error {
 	return g.stopErr
 }
 
-// stop drains, cancels, waits for and closes one part.
-func (p *part) stop(ctx context.Context) error {
+// stop drains, cancels, waits for and closes one part. A drain cut off by
+// ctx's deadline is the bound doing its job: it is logged, not returned.
+func (p *part) stop(ctx context.Context, log *slog.Logger) error {
 	var errs []error
 	if p.Drain != nil {
-		if err := p.Drain(ctx); err != nil {
+		err := p.Drain(ctx)
+		switch {
+		case err == nil:
+		case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+			log.Warn("work in flight cut off: the drain deadline passed", "part", p.name, "err", err)
+		default:
 			errs = append(errs, fmt.Errorf("lifecycle: drain %s: %w", p.name, err))
 		}
 	}

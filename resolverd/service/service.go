@@ -5,7 +5,6 @@ package service
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/shardns/shardns/internal/config"
 	"github.com/shardns/shardns/internal/httpserve"
+	"github.com/shardns/shardns/internal/lifecycle"
 	"github.com/shardns/shardns/internal/pprofhttp"
 	"github.com/shardns/shardns/internal/procmetrics"
 	"github.com/shardns/shardns/internal/queue"
@@ -84,8 +84,19 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&w.MaxAttempts, "max-attempts", queue.DefaultMaxAttempts, "failed runs that send a task to the dead list")
 }
 
-// Run serves until ctx is done.
+// Run serves until ctx is done, then shuts down cleanly: the side HTTP
+// servers and the gRPC server drain (health says NOT_SERVING first, calls
+// in flight finish, up to -drain-timeout), then the queue's workers finish
+// the tasks in hand and the scheduler gives its lease up, then the Redis
+// clients and the forwarder close (see internal/lifecycle).
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	return lifecycle.Run(ctx, "resolverd", log, cfg.DrainTimeout, func(g *lifecycle.Group) error {
+		return start(ctx, g, cfg, log)
+	})
+}
+
+// start opens and starts resolverd's parts in g, each after what it uses.
+func start(ctx context.Context, g *lifecycle.Group, cfg Config, log *slog.Logger) error {
 	reg := procmetrics.Registry()
 	var auth resolve.Authority
 	if cfg.Zones != "" {
@@ -102,7 +113,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("resolverd: %w", err)
 		}
-		defer f.Close()
+		g.OnClose("forwarder", f.Close)
 		reg.MustRegister(f.Collector())
 		fwd = f
 	}
@@ -131,17 +142,25 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		warnPlaintext(ln.Addr(), log)
 	}
 	ln = rawconn.Listener(ln)
-	stopWork, err := startWork(ctx, cfg.Work, res, reg, log)
-	if err != nil {
+	if err := startWork(ctx, g, cfg.Work, res, reg, log); err != nil {
 		ln.Close()
 		return err
 	}
-	defer stopWork()
 
 	srv := grpc.NewServer(opts...)
 	hs := rpc.New(res, rpc.WithRegisterer(reg)).Register(srv)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
+	g.Add("grpc server", lifecycle.Part{
+		Run: func(context.Context) error {
+			if err := srv.Serve(ln); err != nil {
+				return fmt.Errorf("resolverd: serve: %w", err)
+			}
+			return nil
+		},
+		Drain: func(ctx context.Context) error {
+			hs.Shutdown() // tell clients to move away before the listener closes
+			return gracefulStop(ctx, srv)
+		},
+	})
 	log.Info("resolverd ready", "listen", ln.Addr().String(), "tls", tlsMode(tlsCfg), "upstreams", cfg.Upstream, "zones", cfg.Zones)
 
 	https, err := httpserve.StartAll(log,
@@ -151,29 +170,27 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		httpserve.Side{Addr: cfg.Pprof, Handler: pprofhttp.Handler},
 	)
 	if err != nil {
-		srv.Stop()
 		return fmt.Errorf("resolverd: %w", err)
 	}
-
-	select {
-	case <-ctx.Done():
-	case err := <-done:
-		return fmt.Errorf("resolverd: serve: %w", err)
+	for _, h := range https {
+		g.Add("http "+h.Addr, lifecycle.HTTPServer(h, nil))
 	}
-	log.Info("resolverd shutting down")
-	hs.Shutdown() // tell clients to move away before the listener closes
+	return nil
+}
+
+// gracefulStop stops srv once the calls in flight are answered, or at
+// once when ctx ends first.
+func gracefulStop(ctx context.Context, srv *grpc.Server) error {
 	stopped := make(chan struct{})
 	go func() { srv.GracefulStop(); close(stopped) }()
 	select {
 	case <-stopped:
-	case <-time.After(cfg.DrainTimeout):
+		return nil
+	case <-ctx.Done():
 		srv.Stop()
+		<-stopped
+		return ctx.Err()
 	}
-	var errs []error
-	for _, h := range https {
-		errs = append(errs, h.Close())
-	}
-	return errors.Join(errs...)
 }
 
 // warnPlaintext warns when plaintext gRPC is served on an address that is
