@@ -78,14 +78,10 @@ type member struct {
 // testFlags are frontend flags for tests: L1 on, Redis over shards (none:
 // L1 only), a generous Redis budget for loaded machines.
 func testFlags(shards []*redistest.Server) frontend.Flags {
-	return frontend.Flags{
-		Redis:        strings.Join(redistest.Addrs(shards), ","),
-		RedisTimeout: 2 * time.Second,
-		L1:           1000,
-		L1Bytes:      1 << 20,
-		MaxTTL:       24 * time.Hour,
-		Stale:        time.Hour,
-	}
+	f := frontend.Flags{L1: 1000, L1Bytes: 1 << 20}
+	f.Redis, f.RedisTimeout = strings.Join(redistest.Addrs(shards), ","), 2*time.Second
+	f.MaxTTL, f.Stale = 24*time.Hour, time.Hour
+	return f
 }
 
 // testToken is the bearer token of newMember's servers; testAuth sends it.

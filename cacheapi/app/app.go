@@ -3,7 +3,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -14,18 +13,21 @@ import (
 	"github.com/shardns/shardns/cacheapi/api"
 	"github.com/shardns/shardns/cacheapi/stats"
 	"github.com/shardns/shardns/dnsd/acl"
+	"github.com/shardns/shardns/internal/config"
 	"github.com/shardns/shardns/internal/frontend"
+	"github.com/shardns/shardns/internal/lifecycle"
 	"github.com/shardns/shardns/internal/procmetrics"
 )
 
-// Config is cacheapi's flags.
+// Config is cacheapi's flags. The embedded groups are the flags cacheapi
+// shares with the other daemons (internal/config).
 type Config struct {
-	Listen    string
-	Frontend  frontend.Flags
-	Access    api.Flags
-	Allow     string
-	LogFormat string
-	LogLevel  string
+	Listen   string
+	Frontend frontend.Flags
+	Access   api.Flags
+	config.ClientACL
+	config.Logging
+	config.Drain
 }
 
 // Register defines cacheapi's flags on fs.
@@ -33,13 +35,22 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", ":8080", "HTTP listen address")
 	c.Frontend.Register(fs)
 	c.Access.Register(fs)
-	fs.StringVar(&c.Allow, "allow", "", "comma list of client CIDRs allowed to use /lookup and /dns-query, or \"any\"; default loopback, RFC 1918, RFC 6598, RFC 4193 and link-local; others get 403")
-	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
-	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	c.ClientACL.Register(fs)
+	c.Logging.Register(fs)
+	c.Drain.Register(fs)
 }
 
-// Run serves until ctx is done.
+// Run serves until ctx is done, then shuts down cleanly: the HTTP server
+// drains (requests in flight finish, up to -drain-timeout), then the fleet
+// stats publisher and the frontend stop (see internal/lifecycle).
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	return lifecycle.Run(ctx, "cacheapi", log, cfg.DrainTimeout, func(g *lifecycle.Group) error {
+		return start(g, cfg, log)
+	})
+}
+
+// start opens and starts cacheapi's parts in g, each after what it uses.
+func start(g *lifecycle.Group, cfg Config, log *slog.Logger) error {
 	if err := cfg.Access.Check(); err != nil {
 		return fmt.Errorf("cacheapi: %w", err)
 	}
@@ -56,10 +67,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("cacheapi: %w", err)
 	}
-	defer fe.Close()
-	statsCtx, stopStats := context.WithCancel(ctx)
-	waitStats := fe.PublishStats(statsCtx, "cacheapi", reg, log)
-	defer func() { stopStats(); waitStats() }()
+	g.OnClose("frontend", fe.Close)
+	g.Add("fleet stats", fe.StatsPublisher("cacheapi", reg, log))
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("cacheapi: listen %s: %w", cfg.Listen, err)
@@ -74,19 +83,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		// ReadTimeout leaves room for a POST /jobs upload of a large CSV.
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 10 * time.Second,
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
+	g.Add("http", lifecycle.HTTPServer(srv, ln))
 	log.Info("cacheapi ready", "listen", ln.Addr().String(), "allow", allow.String(), "http_rate", cfg.Access.Rate)
-	select {
-	case <-ctx.Done():
-	case err := <-done:
-		return fmt.Errorf("cacheapi: serve: %w", err)
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
 	return nil
 }
 
@@ -99,6 +97,3 @@ func boundHost(a net.Addr) []string {
 	}
 	return []string{tcp.IP.String()}
 }
-
-// LogSettings are the -log-format and -log-level values.
-func (c *Config) LogSettings() (format, level string) { return c.LogFormat, c.LogLevel }

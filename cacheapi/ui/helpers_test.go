@@ -87,12 +87,9 @@ type site struct {
 // not nil, wraps the API's handler (to add routes the API lacks).
 func newSite(t testing.TB, shards []*redistest.Server, wrap func(http.Handler) http.Handler) *site {
 	t.Helper()
-	flags := frontend.Flags{
-		Redis:        strings.Join(redistest.Addrs(shards), ","),
-		RedisTimeout: 2 * time.Second,
-		MaxTTL:       24 * time.Hour,
-		Stale:        time.Hour,
-	}
+	var flags frontend.Flags
+	flags.Redis, flags.RedisTimeout = strings.Join(redistest.Addrs(shards), ","), 2*time.Second
+	flags.MaxTTL, flags.Stale = 24*time.Hour, time.Hour
 	if len(shards) == 0 {
 		flags.L1, flags.L1Bytes = 1000, 1<<20
 	}

@@ -9,8 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -26,6 +28,7 @@ import (
 	"github.com/shardns/shardns/internal/config"
 	"github.com/shardns/shardns/internal/frontend"
 	"github.com/shardns/shardns/internal/httpserve"
+	"github.com/shardns/shardns/internal/lifecycle"
 	"github.com/shardns/shardns/internal/pprofhttp"
 	"github.com/shardns/shardns/internal/procmetrics"
 	"github.com/shardns/shardns/resolverd/forward"
@@ -33,67 +36,71 @@ import (
 	"github.com/shardns/shardns/resolverd/zones"
 )
 
-// Config is dnsd's flags.
+// Config is dnsd's flags. The embedded groups are the flags dnsd shares
+// with the other daemons (internal/config).
 type Config struct {
-	Listen     string
-	Frontend   frontend.Flags
-	Upstream   string
-	Trusted    string
-	Zones      string
+	Listen   string
+	Frontend frontend.Flags
+	config.Resolving
+	config.Diagnostics
+	config.ClientACL
+	config.Logging
+	config.Drain
 	ResolvConf string
 	HTTP       string
 	HTTPAccess api.Flags
-	Metrics    string
-	Pprof      string
-	Allow      string
 	RateLimit  float64
 	RateSlip   int
 	Cookies    bool
 	CookieFile string
 	MaxTCP     int
 	MaxTCPPer  int
-	LogFormat  string
-	LogLevel   string
 }
 
 // Register defines dnsd's flags on fs.
 func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", ":5353", "comma list of addresses to serve DNS on, UDP and TCP")
 	c.Frontend.Register(fs)
-	fs.StringVar(&c.Upstream, "upstream", "", "in-process resolver only: comma list of upstreams (host:port, tcp://host:port, tls://host:port); default: the servers of -resolv-conf, never dnsd itself")
-	fs.StringVar(&c.Trusted, "trusted-upstream", "", "in-process resolver only: comma list of upstreams, written as in -upstream, whose AD bit is passed on (tls:// upstreams always are); AD from any other is cleared")
-	fs.StringVar(&c.Zones, "zones", "", "in-process resolver only: folder of RFC 1035 zone files (*.zone, *.db) answered locally")
+	c.Resolving.Register(fs)
+	c.Diagnostics.Register(fs)
+	c.ClientACL.Register(fs)
+	c.Logging.Register(fs)
+	c.Drain.Register(fs)
 	fs.StringVar(&c.ResolvConf, "resolv-conf", "/etc/resolv.conf", "where the default upstreams are read from")
 	fs.StringVar(&c.HTTP, "http", "", "serve the REST API (lookups, health, metrics) in-process on this address, e.g. 127.0.0.1:8080; its /lookup and /dns-query obey -allow")
 	c.HTTPAccess.Register(fs)
-	fs.StringVar(&c.Metrics, "metrics", "", "serve Prometheus /metrics on this address")
-	fs.StringVar(&c.Pprof, "pprof", "", "serve Go's profiler (net/http/pprof, /debug/pprof/) on this address; keep it on loopback")
-	fs.StringVar(&c.Allow, "allow", "", "comma list of client CIDRs allowed to query, or \"any\"; default loopback, RFC 1918, RFC 6598, RFC 4193 and link-local; others get REFUSED with EDE 18 over UDP, and their TCP connections are closed at accept")
 	fs.Float64Var(&c.RateLimit, "rate-limit", 0, "UDP queries per second allowed per client /24 (IPv4) or /56 (IPv6); 0 turns rate limiting off")
 	fs.IntVar(&c.RateSlip, "rate-slip", 2, "every Nth over-limit UDP query is answered empty with TC=1 (so real clients retry over TCP), the rest dropped; 0 drops all")
 	fs.BoolVar(&c.Cookies, "cookies", true, "DNS server cookies (RFC 7873, RFC 9018): replies carry one; a UDP client returning a valid one skips -rate-limit, a bad one gets BADCOOKIE; false ignores COOKIE options")
 	fs.StringVar(&c.CookieFile, "cookie-secret-file", "", "file holding the server cookie secret as 32 hex digits (a second line: the previous secret, still accepted); share it across the fleet's frontends; empty: a random secret per process")
 	fs.IntVar(&c.MaxTCP, "max-tcp-conns", 1024, "open TCP connections at most; more are closed at once")
 	fs.IntVar(&c.MaxTCPPer, "max-tcp-per-client", transport.DefaultMaxTCPPerClient, "open TCP connections at most per client (IPv4 address, IPv6 /64); more are closed at once; at most -max-tcp-conns")
-	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
-	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
 
-// Run serves until ctx is done, then shuts down cleanly.
+// Run serves until ctx is done, then shuts down cleanly: the listeners
+// drain (queries in flight are answered, up to -drain-timeout), then the
+// fleet stats publisher, the frontend and the in-process resolver stop, in
+// the reverse order of starting (see internal/lifecycle).
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	reg := procmetrics.Registry()
 	listen := config.List(cfg.Listen)
 	if len(listen) == 0 {
 		return errors.New("dnsd: -listen is empty")
 	}
+	return lifecycle.Run(ctx, "dnsd", log, cfg.DrainTimeout, func(g *lifecycle.Group) error {
+		return start(g, cfg, listen, log)
+	})
+}
 
+// start opens and starts dnsd's parts in g, each after what it uses.
+func start(g *lifecycle.Group, cfg Config, listen []string, log *slog.Logger) error {
+	reg := procmetrics.Registry()
 	var local *inProcess
 	if cfg.Frontend.Resolver == "" {
 		var err error
 		if local, err = newInProcess(cfg, listen, log); err != nil {
 			return err
 		}
-		defer local.Close()
+		g.OnClose("in-process resolver", local.Close)
 		if local.fwd != nil {
 			reg.MustRegister(local.fwd.Collector())
 		}
@@ -111,10 +118,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("dnsd: %w", err)
 	}
-	defer fe.Close()
-	statsCtx, stopStats := context.WithCancel(ctx)
-	waitStats := fe.PublishStats(statsCtx, "dnsd", reg, log)
-	defer func() { stopStats(); waitStats() }()
+	g.OnClose("frontend", fe.Close)
+	g.Add("fleet stats", fe.StatsPublisher("dnsd", reg, log))
 
 	allow, err := acl.Parse(cfg.Allow)
 	if err != nil {
@@ -146,8 +151,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Registerer: reg,
 		Transport:  transport.Config{MaxTCPConns: cfg.MaxTCP, MaxTCPPerClient: cfg.MaxTCPPer},
 	})
+	// Added before Listen: a listen that fails part way releases what did
+	// bind when the group stops.
+	g.Add("dns server", lifecycle.Part{Drain: srv.Shutdown})
 	if err := srv.Listen(listen); err != nil {
-		srv.Shutdown(context.Background()) // release what did bind
 		return fmt.Errorf("dnsd: %w", err)
 	}
 	https, err := httpserve.StartAll(log,
@@ -164,19 +171,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		httpserve.Side{Addr: cfg.Pprof, Handler: pprofhttp.Handler},
 	)
 	if err != nil {
-		srv.Shutdown(context.Background())
 		return fmt.Errorf("dnsd: %w", err)
 	}
-	log.Info("dnsd ready", "mode", mode(cfg), "listen", cfg.Listen, "allow", allow.String(), "rate_limit", cfg.RateLimit, "cookies", cfg.Cookies)
-	<-ctx.Done()
-	log.Info("dnsd shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	errs := []error{srv.Shutdown(sctx)}
 	for _, h := range https {
-		errs = append(errs, h.Shutdown(sctx))
+		g.Add("http "+h.Addr, lifecycle.HTTPServer(h, nil))
 	}
-	return errors.Join(errs...)
+	log.Info("dnsd ready", "mode", mode(cfg), "listen", cfg.Listen, "bound", addrList(srv.Addrs()), "allow", allow.String(), "rate_limit", cfg.RateLimit, "cookies", cfg.Cookies)
+	return nil
+}
+
+// addrList is addrs as a comma list, for the start log.
+func addrList(addrs []net.Addr) string {
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.Network() + "/" + a.String()
+	}
+	return strings.Join(out, ",")
 }
 
 // newCookies is the server cookie issuer the flags ask for: nil with
@@ -270,6 +280,3 @@ func (p *inProcess) Close() error {
 	}
 	return nil
 }
-
-// LogSettings are the -log-format and -log-level values.
-func (c *Config) LogSettings() (format, level string) { return c.LogFormat, c.LogLevel }

@@ -22,7 +22,9 @@ type Daemon interface {
 // Main is the body of every shardns main: read the flags (and their
 // SHARDNS_ variables), build the logger (go-redis's messages included), run
 // until SIGINT or SIGTERM, and return the exit code: 0 after a clean stop,
-// 1 when run failed, 2 for bad flags.
+// 1 when run failed, 2 for bad flags. The first signal ends run's context
+// (run then drains, see internal/lifecycle); a second one, while it does,
+// kills the process as Go does by default.
 func Main(name string, args []string, getenv func(string) string, stderr io.Writer, d Daemon, run func(context.Context, *slog.Logger) error) int {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -43,6 +45,7 @@ func Main(name string, args []string, getenv func(string) string, stderr io.Writ
 	cache.UseLogger(log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	context.AfterFunc(ctx, stop)
 	if err := run(ctx, log); err != nil {
 		log.Error(name+" stopped", "err", err)
 		return 1

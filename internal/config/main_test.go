@@ -6,8 +6,11 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 type testDaemon struct{ name, format, level string }
@@ -49,5 +52,24 @@ func TestMainExitCodes(t *testing.T) {
 		if tc.code == 0 && len(tc.args) == 0 && d.name != "from-env" {
 			t.Errorf("flag from the environment: %q", d.name)
 		}
+	}
+}
+
+// SIGTERM ends run's context, and run's clean return is exit code 0.
+func TestMainStopsOnSIGTERM(t *testing.T) {
+	var stderr bytes.Buffer
+	run := func(ctx context.Context, _ *slog.Logger) error {
+		if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(10 * time.Second):
+			return errors.New("SIGTERM did not end the context")
+		}
+	}
+	if code := Main("testd", nil, func(string) string { return "" }, &stderr, &testDaemon{}, run); code != 0 {
+		t.Errorf("exit %d after SIGTERM; stderr %q", code, stderr.String())
 	}
 }

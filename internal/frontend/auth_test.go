@@ -66,16 +66,15 @@ func TestBuildWithRedisAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := map[string]string{redisopt.QueuePasswordEnv: "queue-pw"}
-	f := Flags{
-		Redis: good.Addr + "," + bad.Addr, RedisTimeout: time.Second,
-		MaxTTL: time.Hour, Stale: time.Hour, QueueRedis: qsrv.Addr, Queue: "warm",
-		RedisAuth: redisopt.Flags{
-			PasswordFile: pwFile,
-			QueueUser:    redisopt.String{Value: "worker", Given: true},
-			QueueTLS:     redisopt.Bool{Value: true, Given: true},
-			QueueTLSCA:   redisopt.String{Value: ca.CertFile, Given: true},
-			Getenv:       func(k string) string { return env[k] },
-		},
+	var f Flags
+	f.Redis, f.RedisTimeout = good.Addr+","+bad.Addr, time.Second
+	f.MaxTTL, f.Stale, f.QueueRedis, f.Queue = time.Hour, time.Hour, qsrv.Addr, "warm"
+	f.RedisAuth = redisopt.Flags{
+		PasswordFile: pwFile,
+		QueueUser:    redisopt.String{Value: "worker", Given: true},
+		QueueTLS:     redisopt.Bool{Value: true, Given: true},
+		QueueTLSCA:   redisopt.String{Value: ca.CertFile, Given: true},
+		Getenv:       func(k string) string { return env[k] },
 	}
 	var logs syncBuffer
 	fe, err := Build(f, answerAll{}, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(&logs, nil)))

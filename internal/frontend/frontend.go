@@ -18,6 +18,7 @@ import (
 	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/config"
 	"github.com/shardns/shardns/internal/dnsmsg"
+	"github.com/shardns/shardns/internal/lifecycle"
 	"github.com/shardns/shardns/internal/lookup"
 	"github.com/shardns/shardns/internal/prefetch"
 	"github.com/shardns/shardns/internal/queue"
@@ -29,54 +30,37 @@ import (
 // announcement is lost.
 const L1MaxAge = 5 * time.Second
 
-// Bounds of the operator's calls.
+// Bounds of the operator's calls, and of Close.
 const (
 	probeTimeout   = time.Second     // the readiness lookup of ". NS"
 	publishTimeout = 2 * time.Second // announcing a flush, after it is done
+	closeTimeout   = 5 * time.Second // the loops' last sends, then the connections
 )
 
-// Flags are the frontend flags dnsd and cacheapi have in common.
+// Flags are the frontend flags dnsd and cacheapi have in common: the Redis
+// tiers and the cache rules every daemon shares (internal/config), and the
+// in-process cache and the resolver client only the frontends have.
 type Flags struct {
-	Redis        string
-	RedisCluster bool
-	RedisTimeout time.Duration
-	Resolver     string
-	ResolverTLS  ResolverTLS // TLS to -resolver (resolver.go)
-	L1           int
-	L1Bytes      int64
-	MinTTL       time.Duration
-	MaxTTL       time.Duration
-	MaxNegTTL    time.Duration
-	Stale        time.Duration
-	QueueRedis   string
-	Queue        string
-	PrefetchHits int
-	// RedisAuth is who the cache's and the queue's clients log in as, and
-	// whether over TLS.
-	RedisAuth redisopt.Flags
+	config.Tiers
+	config.CacheRules
+	Resolver    string
+	ResolverTLS ResolverTLS // TLS to -resolver (resolver.go)
+	L1          int
+	L1Bytes     int64
 
 	// WriteBehind is set by the frontend, not by a flag: see
 	// lookup.Config.WriteBehind.
 	WriteBehind bool
 }
 
-// Register defines the flags on fs with DESIGN.md's defaults.
+// Register defines the flags on fs.
 func (f *Flags) Register(fs *flag.FlagSet) {
-	fs.StringVar(&f.Redis, "redis", "", "comma list of Redis cache shards (host:port); empty: in-process cache only")
-	fs.BoolVar(&f.RedisCluster, "redis-cluster", false, "treat -redis as the seed nodes of a Redis Cluster instead of Ring shards")
-	fs.DurationVar(&f.RedisTimeout, "redis-timeout", 50*time.Millisecond, "budget for one Redis call on the query path; a slower shard counts as a miss")
+	f.Tiers.Register(fs)
+	f.CacheRules.Register(fs)
 	fs.StringVar(&f.Resolver, "resolver", "", "comma list of resolverd gRPC addresses (host:port); empty: in-process resolver")
 	f.ResolverTLS.register(fs)
 	fs.IntVar(&f.L1, "l1", 100000, "in-process cache (L1) entries; 0 turns L1 off")
 	fs.Int64Var(&f.L1Bytes, "l1-bytes", 256<<20, "in-process cache (L1) size bound in bytes")
-	fs.DurationVar(&f.MinTTL, "min-ttl", 0, "lowest TTL the cache stores (shorter TTLs are raised)")
-	fs.DurationVar(&f.MaxTTL, "max-ttl", 86400*time.Second, "highest TTL the cache stores (longer TTLs are lowered)")
-	fs.DurationVar(&f.MaxNegTTL, "max-negative-ttl", dnsmsg.DefaultMaxNegativeTTL, "highest TTL of a negative answer (NXDOMAIN, NODATA) the cache stores, as Unbound's cache-max-negative-ttl; 0: -max-ttl alone")
-	fs.DurationVar(&f.Stale, "stale", 24*time.Hour, "serve-stale window past the TTL (RFC 8767); 0 turns serve-stale off")
-	fs.StringVar(&f.QueueRedis, "queue-redis", "", "the work queue's Redis (host:port; never a cache shard): hits are counted there for the fleet's prefetch, which resolverd's workers do")
-	fs.StringVar(&f.Queue, "queue", queue.DefaultName, "the work queue's name")
-	fs.IntVar(&f.PrefetchHits, "prefetch-hits", 2, "hits that make an entry popular enough to be refreshed before it expires; 0 turns prefetch off")
-	f.RedisAuth.Register(fs)
 }
 
 // Frontend is a built query path with what it holds open. With both L1
@@ -89,18 +73,16 @@ type Frontend struct {
 	Redis    *cache.Redis  // nil without -redis
 	Queue    *queue.Queue  // nil without -queue-redis
 	resolver lookup.Resolver
-	close    []func() error
+	parts    *lifecycle.Group // what Build opened and started, in order
 }
 
-// Close stops listening for flushes and releases the Redis and gRPC
+// Close stops the frontend's loops (the prefetch counter sends its last
+// counts), stops listening for flushes and releases the Redis and gRPC
 // connections, in the reverse order of opening.
 func (f *Frontend) Close() error {
-	var errs []error
-	for i := len(f.close) - 1; i >= 0; i-- {
-		errs = append(errs, f.close[i]())
-	}
-	f.close = nil
-	return errors.Join(errs...)
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	return f.parts.Stop(ctx)
 }
 
 // Build opens the tiers and the resolver the flags name and builds the
@@ -119,7 +101,7 @@ func Build(f Flags, local lookup.Resolver, reg prometheus.Registerer, log *slog.
 	if err != nil {
 		return nil, fmt.Errorf("frontend: %w", err)
 	}
-	fe := &Frontend{}
+	fe := &Frontend{parts: lifecycle.New(context.Background(), log)}
 	var l1, l2 cache.Tier
 	if f.L1 > 0 {
 		cfg := cache.MemoryConfig{MaxEntries: f.L1, MaxBytes: f.L1Bytes}
@@ -144,10 +126,10 @@ func Build(f Flags, local lookup.Resolver, reg prometheus.Registerer, log *slog.
 		}
 		redisopt.Check(context.Background(), log, "cache shard", addrs, cacheAuth)
 		fe.Redis, l2 = r, r
-		fe.close = append(fe.close, r.Close)
+		fe.parts.OnClose("cache shards", r.Close)
 		if fe.L1 != nil {
 			sub := r.SubscribeInvalidations(func(inv cache.Invalidation) { fe.L1.Invalidate(inv) }, log)
-			fe.close = append(fe.close, sub.Close)
+			fe.parts.OnClose("flush subscriber", sub.Close)
 		}
 	}
 	fe.Store = cache.NewLayered(l1, l2)
@@ -160,7 +142,7 @@ func Build(f Flags, local lookup.Resolver, reg prometheus.Registerer, log *slog.
 			return nil, fmt.Errorf("frontend: %w", err)
 		}
 		res = remote
-		fe.close = append(fe.close, remote.Close)
+		fe.parts.OnClose("resolver client", remote.Close)
 	}
 	if res == nil {
 		fe.Close()
@@ -190,16 +172,13 @@ func Build(f Flags, local lookup.Resolver, reg prometheus.Registerer, log *slog.
 			_ = redisopt.CheckClient(context.Background(), log, "queue Redis", c, queueAuth)
 		}
 		fe.Queue = q
-		fe.close = append(fe.close, q.Client().Close)
+		fe.parts.OnClose("queue Redis", q.Client().Close)
 		if f.PrefetchHits > 0 && fe.Redis != nil {
 			// The fleet's prefetch: this frontend counts, resolverd refreshes.
 			hot := prefetch.NewCounter(prefetch.CounterConfig{
 				Client: q.Client(), Queue: q.Name(), MinHits: f.PrefetchHits, Registerer: reg, Logger: log,
 			})
-			ctx, stop := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { defer close(done); hot.Run(ctx) }()
-			fe.close = append(fe.close, func() error { stop(); <-done; return nil })
+			fe.parts.Go("prefetch counter", hot.Run)
 			cfg.Hot = hot
 		}
 	}

@@ -7,23 +7,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shardns/shardns/internal/fleetstats"
+	"github.com/shardns/shardns/internal/lifecycle"
 )
 
-// PublishStats publishes this frontend's counters (read from g) to the
-// Redis tier every few seconds until ctx ends, so any cacheapi's /stats
-// shows the whole fleet. It returns a function that waits for the
-// publisher to stop (it deletes its entry on the way out); without Redis it
-// does nothing.
-func (f *Frontend) PublishStats(ctx context.Context, kind string, g prometheus.Gatherer, log *slog.Logger) (wait func()) {
+// StatsPublisher is the loop that publishes this frontend's counters
+// (read from g) to the Redis tier every few seconds, so any cacheapi's
+// /stats shows the whole fleet; on its way out it deletes its entry.
+// Without Redis it is an empty part. The daemon adds it to its group after
+// the frontend, so it stops while the Redis tier is still open.
+func (f *Frontend) StatsPublisher(kind string, g prometheus.Gatherer, log *slog.Logger) lifecycle.Part {
 	if f.Redis == nil {
-		return func() {}
+		return lifecycle.Part{}
 	}
 	p := fleetstats.NewPublisher(fleetstats.PublisherConfig{
 		Redis: f.Redis.Client(), Kind: kind, Gatherer: g, Logger: log,
 	})
-	done := make(chan struct{})
-	go func() { defer close(done); p.Run(ctx) }()
-	return func() { <-done }
+	return lifecycle.Part{Run: func(ctx context.Context) error { p.Run(ctx); return nil }}
 }
 
 // StatsSource reads the fleet's published counters and each shard's own

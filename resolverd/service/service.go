@@ -5,7 +5,6 @@ package service
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -17,13 +16,12 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/shardns/shardns/internal/config"
-	"github.com/shardns/shardns/internal/dnsmsg"
 	"github.com/shardns/shardns/internal/httpserve"
+	"github.com/shardns/shardns/internal/lifecycle"
 	"github.com/shardns/shardns/internal/pprofhttp"
 	"github.com/shardns/shardns/internal/procmetrics"
 	"github.com/shardns/shardns/internal/queue"
 	"github.com/shardns/shardns/internal/rawconn"
-	"github.com/shardns/shardns/internal/redisopt"
 	"github.com/shardns/shardns/internal/tlsconf"
 	"github.com/shardns/shardns/resolverd/forward"
 	"github.com/shardns/shardns/resolverd/resolve"
@@ -31,18 +29,16 @@ import (
 	"github.com/shardns/shardns/resolverd/zones"
 )
 
-// Config is resolverd's flags.
+// Config is resolverd's flags. The embedded groups are the flags
+// resolverd shares with the other daemons (internal/config).
 type Config struct {
-	Listen    string
-	TLS       TLSFlags
-	Upstream  string
-	Trusted   string
-	Zones     string
-	Metrics   string
-	Pprof     string
-	LogFormat string
-	LogLevel  string
-	Work      WorkFlags
+	Listen string
+	TLS    TLSFlags
+	config.Resolving
+	config.Diagnostics
+	config.Logging
+	config.Drain
+	Work WorkFlags
 }
 
 // TLSFlags are the PEM files of the gRPC server's TLS: its certificate
@@ -60,24 +56,14 @@ const refusalLogInterval = 10 * time.Second
 // started without flags is not open to the network.
 const DefaultListen = "127.0.0.1:50051"
 
-// WorkFlags are the flags of the work queue's workers.
+// WorkFlags are the flags of the work queue's workers: the Redis tiers
+// and the cache rules as every daemon takes them, and the workers' own.
 type WorkFlags struct {
-	Redis        string
-	RedisCluster bool
-	RedisTimeout time.Duration
-	QueueRedis   string
-	Queue        string
-	Workers      int
-	Lease        time.Duration
-	MaxAttempts  int
-	MinTTL       time.Duration
-	MaxTTL       time.Duration
-	MaxNegTTL    time.Duration
-	Stale        time.Duration
-	PrefetchHits int
-	// RedisAuth is who the workers' cache and queue clients log in as,
-	// and whether over TLS.
-	RedisAuth redisopt.Flags
+	config.Tiers
+	config.CacheRules
+	Workers     int
+	Lease       time.Duration
+	MaxAttempts int
 }
 
 // Register defines resolverd's flags on fs.
@@ -86,32 +72,31 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLS.Cert, "tls-cert", "", "PEM certificate (chain) of the gRPC server; with -tls-key, gRPC is served over TLS (1.2 or later)")
 	fs.StringVar(&c.TLS.Key, "tls-key", "", "PEM private key of -tls-cert")
 	fs.StringVar(&c.TLS.ClientCA, "tls-client-ca", "", "PEM file of the CA certificates that sign the clients' certificates: with it, a client must show one (mutual TLS); needs -tls-cert")
-	fs.StringVar(&c.Upstream, "upstream", "", "comma list of upstreams: host:port (UDP, TCP on truncation), tcp://host:port, tls://host:port[#name]")
-	fs.StringVar(&c.Trusted, "trusted-upstream", "", "comma list of upstreams, written as in -upstream, whose AD bit is passed on (tls:// upstreams always are); AD from any other is cleared")
-	fs.StringVar(&c.Zones, "zones", "", "folder of RFC 1035 zone files (*.zone, *.db) answered locally")
-	fs.StringVar(&c.Metrics, "metrics", "", "serve Prometheus /metrics on this address")
-	fs.StringVar(&c.Pprof, "pprof", "", "serve Go's profiler (net/http/pprof, /debug/pprof/) on this address; keep it on loopback")
-	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
-	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	c.Resolving.Register(fs)
+	c.Diagnostics.Register(fs)
+	c.Logging.Register(fs)
+	c.Drain.Register(fs)
 	w := &c.Work
-	fs.StringVar(&w.Redis, "redis", "", "comma list of Redis cache shards the workers write answers to (as dnsd's -redis)")
-	fs.BoolVar(&w.RedisCluster, "redis-cluster", false, "treat -redis as the seed nodes of a Redis Cluster")
-	fs.DurationVar(&w.RedisTimeout, "redis-timeout", 500*time.Millisecond, "budget for one cache write by a worker")
-	fs.StringVar(&w.QueueRedis, "queue-redis", "", "the work queue's Redis (host:port; never a cache shard); with it, -workers take warm and refresh tasks")
-	fs.StringVar(&w.Queue, "queue", queue.DefaultName, "the work queue's name")
+	w.Tiers.Register(fs)
+	w.CacheRules.Register(fs)
 	fs.IntVar(&w.Workers, "workers", 4, "queue workers in this process (with -queue-redis); 0: none, and no prefetch scheduling")
 	fs.DurationVar(&w.Lease, "lease", queue.DefaultLease, "how long a worker holds a task before the reaper gives it to another")
 	fs.IntVar(&w.MaxAttempts, "max-attempts", queue.DefaultMaxAttempts, "failed runs that send a task to the dead list")
-	fs.DurationVar(&w.MinTTL, "min-ttl", 0, "lowest TTL the workers store (as dnsd's -min-ttl)")
-	fs.DurationVar(&w.MaxTTL, "max-ttl", 86400*time.Second, "highest TTL the workers store (as dnsd's -max-ttl)")
-	fs.DurationVar(&w.MaxNegTTL, "max-negative-ttl", dnsmsg.DefaultMaxNegativeTTL, "highest TTL of a negative answer (NXDOMAIN, NODATA) the workers store (as dnsd's -max-negative-ttl)")
-	fs.DurationVar(&w.Stale, "stale", 24*time.Hour, "serve-stale window of the entries the workers store (as dnsd's -stale)")
-	fs.IntVar(&w.PrefetchHits, "prefetch-hits", 2, "hits across the fleet that make an entry popular enough to be refreshed before it expires")
-	w.RedisAuth.Register(fs)
 }
 
-// Run serves until ctx is done.
+// Run serves until ctx is done, then shuts down cleanly: the side HTTP
+// servers and the gRPC server drain (health says NOT_SERVING first, calls
+// in flight finish, up to -drain-timeout), then the queue's workers finish
+// the tasks in hand and the scheduler gives its lease up, then the Redis
+// clients and the forwarder close (see internal/lifecycle).
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	return lifecycle.Run(ctx, "resolverd", log, cfg.DrainTimeout, func(g *lifecycle.Group) error {
+		return start(ctx, g, cfg, log)
+	})
+}
+
+// start opens and starts resolverd's parts in g, each after what it uses.
+func start(ctx context.Context, g *lifecycle.Group, cfg Config, log *slog.Logger) error {
 	reg := procmetrics.Registry()
 	var auth resolve.Authority
 	if cfg.Zones != "" {
@@ -128,7 +113,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("resolverd: %w", err)
 		}
-		defer f.Close()
+		g.OnClose("forwarder", f.Close)
 		reg.MustRegister(f.Collector())
 		fwd = f
 	}
@@ -157,17 +142,25 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		warnPlaintext(ln.Addr(), log)
 	}
 	ln = rawconn.Listener(ln)
-	stopWork, err := startWork(ctx, cfg.Work, res, reg, log)
-	if err != nil {
+	if err := startWork(ctx, g, cfg.Work, res, reg, log); err != nil {
 		ln.Close()
 		return err
 	}
-	defer stopWork()
 
 	srv := grpc.NewServer(opts...)
 	hs := rpc.New(res, rpc.WithRegisterer(reg)).Register(srv)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
+	g.Add("grpc server", lifecycle.Part{
+		Run: func(context.Context) error {
+			if err := srv.Serve(ln); err != nil {
+				return fmt.Errorf("resolverd: serve: %w", err)
+			}
+			return nil
+		},
+		Drain: func(ctx context.Context) error {
+			hs.Shutdown() // tell clients to move away before the listener closes
+			return gracefulStop(ctx, srv)
+		},
+	})
 	log.Info("resolverd ready", "listen", ln.Addr().String(), "tls", tlsMode(tlsCfg), "upstreams", cfg.Upstream, "zones", cfg.Zones)
 
 	https, err := httpserve.StartAll(log,
@@ -177,29 +170,27 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		httpserve.Side{Addr: cfg.Pprof, Handler: pprofhttp.Handler},
 	)
 	if err != nil {
-		srv.Stop()
 		return fmt.Errorf("resolverd: %w", err)
 	}
-
-	select {
-	case <-ctx.Done():
-	case err := <-done:
-		return fmt.Errorf("resolverd: serve: %w", err)
+	for _, h := range https {
+		g.Add("http "+h.Addr, lifecycle.HTTPServer(h, nil))
 	}
-	log.Info("resolverd shutting down")
-	hs.Shutdown() // tell clients to move away before the listener closes
+	return nil
+}
+
+// gracefulStop stops srv once the calls in flight are answered, or at
+// once when ctx ends first.
+func gracefulStop(ctx context.Context, srv *grpc.Server) error {
 	stopped := make(chan struct{})
 	go func() { srv.GracefulStop(); close(stopped) }()
 	select {
 	case <-stopped:
-	case <-time.After(5 * time.Second):
+		return nil
+	case <-ctx.Done():
 		srv.Stop()
+		<-stopped
+		return ctx.Err()
 	}
-	var errs []error
-	for _, h := range https {
-		errs = append(errs, h.Close())
-	}
-	return errors.Join(errs...)
 }
 
 // warnPlaintext warns when plaintext gRPC is served on an address that is
@@ -223,6 +214,3 @@ func tlsMode(cfg *tls.Config) string {
 	}
 	return "on"
 }
-
-// LogSettings are the -log-format and -log-level values.
-func (c *Config) LogSettings() (format, level string) { return c.LogFormat, c.LogLevel }

@@ -89,7 +89,9 @@ func TestRunRefusesBadTLSFlags(t *testing.T) {
 		{TLSFlags{Cert: pair.Cert, Key: other.Key}, "-tls-key " + other.Key + " with -tls-cert " + pair.Cert},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := Run(ctx, Config{Listen: "127.0.0.1:0", Zones: zonesDir(t), TLS: tc.tls}, slog.New(slog.DiscardHandler))
+		cfg := Config{Listen: "127.0.0.1:0", TLS: tc.tls}
+		cfg.Zones = zonesDir(t)
+		err := Run(ctx, cfg, slog.New(slog.DiscardHandler))
 		cancel()
 		if err == nil || !strings.HasPrefix(err.Error(), "resolverd: ") || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v; want an error saying %q", tc.tls, err, tc.want)
@@ -139,8 +141,9 @@ func TestRunServesMutualTLS(t *testing.T) {
 	ca := testcerts.NewCA(t, "fleet CA")
 	pair := ca.Server(t, "resolverd", "127.0.0.1")
 	good := ca.Client(t, "dnsd", "dnsd")
-	addr, mode, logs := runService(t, Config{Listen: "127.0.0.1:0", Zones: zonesDir(t),
-		TLS: TLSFlags{Cert: pair.Cert, Key: pair.Key, ClientCA: ca.File}})
+	cfg := Config{Listen: "127.0.0.1:0", TLS: TLSFlags{Cert: pair.Cert, Key: pair.Key, ClientCA: ca.File}}
+	cfg.Zones = zonesDir(t)
+	addr, mode, logs := runService(t, cfg)
 	if mode != "mutual" {
 		t.Errorf("start log says tls=%s; want mutual", mode)
 	}
@@ -190,7 +193,9 @@ func TestRunServesMutualTLS(t *testing.T) {
 // TestRunPlaintextLoopbackIsQuiet checks that the default kind of setup,
 // plaintext on loopback, logs no warning.
 func TestRunPlaintextLoopbackIsQuiet(t *testing.T) {
-	_, mode, logs := runService(t, Config{Listen: "127.0.0.1:0", Zones: zonesDir(t)})
+	cfg := Config{Listen: "127.0.0.1:0"}
+	cfg.Zones = zonesDir(t)
+	_, mode, logs := runService(t, cfg)
 	if mode != "off" || strings.Contains(logs.String(), "level=WARN") {
 		t.Errorf("plaintext on loopback: tls=%s, log:\n%s", mode, logs.String())
 	}

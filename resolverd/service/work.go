@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
-	"sync"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +15,7 @@ import (
 	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/config"
 	"github.com/shardns/shardns/internal/dnsmsg"
+	"github.com/shardns/shardns/internal/lifecycle"
 	"github.com/shardns/shardns/internal/prefetch"
 	"github.com/shardns/shardns/internal/queue"
 	"github.com/shardns/shardns/internal/redisopt"
@@ -31,26 +31,28 @@ func (l localResolver) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error
 	return m, err
 }
 
-// startWork starts the queue's workers and the prefetch scheduler when
-// -queue-redis and -workers ask for them, and returns what stops them (it
-// waits for tasks in hand to finish).
-func startWork(ctx context.Context, w WorkFlags, res *resolve.Resolver, reg prometheus.Registerer, log *slog.Logger) (func(), error) {
+// startWork adds the queue's workers and the prefetch scheduler to g when
+// -queue-redis and -workers ask for them, after the cache and queue
+// clients they use. Stopping them ends the claims; the tasks in hand
+// finish (each within half a lease) and the scheduler gives its lease up.
+// ctx bounds the checks of the Redis servers at start.
+func startWork(ctx context.Context, g *lifecycle.Group, w WorkFlags, res *resolve.Resolver, reg prometheus.Registerer, log *slog.Logger) error {
 	if w.QueueRedis == "" || w.Workers <= 0 {
-		return func() {}, nil
+		return nil
 	}
 	addrs := config.List(w.Redis)
 	if len(addrs) == 0 {
-		return nil, errors.New("resolverd: -workers need -redis: the cache shards the answers go to")
+		return errors.New("resolverd: -workers need -redis: the cache shards the answers go to")
 	}
 	if w.MaxTTL > 0 && w.MinTTL > w.MaxTTL {
-		return nil, fmt.Errorf("resolverd: -min-ttl %v above -max-ttl %v", w.MinTTL, w.MaxTTL)
+		return fmt.Errorf("resolverd: -min-ttl %v above -max-ttl %v", w.MinTTL, w.MaxTTL)
 	}
 	if w.MaxNegTTL < 0 {
-		return nil, fmt.Errorf("resolverd: -max-negative-ttl %v is negative", w.MaxNegTTL)
+		return fmt.Errorf("resolverd: -max-negative-ttl %v is negative", w.MaxNegTTL)
 	}
 	cacheAuth, queueAuth, err := w.RedisAuth.Load()
 	if err != nil {
-		return nil, fmt.Errorf("resolverd: %w", err)
+		return fmt.Errorf("resolverd: %w", err)
 	}
 	open := cache.NewRing
 	if w.RedisCluster {
@@ -62,14 +64,15 @@ func startWork(ctx context.Context, w WorkFlags, res *resolve.Resolver, reg prom
 		Registerer: reg, Logger: log,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("resolverd: %w", err)
+		return fmt.Errorf("resolverd: %w", err)
 	}
+	g.OnClose("cache shards", store.Close)
 	redisopt.Check(ctx, log, "cache shard", addrs, cacheAuth)
 	q, err := queue.Open(w.QueueRedis, queue.Config{Name: w.Queue, Lease: w.Lease, MaxAttempts: w.MaxAttempts, Auth: queueAuth})
 	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("resolverd: %w", err)
+		return fmt.Errorf("resolverd: %w", err)
 	}
+	g.OnClose("queue Redis", q.Client().Close)
 	if c, ok := q.Client().(*redis.Client); ok {
 		_ = redisopt.CheckClient(ctx, log, "queue Redis", c, queueAuth)
 	}
@@ -78,24 +81,17 @@ func startWork(ctx context.Context, w WorkFlags, res *resolve.Resolver, reg prom
 		Stale: w.Stale, Registerer: reg,
 	})
 	if err != nil {
-		q.Client().Close()
-		store.Close()
-		return nil, fmt.Errorf("resolverd: %w", err)
+		return fmt.Errorf("resolverd: %w", err)
 	}
 	host, _ := os.Hostname()
 	id := host + ":" + strconv.Itoa(os.Getpid())
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { q.Work(ctx, queue.Workers{N: w.Workers, Name: id, Registerer: reg, Logger: log}, wm.Handle) })
+	g.Go("queue workers", func(ctx context.Context) {
+		q.Work(ctx, queue.Workers{N: w.Workers, Name: id, Registerer: reg, Logger: log}, wm.Handle)
+	})
 	if w.PrefetchHits > 0 {
 		s := prefetch.NewScheduler(prefetch.SchedulerConfig{Queue: q, ID: id, MinHits: w.PrefetchHits, Registerer: reg, Logger: log})
-		wg.Go(func() { s.Run(ctx) })
+		g.Go("prefetch scheduler", s.Run)
 	}
 	log.Info("queue workers started", "queue", q.Name(), "queue_redis", w.QueueRedis, "workers", w.Workers)
-	return func() {
-		cancel()
-		wg.Wait()
-		q.Client().Close()
-		store.Close()
-	}, nil
+	return nil
 }

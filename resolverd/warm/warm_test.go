@@ -159,8 +159,8 @@ func newResolver(t testing.TB, upstream string) localResolver {
 	return localResolver{r}
 }
 
-// newStore is the cache tier over one Redis shard, with resolverd's
-// default -redis-timeout.
+// newStore is the cache tier over one Redis shard, with a budget roomy
+// enough for a loaded test machine.
 func newStore(t testing.TB, addr string) *cache.Redis {
 	t.Helper()
 	s, err := cache.NewRing(cache.RedisConfig{Addrs: []string{addr}, Timeout: 500 * time.Millisecond})

@@ -1,0 +1,156 @@
+package app
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"go.uber.org/goleak"
+
+	"github.com/shardns/shardns/internal/config"
+	"github.com/shardns/shardns/internal/testutil/procs"
+	"github.com/shardns/shardns/internal/testutil/redistest"
+)
+
+// upstream serves up.test. A 192.0.2.1 on a loopback UDP port until the
+// test ends.
+func upstream(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		// The name as asked: the forwarder may mix its case (0x20).
+		if len(q.Question) == 1 && strings.EqualFold(q.Question[0].Name, "up.test.") && q.Question[0].Qtype == dns.TypeA {
+			rr, _ := dns.NewRR(q.Question[0].Name + " 300 IN A 192.0.2.1")
+			m.Answer = []dns.RR{rr}
+		} else {
+			m.Rcode = dns.RcodeNameError
+		}
+		w.WriteMsg(m)
+	})}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go srv.ActivateAndServe()
+	<-started
+	t.Cleanup(func() { srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+// zonesDir holds one zone, example.test., with www A 192.0.2.9.
+func zonesDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	zone := "$TTL 300\n" +
+		"@ IN SOA ns1.example.test. hostmaster.example.test. 1 7200 900 1209600 60\n" +
+		"  IN NS ns1.example.test.\n" +
+		"ns1 IN A 127.0.0.53\n" +
+		"www IN A 192.0.2.9\n"
+	if err := os.WriteFile(filepath.Join(dir, "example.test.zone"), []byte(zone), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+var (
+	boundUDP = regexp.MustCompile(`msg="dnsd ready".* bound=udp/([0-9.:]+)`)
+	httpAddr = regexp.MustCompile(`msg="serving HTTP" addr=([0-9.:]+)`)
+)
+
+// dnsd with every part it has (the in-process resolver over a loopback
+// upstream and a zone, L1, a Redis shard, the queue's Redis and its
+// prefetch counter, the stats publisher, DNS, the REST API and /metrics)
+// answers, and when its context ends Run returns nil and leaves no
+// goroutine behind.
+func TestRunStopsCleanly(t *testing.T) {
+	shard := redistest.Start(t)
+	qsrv := redistest.Start(t)
+	up := upstream(t)
+	zones := zonesDir(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+
+	var cfg Config
+	fs := flag.NewFlagSet("dnsd", flag.ContinueOnError)
+	cfg.Register(fs)
+	err := config.Parse(fs, []string{
+		"-listen", "127.0.0.1:0", "-upstream", up, "-zones", zones,
+		"-redis", shard.Addr, "-redis-timeout", "2s", "-queue-redis", qsrv.Addr,
+		"-http", "127.0.0.1:0", "-metrics", "127.0.0.1:0", "-token", "test-token",
+		"-drain-timeout", "3s",
+	}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &procs.Buffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(logs, nil))) }()
+
+	var addr string
+	deadline := time.Now().Add(15 * time.Second)
+	for addr == "" {
+		if m := boundUDP.FindStringSubmatch(logs.String()); m != nil {
+			addr = m[1]
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned %v\n%s", err, logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dnsd not ready:\n%s", logs.String())
+		}
+	}
+	c := &dns.Client{Timeout: 5 * time.Second}
+	for name, want := range map[string]string{"up.test.": "192.0.2.1", "www.example.test.": "192.0.2.9"} {
+		q := new(dns.Msg)
+		q.SetQuestion(name, dns.TypeA)
+		for range 2 { // a miss, then a hit
+			r, _, err := c.Exchange(q, addr)
+			if err != nil || len(r.Answer) != 1 || !strings.Contains(r.Answer[0].String(), want) {
+				t.Fatalf("%s: %v %v", name, r, err)
+			}
+		}
+	}
+	for _, m := range httpAddr.FindAllStringSubmatch(logs.String(), -1) {
+		resp, err := http.Get("http://" + m[1] + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	http.DefaultClient.CloseIdleConnections()
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v\n%s", err, logs.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("Run did not return after its context ended:\n%s", logs.String())
+	}
+	for _, want := range []string{`msg="dnsd shutting down"`, `msg="dnsd stopped"`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, logs.String())
+		}
+	}
+	late := &dns.Client{Timeout: 500 * time.Millisecond}
+	if _, _, err := late.Exchange(new(dns.Msg).SetQuestion("up.test.", dns.TypeA), addr); err == nil {
+		t.Error("dnsd still answers after Run returned")
+	}
+}

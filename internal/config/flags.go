@@ -1,0 +1,130 @@
+package config
+
+import (
+	"flag"
+	"time"
+
+	"github.com/shardns/shardns/internal/cache"
+	"github.com/shardns/shardns/internal/dnsmsg"
+	"github.com/shardns/shardns/internal/lifecycle"
+	"github.com/shardns/shardns/internal/queue"
+	"github.com/shardns/shardns/internal/redisopt"
+)
+
+// The flags two or more daemons take are defined here, once each, in
+// groups a daemon's Config embeds (so its fields read as cfg.Redis,
+// cfg.LogLevel): a flag of the same name has the same default and the same
+// meaning in every daemon. Flags whose meaning is a daemon's own (-listen)
+// stay with that daemon.
+
+// Tiers are the Redis servers a daemon uses, with their security
+// settings: the cache shards the fleet shares and the work queue's Redis.
+type Tiers struct {
+	Redis        string
+	RedisCluster bool
+	RedisTimeout time.Duration
+	QueueRedis   string
+	Queue        string
+	// RedisAuth is who the cache's and the queue's clients log in as, and
+	// whether over TLS.
+	RedisAuth redisopt.Flags
+}
+
+// Register defines -redis, -redis-cluster, -redis-timeout, -queue-redis,
+// -queue and redisopt's security flags on fs.
+//
+// -redis-timeout is 50 ms for every daemon: it bounds each call to a cache
+// shard, and a shard that cannot take a call in that time is one the
+// frontends already count as a miss, so a longer budget for resolverd's
+// workers would only hold a worker on a shard nobody can read from.
+func (t *Tiers) Register(fs *flag.FlagSet) {
+	fs.StringVar(&t.Redis, "redis", "", "comma list of Redis cache shards (host:port) the fleet shares: dnsd and cacheapi read and write answers there, resolverd's workers write them; empty: a frontend keeps its in-process cache only")
+	fs.BoolVar(&t.RedisCluster, "redis-cluster", false, "treat -redis as the seed nodes of a Redis Cluster instead of Ring shards")
+	fs.DurationVar(&t.RedisTimeout, "redis-timeout", cache.DefaultRedisTimeout, "budget for one call to a cache shard, dial included: a slower read counts as a miss, a slower write fails (a worker's task is then retried)")
+	fs.StringVar(&t.QueueRedis, "queue-redis", "", "the work queue's Redis (host:port; never a cache shard): dnsd and cacheapi count their hits there for the fleet's prefetch; resolverd's -workers take warm and refresh tasks from it")
+	fs.StringVar(&t.Queue, "queue", queue.DefaultName, "the work queue's name")
+	t.RedisAuth.Register(fs)
+}
+
+// CacheRules are how answers are stored and kept fresh: the TTL bounds,
+// serve-stale and prefetch. Every daemon that stores answers takes them,
+// and a fleet's daemons should be given the same values.
+type CacheRules struct {
+	MinTTL       time.Duration
+	MaxTTL       time.Duration
+	MaxNegTTL    time.Duration
+	Stale        time.Duration
+	PrefetchHits int
+}
+
+// Register defines -min-ttl, -max-ttl, -max-negative-ttl, -stale and
+// -prefetch-hits on fs.
+func (r *CacheRules) Register(fs *flag.FlagSet) {
+	fs.DurationVar(&r.MinTTL, "min-ttl", 0, "lowest TTL the cache stores (shorter TTLs are raised)")
+	fs.DurationVar(&r.MaxTTL, "max-ttl", 86400*time.Second, "highest TTL the cache stores (longer TTLs are lowered)")
+	fs.DurationVar(&r.MaxNegTTL, "max-negative-ttl", dnsmsg.DefaultMaxNegativeTTL, "highest TTL of a negative answer (NXDOMAIN, NODATA) the cache stores, as Unbound's cache-max-negative-ttl; 0: -max-ttl alone")
+	fs.DurationVar(&r.Stale, "stale", 24*time.Hour, "serve-stale window past the TTL (RFC 8767); 0 turns serve-stale off")
+	fs.IntVar(&r.PrefetchHits, "prefetch-hits", 2, "hits (across the fleet, with -queue-redis) that make an entry popular enough to be refreshed before it expires; 0 turns prefetch off")
+}
+
+// Resolving are the upstreams and local zones of a resolver: resolverd's,
+// or the in-process one of a dnsd without -resolver.
+type Resolving struct {
+	Upstream string
+	Trusted  string
+	Zones    string
+}
+
+// Register defines -upstream, -trusted-upstream and -zones on fs.
+func (r *Resolving) Register(fs *flag.FlagSet) {
+	fs.StringVar(&r.Upstream, "upstream", "", "comma list of upstreams: host:port (UDP, TCP on truncation), tcp://host:port, tls://host:port[#name]; dnsd: for its in-process resolver (without -resolver), empty: the servers of -resolv-conf, never dnsd itself")
+	fs.StringVar(&r.Trusted, "trusted-upstream", "", "comma list of upstreams, written as in -upstream, whose AD bit is passed on (tls:// upstreams always are); AD from any other is cleared")
+	fs.StringVar(&r.Zones, "zones", "", "folder of RFC 1035 zone files (*.zone, *.db) answered locally (dnsd: by its in-process resolver)")
+}
+
+// Logging is where a daemon's log goes and how much of it.
+type Logging struct {
+	LogFormat string
+	LogLevel  string
+}
+
+// Register defines -log-format and -log-level on fs.
+func (l *Logging) Register(fs *flag.FlagSet) {
+	fs.StringVar(&l.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&l.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+// LogSettings are the -log-format and -log-level values (see Daemon).
+func (l *Logging) LogSettings() (format, level string) { return l.LogFormat, l.LogLevel }
+
+// Diagnostics are a daemon's side HTTP servers for its operators.
+type Diagnostics struct {
+	Metrics string
+	Pprof   string
+}
+
+// Register defines -metrics and -pprof on fs.
+func (d *Diagnostics) Register(fs *flag.FlagSet) {
+	fs.StringVar(&d.Metrics, "metrics", "", "serve Prometheus /metrics on this address")
+	fs.StringVar(&d.Pprof, "pprof", "", "serve Go's profiler (net/http/pprof, /debug/pprof/) on this address; keep it on loopback")
+}
+
+// ClientACL is who may look names up through a frontend.
+type ClientACL struct {
+	Allow string
+}
+
+// Register defines -allow on fs.
+func (a *ClientACL) Register(fs *flag.FlagSet) {
+	fs.StringVar(&a.Allow, "allow", "", "comma list of client CIDRs allowed to look names up (DNS queries, the REST API's /lookup and /dns-query), or \"any\"; default loopback, RFC 1918, RFC 6598, RFC 4193 and link-local; others get REFUSED with EDE 18 over UDP, their TCP connections are closed at accept, and HTTP answers 403")
+}
+
+// Drain bounds a daemon's stop.
+type Drain struct {
+	DrainTimeout time.Duration
+}
+
+// Register defines -drain-timeout on fs.
+func (d *Drain) Register(fs *flag.FlagSet) {
+	fs.DurationVar(&d.DrainTimeout, "drain-timeout", lifecycle.DefaultDrain, "on SIGINT or SIGTERM, how long the queries, requests and tasks in flight may take to finish before they are cut off and the daemon exits")
+}
