@@ -25,10 +25,8 @@ import (
 	"github.com/shardns/shardns/internal/rawconn"
 	"github.com/shardns/shardns/internal/redisopt"
 	"github.com/shardns/shardns/internal/tlsconf"
-	"github.com/shardns/shardns/resolverd/forward"
 	"github.com/shardns/shardns/resolverd/resolve"
 	"github.com/shardns/shardns/resolverd/rpc"
-	"github.com/shardns/shardns/resolverd/zones"
 )
 
 // Config is resolverd's flags.
@@ -113,30 +111,17 @@ func (c *Config) Register(fs *flag.FlagSet) {
 // Run serves until ctx is done.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	reg := procmetrics.Registry()
-	var auth resolve.Authority
-	if cfg.Zones != "" {
-		a, err := zones.Load(cfg.Zones)
-		if err != nil {
-			return fmt.Errorf("resolverd: %w", err)
-		}
-		auth = a
-		log.Info("zones loaded", "zones", a.Zones())
+	if cfg.Upstream == "" && cfg.Zones == "" {
+		return errors.New("resolverd: nothing to answer from: set -upstream or -zones")
 	}
-	var fwd resolve.Forwarder
-	if ups := config.List(cfg.Upstream); len(ups) > 0 {
-		f, err := forward.New(forward.Config{Upstreams: ups, Trusted: config.List(cfg.Trusted), Logger: log})
-		if err != nil {
-			return fmt.Errorf("resolverd: %w", err)
-		}
-		defer f.Close()
-		reg.MustRegister(f.Collector())
-		fwd = f
-	}
-	res, err := resolve.New(auth, fwd)
+	res, err := resolve.Open(resolve.Config{
+		Upstreams: config.List(cfg.Upstream), Trusted: config.List(cfg.Trusted), Zones: cfg.Zones,
+		Registerer: reg, Logger: log,
+	})
 	if err != nil {
-		return fmt.Errorf("resolverd: %w (set -upstream or -zones)", err)
+		return fmt.Errorf("resolverd: %w", err)
 	}
-	reg.MustRegister(res.Collector())
+	defer res.Close()
 	opts := rpc.ServerOptions()
 	tlsCfg, err := tlsconf.Server(
 		tlsconf.File{Flag: "tls-cert", Path: cfg.TLS.Cert},

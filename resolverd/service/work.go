@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
@@ -22,14 +21,6 @@ import (
 	"github.com/shardns/shardns/resolverd/resolve"
 	"github.com/shardns/shardns/resolverd/warm"
 )
-
-// localResolver is resolverd's resolver as the workers use it.
-type localResolver struct{ r *resolve.Resolver }
-
-func (l localResolver) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
-	m, _, err := l.r.Resolve(ctx, q)
-	return m, err
-}
 
 // startWork starts the queue's workers and the prefetch scheduler when
 // -queue-redis and -workers ask for them, and returns what stops them (it
@@ -74,7 +65,7 @@ func startWork(ctx context.Context, w WorkFlags, res *resolve.Resolver, reg prom
 		_ = redisopt.CheckClient(ctx, log, "queue Redis", c, queueAuth)
 	}
 	wm, err := warm.New(warm.Config{
-		Resolver: localResolver{res}, Store: store, Policy: dnsmsg.Policy{MinTTL: w.MinTTL, MaxTTL: w.MaxTTL, MaxNegativeTTL: w.MaxNegTTL},
+		Resolver: res, Store: store, Policy: dnsmsg.Policy{MinTTL: w.MinTTL, MaxTTL: w.MaxTTL, MaxNegativeTTL: w.MaxNegTTL},
 		Stale: w.Stale, Registerer: reg,
 	})
 	if err != nil {
