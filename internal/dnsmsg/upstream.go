@@ -8,22 +8,35 @@ import (
 	"github.com/miekg/dns"
 )
 
-// AppendUpstream appends to b the query Upstream builds for q, packed, with
-// ID id: the name lowercased, RD set, CD as q has it, and an OPT record
-// advertising MaxUDPSize with q's DO bit. The bytes are those
-// Upstream().Pack() gives with the same ID, without a dns.Msg.
+// AppendUpstream appends to b the query shardns asks its resolver for q,
+// packed with ID id: the name lowercased (answers are cached for every
+// spelling, RFC 4343), RD set, CD as q has it, and an OPT record advertising
+// MaxUDPSize with q's DO bit (CD and DO are part of the cache key). It
+// grows b at most once.
 func (q *Query) AppendUpstream(b []byte, id uint16) ([]byte, error) {
 	start := len(b)
-	b = slices.Grow(b, headerSize+maxNameWire+4+optSize)
+	// A name takes at most one octet more packed than written.
+	b = slices.Grow(b, headerSize+min(len(q.Name)+1, maxNameWire)+4+optSize)
 	var flags2, flags3 byte = 0x01, 0 // RD
 	if q.CD {
 		flags3 = 0x10
 	}
 	b = append(b, byte(id>>8), byte(id), flags2, flags3, 0, 1, 0, 0, 0, 0, 0, 1)
-	name := b[len(b) : len(b)+maxNameWire]
-	n, err := dns.PackDomainName(LowerName(q.Name), name, 0, nil, false)
+	name := b[len(b):cap(b)]
+	n, err := dns.PackDomainName(q.Name, name, 0, nil, false)
+	if err == nil && n > maxNameWire {
+		err = fmt.Errorf("%d octets, over %d", n, maxNameWire)
+	}
 	if err != nil {
 		return b[:start], fmt.Errorf("dnsmsg: pack query name %q: %w", q.Name, err)
+	}
+	// Lowercased packed, so that a letter written escaped (\065) is too.
+	for i := 0; i < n; {
+		l := int(name[i])
+		for j := i + 1; j <= i+l; j++ {
+			name[j] = lower(name[j])
+		}
+		i += 1 + l
 	}
 	b = b[:len(b)+n]
 	b = binary.BigEndian.AppendUint16(b, q.Type)

@@ -23,7 +23,7 @@ type resolveStep struct {
 
 func (s *resolveStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, error) {
 	s.metrics.resolves.Inc()
-	wire, err := q.AppendUpstream(make([]byte, 0, upstreamQuerySize), dns.Id())
+	wire, err := q.AppendUpstream(nil, dns.Id())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrResolver, err)
 	}
@@ -44,10 +44,6 @@ func (s *resolveStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, err
 	}
 	return &Result{Entry: e, Source: SourceResolver, Now: now, cacheable: cacheable}, nil
 }
-
-// upstreamQuerySize holds a packed upstream query with a name of up to 64
-// octets without growing: the header, the question and an OPT record.
-const upstreamQuerySize = 12 + 64 + 4 + 11
 
 // NewEntry turns a resolver's packed answer into a cache entry stored at
 // now, under the TTL policy and with the serve-stale window, and reports
