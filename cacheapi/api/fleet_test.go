@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shardns/shardns/internal/frontend"
@@ -41,11 +40,10 @@ func zoneResolver(t testing.TB, fwd resolve.Forwarder) lookup.Resolver {
 			t.Error("a resolver call did not end in 10s")
 		}
 	})
-	return resolverFunc(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	return resolverFunc(func(ctx context.Context, q []byte) ([]byte, error) {
 		inflight.Add(1)
 		defer inflight.Done()
-		m, _, err := res.Resolve(ctx, q)
-		return m, err
+		return res.Resolve(ctx, q)
 	})
 }
 

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shardns/shardns/internal/cache"
@@ -35,9 +34,9 @@ txt  IN TXT  "hello world"
 `
 
 // resolverFunc adapts resolve.Resolver to lookup.Resolver.
-type resolverFunc func(ctx context.Context, q *dns.Msg) (*dns.Msg, error)
+type resolverFunc func(ctx context.Context, q []byte) ([]byte, error)
 
-func (f resolverFunc) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) { return f(ctx, q) }
+func (f resolverFunc) Resolve(ctx context.Context, q []byte) ([]byte, error) { return f(ctx, q) }
 
 // clock is a settable time source shared by the chain and L1.
 type clock struct {
@@ -88,11 +87,10 @@ func newFixture(t testing.TB, fwd resolve.Forwarder) *fixture {
 	reg := prometheus.NewRegistry()
 	chain := lookup.Build(lookup.Config{
 		Store: cache.NewLayered(cache.NewMemory(cache.MemoryConfig{MaxEntries: 1000, MaxBytes: 1 << 20, Now: clk.Now}), nil),
-		Resolver: resolverFunc(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+		Resolver: resolverFunc(func(ctx context.Context, q []byte) ([]byte, error) {
 			inflight.Add(1)
 			defer inflight.Done()
-			m, _, err := res.Resolve(ctx, q)
-			return m, err
+			return res.Resolve(ctx, q)
 		}),
 		Policy:     dnsmsg.Policy{MaxTTL: 24 * time.Hour},
 		Registerer: reg,

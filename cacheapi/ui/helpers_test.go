@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shardns/shardns/cacheapi/api"
@@ -36,9 +35,9 @@ www  IN AAAA 2001:db8::1
 `
 
 // resolverFunc adapts a function to lookup.Resolver.
-type resolverFunc func(ctx context.Context, q *dns.Msg) (*dns.Msg, error)
+type resolverFunc func(ctx context.Context, q []byte) ([]byte, error)
 
-func (f resolverFunc) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) { return f(ctx, q) }
+func (f resolverFunc) Resolve(ctx context.Context, q []byte) ([]byte, error) { return f(ctx, q) }
 
 // zoneResolver is resolverd's resolver over testZone, in-process. Cleanup
 // waits for the calls it is still making: coalesced calls run detached
@@ -67,11 +66,10 @@ func zoneResolver(t testing.TB) lookup.Resolver {
 			t.Error("a resolver call did not end in 10s")
 		}
 	})
-	return resolverFunc(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	return resolverFunc(func(ctx context.Context, q []byte) ([]byte, error) {
 		inflight.Add(1)
 		defer inflight.Done()
-		m, _, err := res.Resolve(ctx, q)
-		return m, err
+		return res.Resolve(ctx, q)
 	})
 }
 

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/shardns/shardns/cacheapi/api"
@@ -29,11 +29,10 @@ import (
 	"github.com/shardns/shardns/internal/frontend"
 	"github.com/shardns/shardns/internal/httpserve"
 	"github.com/shardns/shardns/internal/lifecycle"
+	"github.com/shardns/shardns/internal/lookup"
 	"github.com/shardns/shardns/internal/pprofhttp"
 	"github.com/shardns/shardns/internal/procmetrics"
-	"github.com/shardns/shardns/resolverd/forward"
 	"github.com/shardns/shardns/resolverd/resolve"
-	"github.com/shardns/shardns/resolverd/zones"
 )
 
 // Config is dnsd's flags. The embedded groups are the flags dnsd shares
@@ -94,22 +93,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 // start opens and starts dnsd's parts in g, each after what it uses.
 func start(g *lifecycle.Group, cfg Config, listen []string, log *slog.Logger) error {
 	reg := procmetrics.Registry()
-	var local *inProcess
+	var res lookup.Resolver // nil: -resolver names resolverd
 	if cfg.Frontend.Resolver == "" {
-		var err error
-		if local, err = newInProcess(cfg, listen, log); err != nil {
+		local, err := newInProcess(cfg, listen, reg, log)
+		if err != nil {
 			return err
 		}
 		g.OnClose("in-process resolver", local.Close)
-		if local.fwd != nil {
-			reg.MustRegister(local.fwd.Collector())
-		}
-		reg.MustRegister(local.res.Collector())
-	}
-	var res interface {
-		Resolve(context.Context, *dns.Msg) (*dns.Msg, error)
-	}
-	if local != nil {
 		res = local
 	}
 	fl := cfg.Frontend
@@ -229,54 +219,23 @@ func mode(cfg Config) string {
 	return "frontend"
 }
 
-// inProcess is the all-in-one resolver: local zones, then upstreams.
-type inProcess struct {
-	res *resolve.Resolver
-	fwd *forward.Forwarder
-}
-
-func newInProcess(cfg Config, listen []string, log *slog.Logger) (*inProcess, error) {
-	p := &inProcess{}
-	var auth resolve.Authority
-	if cfg.Zones != "" {
-		a, err := zones.Load(cfg.Zones)
-		if err != nil {
-			return nil, fmt.Errorf("dnsd: %w", err)
-		}
-		auth = a
-	}
+// newInProcess is the all-in-one resolver, built as resolverd builds its
+// own (resolve.Open): local zones, then upstreams, by default the servers
+// of -resolv-conf that are not dnsd itself.
+func newInProcess(cfg Config, listen []string, reg prometheus.Registerer, log *slog.Logger) (*resolve.Resolver, error) {
 	ups := config.List(cfg.Upstream)
 	if len(ups) == 0 {
 		ups = systemUpstreams(cfg.ResolvConf, listen)
 	}
-	var fwd resolve.Forwarder
-	if len(ups) > 0 {
-		f, err := forward.New(forward.Config{Upstreams: ups, Trusted: config.List(cfg.Trusted), Logger: log})
-		if err != nil {
-			return nil, fmt.Errorf("dnsd: %w", err)
-		}
-		p.fwd, fwd = f, f
-	} else if auth == nil {
+	if len(ups) == 0 && cfg.Zones == "" {
 		return nil, fmt.Errorf("dnsd: no upstream: %s names none but dnsd itself; set -upstream", cfg.ResolvConf)
 	}
-	res, err := resolve.New(auth, fwd)
+	res, err := resolve.Open(resolve.Config{
+		Upstreams: ups, Trusted: config.List(cfg.Trusted), Zones: cfg.Zones,
+		Registerer: reg, Logger: log,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("dnsd: %w", err)
 	}
-	p.res = res
-	log.Info("in-process resolver", "upstreams", ups, "zones", cfg.Zones)
-	return p, nil
-}
-
-// Resolve answers q in-process.
-func (p *inProcess) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
-	m, _, err := p.res.Resolve(ctx, q)
-	return m, err
-}
-
-func (p *inProcess) Close() error {
-	if p.fwd != nil {
-		return p.fwd.Close()
-	}
-	return nil
+	return res, nil
 }

@@ -175,7 +175,10 @@ func startResolverd(b *testing.B, upstream string) *lookup.Remote {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := remote.Resolve(ctx, query("ready.example.com.", dns.TypeA, 1))
+		wire, err := query("ready.example.com.", dns.TypeA, 1).Pack()
+		if err == nil {
+			_, err = remote.Resolve(ctx, wire)
+		}
 		cancel()
 		if err == nil {
 			return remote

@@ -33,9 +33,8 @@ c     IN CNAME www
 // zoneResolver is resolverd's resolver over local zones only.
 type zoneResolver struct{ r *resolve.Resolver }
 
-func (z zoneResolver) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
-	m, _, err := z.r.Resolve(ctx, q)
-	return m, err
+func (z zoneResolver) Resolve(ctx context.Context, q []byte) ([]byte, error) {
+	return z.r.Resolve(ctx, q)
 }
 
 func newZoneServer(f *testing.F) *server.Server {

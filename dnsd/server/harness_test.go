@@ -53,11 +53,10 @@ type inProcess struct {
 
 var _ lookup.Resolver = (*inProcess)(nil)
 
-func (p *inProcess) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+func (p *inProcess) Resolve(ctx context.Context, q []byte) ([]byte, error) {
 	p.inflight.Add(1)
 	defer p.inflight.Done()
-	m, _, err := p.r.Resolve(ctx, q)
-	return m, err
+	return p.r.Resolve(ctx, q)
 }
 
 // newResolver returns the resolver forwarding to upstream, closed when the

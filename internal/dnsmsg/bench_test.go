@@ -2,6 +2,7 @@ package dnsmsg
 
 import (
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -59,5 +60,78 @@ func BenchmarkAppendReplyNameCookie(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		dst = AppendReplyName(dst[:0], s, q, qname, ReplyOptions{Age: 7, Cookie: cookie})
+	}
+}
+
+// benchAnswer is a resolver's packed answer for www.example.com A: two
+// addresses, an NS in the authority section and an OPT record.
+func benchAnswer(b *testing.B) []byte {
+	b.Helper()
+	m := answer(b, "www.example.com.", dns.TypeA, dns.RcodeSuccess,
+		[]string{"www.example.com. 300 IN A 192.0.2.1", "www.example.com. 300 IN A 192.0.2.2"},
+		[]string{"example.com. 3600 IN NS ns1.example.com."})
+	m.SetEdns0(1232, false)
+	m.Compress = true
+	wire, err := m.Pack()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return wire
+}
+
+// BenchmarkPrepareWire lays a resolver's answer out for the cache by
+// walking the wire, as a miss does.
+func BenchmarkPrepareWire(b *testing.B) {
+	wire := benchAnswer(b)
+	buf := make([]byte, len(wire))
+	p := Policy{MaxTTL: 24 * time.Hour}
+	b.ReportAllocs()
+	for b.Loop() {
+		copy(buf, wire)
+		if _, _, _, err := p.PrepareWire(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPrepareMsg is the same through dns.Msg: unpack, CacheTTL,
+// Prepare.
+func BenchmarkPrepareMsg(b *testing.B) {
+	wire := benchAnswer(b)
+	p := Policy{MaxTTL: 24 * time.Hour}
+	b.ReportAllocs()
+	for b.Loop() {
+		m := new(dns.Msg)
+		if err := m.Unpack(wire); err != nil {
+			b.Fatal(err)
+		}
+		ttl, ok := p.CacheTTL(m)
+		if _, err := Prepare(m, ttl, 0, ok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAppendUpstream packs a miss's upstream query from its Query.
+func BenchmarkAppendUpstream(b *testing.B) {
+	q, _ := benchCommonQuery(b)
+	q.Name = "www.example.com."
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := q.AppendUpstream(nil, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkUpstreamMsg is the same query built and packed as a dns.Msg.
+func BenchmarkUpstreamMsg(b *testing.B) {
+	q, _ := benchCommonQuery(b)
+	q.Name = "www.example.com."
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := upstreamMsg(q, 1).Pack(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -146,16 +146,3 @@ func (q *Query) ReplySize() int {
 	}
 	return min(max(int(q.UDPSize), dns.MinMsgSize), MaxUDPSize)
 }
-
-// Upstream returns the query shardns asks its resolver for q: the name
-// lowercased (answers are cached for every spelling), RD set, CD and DO as
-// the key records them, and EDNS with MaxUDPSize.
-func (q *Query) Upstream() *dns.Msg {
-	m := new(dns.Msg)
-	m.Id = dns.Id()
-	m.RecursionDesired = true
-	m.CheckingDisabled = q.CD
-	m.Question = []dns.Question{{Name: LowerName(q.Name), Qtype: q.Type, Qclass: q.Class}}
-	m.SetEdns0(MaxUDPSize, q.DO)
-	return m
-}

@@ -47,17 +47,45 @@ func ttlValue(t uint32) uint32 {
 // Positive and negative TTLs are then clamped to [MinTTL, MaxTTL]. A TTL of 0
 // means the answer may be served but not stored.
 func (p Policy) CacheTTL(m *dns.Msg) (uint32, bool) {
-	if m.Truncated {
+	f := ttlFacts{truncated: m.Truncated, rcode: m.Rcode, answers: len(m.Answer) > 0}
+	if f.answers {
+		f.minTTL = minTTL(m.Answer, m.Ns)
+	}
+	for _, rr := range m.Ns {
+		if soa, ok := rr.(*dns.SOA); ok {
+			f.soa, f.soaTTL, f.soaMin = true, soa.Hdr.Ttl, soa.Minttl
+			break
+		}
+	}
+	return p.ttl(f)
+}
+
+// ttlFacts is what CacheTTL's rules read from an answer, whether parsed
+// (CacheTTL) or walked on the wire (PrepareWire).
+type ttlFacts struct {
+	truncated bool
+	rcode     int  // with the OPT record's extended bits
+	answers   bool // the answer section holds records
+	minTTL    uint32
+	// The first SOA record of the authority section: its TTL and its
+	// MINIMUM field, both as sent.
+	soa            bool
+	soaTTL, soaMin uint32
+}
+
+// ttl applies CacheTTL's rules to f.
+func (p Policy) ttl(f ttlFacts) (uint32, bool) {
+	if f.truncated {
 		return 0, false
 	}
-	switch m.Rcode {
+	switch f.rcode {
 	case dns.RcodeSuccess:
-		if len(m.Answer) == 0 {
-			return p.negative(m)
+		if !f.answers {
+			return p.negative(f)
 		}
-		return p.clamp(minTTL(m.Answer, m.Ns)), true
+		return p.clamp(f.minTTL), true
 	case dns.RcodeNameError:
-		return p.negative(m)
+		return p.negative(f)
 	case dns.RcodeServerFailure:
 		ttl := p.ServfailTTL
 		if ttl <= 0 {
@@ -71,17 +99,16 @@ func (p Policy) CacheTTL(m *dns.Msg) (uint32, bool) {
 	return 0, false
 }
 
-func (p Policy) negative(m *dns.Msg) (uint32, bool) {
-	for _, rr := range m.Ns {
-		if soa, ok := rr.(*dns.SOA); ok {
-			ttl := p.clamp(min(ttlValue(soa.Hdr.Ttl), ttlValue(soa.Minttl)))
-			if p.MaxNegativeTTL > 0 {
-				ttl = min(ttl, uint32(p.MaxNegativeTTL/time.Second))
-			}
-			return ttl, true
-		}
+// negative is the TTL of a negative answer (RFC 2308 §5), from its SOA.
+func (p Policy) negative(f ttlFacts) (uint32, bool) {
+	if !f.soa {
+		return 0, false
 	}
-	return 0, false
+	ttl := p.clamp(min(ttlValue(f.soaTTL), ttlValue(f.soaMin)))
+	if p.MaxNegativeTTL > 0 {
+		ttl = min(ttl, uint32(p.MaxNegativeTTL/time.Second))
+	}
+	return ttl, true
 }
 
 func (p Policy) clamp(ttl uint32) uint32 {

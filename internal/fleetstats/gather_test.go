@@ -13,6 +13,7 @@ import (
 	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/dnsmsg"
 	"github.com/shardns/shardns/internal/lookup"
+	"github.com/shardns/shardns/internal/testutil/dnstest"
 	"github.com/shardns/shardns/internal/testutil/redistest"
 )
 
@@ -57,7 +58,7 @@ func TestHistogramSince(t *testing.T) {
 // zone answers a.test. and fails every other name.
 type zone struct{}
 
-func (zone) Resolve(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
+func (zone) answer(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
 	if q.Question[0].Name != "a.test." {
 		return nil, errors.New("no upstream")
 	}
@@ -77,7 +78,7 @@ func TestLookupChainMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	chain := lookup.Build(lookup.Config{
 		Store:        cache.NewLayered(cache.NewMemory(cache.MemoryConfig{MaxEntries: 100, MaxBytes: 1 << 20}), nil),
-		Resolver:     zone{},
+		Resolver:     dnstest.MsgResolver(zone{}.answer),
 		Registerer:   reg,
 		PrefetchHits: -1,
 		FailureTTL:   -1,

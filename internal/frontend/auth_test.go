@@ -19,13 +19,14 @@ import (
 	"github.com/shardns/shardns/internal/dnsmsg"
 	"github.com/shardns/shardns/internal/lookup"
 	"github.com/shardns/shardns/internal/redisopt"
+	"github.com/shardns/shardns/internal/testutil/dnstest"
 	"github.com/shardns/shardns/internal/testutil/redistest"
 )
 
 // answerAll is a resolver that answers every A question with 192.0.2.1.
 type answerAll struct{}
 
-func (answerAll) Resolve(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
+func (answerAll) answer(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
 	m := new(dns.Msg)
 	m.SetReply(q)
 	m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: net.IPv4(192, 0, 2, 1)}}
@@ -77,7 +78,7 @@ func TestBuildWithRedisAuth(t *testing.T) {
 		Getenv:       func(k string) string { return env[k] },
 	}
 	var logs syncBuffer
-	fe, err := Build(f, answerAll{}, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(&logs, nil)))
+	fe, err := Build(f, dnstest.MsgResolver(answerAll{}.answer), prometheus.NewRegistry(), slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

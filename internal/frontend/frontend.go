@@ -261,9 +261,12 @@ func (f *Frontend) Ready(ctx context.Context) map[string]error {
 	if f.resolver != nil {
 		ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 		defer cancel()
-		q := new(dns.Msg)
-		q.SetQuestion(".", dns.TypeNS)
-		if _, err := f.resolver.Resolve(ctx, q); err != nil {
+		probe := dnsmsg.Query{Name: ".", Type: dns.TypeNS, Class: dns.ClassINET}
+		q, err := probe.AppendUpstream(nil, dns.Id())
+		if err == nil {
+			_, err = f.resolver.Resolve(ctx, q)
+		}
+		if err != nil {
 			out["resolver"] = fmt.Errorf("frontend: resolver: %w", err)
 		} else {
 			out["resolver"] = nil

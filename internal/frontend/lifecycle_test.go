@@ -14,6 +14,7 @@ import (
 	"github.com/shardns/shardns/internal/dnsmsg"
 	"github.com/shardns/shardns/internal/fleetstats"
 	"github.com/shardns/shardns/internal/lifecycle"
+	"github.com/shardns/shardns/internal/testutil/dnstest"
 	"github.com/shardns/shardns/internal/testutil/redistest"
 )
 
@@ -36,7 +37,7 @@ func TestBuildCloseLeavesNoGoroutine(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	fe, err := Build(f, nxResolver{}, reg, slog.New(slog.DiscardHandler))
+	fe, err := Build(f, dnstest.MsgResolver(nxResolver{}.answer), reg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,12 +10,13 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/shardns/shardns/internal/dnsmsg"
+	"github.com/shardns/shardns/internal/testutil/dnstest"
 )
 
 // nxResolver answers NXDOMAIN with a SOA whose TTL and MINIMUM are a day.
 type nxResolver struct{}
 
-func (nxResolver) Resolve(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
+func (nxResolver) answer(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
 	m := new(dns.Msg)
 	m.SetRcode(q, dns.RcodeNameError)
 	m.RecursionAvailable = true
@@ -45,7 +46,7 @@ func TestMaxNegativeTTLFlag(t *testing.T) {
 		if err := fs.Parse(c.args); err != nil {
 			t.Fatal(err)
 		}
-		fe, err := Build(f, nxResolver{}, nil, slog.New(slog.DiscardHandler))
+		fe, err := Build(f, dnstest.MsgResolver(nxResolver{}.answer), nil, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,7 +74,7 @@ func TestMaxNegativeTTLFlag(t *testing.T) {
 		t.Errorf("-max-negative-ttl defaults to %v, want 1h", f.MaxNegTTL)
 	}
 	f.MaxNegTTL = -time.Second
-	if _, err := Build(f, nxResolver{}, nil, slog.New(slog.DiscardHandler)); err == nil {
+	if _, err := Build(f, dnstest.MsgResolver(nxResolver{}.answer), nil, slog.New(slog.DiscardHandler)); err == nil {
 		t.Error("a negative -max-negative-ttl was taken")
 	}
 }

@@ -91,7 +91,15 @@ func TestBuildDialsOverTLS(t *testing.T) {
 	q.SetQuestion("tls.example.", dns.TypeA)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	m, err := fe.resolver.Resolve(ctx, q)
+	wire, err := q.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans, err := fe.resolver.Resolve(ctx, wire)
+	m := new(dns.Msg)
+	if err == nil {
+		err = m.Unpack(ans)
+	}
 	if err != nil || len(m.Answer) != 1 {
 		t.Fatalf("resolve over mutual TLS: %v %v", m, err)
 	}

@@ -188,7 +188,11 @@ func TestCoalesceLooksInL1First(t *testing.T) {
 	m.SetQuestion("a.test.", dns.TypeA)
 	rr, _ := dns.NewRR("a.test. 100 IN A 192.0.2.1")
 	m.Answer = append(m.Answer, rr)
-	e, _, err := NewEntry(m, dnsmsg.Policy{MaxTTL: time.Hour}, 0, clk.Now())
+	wire, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _, err := NewEntry(wire, dnsmsg.Policy{MaxTTL: time.Hour}, 0, clk.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

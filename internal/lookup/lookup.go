@@ -8,8 +8,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/dnsmsg"
 )
@@ -63,11 +61,14 @@ func (f HandlerFunc) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, erro
 	return f(ctx, q)
 }
 
-// Resolver answers a query the cache could not: resolverd over gRPC, or the
-// in-process resolver of the all-in-one dnsd. A DNS failure (NXDOMAIN,
-// SERVFAIL) is an answer; an error means no answer was had.
+// Resolver answers a query the cache could not: resolverd over gRPC
+// (Remote), or the in-process resolver of the all-in-one dnsd
+// (resolverd/resolve). q is a packed query (dnsmsg.Query.AppendUpstream);
+// the answer is a packed message with q's ID and question, which becomes
+// the caller's: the chain stores it in place (NewEntry). A DNS failure
+// (NXDOMAIN, SERVFAIL) is an answer; an error means no answer was had.
 type Resolver interface {
-	Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error)
+	Resolve(ctx context.Context, q []byte) ([]byte, error)
 }
 
 // Store is the cache as the chain sees it (cache.Layered).

@@ -24,7 +24,26 @@ type zoneResolver struct {
 	records map[string]string
 }
 
-func (z *zoneResolver) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+func (z *zoneResolver) Resolve(ctx context.Context, q []byte) ([]byte, error) {
+	return viaMsg(ctx, q, z.answer)
+}
+
+// viaMsg answers the packed query q through answer, which works on
+// dns.Msg, and packs what it says: a test resolver written on dns.Msg,
+// as a Resolver.
+func viaMsg(ctx context.Context, q []byte, answer func(context.Context, *dns.Msg) (*dns.Msg, error)) ([]byte, error) {
+	m := new(dns.Msg)
+	if err := m.Unpack(q); err != nil {
+		return nil, err
+	}
+	a, err := answer(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	return a.Pack()
+}
+
+func (z *zoneResolver) answer(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 	z.calls.Add(1)
 	if z.delay > 0 {
 		select {

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/miekg/dns"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
@@ -137,25 +136,19 @@ func dial(ctx context.Context, addr string) (net.Conn, error) {
 	return rawconn.WrapDial(new(net.Dialer).DialContext)(ctx, "tcp", addr)
 }
 
-// Resolve sends q to a resolverd and returns its answer. The caller's
+// Resolve sends q, a packed query, to a resolverd and returns its packed
+// answer, checked to answer q (same ID and question). The caller's
 // context carries the deadline.
-func (r *Remote) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
-	wire, err := q.Pack()
-	if err != nil {
-		return nil, fmt.Errorf("lookup: pack query: %w", err)
-	}
-	resp, err := r.client.Resolve(ctx, &resolverv1.ResolveRequest{Query: wire})
+func (r *Remote) Resolve(ctx context.Context, q []byte) ([]byte, error) {
+	resp, err := r.client.Resolve(ctx, &resolverv1.ResolveRequest{Query: q})
 	if err != nil {
 		return nil, fmt.Errorf("lookup: resolverd: %w", err)
 	}
-	m := new(dns.Msg)
-	if err := m.Unpack(resp.GetAnswer()); err != nil {
-		return nil, fmt.Errorf("lookup: unparsable answer from resolverd: %w", err)
-	}
-	if m.Id != q.Id || len(m.Question) != 1 || !dnsmsg.EqualNames(m.Question[0].Name, q.Question[0].Name) {
+	ans := resp.GetAnswer()
+	if !dnsmsg.AnswersQuery(q, ans) {
 		return nil, fmt.Errorf("lookup: resolverd answered another question")
 	}
-	return m, nil
+	return ans, nil
 }
 
 // Close closes the connection.

@@ -116,7 +116,7 @@ func dial(t *testing.T, addrs ...string) *lookup.Remote {
 func ask(ctx context.Context, r *lookup.Remote) (string, error) {
 	q := new(dns.Msg)
 	q.SetQuestion("www.example.test.", dns.TypeA)
-	m, err := r.Resolve(ctx, q)
+	m, err := resolveMsg(ctx, r, q)
 	if err != nil {
 		return "", err
 	}
@@ -128,6 +128,20 @@ func ask(ctx context.Context, r *lookup.Remote) (string, error) {
 		return "", errors.New("not an A record: " + m.Answer[0].String())
 	}
 	return a.A.String(), nil
+}
+
+// resolveMsg packs q, has r resolve it and unpacks the answer.
+func resolveMsg(ctx context.Context, r lookup.Resolver, q *dns.Msg) (*dns.Msg, error) {
+	wire, err := q.Pack()
+	if err != nil {
+		return nil, err
+	}
+	ans, err := r.Resolve(ctx, wire)
+	if err != nil {
+		return nil, err
+	}
+	m := new(dns.Msg)
+	return m, m.Unpack(ans)
 }
 
 func TestDialNeedsAnAddress(t *testing.T) {
@@ -164,7 +178,7 @@ func TestRemoteAnswersNXDOMAINAsAnswer(t *testing.T) {
 	}{{"nope.example.test.", dns.RcodeNameError}, {"www.example.net.", dns.RcodeRefused}} {
 		q := new(dns.Msg)
 		q.SetQuestion(c.name, dns.TypeA)
-		m, err := r.Resolve(ctx, q)
+		m, err := resolveMsg(ctx, r, q)
 		if err != nil || m.Rcode != c.rcode || m.Id != q.Id {
 			t.Errorf("%s: %v %v, want %s as an answer", c.name, m, err, dns.RcodeToString[c.rcode])
 		}

@@ -23,12 +23,19 @@ type resolveStep struct {
 
 func (s *resolveStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, error) {
 	s.metrics.resolves.Inc()
-	ans, err := s.resolver.Resolve(ctx, q.Upstream())
+	wire, err := q.AppendUpstream(nil, dns.Id())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrResolver, err)
+	}
+	ans, err := s.resolver.Resolve(ctx, wire)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%w: %w: %w", ErrTimeout, ErrResolver, err)
 		}
 		return nil, fmt.Errorf("%w: %w", ErrResolver, err)
+	}
+	if !dnsmsg.AnswersQuery(wire, ans) {
+		return nil, fmt.Errorf("%w: the answer is to another question", ErrResolver)
 	}
 	now := s.now()
 	e, cacheable, err := NewEntry(ans, s.policy, s.stale, now)
@@ -38,14 +45,14 @@ func (s *resolveStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, err
 	return &Result{Entry: e, Source: SourceResolver, Now: now, cacheable: cacheable}, nil
 }
 
-// NewEntry turns a resolver's answer into a cache entry stored at now,
-// under the TTL policy and with the serve-stale window, and reports
-// whether the policy lets it be cached. The query path and the queue's
+// NewEntry turns a resolver's packed answer into a cache entry stored at
+// now, under the TTL policy and with the serve-stale window, and reports
+// whether the policy lets it be cached. The entry keeps ans, laid out in
+// place (dnsmsg.Policy.PrepareWire). The query path and the queue's
 // workers both store answers through it, so both follow the same rules.
 // A failure (see Failure) gets no stale window: it is never served stale.
-func NewEntry(ans *dns.Msg, policy dnsmsg.Policy, stale time.Duration, now time.Time) (*cache.Entry, bool, error) {
-	ttl, cacheable := policy.CacheTTL(ans)
-	st, err := dnsmsg.Prepare(ans, ttl, uint32(policy.MinTTL/time.Second), cacheable)
+func NewEntry(ans []byte, policy dnsmsg.Policy, stale time.Duration, now time.Time) (*cache.Entry, bool, error) {
+	st, ttl, cacheable, err := policy.PrepareWire(ans)
 	if err != nil {
 		return nil, false, err
 	}

@@ -95,3 +95,42 @@ func gauge(t *testing.T, reg interface {
 	}
 	return 0
 }
+
+// wireResolver answers every query with what answer makes of it.
+type wireResolver func(q []byte) []byte
+
+func (f wireResolver) Resolve(_ context.Context, q []byte) ([]byte, error) { return f(q), nil }
+
+// TestResolveRefusesOtherAnswers checks that an answer to another
+// question, or one that does not parse, is a resolver failure and is
+// not stored.
+func TestResolveRefusesOtherAnswers(t *testing.T) {
+	good := func(q []byte) []byte {
+		m := new(dns.Msg)
+		if err := m.Unpack(q); err != nil {
+			t.Fatal(err)
+		}
+		r := new(dns.Msg)
+		r.SetReply(m)
+		rr, _ := dns.NewRR(m.Question[0].Name + " 100 IN A 192.0.2.1")
+		r.Answer = append(r.Answer, rr)
+		b, _ := r.Pack()
+		return b
+	}
+	for name, f := range map[string]wireResolver{
+		"other ID":    func(q []byte) []byte { b := good(q); b[1]++; return b },
+		"other name":  func(q []byte) []byte { b := good(q); b[13] = 'z'; return b },
+		"cut":         func(q []byte) []byte { b := good(q); return b[:len(b)-2] },
+		"empty":       func([]byte) []byte { return nil },
+		"extra bytes": func(q []byte) []byte { return append(good(q), 0) },
+	} {
+		h, _, _ := setup(t, f, 0)
+		if res, err := h.Lookup(context.Background(), newQuery("a.test.", dns.TypeA)); !errors.Is(err, ErrResolver) {
+			t.Errorf("%s: %+v %v, want ErrResolver", name, res, err)
+		}
+	}
+	h, _, _ := setup(t, wireResolver(good), 0)
+	if res, err := h.Lookup(context.Background(), newQuery("a.test.", dns.TypeA)); err != nil || res.Source != SourceResolver {
+		t.Errorf("the good answer: %+v %v", res, err)
+	}
+}

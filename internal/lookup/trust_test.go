@@ -33,7 +33,11 @@ func newSiteResolver(addrs map[string]string) *siteResolver {
 	return &siteResolver{addrs: addrs, calls: map[string]int{}}
 }
 
-func (s *siteResolver) Resolve(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
+func (s *siteResolver) Resolve(ctx context.Context, q []byte) ([]byte, error) {
+	return viaMsg(ctx, q, s.answer)
+}
+
+func (s *siteResolver) answer(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
 	name := strings.ToLower(q.Question[0].Name)
 	s.mu.Lock()
 	s.calls[name]++

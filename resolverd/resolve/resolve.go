@@ -1,11 +1,13 @@
 // Package resolve is resolverd's answer to one query: from a local zone when
 // the name lies in one, else from the upstreams. The gRPC service, its queue
-// workers and the all-in-one dnsd all answer through it, so every answer is
-// scrubbed here (dnsmsg.Scrub) before anything caches or serves it.
+// workers and the all-in-one dnsd all build it with Open and answer through
+// its wire Resolve, so every answer is scrubbed here (dnsmsg.Scrub) before
+// anything caches or serves it.
 package resolve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 
@@ -34,6 +36,7 @@ type Resolver struct {
 	zones    Authority // may be nil
 	fwd      Forwarder // may be nil when every name is local
 	scrubbed scrubCounts
+	close    func() error // what Open started; nil from New
 }
 
 // scrubCounts counts what Scrub dropped, for the collector.
@@ -50,13 +53,66 @@ func New(zones Authority, fwd Forwarder) (*Resolver, error) {
 	return &Resolver{zones: zones, fwd: fwd}, nil
 }
 
-// Resolve answers q and says which source answered ("zone:<origin>" or the
+// ErrQuery is wrapped by the errors about a query that is not one: not
+// parsable, a response, not QUERY, or not exactly one question.
+var ErrQuery = errors.New("resolve: bad query")
+
+// Resolve answers q, a packed query, with a packed answer that carries q's
+// ID and question (see Exchange). It is the resolver as the lookup chain
+// and the queue's workers use it (lookup.Resolver).
+func (r *Resolver) Resolve(ctx context.Context, q []byte) ([]byte, error) {
+	ans, _, _, err := r.ResolveWire(ctx, q)
+	return ans, err
+}
+
+// ResolveWire is Resolve, also saying which source answered (as Exchange
+// does) and the answer's RCODE. Errors about q wrap ErrQuery; any other
+// means no answer could be had.
+//
+// The answer is packed with compression, its OPT record (if q had one)
+// last, so that the lookup chain can store it by cutting that record off
+// (dnsmsg.Policy.PrepareWire).
+func (r *Resolver) ResolveWire(ctx context.Context, q []byte) (ans []byte, source string, rcode int, err error) {
+	m := new(dns.Msg)
+	if err := m.Unpack(q); err != nil {
+		return nil, "", 0, fmt.Errorf("%w: unparsable: %w", ErrQuery, err)
+	}
+	if m.Response || m.Opcode != dns.OpcodeQuery || len(m.Question) != 1 {
+		return nil, "", 0, fmt.Errorf("%w: not a query with one question", ErrQuery)
+	}
+	a, source, err := r.Exchange(ctx, m)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	a.Id = m.Id
+	a.Compress = true
+	optLast(a)
+	out, err := a.Pack()
+	if err != nil {
+		return nil, "", 0, fmt.Errorf("resolve: pack answer: %w", err)
+	}
+	return out, source, a.Rcode, nil
+}
+
+// optLast moves m's OPT record to the end of its additional section,
+// where RFC 6891 §6.1.1 allows it and most servers put it.
+func optLast(m *dns.Msg) {
+	for i, rr := range m.Extra {
+		if rr.Header().Rrtype == dns.TypeOPT && i != len(m.Extra)-1 {
+			copy(m.Extra[i:], m.Extra[i+1:])
+			m.Extra[len(m.Extra)-1] = rr
+			return
+		}
+	}
+}
+
+// Exchange answers q and says which source answered ("zone:<origin>" or the
 // upstream's address). A local answer that ends in a CNAME pointing out of
 // the local zones is completed from the upstreams, as a recursive server
 // would. Every answer, local or upstream, is scrubbed of the records
 // unrelated to q's question (dnsmsg.Scrub). Errors mean no answer could be
 // had at all.
-func (r *Resolver) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, string, error) {
+func (r *Resolver) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, string, error) {
 	if len(q.Question) != 1 {
 		return nil, "", fmt.Errorf("resolve: %d questions", len(q.Question))
 	}

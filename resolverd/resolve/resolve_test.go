@@ -40,7 +40,7 @@ func TestZoneAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := question("WWW.example.test.", dns.TypeA)
-	m, src, err := r.Resolve(ctx(t), q)
+	m, src, err := r.Exchange(ctx(t), q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestZoneAnswer(t *testing.T) {
 		t.Errorf("question %q, want the name as asked", m.Question[0].Name)
 	}
 	// NXDOMAIN in the zone is the zone's answer, with its SOA.
-	m, src, err = r.Resolve(ctx(t), question("nope.example.test.", dns.TypeA))
+	m, src, err = r.Exchange(ctx(t), question("nope.example.test.", dns.TypeA))
 	if err != nil || m.Rcode != dns.RcodeNameError || len(m.Ns) != 1 || m.Ns[0].Header().Rrtype != dns.TypeSOA || !strings.HasPrefix(src, "zone") {
 		t.Errorf("NXDOMAIN in the zone: %v %q %v", m, src, err)
 	}
@@ -72,7 +72,7 @@ func TestOutsideZoneGoesUpstream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, src, err := r.Resolve(ctx(t), question("www.example.net.", dns.TypeA))
+	m, src, err := r.Exchange(ctx(t), question("www.example.net.", dns.TypeA))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestZoneCNAMECompletedUpstream(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range cases {
-		m, src, err := r.Resolve(ctx(t), question(c.name, dns.TypeA))
+		m, src, err := r.Exchange(ctx(t), question(c.name, dns.TypeA))
 		if err != nil {
 			t.Errorf("%s: %v", c.name, err)
 			continue
@@ -128,7 +128,7 @@ func TestCNAMELoopThroughUpstreamIsBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, _, err := r.Resolve(ctx(t), question("loop.example.test.", dns.TypeA))
+	m, _, err := r.Exchange(ctx(t), question("loop.example.test.", dns.TypeA))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestCNAMEQueryIsNotChased(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, _, err := r.Resolve(ctx(t), question("out.example.test.", dns.TypeCNAME))
+	m, _, err := r.Exchange(ctx(t), question("out.example.test.", dns.TypeCNAME))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestChaseWithUpstreamDownKeepsPartialChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, _, err := r.Resolve(ctx(t), question("out.example.test.", dns.TypeA))
+	m, _, err := r.Exchange(ctx(t), question("out.example.test.", dns.TypeA))
 	if err != nil {
 		t.Fatalf("the zone answered; the failed chase must not turn it into an error: %v", err)
 	}
@@ -171,7 +171,7 @@ func TestChaseWithUpstreamDownKeepsPartialChain(t *testing.T) {
 		t.Errorf("rcode %d answer %v, want NOERROR and the CNAME", m.Rcode, got)
 	}
 	// A name outside the zone has no answer at all: an error.
-	if _, _, err := r.Resolve(ctx(t), question("www.example.net.", dns.TypeA)); err == nil || !strings.HasPrefix(err.Error(), "resolve: ") {
+	if _, _, err := r.Exchange(ctx(t), question("www.example.net.", dns.TypeA)); err == nil || !strings.HasPrefix(err.Error(), "resolve: ") {
 		t.Errorf("upstream down, outside the zone: err %v, want a resolve: error", err)
 	}
 }
@@ -182,7 +182,7 @@ func TestOutsideZoneWithoutForwarderIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := question("www.example.net.", dns.TypeA)
-	m, _, err := r.Resolve(ctx(t), q)
+	m, _, err := r.Exchange(ctx(t), q)
 	if err != nil {
 		t.Fatalf("REFUSED is an answer, not an error: %v", err)
 	}
@@ -190,7 +190,7 @@ func TestOutsideZoneWithoutForwarderIsRefused(t *testing.T) {
 		t.Errorf("got %v, want REFUSED to the question", m)
 	}
 	// A CNAME out of the zone stays partial without a forwarder.
-	m, _, err = r.Resolve(ctx(t), question("out.example.test.", dns.TypeA))
+	m, _, err = r.Exchange(ctx(t), question("out.example.test.", dns.TypeA))
 	if err != nil || m.Rcode != dns.RcodeSuccess || !slices.Equal(rdata(m.Answer), []string{"www.example.net."}) {
 		t.Errorf("CNAME out of the zone without forwarder: %v %v", m, err)
 	}
@@ -203,11 +203,11 @@ func TestQuestionCount(t *testing.T) {
 	}
 	q := question("www.example.test.", dns.TypeA)
 	q.Question = append(q.Question, q.Question[0])
-	if _, _, err := r.Resolve(ctx(t), q); err == nil {
+	if _, _, err := r.Exchange(ctx(t), q); err == nil {
 		t.Error("two questions: want an error")
 	}
 	q.Question = nil
-	if _, _, err := r.Resolve(ctx(t), q); err == nil {
+	if _, _, err := r.Exchange(ctx(t), q); err == nil {
 		t.Error("no question: want an error")
 	}
 }

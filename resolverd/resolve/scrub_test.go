@@ -115,7 +115,7 @@ func TestUpstreamRecordsOutsideTheQuestionAreScrubbed(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(r.Collector())
 
-	m, _, err := r.Resolve(ctx(t), ednsQuestion("a.example.com.", dns.TypeA))
+	m, _, err := r.Exchange(ctx(t), ednsQuestion("a.example.com.", dns.TypeA))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestUpstreamRecordsOutsideTheQuestionAreScrubbed(t *testing.T) {
 	}
 
 	// NXDOMAIN keeps the SOA of the name's zone only.
-	m, _, err = r.Resolve(ctx(t), ednsQuestion("gone.example.net.", dns.TypeA))
+	m, _, err = r.Exchange(ctx(t), ednsQuestion("gone.example.net.", dns.TypeA))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestLocalZoneChaseIsScrubbed(t *testing.T) {
 
 	// out.example.test is a CNAME to www.example.net, completed from the
 	// upstream, which adds bank.test's records.
-	m, src, err := r.Resolve(ctx(t), ednsQuestion("out.example.test.", dns.TypeA))
+	m, src, err := r.Exchange(ctx(t), ednsQuestion("out.example.test.", dns.TypeA))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func TestLocalZoneChaseIsScrubbed(t *testing.T) {
 
 	// A zone's own answer has nothing to drop.
 	before := counter(t, reg, "shardns_scrubbed_answers_total", "")
-	if _, _, err := r.Resolve(ctx(t), question("www.example.test.", dns.TypeA)); err != nil {
+	if _, _, err := r.Exchange(ctx(t), question("www.example.test.", dns.TypeA)); err != nil {
 		t.Fatal(err)
 	}
 	if after := counter(t, reg, "shardns_scrubbed_answers_total", ""); after != before {

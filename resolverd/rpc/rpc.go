@@ -6,7 +6,6 @@ package rpc
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/miekg/dns"
@@ -20,11 +19,14 @@ import (
 
 	"github.com/shardns/shardns/proto/corednsv1"
 	"github.com/shardns/shardns/proto/resolverv1"
+	"github.com/shardns/shardns/resolverd/resolve"
 )
 
-// Backend resolves one query (resolverd/resolve).
+// Backend answers one packed query with a packed answer, the source that
+// gave it and its RCODE (resolverd/resolve). Errors about the query wrap
+// resolve.ErrQuery.
 type Backend interface {
-	Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, string, error)
+	ResolveWire(ctx context.Context, q []byte) (ans []byte, source string, rcode int, err error)
 }
 
 // DefaultTimeout bounds a call that arrives without a deadline.
@@ -134,32 +136,23 @@ func (s *Service) answer(ctx context.Context, wire []byte) ([]byte, string, erro
 }
 
 func (s *Service) resolve(ctx context.Context, wire []byte) ([]byte, string, int, error) {
-	q := new(dns.Msg)
-	if err := q.Unpack(wire); err != nil {
-		return nil, "", 0, status.Errorf(codes.InvalidArgument, "rpc: unparsable query: %v", err)
-	}
-	if q.Response || q.Opcode != dns.OpcodeQuery || len(q.Question) != 1 {
-		return nil, "", 0, status.Error(codes.InvalidArgument, "rpc: not a query with one question")
-	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
 		defer cancel()
 	}
-	m, up, err := s.backend.Resolve(ctx, q)
+	out, up, rcode, err := s.backend.ResolveWire(ctx, wire)
 	if err != nil {
 		code := codes.Unavailable
-		if errors.Is(err, context.DeadlineExceeded) {
+		switch {
+		case errors.Is(err, resolve.ErrQuery):
+			code = codes.InvalidArgument
+		case errors.Is(err, context.DeadlineExceeded):
 			code = codes.DeadlineExceeded
 		}
-		return nil, "", 0, status.Error(code, err.Error())
+		return nil, "", 0, status.Error(code, "rpc: "+err.Error())
 	}
-	m.Id = q.Id
-	out, err := m.Pack()
-	if err != nil {
-		return nil, "", 0, status.Error(codes.Internal, fmt.Sprintf("rpc: pack answer: %v", err))
-	}
-	return out, up, m.Rcode, nil
+	return out, up, rcode, nil
 }
 
 // corednsService is CoreDNS's DnsService over the same backend, so CoreDNS's

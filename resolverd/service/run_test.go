@@ -15,6 +15,7 @@ import (
 
 	"github.com/shardns/shardns/internal/config"
 	"github.com/shardns/shardns/internal/lookup"
+	"github.com/shardns/shardns/internal/testutil/dnstest"
 	"github.com/shardns/shardns/internal/testutil/procs"
 	"github.com/shardns/shardns/internal/testutil/redistest"
 )
@@ -70,7 +71,7 @@ func TestRunStopsCleanly(t *testing.T) {
 	q := new(dns.Msg)
 	q.SetQuestion("www.example.test.", dns.TypeA)
 	qctx, qcancel := context.WithTimeout(t.Context(), 5*time.Second)
-	m, err := r.Resolve(qctx, q)
+	m, err := dnstest.Exchange(qctx, r, q)
 	qcancel()
 	r.Close()
 	if err != nil || len(m.Answer) != 1 || !strings.Contains(m.Answer[0].String(), "192.0.2.9") {

@@ -5,6 +5,7 @@ package service
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -23,10 +24,8 @@ import (
 	"github.com/shardns/shardns/internal/queue"
 	"github.com/shardns/shardns/internal/rawconn"
 	"github.com/shardns/shardns/internal/tlsconf"
-	"github.com/shardns/shardns/resolverd/forward"
 	"github.com/shardns/shardns/resolverd/resolve"
 	"github.com/shardns/shardns/resolverd/rpc"
-	"github.com/shardns/shardns/resolverd/zones"
 )
 
 // Config is resolverd's flags. The embedded groups are the flags
@@ -98,30 +97,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 // start opens and starts resolverd's parts in g, each after what it uses.
 func start(ctx context.Context, g *lifecycle.Group, cfg Config, log *slog.Logger) error {
 	reg := procmetrics.Registry()
-	var auth resolve.Authority
-	if cfg.Zones != "" {
-		a, err := zones.Load(cfg.Zones)
-		if err != nil {
-			return fmt.Errorf("resolverd: %w", err)
-		}
-		auth = a
-		log.Info("zones loaded", "zones", a.Zones())
+	if cfg.Upstream == "" && cfg.Zones == "" {
+		return errors.New("resolverd: nothing to answer from: set -upstream or -zones")
 	}
-	var fwd resolve.Forwarder
-	if ups := config.List(cfg.Upstream); len(ups) > 0 {
-		f, err := forward.New(forward.Config{Upstreams: ups, Trusted: config.List(cfg.Trusted), Logger: log})
-		if err != nil {
-			return fmt.Errorf("resolverd: %w", err)
-		}
-		g.OnClose("forwarder", f.Close)
-		reg.MustRegister(f.Collector())
-		fwd = f
-	}
-	res, err := resolve.New(auth, fwd)
+	res, err := resolve.Open(resolve.Config{
+		Upstreams: config.List(cfg.Upstream), Trusted: config.List(cfg.Trusted), Zones: cfg.Zones,
+		Registerer: reg, Logger: log,
+	})
 	if err != nil {
-		return fmt.Errorf("resolverd: %w (set -upstream or -zones)", err)
+		return fmt.Errorf("resolverd: %w", err)
 	}
-	reg.MustRegister(res.Collector())
+	g.OnClose("resolver", res.Close)
 	opts := rpc.ServerOptions()
 	tlsCfg, err := tlsconf.Server(
 		tlsconf.File{Flag: "tls-cert", Path: cfg.TLS.Cert},

@@ -164,7 +164,15 @@ func TestRunServesMutualTLS(t *testing.T) {
 		defer cancel()
 		q := new(dns.Msg)
 		q.SetQuestion("www.example.test.", dns.TypeA)
-		m, err := r.Resolve(ctx, q)
+		wire, err := q.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ans, err := r.Resolve(ctx, wire)
+		m := new(dns.Msg)
+		if err == nil && m.Unpack(ans) != nil {
+			t.Fatalf("unparsable answer %x", ans)
+		}
 		if err == nil && (len(m.Answer) != 1 || !strings.HasSuffix(m.Answer[0].String(), "192.0.2.9")) {
 			t.Errorf("answer %v", m)
 		}

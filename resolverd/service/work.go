@@ -8,7 +8,6 @@ import (
 	"os"
 	"strconv"
 
-	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
@@ -22,14 +21,6 @@ import (
 	"github.com/shardns/shardns/resolverd/resolve"
 	"github.com/shardns/shardns/resolverd/warm"
 )
-
-// localResolver is resolverd's resolver as the workers use it.
-type localResolver struct{ r *resolve.Resolver }
-
-func (l localResolver) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
-	m, _, err := l.r.Resolve(ctx, q)
-	return m, err
-}
 
 // startWork adds the queue's workers and the prefetch scheduler to g when
 // -queue-redis and -workers ask for them, after the cache and queue
@@ -77,7 +68,7 @@ func startWork(ctx context.Context, g *lifecycle.Group, w WorkFlags, res *resolv
 		_ = redisopt.CheckClient(ctx, log, "queue Redis", c, queueAuth)
 	}
 	wm, err := warm.New(warm.Config{
-		Resolver: localResolver{res}, Store: store, Policy: dnsmsg.Policy{MinTTL: w.MinTTL, MaxTTL: w.MaxTTL, MaxNegativeTTL: w.MaxNegTTL},
+		Resolver: res, Store: store, Policy: dnsmsg.Policy{MinTTL: w.MinTTL, MaxTTL: w.MaxTTL, MaxNegativeTTL: w.MaxNegTTL},
 		Stale: w.Stale, Registerer: reg,
 	})
 	if err != nil {

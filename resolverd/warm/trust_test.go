@@ -24,18 +24,22 @@ type flakyResolver struct {
 	calls   atomic.Int64
 }
 
-func (r *flakyResolver) Resolve(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
+func (r *flakyResolver) Resolve(_ context.Context, wire []byte) ([]byte, error) {
 	r.calls.Add(1)
+	q := new(dns.Msg)
+	if err := q.Unpack(wire); err != nil {
+		return nil, err
+	}
 	m := new(dns.Msg)
 	m.SetReply(q)
 	m.RecursionAvailable = true
 	if r.failing.Load() {
 		m.Rcode = dns.RcodeServerFailure
-		return m, nil
+		return m.Pack()
 	}
 	a, _ := dns.NewRR(q.Question[0].Name + " 300 IN A 192.0.2.1")
 	m.Answer = []dns.RR{a}
-	return m, nil
+	return m.Pack()
 }
 
 // testClock is a settable clock shared by the workers, the tier and the

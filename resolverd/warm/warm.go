@@ -8,6 +8,7 @@ package warm
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -21,10 +22,11 @@ import (
 	"github.com/shardns/shardns/internal/queue"
 )
 
-// Resolver answers a query (resolverd's local resolver). A DNS failure is an
+// Resolver answers a packed query with a packed answer (resolverd's
+// resolver, resolve.Resolver), as lookup.Resolver does. A DNS failure is an
 // answer, not an error.
 type Resolver interface {
-	Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error)
+	Resolve(ctx context.Context, q []byte) ([]byte, error)
 }
 
 // Store is the cache tier the answers go to (cache.Redis).
@@ -107,12 +109,19 @@ func (w *Warmer) handle(ctx context.Context, t *queue.Task) (string, string, err
 	default:
 		return "", "failed", fmt.Errorf("warm: unknown task kind %q", t.Kind)
 	}
-	ans, err := w.cfg.Resolver.Resolve(ctx, q.Upstream())
+	wire, err := q.AppendUpstream(nil, dns.Id())
+	if err != nil {
+		return "", "failed", fmt.Errorf("warm: %s: %w", q.Key, err)
+	}
+	ans, err := w.cfg.Resolver.Resolve(ctx, wire)
 	if err != nil {
 		return "", "failed", fmt.Errorf("warm: resolve %s: %w", q.Key, err)
 	}
-	rcode := dns.RcodeToString[ans.Rcode]
-	if ans.Rcode != dns.RcodeSuccess && ans.Rcode != dns.RcodeNameError {
+	if !dnsmsg.AnswersQuery(wire, ans) {
+		return "", "failed", fmt.Errorf("warm: resolve %s: the answer is to another question", q.Key)
+	}
+	rcode := dns.RcodeToString[int(ans[3]&0x0F)]
+	if r := ans[3] & 0x0F; r != dns.RcodeSuccess && r != dns.RcodeNameError {
 		// SERVFAIL, REFUSED and the like are worth another attempt; the
 		// query path keeps its own short SERVFAIL entries.
 		return "", "failed", fmt.Errorf("warm: %s: upstream answered %s", q.Key, rcode)
@@ -127,5 +136,5 @@ func (w *Warmer) handle(ctx context.Context, t *queue.Task) (string, string, err
 	if err := w.cfg.Store.Set(ctx, q.Key, e); err != nil {
 		return "", "failed", fmt.Errorf("warm: store %s: %w", q.Key, err)
 	}
-	return fmt.Sprintf("%s ttl=%d answers=%d", rcode, e.TTL, len(ans.Answer)), "stored", nil
+	return fmt.Sprintf("%s ttl=%d answers=%d", rcode, e.TTL, binary.BigEndian.Uint16(e.Msg[6:])), "stored", nil
 }

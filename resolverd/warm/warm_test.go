@@ -21,7 +21,6 @@ import (
 	"github.com/shardns/shardns/internal/lookup"
 	"github.com/shardns/shardns/internal/queue"
 	"github.com/shardns/shardns/internal/testutil/redistest"
-	"github.com/shardns/shardns/resolverd/forward"
 	"github.com/shardns/shardns/resolverd/resolve"
 )
 
@@ -134,29 +133,16 @@ func (a *authority) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	_ = w.WriteMsg(m)
 }
 
-// localResolver is resolverd's resolver as its workers use it (as
-// resolverd/service wires it).
-type localResolver struct{ r *resolve.Resolver }
-
-func (l localResolver) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
-	m, _, err := l.r.Resolve(ctx, q)
-	return m, err
-}
-
 // newResolver is resolverd's resolver with no local zones and one
 // upstream, built as resolverd/service builds it from -upstream.
-func newResolver(t testing.TB, upstream string) localResolver {
+func newResolver(t testing.TB, upstream string) *resolve.Resolver {
 	t.Helper()
-	f, err := forward.New(forward.Config{Upstreams: []string{upstream}})
+	r, err := resolve.Open(resolve.Config{Upstreams: []string{upstream}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { f.Close() })
-	r, err := resolve.New(nil, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return localResolver{r}
+	t.Cleanup(func() { r.Close() })
+	return r
 }
 
 // newStore is the cache tier over one Redis shard, with a budget roomy
@@ -175,7 +161,7 @@ func newStore(t testing.TB, addr string) *cache.Redis {
 // answers only from the cache.
 type failingResolver struct{ calls atomic.Int64 }
 
-func (f *failingResolver) Resolve(context.Context, *dns.Msg) (*dns.Msg, error) {
+func (f *failingResolver) Resolve(context.Context, []byte) ([]byte, error) {
 	f.calls.Add(1)
 	return nil, errors.New("no resolver in this test")
 }
@@ -186,7 +172,7 @@ type fixture struct {
 	auth   *authority
 	redis  *redis.Client
 	store  *cache.Redis
-	res    localResolver
+	res    *resolve.Resolver
 	warmer *Warmer
 	reg    *prometheus.Registry
 	policy dnsmsg.Policy
