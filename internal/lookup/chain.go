@@ -25,8 +25,8 @@ type Config struct {
 	// remembered and answered at once (default 5s; negative turns it off).
 	FailureTTL time.Duration
 	// PrefetchHits is how many hits make an entry popular enough to be
-	// refreshed in the last tenth of its TTL (default 2; negative turns
-	// prefetch off).
+	// refreshed before it expires, from its refresh time on (see
+	// cache.Entry.RefreshAt; default 2; negative turns prefetch off).
 	PrefetchHits int
 	// Hot, when set, counts hits for the fleet's prefetch through the work
 	// queue, which then replaces this process's own prefetch.

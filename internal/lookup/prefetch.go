@@ -11,7 +11,7 @@ import (
 )
 
 // prefetchStep refreshes popular entries before they expire, so popular
-// names never miss: a cache hit in the last tenth of its TTL, on an entry
+// names never miss: a cache hit past its refresh time (cache.Entry.RefreshAt), on an entry
 // asked for at least minHits times, starts one background lookup that skips
 // the cache read and writes a fresh entry. Each entry is refreshed at most
 // once; refreshes run on a bounded number of goroutines and are dropped,
@@ -69,8 +69,7 @@ func (s *prefetchStep) due(key string, res *Result) bool {
 		*c = hitCount{storedAt: e.StoredAt}
 	}
 	c.n++
-	ttl := time.Duration(e.TTL) * time.Second
-	late := e.Expires().Sub(res.Now) <= ttl/10
+	late := !res.Now.Before(e.RefreshAt())
 	fire := late && !c.refreshed && c.n >= s.minHits && e.TTL > 0
 	if fire {
 		c.refreshed = true
