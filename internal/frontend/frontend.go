@@ -83,7 +83,7 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 // and Redis it listens for flushes announced by any frontend (see Flush)
 // and drops the flushed names from its L1.
 type Frontend struct {
-	Chain    lookup.Handler
+	Chain    *lookup.Chain
 	Store    *cache.Layered
 	L1       *cache.Memory // nil when -l1 0
 	Redis    *cache.Redis  // nil without -redis
@@ -92,8 +92,9 @@ type Frontend struct {
 	close    []func() error
 }
 
-// Close stops listening for flushes and releases the Redis and gRPC
-// connections, in the reverse order of opening.
+// Close stops the chain's background work (see lookup.Chain.Close), stops
+// listening for flushes and releases the Redis and gRPC connections, in
+// the reverse order of opening.
 func (f *Frontend) Close() error {
 	var errs []error
 	for i := len(f.close) - 1; i >= 0; i-- {
@@ -204,6 +205,7 @@ func Build(f Flags, local lookup.Resolver, reg prometheus.Registerer, log *slog.
 		}
 	}
 	fe.Chain = lookup.Build(cfg)
+	fe.close = append(fe.close, fe.Chain.Close) // first: its refreshes use the tiers and the resolver
 	return fe, nil
 }
 
