@@ -77,7 +77,7 @@ func (s *Server) serve(ctx context.Context, ms []transport.Msg, wait, general bo
 		return
 	}
 	var ps []lookup.Peeked
-	var at []int // ps[j] is the question of ms[at[j]]
+	var at []int // ps[j] is the question of ms[at[j]]; nil: of ms[0]
 	for i := range ms {
 		m := &ms[i]
 		st, _ := m.State.(*msgState)
@@ -89,13 +89,22 @@ func (s *Server) serve(ctx context.Context, ms []transport.Msg, wait, general bo
 			}
 		}
 		if !st.peeked {
+			if len(ms) == 1 { // TCP, or a quiet read: nothing to allocate
+				st.peek[0] = lookup.Peeked{Query: &st.q}
+				ps = st.peek[:]
+				break
+			}
 			ps = append(ps, lookup.Peeked{Query: &st.q})
 			at = append(at, i)
 		}
 	}
 	if len(ps) > 0 {
 		s.chain.Peek(ctx, ps, false)
-		for j, i := range at {
+		for j := range ps {
+			i := 0
+			if at != nil {
+				i = at[j]
+			}
 			m := &ms[i]
 			st := m.State.(*msgState)
 			st.peek[0], st.peeked = ps[j], true
@@ -111,9 +120,9 @@ func (s *Server) serve(ctx context.Context, ms []transport.Msg, wait, general bo
 		// resolver call outlives an impatient client): its own copy.
 		q := new(dnsmsg.Query)
 		*q = st.q
-		p := st.peek[0]
+		p := &st.peek[0]
 		p.Query = q
-		res, err := s.chain.LookupPeeked(ctx, &p, s.budget)
+		res, err := s.chain.LookupPeeked(ctx, p, s.budget)
 		s.reply(m, st, res, err)
 	}
 }

@@ -27,7 +27,7 @@ type udpReader struct {
 	// Replies to single datagrams go to the socket's writer, which sends
 	// them in batches; workers counts the answering goroutines, so that
 	// the writer stops only after the last of them queued its reply.
-	jobs    chan []udpJob
+	jobs    chan udpWork
 	quit    chan struct{} // closed when the socket is no longer read: idle workers exit
 	replies chan udpReply
 	workers sync.WaitGroup
@@ -41,6 +41,12 @@ type udpJob struct {
 	from  netip.AddrPort
 	local netip.Addr // where it came to, on a wildcard socket: the reply's source
 	state any        // the Handler's (Msg.State)
+}
+
+// udpWork is a worker's job: one datagram, or more (a read's).
+type udpWork struct {
+	one  udpJob
+	more []udpJob // set: the job is these, not one
 }
 
 // udpWorkerIdle is how long an answering worker waits for its next
@@ -73,7 +79,7 @@ func (s *Server) readUDP(pc *net.UDPConn, w dgramWriter, dstInfo bool) {
 		in: make([]dgram, udpBatch), bufs: make([]*[]byte, udpBatch),
 		ms: make([]Msg, 0, udpBatch), at: make([]int, 0, udpBatch),
 		out: make([]dgram, udpBatch), outBufs: make([][]byte, udpBatch),
-		jobs: make(chan []udpJob), quit: make(chan struct{}), replies: make(chan udpReply, 4*udpBatch)}
+		jobs: make(chan udpWork), quit: make(chan struct{}), replies: make(chan udpReply, 4*udpBatch)}
 	if r.w == nil {
 		r.w = newReplyWriter(pc)
 	}
@@ -123,7 +129,8 @@ func (r *udpReader) serve(n int) {
 	}
 	s.cfg.Handler.Serve(s.ctx, ms, false)
 	k := 0 // replies in r.out
-	var group []udpJob
+	var w udpWork
+	left := 0
 	for j := range ms {
 		m, i := &ms[j], at[j]
 		if m.Done {
@@ -139,48 +146,59 @@ func (r *udpReader) serve(n int) {
 			s.metrics.udpDropped.Inc()
 			continue
 		}
-		if group == nil {
-			group = make([]udpJob, 0, len(ms)-j)
+		job := udpJob{buf: r.bufs[i], n: r.in[i].n, from: m.From.Addr, local: r.in[i].local, state: m.State}
+		switch left++; left {
+		case 1:
+			w.one = job
+		case 2:
+			w.more = append(make([]udpJob, 0, len(ms)-j+1), w.one, job)
+			w.one = udpJob{}
+		default:
+			w.more = append(w.more, job)
 		}
-		group = append(group, udpJob{buf: r.bufs[i], n: r.in[i].n, from: m.From.Addr, local: r.in[i].local, state: m.State})
 		// A worker owns the buffer now: the slot takes a new one.
 		r.bufs[i] = s.bufs.Get().(*[]byte)
 		r.in[i].b = *r.bufs[i]
 	}
 	r.write(r.out[:k])
 	clear(ms) // hold no request, reply or state past the call
-	if group != nil {
-		r.dispatch(group)
+	if left > 0 {
+		r.dispatch(w)
 	}
 }
 
-// dispatch hands g to an idle worker, or to a new one if none is idle.
+// dispatch hands w to an idle worker, or to a new one if none is idle.
 // A worker may dispatch too (what its Serve call left): its own count in
 // workers keeps the total above zero while it adds to it.
-func (r *udpReader) dispatch(g []udpJob) {
+func (r *udpReader) dispatch(w udpWork) {
 	select {
-	case r.jobs <- g:
+	case r.jobs <- w:
 	default:
 		r.workers.Add(1)
-		go r.work(g)
+		go r.work(w)
 	}
 }
 
-// work is an answering worker: it answers g, then the jobs handed to it
+// work is an answering worker: it answers w, then the jobs handed to it
 // while it waits, until it has waited udpWorkerIdle in vain or the socket
 // is no longer read.
-func (r *udpReader) work(g []udpJob) {
+func (r *udpReader) work(w udpWork) {
 	defer r.workers.Done()
 	idle := time.NewTimer(udpWorkerIdle)
 	defer idle.Stop()
 	sc := &workScratch{ms: make([]Msg, 0, udpBatch), outs: make([]*[]byte, 0, udpBatch), wm: make([]dgram, udpBatch)}
 	for {
-		for g != nil {
-			g = r.answer(g, sc)
+		for more := true; more; {
+			g := w.more
+			if g == nil {
+				sc.one[0] = w.one
+				g = sc.one[:]
+			}
+			w, more = r.answer(g, sc)
 		}
 		idle.Reset(udpWorkerIdle)
 		select {
-		case g = <-r.jobs:
+		case w = <-r.jobs:
 		case <-idle.C:
 			return
 		case <-r.quit:
@@ -191,6 +209,7 @@ func (r *udpReader) work(g []udpJob) {
 
 // workScratch is what a worker reuses from one job to the next.
 type workScratch struct {
+	one  [1]udpJob
 	ms   []Msg
 	outs []*[]byte
 	wm   []dgram
@@ -199,9 +218,9 @@ type workScratch struct {
 // answer makes a wait call of the Handler on the datagrams of g. A single
 // datagram's reply goes to the socket's writer; the replies to several
 // leave together in one write call. Of those the call left, each but the
-// last goes to a worker of its own, and the last is returned, for this
-// worker to answer next.
-func (r *udpReader) answer(g []udpJob, sc *workScratch) (next []udpJob) {
+// last goes to a worker of its own, and the last is returned (more true),
+// for this worker to answer next.
+func (r *udpReader) answer(g []udpJob, sc *workScratch) (next udpWork, more bool) {
 	s := r.s
 	ms, outs := sc.ms[:0], sc.outs[:0]
 	for _, j := range g {
@@ -218,9 +237,9 @@ func (r *udpReader) answer(g []udpJob, sc *workScratch) (next []udpJob) {
 		} else {
 			s.bufs.Put(outs[0])
 		}
-		ms[0], outs[0] = Msg{}, nil
+		ms[0], outs[0], g[0] = Msg{}, nil, udpJob{}
 		<-s.udpSem
-		return nil
+		return udpWork{}, false
 	}
 	k := 0
 	var left []udpJob
@@ -248,11 +267,11 @@ func (r *udpReader) answer(g []udpJob, sc *workScratch) (next []udpJob) {
 	}
 	for i, j := range left {
 		if i == len(left)-1 {
-			return []udpJob{j}
+			return udpWork{one: j}, true
 		}
-		r.dispatch([]udpJob{j})
+		r.dispatch(udpWork{one: j})
 	}
-	return nil
+	return udpWork{}, false
 }
 
 // writeReplies sends the replies of answering goroutines, as many per

@@ -3,6 +3,7 @@ package lookup
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -89,6 +90,7 @@ type Chain struct {
 	metrics *metrics
 	hot     HitCounter  // nil: no fleet prefetch
 	pf      *prefetcher // nil: no in-process prefetch
+	scratch sync.Pool   // *peekScratch
 }
 
 var _ Handler = (*Chain)(nil)
@@ -119,6 +121,7 @@ func Build(cfg Config) *Chain {
 	}
 	m := newMetrics(cfg.Registerer)
 	c := &Chain{store: cfg.Store, now: cfg.Now, log: cfg.Logger, metrics: m}
+	c.scratch.New = func() any { return new(peekScratch) }
 	var h Handler = &resolveStep{resolver: cfg.Resolver, policy: cfg.Policy, stale: cfg.Stale, now: cfg.Now, metrics: m}
 	if cfg.Store != nil {
 		st := &storeStep{next: h, store: cfg.Store, log: cfg.Logger, metrics: m}

@@ -49,11 +49,14 @@ func (c *Chain) Peek(ctx context.Context, ps []Peeked, l1Only bool) {
 		}
 		return
 	}
-	keys := make([]string, len(ps))
+	sc := c.scratch.Get().(*peekScratch)
+	defer c.putScratch(sc)
+	keys, got := sc.keys[:0], sc.got[:0]
 	for i := range ps {
-		keys[i] = ps[i].Query.Key
+		keys = append(keys, ps[i].Query.Key)
+		got = append(got, cache.Got{})
 	}
-	got := make([]cache.Got, len(ps))
+	sc.keys, sc.got = keys, got
 	if !c.batch.GetMany(ctx, keys, got) {
 		for i := range ps {
 			ps[i].Key = []byte(ps[i].Query.Key)
@@ -73,6 +76,19 @@ func (c *Chain) Peek(ctx context.Context, ps []Peeked, l1Only bool) {
 			c.observe(p.Query, &p.Result, took)
 		}
 	}
+}
+
+// peekScratch is what a Peek of every tier reuses: the keys and what the
+// cache held for them.
+type peekScratch struct {
+	keys []string
+	got  []cache.Got
+}
+
+func (c *Chain) putScratch(sc *peekScratch) {
+	clear(sc.keys) // holds no key or entry in the pool
+	clear(sc.got)
+	c.scratch.Put(sc)
 }
 
 // peekL1 answers p from a fresh L1 entry, if there is one.
