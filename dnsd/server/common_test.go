@@ -367,3 +367,30 @@ func TestCommonWayHitDoesNotAllocate(t *testing.T) {
 		t.Errorf("%v allocations per hit, want 0", allocs)
 	}
 }
+
+// With rate limiting on, a fresh hit of the common shape is still answered
+// by the reader's call, the limiter asked once for it, with no allocation.
+func TestCommonWayHitUnderRateLimit(t *testing.T) {
+	var lims []*ratelimit.Limiter
+	p := newDiffPair(t, func() server.Config {
+		lim := ratelimit.New(ratelimit.Config{Rate: 1e6, Burst: 1e6})
+		lims = append(lims, lim)
+		return server.Config{Limiter: lim}
+	})
+	peer := transport.Peer{Addr: netip.MustParseAddrPort("127.0.0.1:40000")}
+	wire := pack(t, ednsQuery("www.diff.test.", dns.TypeA, 1, 1232, false))
+	dst := p.general.ServeGeneral(t.Context(), wire, peer, nil) // fills the cache
+	reply, done := p.common.ServeCommon(wire, peer, dst[:0])
+	if !done || !bytes.Equal(reply, p.general.ServeGeneral(t.Context(), wire, peer, nil)) {
+		t.Fatalf("a fresh hit under rate limiting: answered by the reader %v, reply %x", done, reply)
+	}
+	if st := lims[0].Stats(); st.Allowed != 1 {
+		t.Errorf("limiter %+v: want it asked once", st)
+	}
+	if raceEnabled {
+		return // the race detector allocates
+	}
+	if allocs := testing.AllocsPerRun(100, func() { p.common.ServeCommon(wire, peer, dst[:0]) }); allocs != 0 {
+		t.Errorf("%v allocations per hit under rate limiting, want 0", allocs)
+	}
+}

@@ -1,7 +1,9 @@
-// Package server is dnsd's query handling: it takes one DNS message as
-// bytes, decides whether and how to answer it (ACL, rate limit, the RFCs'
-// rules for odd queries), asks the lookup chain under the query's deadline
-// and fits the reply to the client. dnsd/transport carries the bytes.
+// Package server is dnsd's query handling: it takes DNS messages as bytes,
+// a batch at a time (see transport.Handler), decides whether and how to
+// answer each (ACL, rate limit, cookies, the RFCs' rules for odd
+// queries), reads the cache for the batch at once, looks the misses up
+// under the query's deadline and fits each reply to its client.
+// dnsd/transport carries the bytes.
 package server
 
 import (
