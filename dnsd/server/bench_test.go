@@ -22,7 +22,8 @@ import (
 	"github.com/shardns/shardns/resolverd/rpc"
 )
 
-// The handler-level benchmarks call ServeMessage directly with a recorder, so
+// The handler-level benchmarks call ServeMessage (export_test.go: Serve as
+// the transport calls it for a datagram read alone) with a recorder, so
 // the figures are the server's and the chain's own work per query, without
 // socket I/O, and allocations per query are exact.
 
@@ -123,7 +124,7 @@ func BenchmarkServeMessageL1HitUnpacked(b *testing.B) {
 }
 
 // BenchmarkServeMessageRedisHit is a hit from a real Redis with L1 off: one
-// GET round trip over loopback per query.
+// read round trip over loopback per query.
 func BenchmarkServeMessageRedisHit(b *testing.B) {
 	rs := redistest.Start(b)
 	tier, err := cache.NewRing(cache.RedisConfig{Addrs: []string{rs.Addr}, Timeout: time.Second})

@@ -38,8 +38,15 @@ type msgState struct {
 func (s *Server) getState() *msgState { return s.states.Get().(*msgState) }
 
 func (s *Server) putState(st *msgState) {
-	*st = msgState{} // holds no message, entry or client in the pool
+	st.reset() // holds no message, entry or client in the pool
 	s.states.Put(st)
+}
+
+// reset empties st but for its key bytes, which hold no reference and
+// which keyLen hides: a hit does not zero the whole array.
+func (st *msgState) reset() {
+	st.q, st.keyLen, st.nameEnd, st.r, st.ck = dnsmsg.Query{}, 0, 0, nil, queryCookie{}
+	st.peek[0], st.peeked = lookup.Peeked{}, false
 }
 
 var _ transport.Handler = (*Server)(nil)
@@ -169,7 +176,7 @@ func (s *Server) parse(m *transport.Msg, st *msgState, general bool) bool {
 		st.setKey()
 		return true
 	}
-	*st = msgState{}
+	st.reset()
 	r := new(dns.Msg)
 	parsed := r.Unpack(m.Req) == nil && dnsmsg.WellFormed(m.Req, r)
 	if parsed {

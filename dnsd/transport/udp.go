@@ -75,19 +75,10 @@ type udpReply struct {
 // query came to.
 func (s *Server) readUDP(pc *net.UDPConn, w dgramWriter, dstInfo bool) {
 	defer s.wg.Done()
-	r := &udpReader{s: s, rd: newDgramReader(pc, dstInfo), w: w,
-		in: make([]dgram, udpBatch), bufs: make([]*[]byte, udpBatch),
-		ms: make([]Msg, 0, udpBatch), at: make([]int, 0, udpBatch),
-		out: make([]dgram, udpBatch), outBufs: make([][]byte, udpBatch),
-		jobs: make(chan udpWork), quit: make(chan struct{}), replies: make(chan udpReply, 4*udpBatch)}
-	if r.w == nil {
-		r.w = newReplyWriter(pc)
+	if w == nil {
+		w = newReplyWriter(pc)
 	}
-	for i := range r.in {
-		r.bufs[i] = s.bufs.Get().(*[]byte)
-		r.in[i].b = *r.bufs[i]
-		r.outBufs[i] = make([]byte, 0, udpReadSize)
-	}
+	r := s.newUDPReader(newDgramReader(pc, dstInfo), w)
 	s.wg.Add(1)
 	go r.writeReplies()
 	defer func() {
@@ -110,6 +101,22 @@ func (s *Server) readUDP(pc *net.UDPConn, w dgramWriter, dstInfo bool) {
 		s.metrics.udpBatch.Observe(float64(n))
 		r.serve(n)
 	}
+}
+
+// newUDPReader is the reading loop's state for a socket read by rd, its
+// replies leaving through w.
+func (s *Server) newUDPReader(rd dgramReader, w dgramWriter) *udpReader {
+	r := &udpReader{s: s, rd: rd, w: w,
+		in: make([]dgram, udpBatch), bufs: make([]*[]byte, udpBatch),
+		ms: make([]Msg, 0, udpBatch), at: make([]int, 0, udpBatch),
+		out: make([]dgram, udpBatch), outBufs: make([][]byte, udpBatch),
+		jobs: make(chan udpWork), quit: make(chan struct{}), replies: make(chan udpReply, 4*udpBatch)}
+	for i := range r.in {
+		r.bufs[i] = s.bufs.Get().(*[]byte)
+		r.in[i].b = *r.bufs[i]
+		r.outBufs[i] = make([]byte, 0, udpReadSize)
+	}
+	return r
 }
 
 // serve answers the n datagrams just read into r.in.
