@@ -9,7 +9,6 @@ import (
 	"github.com/shardns/shardns/dnsd/server"
 	"github.com/shardns/shardns/dnsd/transport"
 	"github.com/shardns/shardns/internal/cache"
-	"github.com/shardns/shardns/internal/lookup"
 	"github.com/shardns/shardns/internal/testutil/redistest"
 	"github.com/shardns/shardns/resolverd/resolve"
 )
@@ -38,58 +37,74 @@ func newBatchPair(t *testing.T, shards int) *diffPair {
 		o.noL1, o.redis = true, tier
 	}
 	chain := newChain(o, &inProcess{r: res})
-	if _, ok := chain.(lookup.BatchHandler); !ok {
-		t.Fatal("the chain cannot read the cache for a batch")
-	}
 	p.common = server.New(server.Config{Chain: chain})
-	p.general = server.GeneralOnly(server.New(server.Config{Chain: lookup.HandlerFunc(chain.Lookup)}))
+	p.general = server.New(server.Config{Chain: chain})
 	return p
 }
 
-// serveBatch answers qs through the general server, then as one batch
-// through the common one (its Finish, or ServeMessage, for what the batch
-// leaves), at the same instant on the same cache, or the other way round,
-// and fails on any difference. It returns how many the batch answered at
-// once and how many it left to a Finish.
+// serveBatch answers qs through the general way, then as one read through
+// the common server, as the transport calls it (the reader's call, a wait
+// call on what it left, then a call of its own for each message that one
+// left), at the same instant on the same cache, or the other way round,
+// and fails on any difference. It returns how many the reader's call and
+// the wait call on several answered, and how many were left to calls of
+// their own.
 func (p *diffPair) serveBatch(t *testing.T, qs []diffQuery, batchFirst bool) (done, finished int) {
 	t.Helper()
-	ms := make([]transport.BatchMsg, len(qs))
+	ms := make([]transport.Msg, len(qs))
 	for i, q := range qs {
-		ms[i] = transport.BatchMsg{Req: q.wire, From: transport.Peer{Addr: q.from, TCP: q.tcp}}
+		ms[i] = transport.Msg{Req: q.wire, From: transport.Peer{Addr: q.from, TCP: q.tcp}}
 	}
 	want := make([][]byte, len(qs))
 	general := func() {
 		for i, q := range qs {
-			want[i] = p.general.ServeMessage(t.Context(), q.wire, ms[i].From, nil)
+			want[i] = p.general.ServeGeneral(t.Context(), q.wire, ms[i].From, nil)
 		}
 	}
 	if !batchFirst {
 		general()
 	}
-	p.common.ServeBatch(t.Context(), ms)
-	got := make([][]byte, len(qs))
-	for i, m := range ms {
-		switch {
-		case m.Done:
-			got[i] = m.Reply
+	p.common.Serve(t.Context(), ms, false)
+	var left []int
+	for i := range ms {
+		if ms[i].Done {
 			done++
-		case m.Finish != nil:
-			got[i] = m.Finish(t.Context(), nil)
-			finished++
-		default:
-			got[i] = p.common.ServeMessage(t.Context(), m.Req, m.From, nil)
+		} else {
+			left = append(left, i)
 		}
+	}
+	group := make([]transport.Msg, len(left))
+	for j, i := range left {
+		group[j] = ms[i]
+	}
+	p.common.Serve(t.Context(), group, true)
+	for j, i := range left {
+		m := group[j]
+		if !m.Done {
+			if len(group) == 1 {
+				t.Fatalf("%s: a wait call on one message left it", qs[i].name)
+			}
+			one := []transport.Msg{m}
+			p.common.Serve(t.Context(), one, true)
+			m = one[0]
+			finished++
+		} else if len(group) > 1 {
+			done++
+		} else {
+			finished++
+		}
+		if !m.Done {
+			t.Fatalf("%s: left by a wait call on it alone", qs[i].name)
+		}
+		ms[i] = m
 	}
 	if batchFirst {
 		general()
 	}
 	for i, q := range qs {
-		if !bytes.Equal(got[i], want[i]) {
-			t.Fatalf("%s (tcp %v, done %v, finish %v): the batch replied\n%x\nthe general way\n%x\nquery %x",
-				q.name, q.tcp, ms[i].Done, ms[i].Finish != nil, got[i], want[i], q.wire)
-		}
-		if ms[i].Done && !q.plain {
-			t.Fatalf("%s (%x) was answered by the batch: not of the common shape", q.name, q.wire)
+		if !bytes.Equal(ms[i].Reply, want[i]) {
+			t.Fatalf("%s (tcp %v): the batch replied\n%x\nthe general way\n%x\nquery %x",
+				q.name, q.tcp, ms[i].Reply, want[i], q.wire)
 		}
 	}
 	return done, finished
@@ -97,8 +112,9 @@ func (p *diffPair) serveBatch(t *testing.T, qs []diffQuery, batchFirst bool) (do
 
 // A batch's replies are the general way's, byte for byte, for every kind
 // of query and answer: fresh hits answered at once, the rest finished
-// from the batch's cache read (misses, stale entries, failures), as
-// entries age; over L1, and over four Redis shards with L1 off.
+// from the batch's cache read (misses, stale entries, failures) in calls
+// of their own, as entries age; over L1, and over four Redis shards with
+// L1 off.
 func TestBatchMatchesGeneralWay(t *testing.T) {
 	for _, shards := range []int{0, 4} {
 		p := newBatchPair(t, shards)

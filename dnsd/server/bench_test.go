@@ -22,7 +22,8 @@ import (
 	"github.com/shardns/shardns/resolverd/rpc"
 )
 
-// The handler-level benchmarks call ServeMessage directly with a recorder, so
+// The handler-level benchmarks call ServeMessage (export_test.go: Serve as
+// the transport calls it for a datagram read alone) with a recorder, so
 // the figures are the server's and the chain's own work per query, without
 // socket I/O, and allocations per query are exact.
 
@@ -123,7 +124,7 @@ func BenchmarkServeMessageL1HitUnpacked(b *testing.B) {
 }
 
 // BenchmarkServeMessageRedisHit is a hit from a real Redis with L1 off: one
-// GET round trip over loopback per query.
+// read round trip over loopback per query.
 func BenchmarkServeMessageRedisHit(b *testing.B) {
 	rs := redistest.Start(b)
 	tier, err := cache.NewRing(cache.RedisConfig{Addrs: []string{rs.Addr}, Timeout: time.Second})
@@ -225,16 +226,16 @@ func BenchmarkUDPL1Hit(b *testing.B) {
 	benchUDPHits(b, auth, newChain(options{}, newResolver(b, auth.addr, 0)))
 }
 
-// BenchmarkUDPL1HitGeneral is BenchmarkUDPL1Hit with every query taking
-// the general way (unpacked, answered on a goroutine of its own), for
-// comparison in the same run.
-func BenchmarkUDPL1HitGeneral(b *testing.B) {
+// BenchmarkUDPL1HitWorker is BenchmarkUDPL1Hit with no hit answered by
+// the reading goroutine: each query is answered from L1 by a wait call on
+// an answering worker, for comparison in the same run.
+func BenchmarkUDPL1HitWorker(b *testing.B) {
 	auth := startAuth(b)
 	chain := newChain(options{}, newResolver(b, auth.addr, 0))
-	benchUDPHits(b, auth, lookup.HandlerFunc(chain.Lookup))
+	benchUDPHits(b, auth, noL1Peek{chain})
 }
 
-func benchUDPHits(b *testing.B, auth *authServer, chain lookup.Handler) {
+func benchUDPHits(b *testing.B, auth *authServer, chain server.Chain) {
 	_, udp, _ := startServer(b, chain, 0)
 	driveUDPHits(b, auth, udp)
 }

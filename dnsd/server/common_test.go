@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
@@ -71,8 +72,8 @@ func writeDiffZone(t *testing.T) *zones.Authority {
 }
 
 // diffPair is two servers over one chain and one cache: common answers
-// what it can the common way, general never does (its chain hides
-// lookup.L1Handler). Replies must match byte for byte.
+// as Serve does, the common way where it can; general is asked through
+// ServeGeneral, which never takes it. Replies must match byte for byte.
 type diffPair struct {
 	clock           *fakeClock
 	common, general *server.Server
@@ -92,19 +93,27 @@ func newDiffPairL1(t *testing.T, cfg func() server.Config, l1 bool) *diffPair {
 	}
 	p := &diffPair{clock: newFakeClock()}
 	chain := newChain(options{now: p.clock.Now, stale: time.Hour}, &inProcess{r: res})
-	if _, ok := chain.(lookup.L1Handler); !ok {
-		t.Fatal("the chain cannot answer from L1 alone")
-	}
 	c := cfg()
 	c.Chain = chain
 	if !l1 {
-		c.Chain = lookup.HandlerFunc(chain.Lookup)
+		c.Chain = noL1Peek{chain}
 	}
 	p.common = server.New(c)
 	g := cfg()
-	g.Chain = lookup.HandlerFunc(chain.Lookup)
-	p.general = server.GeneralOnly(server.New(g))
+	g.Chain = chain
+	p.general = server.New(g)
 	return p
+}
+
+// noL1Peek is a chain whose Peek of L1 alone finds nothing: the reading
+// goroutine's call answers no hit, and every common query is left to a
+// wait call.
+type noL1Peek struct{ *lookup.Chain }
+
+func (c noL1Peek) Peek(ctx context.Context, ps []lookup.Peeked, l1Only bool) {
+	if !l1Only {
+		c.Chain.Peek(ctx, ps, false)
+	}
 }
 
 // diffQuery is one query to send both ways.
@@ -122,7 +131,7 @@ type diffQuery struct {
 func (p *diffPair) serveBoth(t *testing.T, q diffQuery) bool {
 	t.Helper()
 	peer := transport.Peer{Addr: q.from, TCP: q.tcp}
-	want := p.general.ServeMessage(t.Context(), q.wire, peer, nil)
+	want := p.general.ServeGeneral(t.Context(), q.wire, peer, nil)
 	got := p.common.ServeMessage(t.Context(), q.wire, peer, nil)
 	if !bytes.Equal(got, want) {
 		t.Fatalf("%s (tcp %v): the common way replied\n%x\nthe general way\n%x\nquery %x", q.name, q.tcp, got, want, q.wire)
@@ -327,7 +336,7 @@ func TestCommonWayACLAndRateLimit(t *testing.T) {
 			q.from = outside
 		}
 		peer := transport.Peer{Addr: q.from, TCP: q.tcp}
-		want := p.general.ServeMessage(t.Context(), q.wire, peer, nil)
+		want := p.general.ServeGeneral(t.Context(), q.wire, peer, nil)
 		got := p.common.ServeMessage(t.Context(), q.wire, peer, nil)
 		if !bytes.Equal(got, want) {
 			t.Fatalf("query %d %s from %v: the common way replied\n%x\nthe general way\n%x", i, q.name, q.from, got, want)
@@ -346,7 +355,7 @@ func TestCommonWayHitDoesNotAllocate(t *testing.T) {
 	p := newDiffPair(t, func() server.Config { return server.Config{} })
 	peer := transport.Peer{Addr: netip.MustParseAddrPort("127.0.0.1:40000")}
 	wire := pack(t, ednsQuery("WwW.diff.test.", dns.TypeA, 1, 1232, false))
-	dst := p.general.ServeMessage(t.Context(), wire, peer, nil) // fills the cache
+	dst := p.general.ServeGeneral(t.Context(), wire, peer, nil) // fills the cache
 	if _, done := p.common.ServeCommon(wire, peer, dst[:0]); !done {
 		t.Fatal("a fresh hit did not take the common way")
 	}
@@ -356,5 +365,32 @@ func TestCommonWayHitDoesNotAllocate(t *testing.T) {
 	allocs := testing.AllocsPerRun(100, func() { p.common.ServeMessage(t.Context(), wire, peer, dst[:0]) })
 	if allocs != 0 {
 		t.Errorf("%v allocations per hit, want 0", allocs)
+	}
+}
+
+// With rate limiting on, a fresh hit of the common shape is still answered
+// by the reader's call, the limiter asked once for it, with no allocation.
+func TestCommonWayHitUnderRateLimit(t *testing.T) {
+	var lims []*ratelimit.Limiter
+	p := newDiffPair(t, func() server.Config {
+		lim := ratelimit.New(ratelimit.Config{Rate: 1e6, Burst: 1e6})
+		lims = append(lims, lim)
+		return server.Config{Limiter: lim}
+	})
+	peer := transport.Peer{Addr: netip.MustParseAddrPort("127.0.0.1:40000")}
+	wire := pack(t, ednsQuery("www.diff.test.", dns.TypeA, 1, 1232, false))
+	dst := p.general.ServeGeneral(t.Context(), wire, peer, nil) // fills the cache
+	reply, done := p.common.ServeCommon(wire, peer, dst[:0])
+	if !done || !bytes.Equal(reply, p.general.ServeGeneral(t.Context(), wire, peer, nil)) {
+		t.Fatalf("a fresh hit under rate limiting: answered by the reader %v, reply %x", done, reply)
+	}
+	if st := lims[0].Stats(); st.Allowed != 1 {
+		t.Errorf("limiter %+v: want it asked once", st)
+	}
+	if raceEnabled {
+		return // the race detector allocates
+	}
+	if allocs := testing.AllocsPerRun(100, func() { p.common.ServeCommon(wire, peer, dst[:0]) }); allocs != 0 {
+		t.Errorf("%v allocations per hit under rate limiting, want 0", allocs)
 	}
 }

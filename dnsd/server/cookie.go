@@ -78,13 +78,6 @@ func (s *Server) withCookie(m *dns.Msg, qc queryCookie, from transport.Peer) *dn
 	return m
 }
 
-// replyCookie is replyOption for a common query (see parseCommon: its
-// cookie answerable), counting the cookie's verdict.
-func (s *Server) replyCookie(dst []byte, qc queryCookie, from transport.Peer) []byte {
-	s.metrics.cookie(qc.v).Inc()
-	return s.replyOption(dst, qc, from)
-}
-
 // commonCookie reads and judges the COOKIE option of req, a common query
 // with EDNS and its name ending at nameEnd, with cookies on; the zero
 // value when it has none. The option's octets stay in req.

@@ -419,7 +419,7 @@ func TestCommonWayCookieHitDoesNotAllocate(t *testing.T) {
 	valid := iss.AppendReply(nil, mustHex(t, clientCookie), cookie.ClientOnly, testClient)
 	for _, data := range [][]byte{mustHex(t, clientCookie), valid} {
 		wire := pack(t, withCookie(ednsQuery("www.diff.test.", dns.TypeA, 1, 1232, false), data))
-		dst := p.general.ServeMessage(t.Context(), wire, peer, nil) // fills the cache
+		dst := p.general.ServeGeneral(t.Context(), wire, peer, nil) // fills the cache
 		reply, done := p.common.ServeCommon(wire, peer, dst[:0])
 		if !done {
 			t.Fatal("a fresh hit with a cookie did not take the common way")

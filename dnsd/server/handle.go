@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"net/netip"
 
 	"github.com/miekg/dns"
 
 	"github.com/shardns/shardns/dnsd/cookie"
 	"github.com/shardns/shardns/dnsd/ratelimit"
 	"github.com/shardns/shardns/dnsd/transport"
+	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/dnsmsg"
 	"github.com/shardns/shardns/internal/lookup"
 )
@@ -22,144 +22,325 @@ const (
 	bitTC     = 0x02 // in byte 2
 )
 
-// ServeMessage answers one message from a client, in this order: drop what
-// must not be answered (no header, QR set), parse, rate-limit UDP clients
-// (every reply, REFUSED and FORMERR too, unless the client returned a valid
-// server cookie: it has shown it receives what is sent to its address),
-// refuse clients outside the ACL, answer a bad server cookie, apply the
-// RFCs' rules for odd queries, then look the question up. Every reply to a
-// query with a client cookie carries a server cookie (RFC 7873 §5.2). The
-// reply is appended to dst; nil means silence.
+// msgState is what the server knows of one message from one Serve call
+// to the next, pooled so that a hit allocates nothing.
+type msgState struct {
+	q       dnsmsg.Query
+	key     [dnsmsg.MaxKeyLen]byte
+	keyLen  int
+	nameEnd int      // the common way: req[headerLen:nameEnd] is the name as the client spelled it; 0: the general way
+	r       *dns.Msg // the message unpacked: the general way, or a common query's error reply
+	ck      queryCookie
+	peek    [1]lookup.Peeked // what the cache held for q
+	peeked  bool             // peek is what every tier held
+}
+
+func (s *Server) getState() *msgState { return s.states.Get().(*msgState) }
+
+func (s *Server) putState(st *msgState) {
+	st.reset() // holds no message, entry or client in the pool
+	s.states.Put(st)
+}
+
+// reset empties st but for its key bytes, which hold no reference and
+// which keyLen hides: a hit does not zero the whole array.
+func (st *msgState) reset() {
+	st.q, st.keyLen, st.nameEnd, st.r, st.ck = dnsmsg.Query{}, 0, 0, nil, queryCookie{}
+	st.peek[0], st.peeked = lookup.Peeked{}, false
+}
+
+var _ transport.Handler = (*Server)(nil)
+
+// Serve answers the messages of one read, or one TCP message: see
+// transport.Handler. Each message is parsed once, in its first call, and
+// takes these steps in this order: drop what must not be answered (no
+// header, QR set); parse, the common way (dnsmsg.ParseCommon: the shape
+// nearly every client sends, read without unpacking) or the general way;
+// admit (see admit: the rate limiter, the cookie check and the ACL, asked
+// here and nowhere else); apply the RFCs' rules for odd queries; then look
+// the question up: a Peek of the cache for all the messages of the call,
+// then, for those it misses, Lookup within the server's budget. The
+// replies are the same bytes either way; every reply to a query with a
+// client cookie carries a server cookie (RFC 7873 §5.2).
 //
-// The common query (see dnsmsg.ParseCommon) takes a shorter way to the
-// same reply, without unpacking it: from a fresh entry of the in-process
-// cache (answerL1), or else through the chain (lookupCommon).
-func (s *Server) ServeMessage(ctx context.Context, req []byte, from transport.Peer, dst []byte) []byte {
-	if len(req) < headerLen || req[2]&bitQR != 0 {
-		// No header to answer, or a response: answering could make a loop
-		// or an amplifier (RFC 1035 §4.1.1, RFC 5452 §9.1).
-		s.metrics.dropped.WithLabelValues("malformed").Inc()
-		return nil
+// With wait false (the goroutine reading the socket) it answers the
+// common queries that need no I/O: refusals, and fresh hits of the
+// in-process cache, with no allocation. The rest it leaves: the general
+// way's messages unparsed, the common way's parsed, admitted and with L1
+// missed. A wait call on several messages reads the cache for all at once
+// (one MGET per Redis shard), answers the hits and leaves the misses, each
+// to a call of its own, which looks it up.
+func (s *Server) Serve(ctx context.Context, ms []transport.Msg, wait bool) {
+	s.serve(ctx, ms, wait, false)
+}
+
+// serve is Serve; with general, every message takes the general way (the
+// tests compare the two ways with it).
+func (s *Server) serve(ctx context.Context, ms []transport.Msg, wait, general bool) {
+	if !wait {
+		for i := range ms {
+			s.serveAtOnce(ctx, &ms[i])
+		}
+		return
 	}
-	var lim limit
-	if !s.generalOnly {
-		sc := s.getScratch()
-		defer s.putScratch(sc)
-		if c, ok := s.parseCommon(req, from, sc, &lim); ok {
-			if reply, done := s.answerL1(req, c, from, dst); done {
-				return reply
+	var ps []lookup.Peeked
+	var at []int // ps[j] is the question of ms[at[j]]; nil: of ms[0]
+	for i := range ms {
+		m := &ms[i]
+		st, _ := m.State.(*msgState)
+		if st == nil {
+			st = s.getState()
+			m.State = st
+			if !s.parse(m, st, general) {
+				continue // answered
 			}
-			return s.lookupCommon(ctx, req, c, from, dst)
+		}
+		if !st.peeked {
+			if len(ms) == 1 { // TCP, or a quiet read: nothing to allocate
+				st.peek[0] = lookup.Peeked{Query: &st.q}
+				ps = st.peek[:]
+				break
+			}
+			ps = append(ps, lookup.Peeked{Query: &st.q})
+			at = append(at, i)
 		}
 	}
-	return s.serve(ctx, req, from, dst, lim)
-}
-
-// limit is the rate limiter's verdict on one message, once asked: it is
-// asked at most once per message, whichever way the message takes.
-type limit struct {
-	asked  bool
-	action ratelimit.Action
-}
-
-// check asks the limiter about a UDP message from addr, unless it was
-// asked already.
-func (s *Server) check(lim *limit, addr netip.Addr) ratelimit.Action {
-	if !lim.asked {
-		lim.asked, lim.action = true, s.limiter.Check(addr)
+	if len(ps) > 0 {
+		s.chain.Peek(ctx, ps, false)
+		for j := range ps {
+			i := 0
+			if at != nil {
+				i = at[j]
+			}
+			m := &ms[i]
+			st := m.State.(*msgState)
+			st.peek[0], st.peeked = ps[j], true
+			if ps[j].Hit {
+				s.reply(m, st, &ps[j].Result, nil)
+			}
+		}
 	}
-	return lim.action
-}
-
-// limited is the limiter's verdict on a message from a client: Allow over
-// TCP, whose handshake proves the source, and when no limiter is set.
-func (s *Server) limited(lim *limit, from transport.Peer) ratelimit.Action {
-	if from.TCP || s.limiter == nil {
-		return ratelimit.Allow
+	if len(ms) == 1 && !ms[0].Done && ms[0].State != nil {
+		m := &ms[0]
+		st := m.State.(*msgState)
+		// The chain may keep the question past the lookup (a shared
+		// resolver call outlives an impatient client): its own copy.
+		q := new(dnsmsg.Query)
+		*q = st.q
+		p := &st.peek[0]
+		p.Query = q
+		res, err := s.chain.LookupPeeked(ctx, p, s.budget)
+		s.reply(m, st, res, err)
 	}
-	return s.check(lim, from.Addr.Addr())
 }
 
-// serve is ServeMessage's general way: every message can take it.
-func (s *Server) serve(ctx context.Context, req []byte, from transport.Peer, dst []byte, lim limit) []byte {
+// serveAtOnce is the reader's part of m: a common query refused or
+// answered from a fresh L1 entry, without waiting or allocating; any other
+// message is left, a common one with its state.
+func (s *Server) serveAtOnce(ctx context.Context, m *transport.Msg) {
+	if !s.header(m) {
+		return
+	}
+	st := s.getState()
+	m.State = st
+	if !s.readCommon(m, st) {
+		m.State = nil // the general way's: left unparsed
+		s.putState(st)
+		return
+	}
+	if !s.admit(m, st, true) {
+		return // answered
+	}
+	p := &st.peek[0]
+	*p = lookup.Peeked{Query: &st.q, Key: st.key[:st.keyLen]}
+	s.chain.Peek(ctx, st.peek[:], true)
+	if p.Hit {
+		s.reply(m, st, &p.Result, nil)
+		return
+	}
+	*p = lookup.Peeked{}
+	st.setKey()
+}
+
+// parse reads m in its first wait call, the common way unless general is
+// set, and admits it: false means it is answered (or dropped), true that
+// st holds a question to look up.
+func (s *Server) parse(m *transport.Msg, st *msgState, general bool) bool {
+	if !s.header(m) {
+		return false
+	}
+	if !general && s.readCommon(m, st) {
+		if !s.admit(m, st, true) {
+			return false
+		}
+		st.setKey()
+		return true
+	}
+	st.reset()
 	r := new(dns.Msg)
-	if err := r.Unpack(req); err != nil || !dnsmsg.WellFormed(req, r) {
-		switch s.limited(&lim, from) {
-		case ratelimit.Drop:
-			s.metrics.dropped.WithLabelValues("rate_limit").Inc()
-			return nil
-		case ratelimit.Slip:
-			// FORMERR is a bare header already, as small as a reply
-			// gets: TC=1 is the slip's only mark.
-			s.metrics.slipped.Inc()
-			reply := formErr(dst, req)
-			reply[len(dst)+2] |= bitTC
-			return reply
-		}
-		s.metrics.answered.WithLabelValues("FORMERR").Inc()
-		return formErr(dst, req)
-	}
-	qc := s.cookieOf(r, from)
-	if qc.v != 0 {
-		s.metrics.cookie(qc.v).Inc()
-	}
-	if !qc.v.Verified() {
-		switch s.limited(&lim, from) {
-		case ratelimit.Drop:
-			s.metrics.dropped.WithLabelValues("rate_limit").Inc()
-			return nil
-		case ratelimit.Slip:
-			s.metrics.slipped.Inc()
-			return s.appendMsg(dst, s.withCookie(truncated(r), qc, from))
+	parsed := r.Unpack(m.Req) == nil && dnsmsg.WellFormed(m.Req, r)
+	if parsed {
+		st.r = r
+		st.ck = s.cookieOf(r, m.From)
+		if st.ck.v != 0 {
+			s.metrics.cookie(st.ck.v).Inc()
 		}
 	}
-	if qc.v == cookie.Malformed {
-		s.metrics.answered.WithLabelValues("FORMERR").Inc()
-		return s.appendMsg(dst, dnsmsg.ErrorReply(r, dns.RcodeFormatError, dns.ExtendedErrorCodeOther, "malformed COOKIE option"))
-	}
-	if s.acl != nil && !s.acl.Allowed(from.Addr.Addr()) {
-		s.metrics.refused.Inc()
-		return s.appendMsg(dst, s.withCookie(dnsmsg.ErrorReply(r, dns.RcodeRefused, dns.ExtendedErrorCodeProhibited, "client not allowed"), qc, from))
-	}
-	if !from.TCP && refused(qc.v) {
-		s.metrics.answered.WithLabelValues("BADCOOKIE").Inc()
-		return s.appendMsg(dst, s.withCookie(dnsmsg.ErrorReply(r, dns.RcodeBadCookie, 0, ""), qc, from))
+	if !s.admit(m, st, parsed) {
+		return false
 	}
 	q, rej := dnsmsg.ParseQuery(r)
 	if rej != nil {
 		s.metrics.answered.WithLabelValues(dns.RcodeToString[rej.Rcode]).Inc()
-		return s.appendMsg(dst, s.withCookie(dnsmsg.ErrorReply(r, rej.Rcode, rej.EDE, rej.Text), qc, from))
+		s.done(m, s.appendMsg(m.Dst, s.withCookie(dnsmsg.ErrorReply(r, rej.Rcode, rej.EDE, rej.Text), st.ck, m.From)))
+		return false
 	}
-	if m, _ := dnsmsg.LocalAnswer(r, &q); m != nil {
-		s.metrics.answered.WithLabelValues(dns.RcodeToString[m.Rcode]).Inc()
-		return s.fit(s.appendMsg(dst, s.withCookie(m, qc, from)), &q, from)
+	st.q = q
+	if lm, _ := dnsmsg.LocalAnswer(r, &st.q); lm != nil {
+		s.metrics.answered.WithLabelValues(dns.RcodeToString[lm.Rcode]).Inc()
+		s.done(m, s.fit(s.appendMsg(m.Dst, s.withCookie(lm, st.ck, m.From)), &st.q, m.From))
+		return false
 	}
-	return s.lookup(ctx, r, &q, qc, from, dst)
+	return true
 }
 
-func (s *Server) lookup(ctx context.Context, r *dns.Msg, q *dnsmsg.Query, qc queryCookie, from transport.Peer, dst []byte) []byte {
-	res, err := s.lookupWithin(ctx, q)
+// header drops, and reports false for, a message with no header to
+// answer, or a response: answering could make a loop or an amplifier (RFC
+// 1035 §4.1.1, RFC 5452 §9.1).
+func (s *Server) header(m *transport.Msg) bool {
+	if len(m.Req) < headerLen || m.Req[2]&bitQR != 0 {
+		s.metrics.dropped.WithLabelValues("malformed").Inc()
+		s.done(m, nil)
+		return false
+	}
+	return true
+}
+
+// readCommon reads m the common way into st, with its COOKIE option;
+// false for a message of another shape.
+func (s *Server) readCommon(m *transport.Msg, st *msgState) bool {
+	key, nameEnd, ok := dnsmsg.ParseCommon(m.Req, &st.q, st.key[:0])
+	if !ok {
+		return false
+	}
+	st.keyLen, st.nameEnd = len(key), nameEnd
+	if s.cookies != nil && st.q.EDNS {
+		st.ck = s.commonCookie(m.Req, nameEnd, m.From)
+		if st.ck.v != 0 {
+			s.metrics.cookie(st.ck.v).Inc()
+		}
+	}
+	return true
+}
+
+// setKey sets the common query's cache key and name from its key bytes.
+func (st *msgState) setKey() {
+	if st.q.Key == "" {
+		st.q.Key = string(st.key[:st.keyLen])
+		st.q.Name, _ = cache.KeyName(st.q.Key)
+	}
+}
+
+// admit decides whether the message in st may be looked up, and answers
+// it when not. It is the one place that asks the rate limiter (once per
+// UDP message: every reply, REFUSED and FORMERR too, is limited, unless
+// the client returned a valid server cookie, which shows it receives what
+// is sent to its address) and the ACL, in this order: the limiter, a
+// malformed message or COOKIE option (FORMERR), the ACL (REFUSED), a bad
+// server cookie over UDP (BADCOOKIE). parsed false means m did not parse.
+func (s *Server) admit(m *transport.Msg, st *msgState, parsed bool) bool {
+	qc, from := st.ck, m.From
+	if !qc.v.Verified() {
+		switch s.limited(from) {
+		case ratelimit.Drop:
+			s.metrics.dropped.WithLabelValues("rate_limit").Inc()
+			s.done(m, nil)
+			return false
+		case ratelimit.Slip:
+			s.metrics.slipped.Inc()
+			if !parsed {
+				// FORMERR is a bare header already, as small as a
+				// reply gets: TC=1 is the slip's only mark.
+				reply := formErr(m.Dst, m.Req)
+				reply[len(m.Dst)+2] |= bitTC
+				s.done(m, reply)
+				return false
+			}
+			s.done(m, s.appendMsg(m.Dst, s.withCookie(truncated(s.unpacked(m, st)), qc, from)))
+			return false
+		}
+	}
+	switch {
+	case !parsed:
+		s.metrics.answered.WithLabelValues("FORMERR").Inc()
+		s.done(m, formErr(m.Dst, m.Req))
+	case qc.v == cookie.Malformed:
+		s.metrics.answered.WithLabelValues("FORMERR").Inc()
+		s.done(m, s.appendMsg(m.Dst, dnsmsg.ErrorReply(s.unpacked(m, st), dns.RcodeFormatError, dns.ExtendedErrorCodeOther, "malformed COOKIE option")))
+	case s.acl != nil && !s.acl.Allowed(from.Addr.Addr()):
+		s.metrics.refused.Inc()
+		s.done(m, s.appendMsg(m.Dst, s.withCookie(dnsmsg.ErrorReply(s.unpacked(m, st), dns.RcodeRefused, dns.ExtendedErrorCodeProhibited, "client not allowed"), qc, from)))
+	case !from.TCP && refused(qc.v):
+		s.metrics.answered.WithLabelValues("BADCOOKIE").Inc()
+		s.done(m, s.appendMsg(m.Dst, s.withCookie(dnsmsg.ErrorReply(s.unpacked(m, st), dns.RcodeBadCookie, 0, ""), qc, from)))
+	default:
+		return true
+	}
+	return false
+}
+
+// limited is the limiter's verdict on a message from a client: Allow over
+// TCP, whose handshake proves the source, and when no limiter is set.
+func (s *Server) limited(from transport.Peer) ratelimit.Action {
+	if from.TCP || s.limiter == nil {
+		return ratelimit.Allow
+	}
+	return s.limiter.Check(from.Addr.Addr())
+}
+
+// unpacked is m's message unpacked, for a reply built from it: a common
+// query is unpacked only for one of the error replies.
+func (s *Server) unpacked(m *transport.Msg, st *msgState) *dns.Msg {
+	if st.r == nil {
+		st.r = new(dns.Msg)
+		_ = st.r.Unpack(m.Req) // ParseCommon accepted it: it unpacks
+	}
+	return st.r
+}
+
+// done answers m with reply (nil: silence) and lets its state go.
+func (s *Server) done(m *transport.Msg, reply []byte) {
+	m.Reply, m.Done = reply, true
+	if st, ok := m.State.(*msgState); ok {
+		m.State = nil
+		s.putState(st)
+	}
+}
+
+// reply answers m, whose question st holds, with the lookup's result res
+// or its error err: the stored answer patched for the client (the common
+// way keeps the name as the client spelled it), or a SERVFAIL saying why.
+func (s *Server) reply(m *transport.Msg, st *msgState, res *lookup.Result, err error) {
+	q, from, dst := &st.q, m.From, m.Dst
 	if err != nil {
-		return s.lookupFailed(dst, r, q, qc, from, err)
+		s.done(m, s.lookupFailed(dst, s.unpacked(m, st), q, st.ck, from, err))
+		return
 	}
 	o := dnsmsg.ReplyOptions{Age: res.Age(), Stale: res.Stale()}
 	var buf [cookie.ReplyLen]byte
-	if qc.answerable() {
-		o.Cookie = s.replyOption(buf[:0], qc, from)
+	if st.ck.answerable() {
+		o.Cookie = s.replyOption(buf[:0], st.ck, from)
 	}
-	reply := dnsmsg.AppendReply(dst, res.Stored(), q, o)
-	return s.finish(reply, q, from)
-}
-
-// lookupWithin looks q up within the server's budget: armed lazily by a
-// chain that can (a cache hit needs no timer), else with a timer.
-func (s *Server) lookupWithin(ctx context.Context, q *dnsmsg.Query) (*lookup.Result, error) {
-	if s.budgeted != nil {
-		return s.budgeted.LookupBudget(ctx, s.budget, q)
+	var reply []byte
+	if st.nameEnd > 0 {
+		reply = dnsmsg.AppendReplyName(dst, res.Stored(), q, m.Req[headerLen:st.nameEnd], o)
+	} else {
+		reply = dnsmsg.AppendReply(dst, res.Stored(), q, o)
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.budget)
-	defer cancel()
-	return s.chain.Lookup(ctx, q)
+	if len(reply) >= 4 {
+		s.metrics.rcode(reply[3] & 0x0F).Inc()
+	}
+	s.done(m, s.fit(reply, q, from))
 }
 
 // lookupFailed is the SERVFAIL for a lookup that ended in err, with an

@@ -78,7 +78,7 @@ func newResolver(t testing.TB, upstream string, timeout time.Duration) *inProces
 }
 
 // newChain builds the lookup chain over o's cache tiers and res.
-func newChain(o options, res lookup.Resolver) lookup.Handler {
+func newChain(o options, res lookup.Resolver) *lookup.Chain {
 	var l1 cache.Tier
 	if !o.noL1 {
 		l1 = cache.NewMemory(cache.MemoryConfig{MaxEntries: 10_000, Now: o.now})
@@ -96,7 +96,7 @@ func newChain(o options, res lookup.Resolver) lookup.Handler {
 
 // startServer runs a server for chain on 127.0.0.1:0, shut down when the
 // test ends.
-func startServer(t testing.TB, chain lookup.Handler, budget time.Duration) (srv *server.Server, udp, tcp string) {
+func startServer(t testing.TB, chain server.Chain, budget time.Duration) (srv *server.Server, udp, tcp string) {
 	t.Helper()
 	srv = server.New(server.Config{Chain: chain, Budget: budget})
 	if err := srv.Listen([]string{"127.0.0.1:0"}); err != nil {

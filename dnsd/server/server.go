@@ -1,7 +1,9 @@
-// Package server is dnsd's query handling: it takes one DNS message as
-// bytes, decides whether and how to answer it (ACL, rate limit, the RFCs'
-// rules for odd queries), asks the lookup chain under the query's deadline
-// and fits the reply to the client. dnsd/transport carries the bytes.
+// Package server is dnsd's query handling: it takes DNS messages as bytes,
+// a batch at a time (see transport.Handler), decides whether and how to
+// answer each (ACL, rate limit, cookies, the RFCs' rules for odd
+// queries), reads the cache for the batch at once, looks the misses up
+// under the query's deadline and fits each reply to its client.
+// dnsd/transport carries the bytes.
 package server
 
 import (
@@ -26,10 +28,17 @@ import (
 // suggested client response timer.
 const DefaultBudget = 1800 * time.Millisecond
 
+// Chain is the lookup chain as the server asks it (lookup.Chain): a Peek
+// of the cache for a batch of questions, then a lookup for each it missed.
+type Chain interface {
+	Peek(ctx context.Context, ps []lookup.Peeked, l1Only bool)
+	LookupPeeked(ctx context.Context, p *lookup.Peeked, budget time.Duration) (*lookup.Result, error)
+}
+
 // Config is what New needs.
 type Config struct {
-	Chain  lookup.Handler // required
-	Budget time.Duration  // per query; 0: DefaultBudget
+	Chain  Chain         // required
+	Budget time.Duration // per query; 0: DefaultBudget
 	// ACL says who may query; nil allows everyone (dnsd always passes one).
 	// UDP clients outside it are answered REFUSED; TCP connections from
 	// them are closed as soon as they are accepted.
@@ -51,7 +60,7 @@ type Config struct {
 // Server answers DNS messages and, through Listen, serves them over UDP
 // and TCP.
 type Server struct {
-	chain   lookup.Handler
+	chain   Chain
 	budget  time.Duration
 	acl     *acl.ACL
 	limiter *ratelimit.Limiter
@@ -59,18 +68,8 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	tr      *transport.Server
-
-	l1       lookup.L1Handler     // chain, when it can answer from L1 alone
-	budgeted lookup.BudgetHandler // chain, when it arms the budget itself
-	batch    lookup.BatchHandler  // chain, when it can read the cache for a batch
-	scratch  sync.Pool            // *commonScratch, for the common way
-
-	// generalOnly makes every message take the general way (serve): the
-	// tests compare the common way's replies with it.
-	generalOnly bool
+	states  sync.Pool // *msgState
 }
-
-var _ transport.Handler = (*Server)(nil)
 
 // New returns a Server; call Listen to start it.
 func New(cfg Config) *Server {
@@ -82,10 +81,7 @@ func New(cfg Config) *Server {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.metrics = newMetrics(cfg.Registerer)
-	s.l1, _ = cfg.Chain.(lookup.L1Handler)
-	s.budgeted, _ = cfg.Chain.(lookup.BudgetHandler)
-	s.batch, _ = cfg.Chain.(lookup.BatchHandler)
-	s.scratch.New = func() any { return new(commonScratch) }
+	s.states.New = func() any { return new(msgState) }
 	tc := cfg.Transport
 	tc.Handler, tc.Logger, tc.Registerer = s, s.log, cfg.Registerer
 	if cfg.TCPIdleTimeout > 0 {

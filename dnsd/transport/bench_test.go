@@ -21,7 +21,7 @@ var benchListens = []struct{ name, listen string }{
 }
 
 // BenchmarkUDPInline is a query answered on the reading goroutine
-// (InlineHandler) over real UDP on loopback, with parallel clients each on
+// (the Handler's call with wait false) over real UDP on loopback, with parallel clients each on
 // a connected socket of its own: the transport's fast path.
 func BenchmarkUDPInline(b *testing.B) {
 	for _, l := range benchListens {
@@ -34,7 +34,7 @@ func BenchmarkUDPInline(b *testing.B) {
 }
 
 // BenchmarkUDPWorker is BenchmarkUDPInline with every query answered by
-// ServeMessage on an answering worker, its reply sent by the socket's
+// a wait call on an answering worker, its reply sent by the socket's
 // writer.
 func BenchmarkUDPWorker(b *testing.B) {
 	for _, l := range benchListens {

@@ -155,6 +155,16 @@ func (h *handler) leave(p netip.AddrPort) {
 	h.running.Add(-1)
 }
 
+// Serve leaves every message to a wait call of its own, as a handler
+// that must wait for each (a lookup) does, and answers it there with
+// ServeMessage.
+func (h *handler) Serve(ctx context.Context, ms []transport.Msg, wait bool) {
+	if !wait || len(ms) > 1 {
+		return
+	}
+	ms[0].Reply, ms[0].Done = h.ServeMessage(ctx, ms[0].Req, ms[0].From, ms[0].Dst), true
+}
+
 // ServeMessage echoes req as described on handler.
 func (h *handler) ServeMessage(ctx context.Context, req []byte, from transport.Peer, dst []byte) []byte {
 	h.calls.Add(1)

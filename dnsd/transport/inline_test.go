@@ -21,9 +21,22 @@ type inlineHandler struct {
 	held   atomic.Int64 // inline answers that waited at a gate
 }
 
-var _ transport.InlineHandler = (*inlineHandler)(nil)
+var _ transport.Handler = (*inlineHandler)(nil)
 
-func (h *inlineHandler) ServeInline(req []byte, _ transport.Peer, dst []byte) ([]byte, bool) {
+// Serve answers the "quick" queries of the reader's call at once and
+// leaves the rest to handler.
+func (h *inlineHandler) Serve(ctx context.Context, ms []transport.Msg, wait bool) {
+	if wait {
+		h.handler.Serve(ctx, ms, wait)
+		return
+	}
+	for i := range ms {
+		m := &ms[i]
+		m.Reply, m.Done = h.serveInline(m.Req, m.Dst)
+	}
+}
+
+func (h *inlineHandler) serveInline(req []byte, dst []byte) ([]byte, bool) {
 	label := firstLabel(req)
 	if !strings.HasPrefix(label, "quick") {
 		return nil, false

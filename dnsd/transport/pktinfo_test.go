@@ -13,19 +13,23 @@ import (
 	"github.com/shardns/shardns/dnsd/transport"
 )
 
-// everyWay answers "quick" inline, "batch" in ServeBatch, "fin" through a
-// Finish and anything else in ServeMessage: every way a UDP reply leaves.
+// everyWay answers "quick" on the reader, "batch" in a wait call on
+// several, "fin" in a call of its own after one on several left it, and
+// anything else in a call of its own: every way a UDP reply leaves.
 type everyWay struct {
 	*inlineHandler
 	b *batchHandler
 }
 
-func (e everyWay) ServeBatch(ctx context.Context, ms []transport.BatchMsg) { e.b.ServeBatch(ctx, ms) }
+func (e everyWay) Serve(ctx context.Context, ms []transport.Msg, wait bool) {
+	if !wait {
+		e.inlineHandler.Serve(ctx, ms, false)
+		return
+	}
+	e.b.Serve(ctx, ms, true)
+}
 
-var (
-	_ transport.InlineHandler = everyWay{}
-	_ transport.BatchHandler  = everyWay{}
-)
+var _ transport.Handler = everyWay{}
 
 // loopback6 says whether ::1 can be used here.
 func loopback6() bool {

@@ -163,8 +163,10 @@ func (s *Server) serveTCP(c *tcpConn) {
 func (s *Server) answerTCP(c *tcpConn, req []byte) {
 	defer func() { <-c.sem; c.wg.Done() }()
 	out := make([]byte, 2, 514)
-	reply := s.cfg.Handler.ServeMessage(s.ctx, req, c.peer, out[2:2])
-	if len(reply) == 0 {
+	ms := []Msg{{Req: req, From: c.peer, Dst: out[2:2]}}
+	s.cfg.Handler.Serve(s.ctx, ms, true)
+	reply := ms[0].Reply
+	if !ms[0].Done || len(reply) == 0 {
 		return
 	}
 	if len(reply) > 0xffff {

@@ -25,47 +25,35 @@ type Peer struct {
 	TCP  bool
 }
 
-// Handler answers one DNS message. It appends the reply to dst and returns
-// it, or returns nil to send nothing. ctx ends when the server shuts down.
+// Handler answers DNS messages, a batch at a time: the datagrams of one
+// UDP read, or one TCP message (and so any later listener: a batch of
+// one). It parses each message once, in its first call, and keeps what it
+// needs for the next in the message's State.
 type Handler interface {
-	ServeMessage(ctx context.Context, req []byte, from Peer, dst []byte) []byte
+	// Serve answers what it can of ms, setting Done and Reply (nil for
+	// silence) on each message it answers. With wait false it runs on
+	// the goroutine reading the socket and must not wait for anything:
+	// it answers what needs no I/O and leaves the rest. The transport
+	// calls it again, with wait true, on an answering goroutine, with
+	// the messages it left. A wait call on several messages may leave
+	// some again (after one read of the cache for all, say); each is
+	// then given a wait call of its own, which must answer it: a message
+	// a wait call on one message leaves gets no reply. ctx ends when the
+	// server shuts down.
+	Serve(ctx context.Context, ms []Msg, wait bool)
 }
 
-// InlineHandler is a Handler that can answer some messages at once, on
-// the goroutine reading the UDP socket, with no I/O and no waiting: for
-// them, a goroutine per datagram costs more than the answer.
-type InlineHandler interface {
-	Handler
-	// ServeInline answers req as ServeMessage would, when it can at once:
-	// done true, and reply (nil for silence) is the answer. done false
-	// means nothing was answered and nothing counted: ServeMessage must
-	// answer req.
-	ServeInline(req []byte, from Peer, dst []byte) (reply []byte, done bool)
-}
-
-// BatchHandler is a Handler that can answer the datagrams of one UDP read
-// together: those not answered inline go to it as one batch, on one
-// goroutine, rather than to ServeMessage one goroutine each.
-type BatchHandler interface {
-	Handler
-	// ServeBatch answers what it can of ms at once, as ServeMessage
-	// would: Done true with Reply (nil for silence). For a message it
-	// leaves undone it may set Finish, which the transport then calls
-	// instead of ServeMessage, on a goroutine of its own; a message with
-	// neither gets ServeMessage. It counts nothing for messages it leaves
-	// to ServeMessage.
-	ServeBatch(ctx context.Context, ms []BatchMsg)
-}
-
-// BatchMsg is one datagram of a ServeBatch call. Req and Dst stay valid
-// until the message is answered: through Finish, if it is set.
-type BatchMsg struct {
-	Req    []byte
-	From   Peer
-	Dst    []byte // room for the reply; Reply may be a part of it
-	Reply  []byte
-	Done   bool
-	Finish func(ctx context.Context, dst []byte) []byte
+// Msg is one message of a Serve call. Req stays valid until the message is
+// answered; Dst is set anew for each call.
+type Msg struct {
+	Req   []byte
+	From  Peer
+	Dst   []byte // room for the reply: Reply may be a part of it
+	Reply []byte
+	Done  bool
+	// State is the Handler's, carried from one call on the message to
+	// the next; the transport does not look at it.
+	State any
 }
 
 // Config holds the server's bounds; zero values take the defaults.

@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -14,49 +13,46 @@ import (
 type udpReader struct {
 	s       *Server
 	rd      dgramReader
-	w       dgramWriter   // where replies leave: a send socket, or the read one
-	inline  InlineHandler // nil: no datagram is answered on the reading goroutine
-	batch   BatchHandler  // nil: every datagram not answered inline goes to a worker alone
-	pending []udpJob      // r.in's datagrams left to answer after the inline pass (buf unset)
-	pendAt  []int         // and their slots in r.in
+	w       dgramWriter // where replies leave: a send socket, or the read one
 	in      []dgram
 	bufs    []*[]byte // in[i].b is *bufs[i]
+	ms      []Msg     // the read's messages for the Handler
+	at      []int     // ms[j] was read into in[at[j]]
 	out     []dgram
-	outBufs [][]byte // reply space for inline answers, one per slot
+	outBufs [][]byte // reply space for the reader's answers, one per slot
 
-	// Datagrams the inline handler did not answer go to answering
-	// workers, one by one or a read's worth at once (BatchHandler): an
-	// idle worker takes the next job (jobs is unbuffered), and when none
-	// is idle a new one starts. The replies go to the
-	// socket's writer, which sends them in batches; workers counts the
-	// answering goroutines, so that the writer stops only after the last
-	// of them queued its reply.
-	jobs    chan udpJob
+	// The datagrams the reader's Serve call left go to answering
+	// workers, a read's worth at once: an idle worker takes the next job
+	// (jobs is unbuffered), and when none is idle a new one starts.
+	// Replies to single datagrams go to the socket's writer, which sends
+	// them in batches; workers counts the answering goroutines, so that
+	// the writer stops only after the last of them queued its reply.
+	jobs    chan udpWork
 	quit    chan struct{} // closed when the socket is no longer read: idle workers exit
 	replies chan udpReply
 	workers sync.WaitGroup
 }
 
-// udpJob is a datagram on its way to an answering worker; buf goes back to
-// the pool once it is answered.
+// udpJob is a datagram on its way to an answering worker, holding a slot
+// of MaxUDPInFlight; buf goes back to the pool once it is answered.
 type udpJob struct {
 	buf   *[]byte
 	n     int
 	from  netip.AddrPort
 	local netip.Addr // where it came to, on a wildcard socket: the reply's source
-	// fin, when set, answers it in place of ServeMessage, in out: the
-	// BatchHandler left it undone (see BatchMsg).
-	fin func(context.Context, []byte) []byte
-	out *[]byte
-	// group, when set, is a read's datagrams for the BatchHandler, and
-	// the fields above are unused.
-	group []udpJob
+	state any        // the Handler's (Msg.State)
+}
+
+// udpWork is a worker's job: one datagram, or more (a read's).
+type udpWork struct {
+	one  udpJob
+	more []udpJob // set: the job is these, not one
 }
 
 // udpWorkerIdle is how long an answering worker waits for its next
 // datagram before it exits. A worker outlives its first answer so that a
 // busy socket reuses the stacks its workers have grown: a new goroutine
-// per query grew (and copied) its stack on every query, about a sixth of
+// per query grows (and copies) its stack on every query, about a sixth of
 // dnsd's CPU on Redis hits.
 const udpWorkerIdle = 2 * time.Second
 
@@ -70,35 +66,19 @@ type udpReply struct {
 }
 
 // readUDP reads datagrams until the socket closes, as many per call as are
-// waiting, up to udpBatch. A message the handler can answer at once
-// (InlineHandler) is answered here, and the batch's inline replies leave
-// in one write call; any other is answered on its own goroutine while
-// fewer than MaxUDPInFlight are being answered, and beyond that dropped, as
-// a loaded server must (the client retries). Their replies leave through
-// the socket's writer, also in batches. Replies leave through w, or pc
-// when w is nil. With dstInfo (a wildcard socket) each reply leaves from
-// the address its query came to.
+// waiting, up to udpBatch, and hands each read to the Handler as one
+// batch: what it answers at once leaves in one write call; the rest go,
+// together, to an answering worker while fewer than MaxUDPInFlight are
+// being answered, and beyond that are dropped, as a loaded server must
+// (the client retries). Replies leave through w, or pc when w is nil.
+// With dstInfo (a wildcard socket) each reply leaves from the address its
+// query came to.
 func (s *Server) readUDP(pc *net.UDPConn, w dgramWriter, dstInfo bool) {
 	defer s.wg.Done()
-	r := &udpReader{s: s, rd: newDgramReader(pc, dstInfo), w: w,
-		in: make([]dgram, udpBatch), bufs: make([]*[]byte, udpBatch),
-		jobs: make(chan udpJob), quit: make(chan struct{}), replies: make(chan udpReply, 4*udpBatch)}
-	if r.w == nil {
-		r.w = newReplyWriter(pc)
+	if w == nil {
+		w = newReplyWriter(pc)
 	}
-	r.inline, _ = s.cfg.Handler.(InlineHandler)
-	r.batch, _ = s.cfg.Handler.(BatchHandler)
-	for i := range r.in {
-		r.bufs[i] = s.bufs.Get().(*[]byte)
-		r.in[i].b = *r.bufs[i]
-	}
-	if r.inline != nil {
-		r.out = make([]dgram, udpBatch)
-		r.outBufs = make([][]byte, udpBatch)
-		for i := range r.out {
-			r.outBufs[i] = make([]byte, 0, udpReadSize)
-		}
-	}
+	r := s.newUDPReader(newDgramReader(pc, dstInfo), w)
 	s.wg.Add(1)
 	go r.writeReplies()
 	defer func() {
@@ -123,25 +103,49 @@ func (s *Server) readUDP(pc *net.UDPConn, w dgramWriter, dstInfo bool) {
 	}
 }
 
+// newUDPReader is the reading loop's state for a socket read by rd, its
+// replies leaving through w.
+func (s *Server) newUDPReader(rd dgramReader, w dgramWriter) *udpReader {
+	r := &udpReader{s: s, rd: rd, w: w,
+		in: make([]dgram, udpBatch), bufs: make([]*[]byte, udpBatch),
+		ms: make([]Msg, 0, udpBatch), at: make([]int, 0, udpBatch),
+		out: make([]dgram, udpBatch), outBufs: make([][]byte, udpBatch),
+		jobs: make(chan udpWork), quit: make(chan struct{}), replies: make(chan udpReply, 4*udpBatch)}
+	for i := range r.in {
+		r.bufs[i] = s.bufs.Get().(*[]byte)
+		r.in[i].b = *r.bufs[i]
+		r.outBufs[i] = make([]byte, 0, udpReadSize)
+	}
+	return r
+}
+
 // serve answers the n datagrams just read into r.in.
 func (r *udpReader) serve(n int) {
 	s := r.s
-	k := 0 // inline replies in r.out
+	ms, at := r.ms[:0], r.at[:0]
 	for i := range n {
 		m := &r.in[i]
-		from := m.peer
-		if !from.IsValid() {
+		if !m.peer.IsValid() {
 			continue
 		}
-		req := (*r.bufs[i])[:m.n]
-		if r.inline != nil {
-			if reply, done := r.inline.ServeInline(req, Peer{Addr: from}, r.outBufs[k][:0]); done {
-				if reply != nil {
-					r.out[k] = dgram{b: reply, peer: from, local: m.local}
-					k++
-				}
-				continue
+		ms = append(ms, Msg{Req: (*r.bufs[i])[:m.n], From: Peer{Addr: m.peer}, Dst: r.outBufs[len(ms)][:0]})
+		at = append(at, i)
+	}
+	if len(ms) == 0 {
+		return
+	}
+	s.cfg.Handler.Serve(s.ctx, ms, false)
+	k := 0 // replies in r.out
+	var w udpWork
+	left := 0
+	for j := range ms {
+		m, i := &ms[j], at[j]
+		if m.Done {
+			if m.Reply != nil {
+				r.out[k] = dgram{b: m.Reply, peer: m.From.Addr, local: r.in[i].local}
+				k++
 			}
+			continue
 		}
 		select {
 		case s.udpSem <- struct{}{}:
@@ -149,68 +153,59 @@ func (r *udpReader) serve(n int) {
 			s.metrics.udpDropped.Inc()
 			continue
 		}
-		r.pending = append(r.pending, udpJob{n: m.n, from: from, local: m.local})
-		r.pendAt = append(r.pendAt, i)
-	}
-	r.write(r.out[:k])
-	if len(r.pending) == 0 {
-		return
-	}
-	var group []udpJob
-	if r.batch != nil {
-		group = make([]udpJob, 0, len(r.pending))
-	}
-	for k, i := range r.pendAt {
-		j := r.pending[k]
-		j.buf = r.bufs[i]
-		if group != nil {
-			group = append(group, j)
-		} else {
-			r.dispatch(j)
+		job := udpJob{buf: r.bufs[i], n: r.in[i].n, from: m.From.Addr, local: r.in[i].local, state: m.State}
+		switch left++; left {
+		case 1:
+			w.one = job
+		case 2:
+			w.more = append(make([]udpJob, 0, len(ms)-j+1), w.one, job)
+			w.one = udpJob{}
+		default:
+			w.more = append(w.more, job)
 		}
 		// A worker owns the buffer now: the slot takes a new one.
 		r.bufs[i] = s.bufs.Get().(*[]byte)
 		r.in[i].b = *r.bufs[i]
 	}
-	clear(r.pending) // hold no client address past its dispatch
-	r.pending, r.pendAt = r.pending[:0], r.pendAt[:0]
-	if group != nil {
-		r.dispatch(udpJob{group: group})
+	r.write(r.out[:k])
+	clear(ms) // hold no request, reply or state past the call
+	if left > 0 {
+		r.dispatch(w)
 	}
 }
 
-// dispatch hands j to an idle worker, or to a new one if none is idle.
-// A worker may dispatch too (what ServeBatch left undone): its own count
-// in workers keeps the total above zero while it adds to it.
-func (r *udpReader) dispatch(j udpJob) {
+// dispatch hands w to an idle worker, or to a new one if none is idle.
+// A worker may dispatch too (what its Serve call left): its own count in
+// workers keeps the total above zero while it adds to it.
+func (r *udpReader) dispatch(w udpWork) {
 	select {
-	case r.jobs <- j:
+	case r.jobs <- w:
 	default:
 		r.workers.Add(1)
-		go r.work(j)
+		go r.work(w)
 	}
 }
 
-// work is an answering worker: it answers j, then the datagrams handed to
-// it while it waits, until it has waited udpWorkerIdle in vain or the
-// socket is no longer read.
-func (r *udpReader) work(j udpJob) {
+// work is an answering worker: it answers w, then the jobs handed to it
+// while it waits, until it has waited udpWorkerIdle in vain or the socket
+// is no longer read.
+func (r *udpReader) work(w udpWork) {
 	defer r.workers.Done()
 	idle := time.NewTimer(udpWorkerIdle)
 	defer idle.Stop()
-	var scratch *groupScratch
+	sc := &workScratch{ms: make([]Msg, 0, udpBatch), outs: make([]*[]byte, 0, udpBatch), wm: make([]dgram, udpBatch)}
 	for {
-		if j.group != nil {
-			if scratch == nil {
-				scratch = newGroupScratch()
+		for more := true; more; {
+			g := w.more
+			if g == nil {
+				sc.one[0] = w.one
+				g = sc.one[:]
 			}
-			r.answerGroup(j.group, scratch)
-		} else {
-			r.answer(j)
+			w, more = r.answer(g, sc)
 		}
 		idle.Reset(udpWorkerIdle)
 		select {
-		case j = <-r.jobs:
+		case w = <-r.jobs:
 		case <-idle.C:
 			return
 		case <-r.quit:
@@ -219,75 +214,71 @@ func (r *udpReader) work(j udpJob) {
 	}
 }
 
-// answer answers one datagram and queues the reply for the writer.
-// ServeMessage's ctx ends at Shutdown.
-func (r *udpReader) answer(j udpJob) {
-	defer func() { <-r.s.udpSem }()
-	out := j.out
-	if out == nil {
-		out = r.s.bufs.Get().(*[]byte)
-	}
-	var reply []byte
-	if j.fin != nil {
-		reply = j.fin(r.s.ctx, (*out)[:0])
-	} else {
-		reply = r.s.cfg.Handler.ServeMessage(r.s.ctx, (*j.buf)[:j.n], Peer{Addr: j.from}, (*out)[:0])
-	}
-	r.s.bufs.Put(j.buf)
-	if reply == nil {
-		r.s.bufs.Put(out)
-		return
-	}
-	r.replies <- udpReply{buf: out, msg: reply, to: j.from, from: j.local}
-}
-
-// groupScratch is what a worker reuses from one group to the next.
-type groupScratch struct {
-	ms   []BatchMsg
+// workScratch is what a worker reuses from one job to the next.
+type workScratch struct {
+	one  [1]udpJob
+	ms   []Msg
 	outs []*[]byte
 	wm   []dgram
 }
 
-func newGroupScratch() *groupScratch {
-	return &groupScratch{ms: make([]BatchMsg, 0, udpBatch), outs: make([]*[]byte, 0, udpBatch), wm: make([]dgram, udpBatch)}
-}
-
-// answerGroup answers a read's datagrams through the BatchHandler: the
-// replies it makes at once leave together in one write call, and each
-// datagram it leaves undone is answered on a goroutine of its own.
-func (r *udpReader) answerGroup(group []udpJob, g *groupScratch) {
+// answer makes a wait call of the Handler on the datagrams of g. A single
+// datagram's reply goes to the socket's writer; the replies to several
+// leave together in one write call. Of those the call left, each but the
+// last goes to a worker of its own, and the last is returned (more true),
+// for this worker to answer next.
+func (r *udpReader) answer(g []udpJob, sc *workScratch) (next udpWork, more bool) {
 	s := r.s
-	ms, outs := g.ms[:0], g.outs[:0]
-	for _, j := range group {
+	ms, outs := sc.ms[:0], sc.outs[:0]
+	for _, j := range g {
 		out := s.bufs.Get().(*[]byte)
 		outs = append(outs, out)
-		ms = append(ms, BatchMsg{Req: (*j.buf)[:j.n], From: Peer{Addr: j.from}, Dst: (*out)[:0]})
+		ms = append(ms, Msg{Req: (*j.buf)[:j.n], From: Peer{Addr: j.from}, Dst: (*out)[:0], State: j.state})
 	}
-	r.batch.ServeBatch(s.ctx, ms)
+	s.cfg.Handler.Serve(s.ctx, ms, true)
+	if len(g) == 1 {
+		j, m := g[0], &ms[0]
+		s.bufs.Put(j.buf)
+		if m.Done && m.Reply != nil {
+			r.replies <- udpReply{buf: outs[0], msg: m.Reply, to: j.from, from: j.local}
+		} else {
+			s.bufs.Put(outs[0])
+		}
+		ms[0], outs[0], g[0] = Msg{}, nil, udpJob{}
+		<-s.udpSem
+		return udpWork{}, false
+	}
 	k := 0
+	var left []udpJob
 	for i := range ms {
 		m := &ms[i]
 		if !m.Done {
-			j := group[i]
-			j.fin, j.out = m.Finish, outs[i]
-			r.dispatch(j)
-			outs[i] = nil
+			j := g[i]
+			j.state = m.State
+			left = append(left, j)
 			continue
 		}
 		if m.Reply != nil {
-			g.wm[k] = dgram{b: m.Reply, peer: group[i].from, local: group[i].local}
+			sc.wm[k] = dgram{b: m.Reply, peer: g[i].from, local: g[i].local}
 			k++
 		}
 	}
-	r.write(g.wm[:k])
+	r.write(sc.wm[:k])
 	for i := range ms {
-		if outs[i] != nil { // answered here
-			s.bufs.Put(group[i].buf)
-			s.bufs.Put(outs[i])
+		if ms[i].Done {
+			s.bufs.Put(g[i].buf)
 			<-s.udpSem
 		}
-		ms[i], outs[i] = BatchMsg{}, nil
+		s.bufs.Put(outs[i])
+		ms[i], outs[i] = Msg{}, nil
 	}
+	for i, j := range left {
+		if i == len(left)-1 {
+			return udpWork{one: j}, true
+		}
+		r.dispatch(udpWork{one: j})
+	}
+	return udpWork{}, false
 }
 
 // writeReplies sends the replies of answering goroutines, as many per

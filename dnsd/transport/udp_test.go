@@ -108,40 +108,54 @@ func TestUDPInFlightCap(t *testing.T) {
 	}
 }
 
-// batchHandler answers queries for "batch" in ServeBatch, leaves those for
-// "fin" to a Finish, and all others to ServeMessage; it records the
-// largest batch.
+// batchHandler leaves every message on the reader; of a wait call on
+// several it answers those for "batch" at once and leaves the rest, those
+// for "fin" marked in their State; a wait call on one answers it. It
+// records the largest batch and how many "fin" queries were answered
+// after being left, and alone.
 type batchHandler struct {
 	*handler
 	mu       sync.Mutex
 	largest  int
-	finishes int
+	finishes int // "fin" answered in a call of its own after a call on several left it
+	alone    int // "fin" read alone: answered in its first wait call
 }
 
-func (b *batchHandler) ServeBatch(ctx context.Context, ms []transport.BatchMsg) {
+func (b *batchHandler) Serve(ctx context.Context, ms []transport.Msg, wait bool) {
+	if !wait {
+		return
+	}
 	b.mu.Lock()
 	b.largest = max(b.largest, len(ms))
 	b.mu.Unlock()
+	if len(ms) == 1 {
+		m := &ms[0]
+		if firstLabel(m.Req) == "fin" {
+			b.mu.Lock()
+			if m.State == "fin" {
+				b.finishes++
+			} else {
+				b.alone++
+			}
+			b.mu.Unlock()
+		}
+		m.Reply, m.Done = b.ServeMessage(ctx, m.Req, m.From, m.Dst), true
+		return
+	}
 	for i := range ms {
 		m := &ms[i]
 		switch firstLabel(m.Req) {
 		case "batch":
 			m.Reply, m.Done = b.ServeMessage(ctx, m.Req, m.From, m.Dst), true
 		case "fin":
-			req, from := m.Req, m.From
-			m.Finish = func(ctx context.Context, dst []byte) []byte {
-				b.mu.Lock()
-				b.finishes++
-				b.mu.Unlock()
-				return b.ServeMessage(ctx, req, from, dst)
-			}
+			m.State = "fin"
 		}
 	}
 }
 
-// A BatchHandler gets a read's datagrams together: what it answers at
-// once, what it leaves to a Finish and what it leaves to ServeMessage are
-// all answered, each exactly once.
+// A read's datagrams reach a wait call together: what it answers at once,
+// and what it leaves (each then answered by a call of its own, with the
+// State the first call gave it), are all answered, each exactly once.
 func TestUDPBatchHandler(t *testing.T) {
 	b := &batchHandler{handler: newHandler()}
 	srv := transport.New(transport.Config{Handler: b, Registerer: prometheus.NewRegistry()})
@@ -180,8 +194,8 @@ func TestUDPBatchHandler(t *testing.T) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if want := rounds * burst / 3; b.finishes != want {
-		t.Errorf("%d Finish calls, want %d", b.finishes, want)
+	if want := rounds * burst / 3; b.finishes+b.alone != want || b.finishes == 0 {
+		t.Errorf("%d \"fin\" queries answered after being left, %d alone; want %d in all, some left", b.finishes, b.alone, want)
 	}
 	if n := b.calls.Load(); n != rounds*burst {
 		t.Errorf("%d answers made, want %d", n, rounds*burst)

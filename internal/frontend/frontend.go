@@ -67,7 +67,7 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 // and Redis it listens for flushes announced by any frontend (see Flush)
 // and drops the flushed names from its L1.
 type Frontend struct {
-	Chain    lookup.Handler
+	Chain    *lookup.Chain
 	Store    *cache.Layered
 	L1       *cache.Memory // nil when -l1 0
 	Redis    *cache.Redis  // nil without -redis
@@ -76,9 +76,10 @@ type Frontend struct {
 	parts    *lifecycle.Group // what Build opened and started, in order
 }
 
-// Close stops the frontend's loops (the prefetch counter sends its last
-// counts), stops listening for flushes and releases the Redis and gRPC
-// connections, in the reverse order of opening.
+// Close stops the chain's background work (see lookup.Chain.Close) and the
+// frontend's loops (the prefetch counter sends its last counts), stops
+// listening for flushes and releases the Redis and gRPC connections, in
+// the reverse order of opening.
 func (f *Frontend) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
@@ -183,6 +184,8 @@ func Build(f Flags, local lookup.Resolver, reg prometheus.Registerer, log *slog.
 		}
 	}
 	fe.Chain = lookup.Build(cfg)
+	// Opened last, so stopped first: its refreshes use the tiers and the resolver.
+	fe.parts.OnClose("lookup chain", fe.Chain.Close)
 	return fe, nil
 }
 

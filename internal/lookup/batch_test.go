@@ -43,11 +43,11 @@ func (s *countingStore) GetMany(ctx context.Context, keys []string, out []cache.
 	return s.Layered.GetMany(ctx, keys, out)
 }
 
-// LookupCached answers the fresh hits of a batch with one cache read and
-// counts them as Lookup does; LookupAfter goes on for the rest from that
-// read (a miss is resolved, an entry in its stale window is served when
-// the resolver fails) without reading the cache again.
-func TestLookupCachedThenAfter(t *testing.T) {
+// Peek answers the fresh hits of a batch with one cache read and counts
+// them as Lookup does; LookupPeeked goes on for the rest from that read (a
+// miss is resolved, an entry in its stale window is served when the
+// resolver fails) without reading the cache again.
+func TestPeekThenLookupPeeked(t *testing.T) {
 	z := &zoneResolver{records: map[string]string{
 		"a.test.": "a.test. 100 IN A 192.0.2.1",
 		"b.test.": "b.test. 10 IN A 192.0.2.2",
@@ -57,7 +57,7 @@ func TestLookupCachedThenAfter(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	st := &countingStore{Layered: cache.NewLayered(cache.NewMemory(cache.MemoryConfig{MaxEntries: 100, MaxBytes: 1 << 20, Now: clk.Now}), nil)}
 	h := Build(Config{Store: st, Resolver: z, Stale: time.Hour, Policy: dnsmsg.Policy{MaxTTL: time.Hour},
-		Registerer: reg, Now: clk.Now}).(BatchHandler)
+		Registerer: reg, Now: clk.Now})
 	ctx := context.Background()
 	for _, name := range []string{"a.test.", "b.test."} {
 		if _, err := h.Lookup(ctx, newQuery(name, dns.TypeA)); err != nil {
@@ -67,11 +67,12 @@ func TestLookupCachedThenAfter(t *testing.T) {
 	clk.Add(20 * time.Second) // b.test. is now stale, a.test. still fresh
 	z.fail.Store(true)
 	qs := []*dnsmsg.Query{newQuery("a.test.", dns.TypeA), newQuery("b.test.", dns.TypeA), newQuery("c.test.", dns.TypeA)}
-	out := make([]Cached, len(qs))
-	gets, calls := st.gets.Load(), z.calls.Load()
-	if !h.LookupCached(ctx, time.Second, qs, out) {
-		t.Fatal("LookupCached refused a store that reads batches")
+	out := make([]Peeked, len(qs))
+	for i, q := range qs {
+		out[i].Query = q
 	}
+	gets, calls := st.gets.Load(), z.calls.Load()
+	h.Peek(ctx, out, false)
 	if st.batches.Load() != 1 || st.batchKeys.Load() != 3 {
 		t.Errorf("%d batch reads of %d keys, want 1 of 3", st.batches.Load(), st.batchKeys.Load())
 	}
@@ -85,21 +86,21 @@ func TestLookupCachedThenAfter(t *testing.T) {
 		t.Errorf("l1 answers counted %v, want 1", got)
 	}
 
-	res, err := h.LookupAfter(ctx, time.Second, qs[1], &out[1])
+	res, err := h.LookupPeeked(ctx, &out[1], time.Second)
 	if err != nil || !res.Stale() {
 		t.Errorf("b.test. with the resolver down: %v, %v; want its stale entry", res, err)
 	}
-	if _, err := h.LookupAfter(ctx, time.Second, qs[2], &out[2]); err == nil {
+	if _, err := h.LookupPeeked(ctx, &out[2], time.Second); err == nil {
 		t.Error("c.test. with the resolver down: answered, want a failure")
 	}
 	z.fail.Store(false)
 	clk.Add(6 * time.Second) // past the failure cache's memory of c.test.
-	res, err = h.LookupAfter(ctx, time.Second, qs[2], &out[2])
+	res, err = h.LookupPeeked(ctx, &out[2], time.Second)
 	if err != nil || res.Source != SourceResolver {
 		t.Errorf("c.test.: %v, %v; want the resolver's answer", res, err)
 	}
 	if n := st.gets.Load() - gets; n != 0 {
-		t.Errorf("LookupAfter read the cache %d times, want none", n)
+		t.Errorf("LookupPeeked read the cache %d times, want none", n)
 	}
 	if n := z.calls.Load() - calls; n != 3 {
 		t.Errorf("%d resolver calls, want 3 (b.test. once, c.test. twice)", n)
@@ -180,7 +181,8 @@ func TestCoalesceLooksInL1First(t *testing.T) {
 	l := cache.NewLayered(mem, nil)
 	q := newQuery("a.test.", dns.TypeA)
 	below := &countingHandler{res: &Result{Source: SourceResolver}}
-	co := &coalesceStep{next: below, timeout: time.Second, metrics: newMetrics(nil), l1: l, now: clk.Now}
+	co := newCoalesceStep(below, time.Second, l, clk.Now, newMetrics(nil))
+	defer co.close()
 	if _, err := co.Lookup(context.Background(), q); err != nil || below.calls.Load() != 1 {
 		t.Fatalf("a miss with L1 empty: %v, %d calls below, want 1", err, below.calls.Load())
 	}

@@ -1,11 +1,14 @@
 package lookup
 
 import (
+	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/dnsmsg"
 )
 
@@ -25,8 +28,8 @@ type Config struct {
 	// remembered and answered at once (default 5s; negative turns it off).
 	FailureTTL time.Duration
 	// PrefetchHits is how many hits make an entry popular enough to be
-	// refreshed in the last tenth of its TTL (default 2; negative turns
-	// prefetch off).
+	// refreshed before it expires, from its refresh time on (see
+	// cache.Entry.RefreshAt; default 2; negative turns prefetch off).
 	PrefetchHits int
 	// Hot, when set, counts hits for the fleet's prefetch through the work
 	// queue, which then replaces this process's own prefetch.
@@ -45,6 +48,14 @@ type Config struct {
 	Now        func() time.Time // nil: time.Now
 }
 
+// HitCounter counts cache hits for the fleet's prefetch (prefetch.Counter):
+// with one, the chain leaves refreshing to the work queue instead of
+// refreshing in this process.
+type HitCounter interface {
+	Hit(key string, e *cache.Entry)
+	Miss(key string)
+}
+
 // Bounds of the chain's own bookkeeping.
 const (
 	failureCacheSize = 100_000 // questions remembered as failed
@@ -52,24 +63,47 @@ const (
 	prefetchTracked  = 100_000 // entries whose hits are counted
 )
 
-// Build returns the lookup chain. The order is fixed here and nowhere else:
+// Chain is the query path Build returns. A question is answered in two
+// parts:
 //
-//  1. metrics: outermost, so it sees every answer and its true latency,
-//     whatever step produced it.
-//  2. prefetch: sees each hit and where it came from; a popular entry near
-//     expiry is refreshed in the background through steps 4–7, which skip
-//     the cache read. With a work queue (cfg.Hot), the hits are counted for
-//     the fleet instead, and the queue's workers refresh.
-//  3. cache: a fresh hit ends the lookup before any lock or call; a stale
-//     entry is kept aside and served only if everything below fails.
-//  4. failure cache: a question the resolver just failed fails again at
-//     once for a few seconds, so a dead resolver is not asked per query.
-//  5. coalesce: identical concurrent misses wait for one call, so a popular
-//     name expiring makes one resolver call and one cache write, not N.
-//  6. store: writes what the resolver answered, once per coalesced call.
-//  7. resolve: asks the resolver and turns the answer into a cache entry
-//     under the TTL policy.
-func Build(cfg Config) Handler {
+//   - the cache read (Peek, or the one Lookup makes itself): a fresh entry
+//     is the answer, and the chain's observers hear of it (metrics, then
+//     the fleet's hit counter or the in-process prefetch);
+//   - otherwise the steps below the cache, in this order, each wrapping
+//     the next: the failure cache (a question the resolver just failed
+//     fails again at once for a few seconds), coalescing (identical
+//     concurrent misses wait for one call), the store (writes what the
+//     resolver answered, once per coalesced call) and resolve (asks the
+//     resolver and turns the answer into a cache entry under the TTL
+//     policy). A stale entry the cache held is served only if they fail
+//     (RFC 8767).
+//
+// The chain owns the goroutines it starts (prefetch refreshes, resolver
+// calls shared by coalesced misses): Close cancels and waits for them.
+type Chain struct {
+	store   Store
+	batch   batchStore // store, when it can read L1 alone and several keys at once
+	below   Handler    // failure cache → coalesce → store → resolve
+	co      *coalesceStep
+	now     func() time.Time
+	log     *slog.Logger
+	metrics *metrics
+	hot     HitCounter  // nil: no fleet prefetch
+	pf      *prefetcher // nil: no in-process prefetch
+	scratch sync.Pool   // *peekScratch
+}
+
+var _ Handler = (*Chain)(nil)
+
+// batchStore is a Store with an in-process tier it can ask alone, with the
+// key in bytes, and that reads several keys at once (cache.Layered).
+type batchStore interface {
+	GetL1(key []byte) (*cache.Entry, string, bool)
+	GetMany(ctx context.Context, keys []string, out []cache.Got) bool
+}
+
+// Build returns the lookup chain (see Chain).
+func Build(cfg Config) *Chain {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -86,6 +120,8 @@ func Build(cfg Config) Handler {
 		cfg.PrefetchHits = 2
 	}
 	m := newMetrics(cfg.Registerer)
+	c := &Chain{store: cfg.Store, now: cfg.Now, log: cfg.Logger, metrics: m}
+	c.scratch.New = func() any { return new(peekScratch) }
 	var h Handler = &resolveStep{resolver: cfg.Resolver, policy: cfg.Policy, stale: cfg.Stale, now: cfg.Now, metrics: m}
 	if cfg.Store != nil {
 		st := &storeStep{next: h, store: cfg.Store, log: cfg.Logger, metrics: m}
@@ -93,27 +129,33 @@ func Build(cfg Config) Handler {
 			st.async, _ = cfg.Store.(asyncStore)
 		}
 		h = st
+		c.batch, _ = cfg.Store.(batchStore)
 	}
-	co := &coalesceStep{next: h, timeout: cfg.ResolveTimeout, metrics: m, now: cfg.Now}
-	co.l1, _ = cfg.Store.(l1Reader)
-	h = co
+	c.co = newCoalesceStep(h, cfg.ResolveTimeout, c.batch, cfg.Now, m)
+	h = c.co
 	if cfg.FailureTTL > 0 {
 		h = newFailStep(h, cfg.FailureTTL, failureCacheSize, cfg.Now, m)
 	}
+	c.below = h
 	if cfg.Store != nil {
-		below := h
-		cs := &cacheStep{next: h, store: cfg.Store, now: cfg.Now, log: cfg.Logger, metrics: m}
-		cs.l1, _ = cfg.Store.(l1Reader)
-		h = cs
 		switch {
 		case cfg.Hot != nil:
-			h = &hotStep{next: h, hot: cfg.Hot}
+			c.hot = cfg.Hot
 		case cfg.PrefetchHits > 0:
-			h = newPrefetchStep(h, below, cfg.PrefetchHits, prefetchWorkers, prefetchTracked, cfg.ResolveTimeout, cfg.Now, m)
+			c.pf = newPrefetcher(h, cfg.PrefetchHits, prefetchWorkers, prefetchTracked, cfg.ResolveTimeout, m)
 		}
 	}
-	ms := &metricsStep{next: h, metrics: m}
-	ms.l1, _ = h.(l1Step)
-	ms.batch, _ = h.(batchStep)
-	return ms
+	return c
+}
+
+// Close stops the chain's background work: no refresh starts from then
+// on, and the refreshes and shared resolver calls in flight are cancelled
+// and waited for. A lookup after Close fails with ErrResolver. Close is
+// safe to call more than once.
+func (c *Chain) Close() error {
+	if c.pf != nil {
+		c.pf.close()
+	}
+	c.co.close()
+	return nil
 }

@@ -2,7 +2,9 @@ package lookup
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -10,10 +12,14 @@ import (
 	"github.com/shardns/shardns/internal/dnsmsg"
 )
 
+// errClosed is wrapped by a lookup that reaches the resolver after Close.
+var errClosed = errors.New("lookup: chain closed")
+
 // coalesceStep makes identical concurrent misses share one call below it.
 // The shared call runs detached from the first caller's cancellation, under
 // its own timeout, so one impatient client cannot fail the others; each
-// caller still stops waiting at its own deadline.
+// caller still stops waiting at its own deadline. The chain's Close
+// cancels the shared calls and waits for them.
 type coalesceStep struct {
 	next    Handler
 	timeout time.Duration
@@ -23,19 +29,37 @@ type coalesceStep struct {
 	// a miss that read the cache just before an identical call stored
 	// its answer, and then found that call finished, is answered from
 	// L1 rather than asking the resolver again.
-	l1  l1Reader
+	l1  batchStore
 	now func() time.Time
+
+	ctx    context.Context // ends at close
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	closed bool
+	calls  sync.WaitGroup // shared calls in flight
+}
+
+func newCoalesceStep(next Handler, timeout time.Duration, l1 batchStore, now func() time.Time, m *metrics) *coalesceStep {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &coalesceStep{next: next, timeout: timeout, metrics: m, l1: l1, now: now, ctx: ctx, cancel: cancel}
 }
 
 func (s *coalesceStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, error) {
-	ctx, cancel := arm(ctx) // from here on the caller waits for the resolver
-	defer cancel()
 	ch := s.group.DoChan(q.Key, func() (any, error) {
 		if res, ok := s.stored(ctx, q); ok {
 			return res, nil
 		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return nil, fmt.Errorf("%w: %w", ErrResolver, errClosed)
+		}
+		s.calls.Add(1)
+		s.mu.Unlock()
+		defer s.calls.Done()
 		callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
 		defer cancel()
+		defer context.AfterFunc(s.ctx, cancel)()
 		return s.next.Lookup(callCtx, q)
 	})
 	select {
@@ -52,6 +76,16 @@ func (s *coalesceStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, er
 	}
 }
 
+// close cancels the shared calls in flight and waits for them; calls
+// after it fail at once.
+func (s *coalesceStep) close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.calls.Wait()
+}
+
 // refreshKey marks the context of a refresh (prefetch): it must ask the
 // resolver although the entry is still fresh.
 type refreshKey struct{}
@@ -66,9 +100,13 @@ func (s *coalesceStep) stored(ctx context.Context, q *dnsmsg.Query) (*Result, bo
 	if s.l1 == nil || ctx.Value(refreshKey{}) != nil {
 		return nil, false
 	}
-	res, _, ok := freshL1(s.l1, []byte(q.Key), s.now)
+	e, _, ok := s.l1.GetL1([]byte(q.Key))
 	if !ok {
 		return nil, false
 	}
-	return &res, true
+	now := s.now()
+	if !e.Fresh(now) {
+		return nil, false
+	}
+	return &Result{Entry: e, Source: SourceL1, Now: now}, true
 }

@@ -1,6 +1,8 @@
-// Package lookup is the query path every shardns frontend uses: a chain of
-// steps built once, in Build, each wrapping the next. dnsd and cacheapi both
-// answer through it, so a name looks the same over DNS and over HTTP.
+// Package lookup is the query path every shardns frontend uses: a Chain
+// built once, in Build, that reads the cache (Peek, for a batch of
+// questions at once) and asks the steps below it for the rest. dnsd and
+// cacheapi both answer through it, so a name looks the same over DNS and
+// over HTTP.
 package lookup
 
 import (
@@ -48,17 +50,10 @@ func (r *Result) Stored() dnsmsg.Stored {
 	return dnsmsg.Stored{Msg: r.Entry.Msg, Offsets: r.Entry.Offsets}
 }
 
-// Handler is one step of the chain.
+// Handler answers one question: each step below the cache, and the Chain
+// as a whole for a frontend that asks one question at a time (cacheapi).
 type Handler interface {
 	Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, error)
-}
-
-// HandlerFunc adapts a function to Handler.
-type HandlerFunc func(ctx context.Context, q *dnsmsg.Query) (*Result, error)
-
-// Lookup calls f.
-func (f HandlerFunc) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, error) {
-	return f(ctx, q)
 }
 
 // Resolver answers a query the cache could not: resolverd over gRPC

@@ -92,7 +92,7 @@ func newQuery(name string, qtype uint16) *dnsmsg.Query {
 	return &q
 }
 
-func setup(t *testing.T, res Resolver, stale time.Duration) (Handler, *clock, *prometheus.Registry) {
+func setup(t *testing.T, res Resolver, stale time.Duration) (*Chain, *clock, *prometheus.Registry) {
 	t.Helper()
 	clk := &clock{now: time.Unix(1_800_000_000, 0)}
 	reg := prometheus.NewRegistry()
@@ -101,6 +101,7 @@ func setup(t *testing.T, res Resolver, stale time.Duration) (Handler, *clock, *p
 		Store: cache.NewLayered(mem, nil), Resolver: res, Stale: stale,
 		Policy: dnsmsg.Policy{MaxTTL: time.Hour}, Registerer: reg, Now: clk.Now,
 	})
+	t.Cleanup(func() { h.Close() })
 	return h, clk, reg
 }
 

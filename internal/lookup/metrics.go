@@ -1,14 +1,9 @@
 package lookup
 
 import (
-	"context"
-	"errors"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/shardns/shardns/internal/dnsmsg"
 )
 
 // metrics are the chain's Prometheus collectors. They are created per chain
@@ -81,54 +76,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// metricsStep counts every lookup by where its answer came from.
-type metricsStep struct {
-	next    Handler
-	l1      l1Step    // next, when it can answer from L1 alone
-	batch   batchStep // next, when it can read the cache for a batch
-	metrics *metrics
-}
-
-func (s *metricsStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, error) {
-	start := time.Now()
-	res, err := s.next.Lookup(ctx, q)
-	if err != nil {
-		reason := "resolver"
-		if errors.Is(err, ErrTimeout) {
-			reason = "timeout"
-		}
-		s.metrics.failures.WithLabelValues(reason).Inc()
-		s.metrics.duration.WithLabelValues("failure").Observe(time.Since(start).Seconds())
-		return nil, err
-	}
-	s.count(res, time.Since(start).Seconds())
-	return res, nil
-}
-
 // count counts an answer from res.Source that took the given seconds.
-func (s *metricsStep) count(res *Result, seconds float64) {
+func (m *metrics) count(res *Result, seconds float64) {
 	if res.Source == SourceL1 {
-		answers, duration := s.metrics.l1()
+		answers, duration := m.l1()
 		answers.Inc()
 		duration.Observe(seconds)
 		return
 	}
 	src := string(res.Source)
-	s.metrics.answers.WithLabelValues(src).Inc()
-	s.metrics.duration.WithLabelValues(src).Observe(seconds)
-}
-
-// LookupL1 answers q from the in-process cache alone: see L1Handler.
-func (s *metricsStep) LookupL1(key []byte, q *dnsmsg.Query, res *Result) bool {
-	if s.l1 == nil {
-		return false
-	}
-	start := time.Now()
-	if !s.l1.lookupL1(key, q, res) {
-		return false
-	}
-	answers, duration := s.metrics.l1()
-	answers.Inc()
-	duration.Observe(time.Since(start).Seconds())
-	return true
+	m.answers.WithLabelValues(src).Inc()
+	m.duration.WithLabelValues(src).Observe(seconds)
 }

@@ -10,23 +10,27 @@ import (
 	"github.com/shardns/shardns/internal/dnsmsg"
 )
 
-// prefetchStep refreshes popular entries before they expire, so popular
-// names never miss: a cache hit in the last tenth of its TTL, on an entry
-// asked for at least minHits times, starts one background lookup that skips
-// the cache read and writes a fresh entry. Each entry is refreshed at most
-// once; refreshes run on a bounded number of goroutines and are dropped,
-// not queued, when all are busy.
-type prefetchStep struct {
-	next    Handler // the cache step
+// prefetcher refreshes popular entries before they expire, so popular
+// names never miss: a cache hit past its refresh time (cache.Entry.RefreshAt),
+// on an entry asked for at least minHits times, starts one background
+// lookup that skips the cache read and writes a fresh entry. Each entry is
+// refreshed at most once; refreshes run on a bounded number of goroutines
+// and are dropped, not queued, when all are busy. The refreshes run under
+// the prefetcher's own context, which close cancels.
+type prefetcher struct {
 	refresh Handler // the chain below the cache read
 	minHits int
 	timeout time.Duration
-	now     func() time.Time
 	metrics *metrics
 	slots   chan struct{}
 
-	mu   sync.Mutex
-	hits *simplelru.LRU[string, *hitCount]
+	ctx    context.Context // ends at close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // refreshes in flight
+
+	mu     sync.Mutex
+	closed bool
+	hits   *simplelru.LRU[string, *hitCount]
 }
 
 // hitCount counts hits on one stored version of an entry (its StoredAt).
@@ -36,66 +40,81 @@ type hitCount struct {
 	refreshed bool
 }
 
-func newPrefetchStep(next, refresh Handler, minHits, workers, tracked int, timeout time.Duration, now func() time.Time, m *metrics) *prefetchStep {
+func newPrefetcher(refresh Handler, minHits, workers, tracked int, timeout time.Duration, m *metrics) *prefetcher {
 	lru, _ := simplelru.NewLRU[string, *hitCount](max(tracked, 1), nil)
-	return &prefetchStep{
-		next: next, refresh: refresh, minHits: minHits, timeout: timeout, now: now,
+	ctx, cancel := context.WithCancel(context.Background())
+	return &prefetcher{
+		refresh: refresh, minHits: minHits, timeout: timeout,
 		metrics: m, slots: make(chan struct{}, max(workers, 1)), hits: lru,
+		ctx: ctx, cancel: cancel,
 	}
 }
 
-func (s *prefetchStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, error) {
-	res, err := s.next.Lookup(ctx, q)
-	if err != nil || (res.Source != SourceL1 && res.Source != SourceRedis) {
-		return res, err
+// hit counts a hit on q's entry and starts a refresh when it is due.
+func (p *prefetcher) hit(q *dnsmsg.Query, res *Result) {
+	if p.due(q.Key, res) {
+		p.start(q)
 	}
-	if s.due(q.Key, res) {
-		s.start(q)
-	}
-	return res, nil
 }
 
 // due counts the hit and reports whether this hit should start a refresh.
-func (s *prefetchStep) due(key string, res *Result) bool {
+func (p *prefetcher) due(key string, res *Result) bool {
 	e := res.Entry
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.hits.Get(key)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c, ok := p.hits.Get(key)
 	switch {
 	case !ok:
 		c = &hitCount{storedAt: e.StoredAt}
-		s.hits.Add(key, c)
+		p.hits.Add(key, c)
 	case !c.storedAt.Equal(e.StoredAt):
 		*c = hitCount{storedAt: e.StoredAt}
 	}
 	c.n++
-	ttl := time.Duration(e.TTL) * time.Second
-	late := e.Expires().Sub(res.Now) <= ttl/10
-	fire := late && !c.refreshed && c.n >= s.minHits && e.TTL > 0
+	late := !res.Now.Before(e.RefreshAt())
+	fire := late && !c.refreshed && c.n >= p.minHits && e.TTL > 0 && !p.closed
 	if fire {
 		c.refreshed = true
 	}
 	return fire
 }
 
-func (s *prefetchStep) start(q *dnsmsg.Query) {
+func (p *prefetcher) start(q *dnsmsg.Query) {
 	select {
-	case s.slots <- struct{}{}:
+	case p.slots <- struct{}{}:
 	default:
-		s.metrics.prefetch.WithLabelValues("busy").Inc()
+		p.metrics.prefetch.WithLabelValues("busy").Inc()
 		return
 	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		<-p.slots
+		return
+	}
+	p.wg.Add(1)
+	p.mu.Unlock()
 	qc := *q
 	go func() {
-		defer func() { <-s.slots }()
-		ctx, cancel := context.WithTimeout(withRefresh(context.Background()), s.timeout)
+		defer func() { <-p.slots; p.wg.Done() }()
+		ctx, cancel := context.WithTimeout(withRefresh(p.ctx), p.timeout)
 		defer cancel()
 		// A failure answer is not stored over the entry: the refresh
 		// failed, and the entry is served until it expires.
-		if res, err := s.refresh.Lookup(ctx, &qc); err != nil || Failure(res.Entry) {
-			s.metrics.prefetch.WithLabelValues("failed").Inc()
+		if res, err := p.refresh.Lookup(ctx, &qc); err != nil || Failure(res.Entry) {
+			p.metrics.prefetch.WithLabelValues("failed").Inc()
 			return
 		}
-		s.metrics.prefetch.WithLabelValues("refreshed").Inc()
+		p.metrics.prefetch.WithLabelValues("refreshed").Inc()
 	}()
+}
+
+// close stops starting refreshes, cancels those in flight and waits for
+// them.
+func (p *prefetcher) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.cancel()
+	p.wg.Wait()
 }

@@ -134,3 +134,29 @@ func TestResolveRefusesOtherAnswers(t *testing.T) {
 		t.Errorf("the good answer: %+v %v", res, err)
 	}
 }
+
+// The in-process prefetch follows the fleet's rule (cache.Entry.RefreshAt):
+// an entry of 20 s is refreshed from 3 s before it expires, not only in
+// its last tenth (2 s).
+func TestPrefetchLeadOfAShortTTL(t *testing.T) {
+	z := &zoneResolver{records: map[string]string{"short.test.": "short.test. 20 IN A 192.0.2.1"}}
+	h, clk, _ := setup(t, z, 0)
+	ctx := context.Background()
+	q := newQuery("short.test.", dns.TypeA)
+	if _, err := h.Lookup(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(17500 * time.Millisecond)
+	for range 3 {
+		if res, err := h.Lookup(ctx, q); err != nil || res.Source != SourceL1 {
+			t.Fatalf("hit near expiry: %v %v", res, err)
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for z.calls.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := z.calls.Load(); n != 2 {
+		t.Fatalf("%d resolver calls 2.5 s before expiry, want a refresh", n)
+	}
+}

@@ -88,7 +88,7 @@ func (c *Counter) Hit(key string, e *cache.Entry) {
 	if e.TTL == 0 {
 		return
 	}
-	due := DueAt(e).UnixMilli()
+	due := e.RefreshAt().UnixMilli()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k, _ := c.known.Get(key)

@@ -2,15 +2,16 @@
 // expire, through the work queue. Every frontend counts its cache hits per
 // entry and adds them up in the queue's Redis once a second (Counter); one
 // scheduler at a time, chosen by a lease in Redis, enqueues each entry that
-// was hit often enough and has reached the last tenth of its TTL (see
-// DueAt) as one refresh task (Scheduler); the queue's workers re-resolve it and store the
-// fresh answer, so popular names never miss.
+// was hit often enough and has reached its refresh time (see
+// cache.Entry.RefreshAt) as one refresh task (Scheduler); the queue's
+// workers re-resolve it and store the fresh answer, so popular names never
+// miss.
 //
 // Keys, next to the queue's own (queue <q>):
 //
 //	q:{<q>}:hot:hits   sorted set: cache key → hits on its current entry
-//	q:{<q>}:hot:due    sorted set: cache key → when its entry enters the
-//	                   last tenth of its TTL (Unix ms)
+//	q:{<q>}:hot:due    sorted set: cache key → its entry's refresh time
+//	                   (cache.Entry.RefreshAt, Unix ms)
 //	q:{<q>}:scheduler  the scheduler's lease: its ID, with an expiry
 package prefetch
 
@@ -18,24 +19,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
-	"time"
-
-	"github.com/shardns/shardns/internal/cache"
 )
-
-// minLead is the least time before expiry a refresh is scheduled: counts
-// travel once a second and the scheduler looks once a second, so an entry
-// of a few seconds needs more than its last tenth.
-const minLead = 3 * time.Second
-
-// DueAt is when a popular entry should be refreshed: at the start of the
-// last tenth of its TTL, or minLead before it expires, whichever comes
-// first, but never before half its TTL.
-func DueAt(e *cache.Entry) time.Time {
-	ttl := time.Duration(e.TTL) * time.Second
-	lead := min(max(ttl/10, minLead), ttl/2)
-	return e.Expires().Add(-lead)
-}
 
 // keys of one queue's prefetch state.
 type keys struct{ hits, due, lease string }

@@ -9,16 +9,6 @@ import (
 	"github.com/shardns/shardns/internal/testutil/redistest"
 )
 
-func TestDueAt(t *testing.T) {
-	at := time.Unix(1_800_000_000, 0)
-	for ttl, lead := range map[uint32]time.Duration{300: 30 * time.Second, 20: 3 * time.Second, 4: 2 * time.Second, 86400: 8640 * time.Second} {
-		e := &cache.Entry{StoredAt: at, TTL: ttl}
-		if got := e.Expires().Sub(DueAt(e)); got != lead {
-			t.Errorf("TTL %d: refresh %v before expiry, want %v", ttl, got, lead)
-		}
-	}
-}
-
 // Hits counted by two frontends add up; the scheduler that holds the lease
 // enqueues each popular entry once, skips unpopular ones, and a second
 // scheduler neither leads nor enqueues a duplicate.
