@@ -2,12 +2,9 @@ package app
 
 import (
 	"context"
-	"flag"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,7 +13,7 @@ import (
 	"github.com/miekg/dns"
 	"go.uber.org/goleak"
 
-	"github.com/shardns/shardns/internal/config"
+	"github.com/shardns/shardns/internal/testutil/dnstest"
 	"github.com/shardns/shardns/internal/testutil/procs"
 	"github.com/shardns/shardns/internal/testutil/redistest"
 )
@@ -49,21 +46,6 @@ func upstream(t *testing.T) string {
 	return pc.LocalAddr().String()
 }
 
-// zonesDir holds one zone, example.test., with www A 192.0.2.9.
-func zonesDir(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	zone := "$TTL 300\n" +
-		"@ IN SOA ns1.example.test. hostmaster.example.test. 1 7200 900 1209600 60\n" +
-		"  IN NS ns1.example.test.\n" +
-		"ns1 IN A 127.0.0.53\n" +
-		"www IN A 192.0.2.9\n"
-	if err := os.WriteFile(filepath.Join(dir, "example.test.zone"), []byte(zone), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 var (
 	boundUDP = regexp.MustCompile(`msg="dnsd ready".* bound=udp/([0-9.:]+)`)
 	httpAddr = regexp.MustCompile(`msg="serving HTTP" addr=([0-9.:]+)`)
@@ -78,43 +60,18 @@ func TestRunStopsCleanly(t *testing.T) {
 	shard := redistest.Start(t)
 	qsrv := redistest.Start(t)
 	up := upstream(t)
-	zones := zonesDir(t)
+	zones := dnstest.ExampleZones(t)
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 
 	var cfg Config
-	fs := flag.NewFlagSet("dnsd", flag.ContinueOnError)
-	cfg.Register(fs)
-	err := config.Parse(fs, []string{
+	procs.Parse(t, &cfg,
 		"-listen", "127.0.0.1:0", "-upstream", up, "-zones", zones,
 		"-redis", shard.Addr, "-redis-timeout", "2s", "-queue-redis", qsrv.Addr,
 		"-http", "127.0.0.1:0", "-metrics", "127.0.0.1:0", "-token", "test-token",
-		"-drain-timeout", "3s",
-	}, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &procs.Buffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(logs, nil))) }()
-
-	var addr string
-	deadline := time.Now().Add(15 * time.Second)
-	for addr == "" {
-		if m := boundUDP.FindStringSubmatch(logs.String()); m != nil {
-			addr = m[1]
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("Run returned %v\n%s", err, logs.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("dnsd not ready:\n%s", logs.String())
-		}
-	}
+		"-drain-timeout", "3s")
+	addr, logs, stop := procs.RunInProcess(t, "dnsd", boundUDP, func(ctx context.Context, log *slog.Logger) error {
+		return Run(ctx, cfg, log)
+	})
 	c := &dns.Client{Timeout: 5 * time.Second}
 	for name, want := range map[string]string{"up.test.": "192.0.2.1", "www.example.test.": "192.0.2.9"} {
 		q := new(dns.Msg)
@@ -135,14 +92,8 @@ func TestRunStopsCleanly(t *testing.T) {
 	}
 	http.DefaultClient.CloseIdleConnections()
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v\n%s", err, logs.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatalf("Run did not return after its context ended:\n%s", logs.String())
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v\n%s", err, logs.String())
 	}
 	for _, want := range []string{`msg="dnsd shutting down"`, `msg="dnsd stopped"`} {
 		if !strings.Contains(logs.String(), want) {

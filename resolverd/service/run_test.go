@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"flag"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -13,7 +12,6 @@ import (
 	"github.com/miekg/dns"
 	"go.uber.org/goleak"
 
-	"github.com/shardns/shardns/internal/config"
 	"github.com/shardns/shardns/internal/lookup"
 	"github.com/shardns/shardns/internal/testutil/dnstest"
 	"github.com/shardns/shardns/internal/testutil/procs"
@@ -30,39 +28,22 @@ func TestRunStopsCleanly(t *testing.T) {
 	shard := redistest.Start(t)
 	qsrv := redistest.Start(t)
 	qc := qsrv.Client()
-	zones := zonesDir(t)
+	zones := dnstest.ExampleZones(t)
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 
 	var cfg Config
-	fs := flag.NewFlagSet("resolverd", flag.ContinueOnError)
-	cfg.Register(fs)
-	err := config.Parse(fs, []string{
+	procs.Parse(t, &cfg,
 		"-listen", "127.0.0.1:0", "-zones", zones, "-metrics", "127.0.0.1:0",
-		"-redis", shard.Addr, "-queue-redis", qsrv.Addr, "-workers", "2", "-drain-timeout", "3s",
-	}, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &procs.Buffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(logs, nil))) }()
-
-	var addr string
+		"-redis", shard.Addr, "-queue-redis", qsrv.Addr, "-workers", "2", "-drain-timeout", "3s")
+	addr, logs, stop := procs.RunInProcess(t, "resolverd", readyRE, func(ctx context.Context, log *slog.Logger) error {
+		return Run(ctx, cfg, log)
+	})
 	deadline := time.Now().Add(15 * time.Second)
-	for addr == "" || !strings.Contains(logs.String(), "queue workers started") {
-		if m := readyRE.FindStringSubmatch(logs.String()); m != nil {
-			addr = m[1]
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("Run returned %v\n%s", err, logs.String())
-		case <-time.After(20 * time.Millisecond):
-		}
+	for !strings.Contains(logs.String(), "queue workers started") {
 		if time.Now().After(deadline) {
-			t.Fatalf("resolverd not ready:\n%s", logs.String())
+			t.Fatalf("resolverd's workers did not start:\n%s", logs.String())
 		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	r, err := lookup.Dial([]string{addr})
 	if err != nil {
@@ -93,14 +74,8 @@ func TestRunStopsCleanly(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v\n%s", err, logs.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatalf("Run did not return after its context ended:\n%s", logs.String())
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v\n%s", err, logs.String())
 	}
 	if n, err := qc.Exists(t.Context(), lease).Result(); err != nil || n != 0 {
 		t.Errorf("scheduler lease after the stop: %d, %v; want it given up", n, err)

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/shardns/shardns/internal/lookup"
+	"github.com/shardns/shardns/internal/testutil/dnstest"
 	"github.com/shardns/shardns/internal/testutil/procs"
 	"github.com/shardns/shardns/internal/testutil/testcerts"
 	"github.com/shardns/shardns/internal/tlsconf"
@@ -55,21 +55,6 @@ func TestWarnPlaintext(t *testing.T) {
 	}
 }
 
-// zonesDir is a folder with one zone answering www.example.test.
-func zonesDir(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	zone := "$TTL 300\n" +
-		"@ IN SOA ns1.example.test. hostmaster.example.test. 1 7200 900 1209600 60\n" +
-		"  IN NS ns1.example.test.\n" +
-		"ns1 IN A 127.0.0.53\n" +
-		"www IN A 192.0.2.9\n"
-	if err := os.WriteFile(filepath.Join(dir, "example.test.zone"), []byte(zone), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // TestRunRefusesBadTLSFlags checks that Run fails at start, naming the
 // flag, before it listens.
 func TestRunRefusesBadTLSFlags(t *testing.T) {
@@ -90,7 +75,7 @@ func TestRunRefusesBadTLSFlags(t *testing.T) {
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		cfg := Config{Listen: "127.0.0.1:0", TLS: tc.tls}
-		cfg.Zones = zonesDir(t)
+		cfg.Zones = dnstest.ExampleZones(t)
 		err := Run(ctx, cfg, slog.New(slog.DiscardHandler))
 		cancel()
 		if err == nil || !strings.HasPrefix(err.Error(), "resolverd: ") || !strings.Contains(err.Error(), tc.want) {
@@ -142,7 +127,7 @@ func TestRunServesMutualTLS(t *testing.T) {
 	pair := ca.Server(t, "resolverd", "127.0.0.1")
 	good := ca.Client(t, "dnsd", "dnsd")
 	cfg := Config{Listen: "127.0.0.1:0", TLS: TLSFlags{Cert: pair.Cert, Key: pair.Key, ClientCA: ca.File}}
-	cfg.Zones = zonesDir(t)
+	cfg.Zones = dnstest.ExampleZones(t)
 	addr, mode, logs := runService(t, cfg)
 	if mode != "mutual" {
 		t.Errorf("start log says tls=%s; want mutual", mode)
@@ -202,7 +187,7 @@ func TestRunServesMutualTLS(t *testing.T) {
 // plaintext on loopback, logs no warning.
 func TestRunPlaintextLoopbackIsQuiet(t *testing.T) {
 	cfg := Config{Listen: "127.0.0.1:0"}
-	cfg.Zones = zonesDir(t)
+	cfg.Zones = dnstest.ExampleZones(t)
 	_, mode, logs := runService(t, cfg)
 	if mode != "off" || strings.Contains(logs.String(), "level=WARN") {
 		t.Errorf("plaintext on loopback: tls=%s, log:\n%s", mode, logs.String())

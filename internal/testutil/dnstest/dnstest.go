@@ -4,6 +4,8 @@ package dnstest
 
 import (
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -34,4 +36,20 @@ func StartUDP(t testing.TB, h dns.Handler) string {
 		<-errc
 	})
 	return pc.LocalAddr().String()
+}
+
+// ExampleZones is a folder of zone files holding one zone, example.test.,
+// whose www.example.test. has the address 192.0.2.9.
+func ExampleZones(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	zone := "$TTL 300\n" +
+		"@ IN SOA ns1.example.test. hostmaster.example.test. 1 7200 900 1209600 60\n" +
+		"  IN NS ns1.example.test.\n" +
+		"ns1 IN A 127.0.0.53\n" +
+		"www IN A 192.0.2.9\n"
+	if err := os.WriteFile(filepath.Join(dir, "example.test.zone"), []byte(zone), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
