@@ -6,6 +6,8 @@ package rpc
 import (
 	"context"
 	"errors"
+	"io"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -121,6 +123,72 @@ func (s *Service) Resolve(ctx context.Context, req *resolverv1.ResolveRequest) (
 		return nil, err
 	}
 	return &resolverv1.ResolveResponse{Answer: ans, Upstream: up, RttMicros: time.Since(start).Microseconds()}, nil
+}
+
+// maxStreamInFlight bounds the requests of one stream being answered at
+// once. Past it the stream is not read until one is answered, and gRPC's
+// flow control holds the client back.
+const maxStreamInFlight = 1024
+
+// maxStreamTimeout bounds the timeout a stream request may ask for.
+const maxStreamTimeout = time.Minute
+
+// ResolveStream answers the requests of one stream, each on a goroutine of
+// its own as gRPC gives each unary call, and sends every answer as soon as
+// it is had. It returns once the client has closed its side (or the stream
+// broke) and every request read is answered.
+func (s *Service) ResolveStream(st grpc.BidiStreamingServer[resolverv1.StreamRequest, resolverv1.StreamResponse]) error {
+	ctx := st.Context()
+	var (
+		sendMu sync.Mutex // Send is not safe for concurrent use
+		wg     sync.WaitGroup
+	)
+	defer wg.Wait()
+	slots := make(chan struct{}, maxStreamInFlight)
+	for {
+		req := new(resolverv1.StreamRequest)
+		if err := st.RecvMsg(req); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil // the client is done; the deferred Wait answers the rest
+			}
+			return err
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp := s.streamAnswer(ctx, req)
+			sendMu.Lock()
+			// A failed Send means the stream is gone: RecvMsg says so too
+			// and ends the loop.
+			_ = st.Send(resp)
+			sendMu.Unlock()
+			<-slots
+		}()
+	}
+}
+
+// streamAnswer answers one stream request within its timeout (or
+// DefaultTimeout): an answer, or the status code and message Resolve would
+// have failed with.
+func (s *Service) streamAnswer(ctx context.Context, req *resolverv1.StreamRequest) *resolverv1.StreamResponse {
+	start := time.Now()
+	timeout := DefaultTimeout
+	if t := req.GetTimeoutMicros(); t > 0 && t <= maxStreamTimeout.Microseconds() {
+		timeout = time.Duration(t) * time.Microsecond
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ans, up, err := s.answer(ctx, req.GetQuery())
+	if err != nil {
+		st := status.Convert(err)
+		return &resolverv1.StreamResponse{Id: req.GetId(), Code: int32(st.Code()), Message: st.Message()}
+	}
+	return &resolverv1.StreamResponse{Id: req.GetId(), Answer: ans, Upstream: up, RttMicros: time.Since(start).Microseconds()}
 }
 
 func (s *Service) answer(ctx context.Context, wire []byte) ([]byte, string, error) {
