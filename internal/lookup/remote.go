@@ -26,6 +26,7 @@ import (
 	"github.com/shardns/shardns/internal/dnsmsg"
 	"github.com/shardns/shardns/internal/rawconn"
 	"github.com/shardns/shardns/internal/tlsconf"
+	"github.com/shardns/shardns/proto/codec"
 	"github.com/shardns/shardns/proto/resolverv1"
 )
 
@@ -47,6 +48,7 @@ type Remote struct {
 	cancel   context.CancelFunc // ends the watchers
 	wg       sync.WaitGroup     // watchers and receive loops
 	reqs     sync.Pool          // *resolverv1.StreamRequest
+	waits    sync.Pool          // chan *resolverv1.StreamResponse, empty, buffered 1
 }
 
 var _ Resolver = (*Remote)(nil)
@@ -71,6 +73,7 @@ func Dial(addrs []string, opts ...grpc.DialOption) (*Remote, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Remote{cancel: cancel}
 	r.reqs.New = func() any { return new(resolverv1.StreamRequest) }
+	r.waits.New = func() any { return make(chan *resolverv1.StreamResponse, 1) }
 	for _, a := range addrs {
 		a = strings.TrimSpace(a)
 		// The name TLS verifies, unless the tls.Config names one: the
@@ -96,6 +99,9 @@ func Dial(addrs []string, opts ...grpc.DialOption) (*Remote, error) {
 			// back.
 			grpc.WithStaticStreamWindowSize(1 << 20),
 			grpc.WithStaticConnWindowSize(16 << 20),
+			// The resolver's messages without protobuf reflection, in
+			// the same bytes (package codec).
+			grpc.WithDefaultCallOptions(grpc.ForceCodecV2(codec.New())),
 		}, opts...)
 		conn, err := grpc.NewClient(res.Scheme()+":///resolverd", all...)
 		if err != nil {
@@ -379,11 +385,12 @@ func (s *stream) ask(ctx context.Context, q []byte) (ans []byte, sent bool, err 
 			return nil, false, status.FromContextError(context.DeadlineExceeded).Err()
 		}
 	}
-	ch := make(chan *resolverv1.StreamResponse, 1)
+	ch := s.remote.waits.Get().(chan *resolverv1.StreamResponse)
 	s.mu.Lock()
 	if s.pending == nil {
 		err := s.err
 		s.mu.Unlock()
+		s.remote.waits.Put(ch)
 		return nil, false, err
 	}
 	s.nextID++
@@ -405,12 +412,13 @@ func (s *stream) ask(ctx context.Context, q []byte) (ans []byte, sent bool, err 
 	if err != nil {
 		// Send says io.EOF when the stream broke; the receive loop has
 		// the reason, or will have.
-		s.forget(id)
+		s.forget(id, ch)
 		return nil, false, status.Error(codes.Unavailable, "stream closed: "+err.Error())
 	}
 
 	select {
 	case resp := <-ch:
+		s.remote.waits.Put(ch) // emptied: the one value sent to it is read
 		if resp == nil {
 			s.mu.Lock()
 			err := s.err
@@ -422,16 +430,23 @@ func (s *stream) ask(ctx context.Context, q []byte) (ans []byte, sent bool, err 
 		}
 		return resp.GetAnswer(), true, nil
 	case <-ctx.Done():
-		s.forget(id)
+		s.forget(id, ch)
 		return nil, true, status.FromContextError(ctx.Err()).Err()
 	}
 }
 
-// forget stops waiting for the answer to id.
-func (s *stream) forget(id uint64) {
+// forget stops waiting on ch for the answer to id. ch goes back to the
+// pool only if nothing can be sent to it any more: once the receive loop
+// has taken it, a value may be on its way, and ch is left to the
+// collector.
+func (s *stream) forget(id uint64, ch chan *resolverv1.StreamResponse) {
 	s.mu.Lock()
+	_, waiting := s.pending[id]
 	delete(s.pending, id)
 	s.mu.Unlock()
+	if waiting {
+		s.remote.waits.Put(ch)
+	}
 }
 
 // closeSend tells the resolverd no more queries come on s.

@@ -31,6 +31,12 @@ type servedResolverd struct {
 // startStoppable is startResolverd (plaintext) with the server given back.
 func startStoppable(t *testing.T, addr string) *servedResolverd {
 	t.Helper()
+	return startStoppableWith(t, addr, rpc.ServerOptions()...)
+}
+
+// startStoppableWith is startStoppable with the server's options opts.
+func startStoppableWith(t *testing.T, addr string, opts ...grpc.ServerOption) *servedResolverd {
+	t.Helper()
 	dir := t.TempDir()
 	zone := "$TTL 300\n" +
 		"@ IN SOA ns1.example.test. hostmaster.example.test. 1 7200 900 1209600 60\n" +
@@ -51,7 +57,7 @@ func startStoppable(t *testing.T, addr string) *servedResolverd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &servedResolverd{addr: ln.Addr().String(), srv: grpc.NewServer(rpc.ServerOptions()...), done: make(chan struct{})}
+	s := &servedResolverd{addr: ln.Addr().String(), srv: grpc.NewServer(opts...), done: make(chan struct{})}
 	s.hs = rpc.New(res).Register(s.srv)
 	go func() {
 		defer close(s.done)
@@ -213,5 +219,22 @@ func TestRemoteCancelledQueryReturns(t *testing.T) {
 	defer cancel()
 	if got, err := askName(ctx, r, "www.example.test.", 2); err != nil || got != "192.0.2.1" {
 		t.Fatalf("after a cancelled query: %q %v", got, err)
+	}
+}
+
+// TestRemoteAsksAServerOfTheGeneratedCodec checks Remote, which writes and
+// reads the resolver's messages with package codec, against a server that
+// uses gRPC's own proto codec: the bytes are the same.
+func TestRemoteAsksAServerOfTheGeneratedCodec(t *testing.T) {
+	checkLeaks(t)
+	a := startStoppableWith(t, "192.0.2.9") // no options: gRPC's proto codec
+	r := dial(t, a.addr)
+	for i := range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		got, err := askName(ctx, r, "www.example.test.", uint16(i+1))
+		cancel()
+		if err != nil || got != "192.0.2.9" {
+			t.Fatalf("call %d: %q %v", i, got, err)
+		}
 	}
 }

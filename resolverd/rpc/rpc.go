@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
+	"github.com/shardns/shardns/proto/codec"
 	"github.com/shardns/shardns/proto/corednsv1"
 	"github.com/shardns/shardns/proto/resolverv1"
 	"github.com/shardns/shardns/resolverd/resolve"
@@ -41,6 +43,8 @@ type Service struct {
 	coredns  corednsService
 	answers  *prometheus.CounterVec
 	duration prometheus.Histogram
+	reqs     sync.Pool // *resolverv1.StreamRequest, between streams' calls
+	resps    sync.Pool // *resolverv1.StreamResponse
 }
 
 var _ resolverv1.ResolverServer = (*Service)(nil)
@@ -69,6 +73,8 @@ func New(backend Backend, opts ...Option) *Service {
 		}),
 	}
 	s.coredns.svc = s
+	s.reqs.New = func() any { return new(resolverv1.StreamRequest) }
+	s.resps.New = func() any { return new(resolverv1.StreamResponse) }
 	for _, o := range opts {
 		o(s)
 	}
@@ -95,8 +101,13 @@ const (
 // PING, and has it answered, each time a request arrives while no probe is
 // out: on a quiet link, a round trip more for every call. DNS messages are
 // at most 64 KiB, so a 1 MiB stream window never holds a call back.
+//
+// The resolver's messages and CoreDNS's are read and written by package
+// codec, in the bytes the generated code gives, without protobuf
+// reflection or a buffer of their own.
 func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
+		grpc.ForceServerCodecV2(codec.New()),
 		grpc.NumStreamWorkers(streamWorkers),
 		grpc.StaticStreamWindowSize(streamWindow),
 		grpc.StaticConnWindowSize(connWindow),
@@ -146,7 +157,7 @@ func (s *Service) ResolveStream(st grpc.BidiStreamingServer[resolverv1.StreamReq
 	defer wg.Wait()
 	slots := make(chan struct{}, maxStreamInFlight)
 	for {
-		req := new(resolverv1.StreamRequest)
+		req := s.reqs.Get().(*resolverv1.StreamRequest)
 		if err := st.RecvMsg(req); err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil // the client is done; the deferred Wait answers the rest
@@ -161,21 +172,37 @@ func (s *Service) ResolveStream(st grpc.BidiStreamingServer[resolverv1.StreamReq
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resp := s.streamAnswer(ctx, req)
+			resp := s.resps.Get().(*resolverv1.StreamResponse)
+			s.streamAnswer(ctx, req, resp)
+			s.release(req)
 			sendMu.Lock()
 			// A failed Send means the stream is gone: RecvMsg says so too
 			// and ends the loop.
-			_ = st.Send(resp)
+			_ = st.Send(resp) // encodes resp before it returns
 			sendMu.Unlock()
+			s.release(resp)
 			<-slots
 		}()
 	}
 }
 
+// release empties m, a stream request or response done with, and gives
+// it back to its pool.
+func (s *Service) release(m any) {
+	switch m := m.(type) {
+	case *resolverv1.StreamRequest:
+		m.Reset()
+		s.reqs.Put(m)
+	case *resolverv1.StreamResponse:
+		m.Reset()
+		s.resps.Put(m)
+	}
+}
+
 // streamAnswer answers one stream request within its timeout (or
-// DefaultTimeout): an answer, or the status code and message Resolve would
-// have failed with.
-func (s *Service) streamAnswer(ctx context.Context, req *resolverv1.StreamRequest) *resolverv1.StreamResponse {
+// DefaultTimeout) in resp: an answer, or the status code and message
+// Resolve would have failed with.
+func (s *Service) streamAnswer(ctx context.Context, req *resolverv1.StreamRequest, resp *resolverv1.StreamResponse) {
 	start := time.Now()
 	timeout := DefaultTimeout
 	if t := req.GetTimeoutMicros(); t > 0 && t <= maxStreamTimeout.Microseconds() {
@@ -186,9 +213,11 @@ func (s *Service) streamAnswer(ctx context.Context, req *resolverv1.StreamReques
 	ans, up, err := s.answer(ctx, req.GetQuery())
 	if err != nil {
 		st := status.Convert(err)
-		return &resolverv1.StreamResponse{Id: req.GetId(), Code: int32(st.Code()), Message: st.Message()}
+		// A proto3 string must be UTF-8; the message may quote a name.
+		resp.Id, resp.Code, resp.Message = req.GetId(), int32(st.Code()), strings.ToValidUTF8(st.Message(), "\uFFFD")
+		return
 	}
-	return &resolverv1.StreamResponse{Id: req.GetId(), Answer: ans, Upstream: up, RttMicros: time.Since(start).Microseconds()}
+	resp.Id, resp.Answer, resp.Upstream, resp.RttMicros = req.GetId(), ans, up, time.Since(start).Microseconds()
 }
 
 func (s *Service) answer(ctx context.Context, wire []byte) ([]byte, string, error) {
