@@ -30,8 +30,10 @@ import (
 	"github.com/shardns/shardns/proto/resolverv1"
 )
 
-// serviceConfig spreads calls over every resolverd and takes out of rotation
-// one whose gRPC health check does not say SERVING.
+// serviceConfig is that of each resolverd's connection: round_robin (over
+// its one address) is a policy under which gRPC runs client-side health
+// checks, which keep the connection from READY, so out of Remote's
+// rotation, while the resolverd does not say SERVING.
 const serviceConfig = `{
   "loadBalancingConfig": [{"round_robin": {}}],
   "healthCheckConfig": {"serviceName": "shardns.resolver.v1.Resolver"}
@@ -225,7 +227,7 @@ func (r *Remote) resolve(ctx context.Context, q []byte) (ans []byte, sent bool, 
 	if err != nil {
 		return nil, false, err
 	}
-	s, err := b.stream()
+	s, err := b.stream(ctx)
 	if err != nil {
 		return nil, false, err
 	}
@@ -326,15 +328,21 @@ func (b *backend) retire() {
 }
 
 // stream returns b's open stream, opening one when there is none or it
-// has ended.
-func (b *backend) stream() (*stream, error) {
+// has ended. The stream outlives the query that opens it; the query's ctx
+// bounds only the opening, which waits while b connects.
+func (b *backend) stream(qctx context.Context) (*stream, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if s := b.open; s != nil && s.usable() {
 		return s, nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	stop := context.AfterFunc(qctx, cancel)
 	st, err := b.client.ResolveStream(ctx)
+	if !stop() { // qctx ended while the stream opened: it is cancelled
+		cancel()
+		return nil, status.FromContextError(qctx.Err()).Err()
+	}
 	if err != nil {
 		cancel()
 		return nil, err
