@@ -227,11 +227,30 @@ func (r *Remote) resolve(ctx context.Context, q []byte) (ans []byte, sent bool, 
 	if err != nil {
 		return nil, false, err
 	}
+	if b.unary.Load() {
+		return b.call(ctx, q)
+	}
 	s, err := b.stream(ctx)
 	if err != nil {
 		return nil, false, err
 	}
-	return s.ask(ctx, q)
+	ans, sent, err = s.ask(ctx, q)
+	if status.Code(err) == codes.Unimplemented {
+		// A resolverd from before ResolveStream: it did not take the
+		// query, which goes again by Resolve, as will the next ones.
+		b.unary.Store(true)
+		return nil, false, err
+	}
+	return ans, sent, err
+}
+
+// call asks b by the unary Resolve, for a resolverd without ResolveStream.
+func (b *backend) call(ctx context.Context, q []byte) (ans []byte, sent bool, err error) {
+	resp, err := b.client.Resolve(ctx, &resolverv1.ResolveRequest{Query: q})
+	if err != nil {
+		return nil, true, err
+	}
+	return resp.GetAnswer(), true, nil
 }
 
 // pick returns the next ready resolverd in turn. When none is ready but
@@ -297,6 +316,11 @@ type backend struct {
 
 	mu   sync.Mutex
 	open *stream // nil when none is open
+
+	// unary is set once b answered a stream Unimplemented: a resolverd
+	// from before ResolveStream, asked by Resolve until Remote is dialled
+	// again.
+	unary atomic.Bool
 }
 
 // watch closes b's stream whenever b's connection is not ready (lost, or
@@ -308,6 +332,7 @@ func (b *backend) watch(ctx context.Context) {
 		st := b.conn.GetState()
 		if st != connectivity.Ready {
 			b.retire()
+			b.unary.Store(false) // it may come back another version
 		}
 		if !b.conn.WaitForStateChange(ctx, st) {
 			return

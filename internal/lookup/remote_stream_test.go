@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/health"
 
 	"github.com/shardns/shardns/internal/lookup"
+	"github.com/shardns/shardns/proto/resolverv1"
 	"github.com/shardns/shardns/resolverd/resolve"
 	"github.com/shardns/shardns/resolverd/rpc"
 	"github.com/shardns/shardns/resolverd/zones"
@@ -235,6 +236,55 @@ func TestRemoteAsksAServerOfTheGeneratedCodec(t *testing.T) {
 		cancel()
 		if err != nil || got != "192.0.2.9" {
 			t.Fatalf("call %d: %q %v", i, got, err)
+		}
+	}
+}
+
+// unaryOnly is a resolverd from before ResolveStream: Resolve only.
+type unaryOnly struct {
+	resolverv1.UnimplementedResolverServer
+	svc *rpc.Service
+}
+
+func (u unaryOnly) Resolve(ctx context.Context, req *resolverv1.ResolveRequest) (*resolverv1.ResolveResponse, error) {
+	return u.svc.Resolve(ctx, req)
+}
+
+// TestRemoteAsksAResolverdWithoutStreamsByCalls checks that a resolverd
+// that answers ResolveStream Unimplemented is asked by Resolve, the first
+// query included.
+func TestRemoteAsksAResolverdWithoutStreamsByCalls(t *testing.T) {
+	checkLeaks(t)
+	dir := t.TempDir()
+	zone := "$TTL 300\n@ IN SOA ns1.example.test. hostmaster.example.test. 1 7200 900 1209600 60\n  IN NS ns1.example.test.\nwww IN A 192.0.2.5\n"
+	if err := os.WriteFile(filepath.Join(dir, "example.test.zone"), []byte(zone), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	auth, err := zones.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := resolve.New(auth, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	resolverv1.RegisterResolverServer(srv, unaryOnly{svc: rpc.New(res)})
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Stop(); <-done })
+
+	r := dial(t, ln.Addr().String())
+	for i := range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		got, err := askName(ctx, r, "www.example.test.", uint16(i+1))
+		cancel()
+		if err != nil || got != "192.0.2.5" {
+			t.Fatalf("call %d: %q %v; want the answer by Resolve", i, got, err)
 		}
 	}
 }
