@@ -193,24 +193,40 @@ func startResolverd(b *testing.B, upstream string) *lookup.Remote {
 
 // BenchmarkServeMessageMissResolverd is a miss answered by resolverd over
 // gRPC, which forwards to the in-process authoritative server over UDP: a
-// fresh name every query, stored in L1 afterwards as in production.
+// fresh name every query, stored in L1 afterwards as in production. The
+// figures include what that server (miekg/dns) allocates per query.
 func BenchmarkServeMessageMissResolverd(b *testing.B) {
 	auth := startAuth(b)
-	remote := startResolverd(b, auth.addr)
+	benchMissResolverd(b, auth.addr, auth.Total)
+}
+
+// BenchmarkServeMessageMissResolverdBareUpstream is the same miss with
+// the upstream a bare UDP responder that allocates nothing per query
+// (bareUpstream): the figures are shardns's own, dnsd's lookup, resolverd
+// and both gRPC ends.
+func BenchmarkServeMessageMissResolverdBareUpstream(b *testing.B) {
+	up := startBareUpstream(b)
+	benchMissResolverd(b, up.addr, func() int { return int(up.total.Load()) })
+}
+
+// benchMissResolverd asks a resolverd forwarding to upstream for b.N fresh
+// names through a chain; total counts the queries upstream received.
+func benchMissResolverd(b *testing.B, upstream string, total func() int) {
+	remote := startResolverd(b, upstream)
 	srv := server.New(server.Config{Chain: newChain(options{}, remote)})
 	qs := make([]*dns.Msg, b.N)
 	for i := range qs {
 		qs[i] = ednsQuery("m"+strconv.Itoa(i)+".example.com.", dns.TypeA, uint16(i), 1232, false)
 	}
 	w := newRecorder(true)
-	before := auth.Total()
+	before := total()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for _, q := range qs {
 		w.serve(srv, q)
 	}
 	b.StopTimer()
-	if n := auth.Total() - before; n != b.N {
+	if n := total() - before; n != b.N {
 		b.Fatalf("upstream asked %d times for %d fresh names", n, b.N)
 	}
 	r := unpack(b, w.buf)
@@ -278,4 +294,90 @@ func driveUDPHits(b *testing.B, auth *authServer, udp string) {
 	if n := auth.Count(name, dns.TypeA); n != 1 {
 		b.Fatalf("upstream asked %d times, want 1", n)
 	}
+}
+
+// bareUpstream answers every UDP query for an A record with 192.0.2.1
+// (TTL ttlA) and an OPT record, built in the read buffer from the query's
+// own header and question (ID, name in the case it came in), without
+// allocating: the upstream of the miss benchmarks whose figures must be
+// shardns's alone. It answers nothing else correctly and is for
+// benchmarks only.
+type bareUpstream struct {
+	addr  string
+	total atomic.Int64 // queries answered
+}
+
+// startBareUpstream serves a bareUpstream on 127.0.0.1 until the
+// benchmark ends.
+func startBareUpstream(b *testing.B) *bareUpstream {
+	b.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	u := &bareUpstream{addr: c.LocalAddr().String()}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := c.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return // closed when the benchmark ends
+			}
+			if r := bareReply(buf, n); r > 0 {
+				u.total.Add(1)
+				_, _ = c.WriteToUDPAddrPort(buf[:r], from)
+			}
+		}
+	}()
+	b.Cleanup(func() {
+		_ = c.Close()
+		<-done
+	})
+	return u
+}
+
+// bareReply turns the query in buf[:n] into its answer in place and
+// returns the answer's length, or 0 when the query is not one it can
+// answer (no question, a name that runs past the datagram).
+func bareReply(buf []byte, n int) int {
+	if n < 12+5 || buf[2]&0x80 != 0 || buf[4] != 0 || buf[5] != 1 {
+		return 0
+	}
+	end := 12
+	for end < n && buf[end] != 0 {
+		if buf[end]&0xC0 != 0 {
+			return 0
+		}
+		end += 1 + int(buf[end])
+	}
+	end += 1 + 4 // the root label, QTYPE and QCLASS
+	if end > n {
+		return 0
+	}
+	const rrLen = 2 + 10 + 4 // a pointer to the question's name, then TYPE...RDATA
+	const optLen = 11
+	if end+rrLen+optLen > len(buf) {
+		return 0
+	}
+	buf[2] = 0x80 | 0x04 | buf[2]&0x01 // QR, AA, RD as asked; opcode QUERY
+	buf[3] = 0                         // NOERROR
+	buf[6], buf[7] = 0, 1              // ANCOUNT
+	buf[8], buf[9] = 0, 0              // NSCOUNT
+	buf[10], buf[11] = 0, 1            // ARCOUNT: the OPT record
+	rr := buf[end : end+rrLen]
+	rr[0], rr[1] = 0xC0, 12
+	rr[2], rr[3] = 0, byte(dns.TypeA)
+	rr[4], rr[5] = 0, byte(dns.ClassINET)
+	rr[6], rr[7], rr[8], rr[9] = 0, 0, byte(ttlA>>8), byte(ttlA&0xff)
+	rr[10], rr[11] = 0, 4
+	rr[12], rr[13], rr[14], rr[15] = 192, 0, 2, 1
+	opt := buf[end+rrLen : end+rrLen+optLen]
+	opt[0] = 0                                  // root owner
+	opt[1], opt[2] = 0, byte(dns.TypeOPT)       // TYPE
+	opt[3], opt[4] = 1232>>8, 1232&0xff         // UDP payload size
+	opt[5], opt[6], opt[7], opt[8] = 0, 0, 0, 0 // extended RCODE, version, flags
+	opt[9], opt[10] = 0, 0                      // RDLENGTH
+	return end + rrLen + optLen
 }

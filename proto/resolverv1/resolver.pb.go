@@ -132,6 +132,159 @@ func (x *ResolveResponse) GetRttMicros() int64 {
 	return 0
 }
 
+type StreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Chosen by the client; unique among its requests in flight on the
+	// stream.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// A DNS query in wire format (RFC 1035 section 4).
+	Query []byte `protobuf:"bytes,2,opt,name=query,proto3" json:"query,omitempty"`
+	// How long the client waits for the answer, in microseconds; 0 means
+	// the server's default bound.
+	TimeoutMicros int64 `protobuf:"varint,3,opt,name=timeout_micros,json=timeoutMicros,proto3" json:"timeout_micros,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamRequest) Reset() {
+	*x = StreamRequest{}
+	mi := &file_resolver_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamRequest) ProtoMessage() {}
+
+func (x *StreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_resolver_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamRequest.ProtoReflect.Descriptor instead.
+func (*StreamRequest) Descriptor() ([]byte, []int) {
+	return file_resolver_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *StreamRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *StreamRequest) GetQuery() []byte {
+	if x != nil {
+		return x.Query
+	}
+	return nil
+}
+
+func (x *StreamRequest) GetTimeoutMicros() int64 {
+	if x != nil {
+		return x.TimeoutMicros
+	}
+	return 0
+}
+
+type StreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The id of the request answered.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// As in ResolveResponse; empty when code is not 0.
+	Answer    []byte `protobuf:"bytes,2,opt,name=answer,proto3" json:"answer,omitempty"`
+	Upstream  string `protobuf:"bytes,3,opt,name=upstream,proto3" json:"upstream,omitempty"`
+	RttMicros int64  `protobuf:"varint,4,opt,name=rtt_micros,json=rttMicros,proto3" json:"rtt_micros,omitempty"`
+	// 0 (OK) with an answer, else the gRPC status code Resolve would have
+	// failed with, and its message.
+	Code          int32  `protobuf:"varint,5,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string `protobuf:"bytes,6,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamResponse) Reset() {
+	*x = StreamResponse{}
+	mi := &file_resolver_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamResponse) ProtoMessage() {}
+
+func (x *StreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_resolver_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamResponse.ProtoReflect.Descriptor instead.
+func (*StreamResponse) Descriptor() ([]byte, []int) {
+	return file_resolver_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *StreamResponse) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *StreamResponse) GetAnswer() []byte {
+	if x != nil {
+		return x.Answer
+	}
+	return nil
+}
+
+func (x *StreamResponse) GetUpstream() string {
+	if x != nil {
+		return x.Upstream
+	}
+	return ""
+}
+
+func (x *StreamResponse) GetRttMicros() int64 {
+	if x != nil {
+		return x.RttMicros
+	}
+	return 0
+}
+
+func (x *StreamResponse) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *StreamResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 var File_resolver_proto protoreflect.FileDescriptor
 
 const file_resolver_proto_rawDesc = "" +
@@ -143,9 +296,22 @@ const file_resolver_proto_rawDesc = "" +
 	"\x06answer\x18\x01 \x01(\fR\x06answer\x12\x1a\n" +
 	"\bupstream\x18\x02 \x01(\tR\bupstream\x12\x1d\n" +
 	"\n" +
-	"rtt_micros\x18\x03 \x01(\x03R\trttMicros2`\n" +
+	"rtt_micros\x18\x03 \x01(\x03R\trttMicros\"\\\n" +
+	"\rStreamRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
+	"\x05query\x18\x02 \x01(\fR\x05query\x12%\n" +
+	"\x0etimeout_micros\x18\x03 \x01(\x03R\rtimeoutMicros\"\xa1\x01\n" +
+	"\x0eStreamResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
+	"\x06answer\x18\x02 \x01(\fR\x06answer\x12\x1a\n" +
+	"\bupstream\x18\x03 \x01(\tR\bupstream\x12\x1d\n" +
+	"\n" +
+	"rtt_micros\x18\x04 \x01(\x03R\trttMicros\x12\x12\n" +
+	"\x04code\x18\x05 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x06 \x01(\tR\amessage2\xbe\x01\n" +
 	"\bResolver\x12T\n" +
-	"\aResolve\x12#.shardns.resolver.v1.ResolveRequest\x1a$.shardns.resolver.v1.ResolveResponseB-Z+github.com/shardns/shardns/proto/resolverv1b\x06proto3"
+	"\aResolve\x12#.shardns.resolver.v1.ResolveRequest\x1a$.shardns.resolver.v1.ResolveResponse\x12\\\n" +
+	"\rResolveStream\x12\".shardns.resolver.v1.StreamRequest\x1a#.shardns.resolver.v1.StreamResponse(\x010\x01B-Z+github.com/shardns/shardns/proto/resolverv1b\x06proto3"
 
 var (
 	file_resolver_proto_rawDescOnce sync.Once
@@ -159,16 +325,20 @@ func file_resolver_proto_rawDescGZIP() []byte {
 	return file_resolver_proto_rawDescData
 }
 
-var file_resolver_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_resolver_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_resolver_proto_goTypes = []any{
 	(*ResolveRequest)(nil),  // 0: shardns.resolver.v1.ResolveRequest
 	(*ResolveResponse)(nil), // 1: shardns.resolver.v1.ResolveResponse
+	(*StreamRequest)(nil),   // 2: shardns.resolver.v1.StreamRequest
+	(*StreamResponse)(nil),  // 3: shardns.resolver.v1.StreamResponse
 }
 var file_resolver_proto_depIdxs = []int32{
 	0, // 0: shardns.resolver.v1.Resolver.Resolve:input_type -> shardns.resolver.v1.ResolveRequest
-	1, // 1: shardns.resolver.v1.Resolver.Resolve:output_type -> shardns.resolver.v1.ResolveResponse
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
+	2, // 1: shardns.resolver.v1.Resolver.ResolveStream:input_type -> shardns.resolver.v1.StreamRequest
+	1, // 2: shardns.resolver.v1.Resolver.Resolve:output_type -> shardns.resolver.v1.ResolveResponse
+	3, // 3: shardns.resolver.v1.Resolver.ResolveStream:output_type -> shardns.resolver.v1.StreamResponse
+	2, // [2:4] is the sub-list for method output_type
+	0, // [0:2] is the sub-list for method input_type
 	0, // [0:0] is the sub-list for extension type_name
 	0, // [0:0] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
@@ -185,7 +355,7 @@ func file_resolver_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_resolver_proto_rawDesc), len(file_resolver_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,7 +21,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Resolver_Resolve_FullMethodName = "/shardns.resolver.v1.Resolver/Resolve"
+	Resolver_Resolve_FullMethodName       = "/shardns.resolver.v1.Resolver/Resolve"
+	Resolver_ResolveStream_FullMethodName = "/shardns.resolver.v1.Resolver/ResolveStream"
 )
 
 // ResolverClient is the client API for Resolver service.
@@ -33,6 +34,13 @@ const (
 // the call itself failed (bad request, deadline, resolver down).
 type ResolverClient interface {
 	Resolve(ctx context.Context, in *ResolveRequest, opts ...grpc.CallOption) (*ResolveResponse, error)
+	// ResolveStream answers many queries over one stream, each as Resolve
+	// would, concurrently: answers come in the order they are had, each with
+	// the id of its request. A query that gets no answer gets a response
+	// with the gRPC status code and message Resolve would have failed with;
+	// the stream goes on. The server ends the stream, with OK, once the
+	// client has closed its side and every request read is answered.
+	ResolveStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamRequest, StreamResponse], error)
 }
 
 type resolverClient struct {
@@ -53,6 +61,19 @@ func (c *resolverClient) Resolve(ctx context.Context, in *ResolveRequest, opts .
 	return out, nil
 }
 
+func (c *resolverClient) ResolveStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamRequest, StreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Resolver_ServiceDesc.Streams[0], Resolver_ResolveStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamRequest, StreamResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Resolver_ResolveStreamClient = grpc.BidiStreamingClient[StreamRequest, StreamResponse]
+
 // ResolverServer is the server API for Resolver service.
 // All implementations must embed UnimplementedResolverServer
 // for forward compatibility.
@@ -62,6 +83,13 @@ func (c *resolverClient) Resolve(ctx context.Context, in *ResolveRequest, opts .
 // the call itself failed (bad request, deadline, resolver down).
 type ResolverServer interface {
 	Resolve(context.Context, *ResolveRequest) (*ResolveResponse, error)
+	// ResolveStream answers many queries over one stream, each as Resolve
+	// would, concurrently: answers come in the order they are had, each with
+	// the id of its request. A query that gets no answer gets a response
+	// with the gRPC status code and message Resolve would have failed with;
+	// the stream goes on. The server ends the stream, with OK, once the
+	// client has closed its side and every request read is answered.
+	ResolveStream(grpc.BidiStreamingServer[StreamRequest, StreamResponse]) error
 	mustEmbedUnimplementedResolverServer()
 }
 
@@ -74,6 +102,9 @@ type UnimplementedResolverServer struct{}
 
 func (UnimplementedResolverServer) Resolve(context.Context, *ResolveRequest) (*ResolveResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Resolve not implemented")
+}
+func (UnimplementedResolverServer) ResolveStream(grpc.BidiStreamingServer[StreamRequest, StreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method ResolveStream not implemented")
 }
 func (UnimplementedResolverServer) mustEmbedUnimplementedResolverServer() {}
 func (UnimplementedResolverServer) testEmbeddedByValue()                  {}
@@ -114,6 +145,13 @@ func _Resolver_Resolve_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Resolver_ResolveStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ResolverServer).ResolveStream(&grpc.GenericServerStream[StreamRequest, StreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Resolver_ResolveStreamServer = grpc.BidiStreamingServer[StreamRequest, StreamResponse]
+
 // Resolver_ServiceDesc is the grpc.ServiceDesc for Resolver service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -126,6 +164,13 @@ var Resolver_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Resolver_Resolve_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ResolveStream",
+			Handler:       _Resolver_ResolveStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "resolver.proto",
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -26,8 +27,12 @@ var errCaseMismatch = errors.New("forward: reply question differs from the query
 // sent again at once with the name as asked (see upstream.caseMismatch).
 // A truncated UDP answer is asked again over TCP. BADCOOKIE with a fresh
 // server cookie is retried once with it (RFC 7873 §5.3).
-func (f *Forwarder) exchange(ctx context.Context, u *upstream, q *dns.Msg) (*dns.Msg, error) {
-	m, addedOPT := prepare(q)
+//
+// The exchange ends with ctx or at limit, whichever comes first.
+func (f *Forwarder) exchange(ctx context.Context, limit time.Time, u *upstream, q *dns.Msg) (*dns.Msg, error) {
+	o, addedOPT := f.prepare(q)
+	defer f.release(o)
+	m := &o.msg
 	name := q.Question[0].Name
 	use0x20 := u.proto == protoUDP && u.case0x20.Load() && hasLetter(name)
 	cookieRetry := true
@@ -43,7 +48,7 @@ func (f *Forwarder) exchange(ctx context.Context, u *upstream, q *dns.Msg) (*dns
 		} else {
 			m.Question[0].Name = name
 		}
-		resp, err = f.send(ctx, u, m, use0x20, name)
+		resp, err = f.send(ctx, limit, u, o, use0x20, name)
 		if errors.Is(err, errCaseMismatch) {
 			if u.caseMismatch() {
 				f.log.Warn("forward: upstream does not keep the case of names; 0x20 turned off for it",
@@ -72,30 +77,30 @@ func (f *Forwarder) exchange(ctx context.Context, u *upstream, q *dns.Msg) (*dns
 	return resp, nil
 }
 
-// send sends m to u once: over UDP with a retry over TCP when the answer
-// is truncated, or over u's stream transport. With exactCase (UDP only),
-// the reply must echo m's question byte for byte. name is the question's
-// name as the caller wrote it.
-func (f *Forwarder) send(ctx context.Context, u *upstream, m *dns.Msg, exactCase bool, name string) (*dns.Msg, error) {
-	wire, err := m.Pack()
+// send sends o's message, m, to u once: over UDP with a retry over TCP
+// when the answer is truncated, or over u's stream transport. With
+// exactCase (UDP only), the reply must echo m's question byte for byte.
+// name is the question's name as the caller wrote it.
+func (f *Forwarder) send(ctx context.Context, limit time.Time, u *upstream, o *outQuery, exactCase bool, name string) (*dns.Msg, error) {
+	m := &o.msg
+	wire, err := m.PackBuffer(o.wire[:])
 	if err != nil {
 		return nil, fmt.Errorf("forward: pack query: %w", err)
 	}
 	if u.proto != protoUDP {
-		return f.exchangeStream(ctx, u, m, wire)
+		return f.exchangeStream(ctx, limit, u, m, wire)
 	}
 	var plain []byte
 	if exactCase {
 		// The name as the caller wrote it, in wire form: exchangeUDP puts
 		// it in place of the echoed question before parsing the reply.
-		plain = make([]byte, len(name)+2)
-		n, err := dns.PackDomainName(name, plain, 0, nil, false)
+		n, err := dns.PackDomainName(name, o.plain[:], 0, nil, false)
 		if err != nil {
 			return nil, fmt.Errorf("forward: pack query name: %w", err)
 		}
-		plain = plain[:n]
+		plain = o.plain[:n]
 	}
-	resp, err := f.exchangeUDP(ctx, u, m, wire, plain)
+	resp, err := f.exchangeUDP(ctx, limit, u, m, wire, plain)
 	if err != nil || !resp.Truncated {
 		return resp, err
 	}
@@ -108,7 +113,7 @@ func (f *Forwarder) send(ctx context.Context, u *upstream, m *dns.Msg, exactCase
 			return nil, fmt.Errorf("forward: pack query: %w", err)
 		}
 	}
-	return f.exchangeStream(ctx, u, m, wire)
+	return f.exchangeStream(ctx, limit, u, m, wire)
 }
 
 // shape turns resp, the reply to the copy of q sent upstream, into the
@@ -148,21 +153,64 @@ func shape(resp, q *dns.Msg, addedOPT, trusted bool) {
 	}
 }
 
-// prepare copies q with an EDNS0 OPT record of ednsSize bytes that keeps
-// q's DO bit. Options from the client's OPT are hop-by-hop and are not
-// forwarded. addedOPT reports that q had no OPT.
-func prepare(q *dns.Msg) (m *dns.Msg, addedOPT bool) {
-	m = q.Copy()
+// outQuery is the query sent upstream for one Exchange, with the storage
+// of its parts: taken from and given back to the Forwarder's pool, so a
+// query costs no allocation for its message, OPT record, packed form or
+// name. It lives from prepare to release; nothing returned to the caller
+// points into it.
+type outQuery struct {
+	msg      dns.Msg
+	question [1]dns.Question
+	extra    [1]dns.RR // the OPT record, when q has no other additional record
+	opt      dns.OPT
+	options  [1]dns.EDNS0 // the COOKIE option
+	wire     [512]byte    // the packed query (PackBuffer allocates when it does not fit)
+	plain    [256]byte    // the question's name as asked, in wire form (at most 255 bytes)
+}
+
+// prepare returns the query to send for q: q's header (as a query) and
+// question, q's other records shared read-only, and an EDNS0 OPT record of
+// ednsSize bytes that keeps q's DO bit in place of q's own. Options from
+// the client's OPT are hop-by-hop and are not forwarded. addedOPT reports
+// that q had no OPT. The caller gives o back with release.
+func (f *Forwarder) prepare(q *dns.Msg) (o *outQuery, addedOPT bool) {
+	o = f.queries.Get().(*outQuery)
+	m := &o.msg
+	m.MsgHdr = q.MsgHdr
 	m.Response = false
+	m.Compress = q.Compress
+	o.question[0] = q.Question[0]
+	m.Question = o.question[:]
+	m.Answer, m.Ns = q.Answer, q.Ns
 	do := false
 	if opt := q.IsEdns0(); opt != nil {
 		do = opt.Do()
 	} else {
 		addedOPT = true
 	}
-	stripOPT(m)
-	m.SetEdns0(ednsSize, do)
-	return m, addedOPT
+	o.opt = dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}, Option: o.options[:0]}
+	o.opt.SetUDPSize(ednsSize)
+	if do {
+		o.opt.SetDo()
+	}
+	m.Extra = o.extra[:0]
+	for _, rr := range q.Extra {
+		if rr.Header().Rrtype != dns.TypeOPT {
+			m.Extra = append(m.Extra, rr) // a copy once q has any: o.extra is one long
+		}
+	}
+	m.Extra = append(m.Extra, &o.opt)
+	return o, addedOPT
+}
+
+// release gives o back to the pool, holding on to nothing of the query.
+func (f *Forwarder) release(o *outQuery) {
+	o.msg = dns.Msg{}
+	o.question = [1]dns.Question{}
+	o.extra = [1]dns.RR{}
+	o.opt = dns.OPT{}
+	o.options = [1]dns.EDNS0{}
+	f.queries.Put(o)
 }
 
 // setCookie puts c, a COOKIE option, in m's OPT record (made by prepare).

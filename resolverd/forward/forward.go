@@ -65,6 +65,7 @@ type Forwarder struct {
 	healthInterval time.Duration
 	log            *slog.Logger
 	bufs           sync.Pool // *[]byte of maxUDPRead bytes
+	queries        sync.Pool // *outQuery
 	rnd            *random
 
 	stop      context.CancelFunc
@@ -94,6 +95,7 @@ func New(cfg Config) (*Forwarder, error) {
 		f.log = slog.New(slog.DiscardHandler)
 	}
 	f.bufs.New = func() any { b := make([]byte, maxUDPRead); return &b }
+	f.queries.New = func() any { return new(outQuery) }
 	seen := make(map[string]bool, len(cfg.Upstreams))
 	for _, s := range cfg.Upstreams {
 		u, err := parseUpstream(s)
@@ -186,7 +188,8 @@ func (f *Forwarder) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, string,
 		last     *dns.Msg
 		lastFrom string
 	)
-	for _, u := range f.order() {
+	var buf [maxOrderOnStack]*upstream
+	for _, u := range f.order(buf[:0]) {
 		if err := ctx.Err(); err != nil {
 			errs = append(errs, err)
 			break
@@ -208,18 +211,22 @@ func (f *Forwarder) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, string,
 	return nil, "", fmt.Errorf("forward: no upstream answered: %w", errors.Join(errs...))
 }
 
-// order returns the upstreams to try: healthy ones by smoothed RTT, then
-// unhealthy ones by smoothed RTT. Ties keep the configured order.
-func (f *Forwarder) order() []*upstream {
+// maxOrderOnStack is how many upstreams order sorts without allocating.
+const maxOrderOnStack = 8
+
+// order appends to out the upstreams to try: healthy ones by smoothed RTT,
+// then unhealthy ones by smoothed RTT. Ties keep the configured order.
+func (f *Forwarder) order(out []*upstream) []*upstream {
 	type entry struct {
 		u       *upstream
 		healthy bool
 		srtt    time.Duration
 	}
-	es := make([]entry, len(f.ups))
-	for i, u := range f.ups {
+	var buf [maxOrderOnStack]entry
+	es := buf[:0]
+	for _, u := range f.ups {
 		u.mu.Lock()
-		es[i] = entry{u, u.healthy, u.srtt}
+		es = append(es, entry{u, u.healthy, u.srtt})
 		u.mu.Unlock()
 	}
 	slices.SortStableFunc(es, func(a, b entry) int {
@@ -231,20 +238,19 @@ func (f *Forwarder) order() []*upstream {
 		}
 		return cmp.Compare(a.srtt, b.srtt)
 	})
-	out := make([]*upstream, len(es))
-	for i, e := range es {
-		out[i] = e.u
+	for _, e := range es {
+		out = append(out, e.u)
 	}
 	return out
 }
 
-// attempt asks one upstream, bounded by min(ctx deadline, f.timeout), and
-// records the outcome in its health state.
+// attempt asks one upstream, bounded by ctx and f.timeout, and records
+// the outcome in its health state. The timeout is a deadline handed down
+// to the sockets rather than a context of its own: a UDP query then pays
+// for no context, timer or cancellation hook beyond ctx's.
 func (f *Forwarder) attempt(ctx context.Context, u *upstream, q *dns.Msg) (*dns.Msg, error) {
-	actx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
 	start := time.Now()
-	resp, err := f.exchange(actx, u, q)
+	resp, err := f.exchange(ctx, start.Add(f.timeout), u, q)
 	// A failure caused by the caller's context ending is not the upstream's.
 	f.record(u, err, time.Since(start), expired(ctx))
 	return resp, err

@@ -395,7 +395,7 @@ func TestUnhealthyUpstreamIsLastResort(t *testing.T) {
 	for range unhealthyAfter {
 		f.ups[0].failure(time.Second)
 	}
-	if order := f.order(); order[0] != f.ups[1] {
+	if order := f.order(nil); order[0] != f.ups[1] {
 		t.Fatalf("unhealthy upstream ordered first")
 	}
 	resp, from, err := f.Exchange(ctxFor(t, 5*time.Second), query("z.example.", dns.TypeA))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -21,13 +22,16 @@ const maxStreamMsgs = 16
 // returns the first reply that matches m (name compared ignoring case:
 // over a stream the name goes as asked, see send). An unparsable message
 // is an error (the stream cannot be trusted after it).
-func (f *Forwarder) exchangeStream(ctx context.Context, u *upstream, m *dns.Msg, wire []byte) (*dns.Msg, error) {
+// The exchange ends with ctx or at limit.
+func (f *Forwarder) exchangeStream(ctx context.Context, limit time.Time, u *upstream, m *dns.Msg, wire []byte) (*dns.Msg, error) {
+	ctx, cancel := context.WithDeadline(ctx, limit) // bounds the dial too
+	defer cancel()
 	conn, err := dialStream(ctx, u)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	defer bindDeadline(ctx, conn)()
+	defer bindDeadline(ctx, limit, conn)()
 
 	out := make([]byte, 2+len(wire))
 	binary.BigEndian.PutUint16(out, uint16(len(wire)))

@@ -31,14 +31,14 @@ const maxUDPRead = 65535
 // (owner names, CNAME and MX targets...) then reads in the caller's
 // spelling, not in 0x20 case. A reply that differs from m in the case of
 // its name only ends the query with errCaseMismatch.
-func (f *Forwarder) exchangeUDP(ctx context.Context, u *upstream, m *dns.Msg, wire, plain []byte) (*dns.Msg, error) {
+func (f *Forwarder) exchangeUDP(ctx context.Context, limit time.Time, u *upstream, m *dns.Msg, wire, plain []byte) (*dns.Msg, error) {
 	c, err := net.DialUDP("udp", nil, u.udpAddr)
 	if err != nil {
 		return nil, fmt.Errorf("forward: udp dial: %w", err)
 	}
 	conn := rawconn.Wrap(c)
 	defer conn.Close()
-	defer bindDeadline(ctx, conn)()
+	defer bindDeadline(ctx, limit, conn)()
 	if _, err := conn.Write(wire); err != nil {
 		return nil, fmt.Errorf("forward: udp write: %w", err)
 	}
@@ -78,13 +78,14 @@ func (f *Forwarder) exchangeUDP(ctx context.Context, u *upstream, m *dns.Msg, wi
 	}
 }
 
-// bindDeadline applies ctx's deadline to conn, and an immediate deadline
-// when ctx is cancelled, so blocked reads and writes end with ctx. The
-// returned function releases the cancellation hook.
-func bindDeadline(ctx context.Context, conn net.Conn) (release func()) {
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
+// bindDeadline applies the earlier of limit and ctx's deadline to conn,
+// and an immediate deadline when ctx is cancelled, so blocked reads and
+// writes end with ctx. The returned function releases the cancellation
+// hook; its result is of no use to the caller.
+func bindDeadline(ctx context.Context, limit time.Time, conn net.Conn) (release func() bool) {
+	if dl, ok := ctx.Deadline(); ok && dl.Before(limit) {
+		limit = dl
 	}
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	return func() { stop() }
+	_ = conn.SetDeadline(limit)
+	return context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 }

@@ -124,11 +124,14 @@ func newService(t testing.TB, zoneDir string, upstreams ...string) *rpc.Service 
 	return rpc.New(res)
 }
 
-// serveOn registers svc on a new gRPC server serving ln until cleanup, and
-// returns the health server Register gave back.
+// serveOn registers svc on a new gRPC server with resolverd's options
+// serving ln until cleanup, and returns the health server Register gave
+// back. The clients of the tests use the generated code's encoding, as
+// CoreDNS and other clients do: what they see of the server's codec is
+// what those see.
 func serveOn(t testing.TB, svc *rpc.Service, ln net.Listener) *health.Server {
 	t.Helper()
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(rpc.ServerOptions()...)
 	hs := svc.Register(srv)
 	var wg sync.WaitGroup
 	wg.Add(1)

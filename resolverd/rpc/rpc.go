@@ -6,6 +6,9 @@ package rpc
 import (
 	"context"
 	"errors"
+	"io"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -17,6 +20,7 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
+	"github.com/shardns/shardns/proto/codec"
 	"github.com/shardns/shardns/proto/corednsv1"
 	"github.com/shardns/shardns/proto/resolverv1"
 	"github.com/shardns/shardns/resolverd/resolve"
@@ -39,6 +43,8 @@ type Service struct {
 	coredns  corednsService
 	answers  *prometheus.CounterVec
 	duration prometheus.Histogram
+	reqs     sync.Pool // *resolverv1.StreamRequest, between streams' calls
+	resps    sync.Pool // *resolverv1.StreamResponse
 }
 
 var _ resolverv1.ResolverServer = (*Service)(nil)
@@ -67,6 +73,8 @@ func New(backend Backend, opts ...Option) *Service {
 		}),
 	}
 	s.coredns.svc = s
+	s.reqs.New = func() any { return new(resolverv1.StreamRequest) }
+	s.resps.New = func() any { return new(resolverv1.StreamResponse) }
 	for _, o := range opts {
 		o(s)
 	}
@@ -93,8 +101,13 @@ const (
 // PING, and has it answered, each time a request arrives while no probe is
 // out: on a quiet link, a round trip more for every call. DNS messages are
 // at most 64 KiB, so a 1 MiB stream window never holds a call back.
+//
+// The resolver's messages and CoreDNS's are read and written by package
+// codec, in the bytes the generated code gives, without protobuf
+// reflection or a buffer of their own.
 func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
+		grpc.ForceServerCodecV2(codec.New()),
 		grpc.NumStreamWorkers(streamWorkers),
 		grpc.StaticStreamWindowSize(streamWindow),
 		grpc.StaticConnWindowSize(connWindow),
@@ -121,6 +134,90 @@ func (s *Service) Resolve(ctx context.Context, req *resolverv1.ResolveRequest) (
 		return nil, err
 	}
 	return &resolverv1.ResolveResponse{Answer: ans, Upstream: up, RttMicros: time.Since(start).Microseconds()}, nil
+}
+
+// maxStreamInFlight bounds the requests of one stream being answered at
+// once. Past it the stream is not read until one is answered, and gRPC's
+// flow control holds the client back.
+const maxStreamInFlight = 1024
+
+// maxStreamTimeout bounds the timeout a stream request may ask for.
+const maxStreamTimeout = time.Minute
+
+// ResolveStream answers the requests of one stream, each on a goroutine of
+// its own as gRPC gives each unary call, and sends every answer as soon as
+// it is had. It returns once the client has closed its side (or the stream
+// broke) and every request read is answered.
+func (s *Service) ResolveStream(st grpc.BidiStreamingServer[resolverv1.StreamRequest, resolverv1.StreamResponse]) error {
+	ctx := st.Context()
+	var (
+		sendMu sync.Mutex // Send is not safe for concurrent use
+		wg     sync.WaitGroup
+	)
+	defer wg.Wait()
+	slots := make(chan struct{}, maxStreamInFlight)
+	for {
+		req := s.reqs.Get().(*resolverv1.StreamRequest)
+		if err := st.RecvMsg(req); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil // the client is done; the deferred Wait answers the rest
+			}
+			return err
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp := s.resps.Get().(*resolverv1.StreamResponse)
+			s.streamAnswer(ctx, req, resp)
+			s.release(req)
+			sendMu.Lock()
+			// A failed Send means the stream is gone: RecvMsg says so too
+			// and ends the loop.
+			_ = st.Send(resp) // encodes resp before it returns
+			sendMu.Unlock()
+			s.release(resp)
+			<-slots
+		}()
+	}
+}
+
+// release empties m, a stream request or response done with, and gives
+// it back to its pool.
+func (s *Service) release(m any) {
+	switch m := m.(type) {
+	case *resolverv1.StreamRequest:
+		m.Reset()
+		s.reqs.Put(m)
+	case *resolverv1.StreamResponse:
+		m.Reset()
+		s.resps.Put(m)
+	}
+}
+
+// streamAnswer answers one stream request within its timeout (or
+// DefaultTimeout) in resp: an answer, or the status code and message
+// Resolve would have failed with.
+func (s *Service) streamAnswer(ctx context.Context, req *resolverv1.StreamRequest, resp *resolverv1.StreamResponse) {
+	start := time.Now()
+	timeout := DefaultTimeout
+	if t := req.GetTimeoutMicros(); t > 0 && t <= maxStreamTimeout.Microseconds() {
+		timeout = time.Duration(t) * time.Microsecond
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ans, up, err := s.answer(ctx, req.GetQuery())
+	if err != nil {
+		st := status.Convert(err)
+		// A proto3 string must be UTF-8; the message may quote a name.
+		resp.Id, resp.Code, resp.Message = req.GetId(), int32(st.Code()), strings.ToValidUTF8(st.Message(), "\uFFFD")
+		return
+	}
+	resp.Id, resp.Answer, resp.Upstream, resp.RttMicros = req.GetId(), ans, up, time.Since(start).Microseconds()
 }
 
 func (s *Service) answer(ctx context.Context, wire []byte) ([]byte, string, error) {
