@@ -14,8 +14,8 @@ import (
 	"github.com/shardns/shardns/dnsd/cookie"
 	"github.com/shardns/shardns/dnsd/server"
 	"github.com/shardns/shardns/internal/cache"
-	"github.com/shardns/shardns/internal/lookup"
 	"github.com/shardns/shardns/internal/rawconn"
+	"github.com/shardns/shardns/internal/resolverclient"
 	"github.com/shardns/shardns/internal/testutil/redistest"
 	"github.com/shardns/shardns/resolverd/forward"
 	"github.com/shardns/shardns/resolverd/resolve"
@@ -143,7 +143,7 @@ func BenchmarkServeMessageRedisHit(b *testing.B) {
 
 // startResolverd serves resolverd's gRPC service on 127.0.0.1:0, forwarding
 // to upstream, and returns a client for it that has answered once.
-func startResolverd(b *testing.B, upstream string) *lookup.Remote {
+func startResolverd(b *testing.B, upstream string) *resolverclient.Client {
 	b.Helper()
 	fwd, err := forward.New(forward.Config{Upstreams: []string{upstream}, HealthInterval: -1})
 	if err != nil {
@@ -167,7 +167,7 @@ func startResolverd(b *testing.B, upstream string) *lookup.Remote {
 		gs.Stop()
 		<-served
 	})
-	remote, err := lookup.Dial([]string{ln.Addr().String()})
+	remote, err := resolverclient.Dial([]string{ln.Addr().String()})
 	if err != nil {
 		b.Fatal(err)
 	}

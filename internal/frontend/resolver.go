@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/shardns/shardns/internal/lookup"
+	"github.com/shardns/shardns/internal/resolverclient"
 	"github.com/shardns/shardns/internal/tlsconf"
 )
 
@@ -30,7 +30,7 @@ const failureLogInterval = 10 * time.Second
 
 // dialResolver dials the resolverds at addrs over the connections r names.
 // Plaintext to an address that is not loopback is allowed, with a warning.
-func dialResolver(addrs []string, r ResolverTLS, log *slog.Logger) (*lookup.Remote, error) {
+func dialResolver(addrs []string, r ResolverTLS, log *slog.Logger) (*resolverclient.Client, error) {
 	cfg, err := tlsconf.Client(
 		tlsconf.File{Flag: "resolver-ca", Path: r.CA},
 		tlsconf.File{Flag: "resolver-cert", Path: r.Cert},
@@ -42,7 +42,7 @@ func dialResolver(addrs []string, r ResolverTLS, log *slog.Logger) (*lookup.Remo
 	if cfg == nil {
 		warnPlaintext(addrs, log)
 	}
-	return lookup.Dial(addrs, append(lookup.TLSOptions(cfg), lookup.WithFailureLog(log, failureLogInterval))...)
+	return resolverclient.Dial(addrs, append(resolverclient.TLSOptions(cfg), resolverclient.WithFailureLog(log, failureLogInterval))...)
 }
 
 // warnPlaintext warns when a plaintext resolver address is not loopback.

@@ -12,7 +12,7 @@ import (
 	"github.com/miekg/dns"
 	"go.uber.org/goleak"
 
-	"github.com/shardns/shardns/internal/lookup"
+	"github.com/shardns/shardns/internal/resolverclient"
 	"github.com/shardns/shardns/internal/testutil/dnstest"
 	"github.com/shardns/shardns/internal/testutil/procs"
 	"github.com/shardns/shardns/internal/testutil/redistest"
@@ -45,7 +45,7 @@ func TestRunStopsCleanly(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	r, err := lookup.Dial([]string{addr})
+	r, err := resolverclient.Dial([]string{addr})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/shardns/shardns/internal/lookup"
+	"github.com/shardns/shardns/internal/resolverclient"
 	"github.com/shardns/shardns/internal/testutil/dnstest"
 	"github.com/shardns/shardns/internal/testutil/procs"
 	"github.com/shardns/shardns/internal/testutil/testcerts"
@@ -140,7 +140,7 @@ func TestRunServesMutualTLS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := lookup.Dial([]string{addr}, lookup.TLSOptions(cfg)...)
+		r, err := resolverclient.Dial([]string{addr}, resolverclient.TLSOptions(cfg)...)
 		if err != nil {
 			t.Fatal(err)
 		}

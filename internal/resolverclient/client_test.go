@@ -1,4 +1,4 @@
-package lookup_test
+package resolverclient_test
 
 import (
 	"context"
@@ -21,7 +21,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
-	"github.com/shardns/shardns/internal/lookup"
+	"github.com/shardns/shardns/internal/resolverclient"
 	"github.com/shardns/shardns/resolverd/resolve"
 	"github.com/shardns/shardns/resolverd/rpc"
 	"github.com/shardns/shardns/resolverd/zones"
@@ -101,9 +101,9 @@ func deadTCP(t *testing.T) string {
 	return addr
 }
 
-func dial(t *testing.T, addrs ...string) *lookup.Remote {
+func dial(t *testing.T, addrs ...string) *resolverclient.Client {
 	t.Helper()
-	r, err := lookup.Dial(addrs)
+	r, err := resolverclient.Dial(addrs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func dial(t *testing.T, addrs ...string) *lookup.Remote {
 
 // ask resolves www.example.test A through r and returns the address in the
 // answer.
-func ask(ctx context.Context, r *lookup.Remote) (string, error) {
+func ask(ctx context.Context, r *resolverclient.Client) (string, error) {
 	q := new(dns.Msg)
 	q.SetQuestion("www.example.test.", dns.TypeA)
 	m, err := resolveMsg(ctx, r, q)
@@ -131,7 +131,7 @@ func ask(ctx context.Context, r *lookup.Remote) (string, error) {
 }
 
 // resolveMsg packs q, has r resolve it and unpacks the answer.
-func resolveMsg(ctx context.Context, r lookup.Resolver, q *dns.Msg) (*dns.Msg, error) {
+func resolveMsg(ctx context.Context, r *resolverclient.Client, q *dns.Msg) (*dns.Msg, error) {
 	wire, err := q.Pack()
 	if err != nil {
 		return nil, err
@@ -145,12 +145,12 @@ func resolveMsg(ctx context.Context, r lookup.Resolver, q *dns.Msg) (*dns.Msg, e
 }
 
 func TestDialNeedsAnAddress(t *testing.T) {
-	if _, err := lookup.Dial(nil); err == nil {
+	if _, err := resolverclient.Dial(nil); err == nil {
 		t.Fatal("Dial(nil): want an error")
 	}
 }
 
-func TestRemoteSkipsDeadAddress(t *testing.T) {
+func TestClientSkipsDeadAddress(t *testing.T) {
 	checkLeaks(t)
 	live, _ := resolverd(t, "192.0.2.1")
 	for _, addrs := range [][]string{{deadTCP(t), live}, {live, deadTCP(t)}} {
@@ -166,7 +166,7 @@ func TestRemoteSkipsDeadAddress(t *testing.T) {
 	}
 }
 
-func TestRemoteAnswersNXDOMAINAsAnswer(t *testing.T) {
+func TestClientAnswersNXDOMAINAsAnswer(t *testing.T) {
 	checkLeaks(t)
 	live, _ := resolverd(t, "192.0.2.1")
 	r := dial(t, live)
@@ -185,7 +185,7 @@ func TestRemoteAnswersNXDOMAINAsAnswer(t *testing.T) {
 	}
 }
 
-func TestRemoteAllDeadFailsWithinDeadline(t *testing.T) {
+func TestClientAllDeadFailsWithinDeadline(t *testing.T) {
 	checkLeaks(t)
 	r := dial(t, deadTCP(t), deadTCP(t))
 	const deadline = 5 * time.Second
@@ -198,7 +198,7 @@ func TestRemoteAllDeadFailsWithinDeadline(t *testing.T) {
 		if err == nil {
 			t.Fatal("no resolverd is up, yet the call succeeded")
 		}
-		if !strings.HasPrefix(err.Error(), "lookup: ") {
+		if !strings.HasPrefix(err.Error(), "resolverclient: ") {
 			t.Errorf("error %q lacks the package prefix", err)
 		}
 		// Refused connections leave no subchannel ready: a fail-fast call
@@ -212,7 +212,7 @@ func TestRemoteAllDeadFailsWithinDeadline(t *testing.T) {
 	}
 }
 
-func TestRemoteRoundRobinAndHealth(t *testing.T) {
+func TestClientRoundRobinAndHealth(t *testing.T) {
 	checkLeaks(t)
 	a, _ := resolverd(t, "192.0.2.1")
 	b, hsB := resolverd(t, "192.0.2.2")
@@ -273,7 +273,7 @@ func TestRemoteRoundRobinAndHealth(t *testing.T) {
 	}
 }
 
-func TestRemoteLastServerStopsThenCallsFail(t *testing.T) {
+func TestClientLastServerStopsThenCallsFail(t *testing.T) {
 	checkLeaks(t)
 	live, hs := resolverd(t, "192.0.2.1")
 	r := dial(t, live)

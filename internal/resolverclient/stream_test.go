@@ -1,4 +1,4 @@
-package lookup_test
+package resolverclient_test
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 
-	"github.com/shardns/shardns/internal/lookup"
+	"github.com/shardns/shardns/internal/resolverclient"
 	"github.com/shardns/shardns/proto/resolverv1"
 	"github.com/shardns/shardns/resolverd/resolve"
 	"github.com/shardns/shardns/resolverd/rpc"
@@ -74,7 +74,7 @@ func startStoppableWith(t *testing.T, addr string, opts ...grpc.ServerOption) *s
 }
 
 // askName resolves name A through r and returns the address answered.
-func askName(ctx context.Context, r *lookup.Remote, name string, id uint16) (string, error) {
+func askName(ctx context.Context, r *resolverclient.Client, name string, id uint16) (string, error) {
 	q := new(dns.Msg)
 	q.SetQuestion(name, dns.TypeA)
 	q.Id = id
@@ -88,10 +88,10 @@ func askName(ctx context.Context, r *lookup.Remote, name string, id uint16) (str
 	return m.Answer[0].(*dns.A).A.String(), nil
 }
 
-// TestRemoteConcurrentQueriesShareStreams sends many queries at once,
+// TestClientConcurrentQueriesShareStreams sends many queries at once,
 // over the one stream each resolverd has: every one gets the answer to
 // its own question (its ID), none another's.
-func TestRemoteConcurrentQueriesShareStreams(t *testing.T) {
+func TestClientConcurrentQueriesShareStreams(t *testing.T) {
 	checkLeaks(t)
 	a := startStoppable(t, "192.0.2.1")
 	b := startStoppable(t, "192.0.2.2")
@@ -127,11 +127,11 @@ func TestRemoteConcurrentQueriesShareStreams(t *testing.T) {
 	}
 }
 
-// TestRemoteDrainingResolverdStopsGracefully checks that a resolverd
+// TestClientDrainingResolverdStopsGracefully checks that a resolverd
 // that says NOT_SERVING, as it does when it drains, sees the frontend's
 // stream to it end, so its graceful stop completes while the frontend
 // lives on and asks the other resolverd.
-func TestRemoteDrainingResolverdStopsGracefully(t *testing.T) {
+func TestClientDrainingResolverdStopsGracefully(t *testing.T) {
 	checkLeaks(t)
 	a := startStoppable(t, "192.0.2.1")
 	b := startStoppable(t, "192.0.2.2")
@@ -169,9 +169,9 @@ func TestRemoteDrainingResolverdStopsGracefully(t *testing.T) {
 	}
 }
 
-// TestRemoteFailsOverWhenAResolverdDies stops one resolverd abruptly: the
+// TestClientFailsOverWhenAResolverdDies stops one resolverd abruptly: the
 // queries that follow are answered by the other.
-func TestRemoteFailsOverWhenAResolverdDies(t *testing.T) {
+func TestClientFailsOverWhenAResolverdDies(t *testing.T) {
 	checkLeaks(t)
 	a := startStoppable(t, "192.0.2.1")
 	b := startStoppable(t, "192.0.2.2")
@@ -205,9 +205,9 @@ func TestRemoteFailsOverWhenAResolverdDies(t *testing.T) {
 	}
 }
 
-// TestRemoteCancelledQueryReturns checks that a query whose context ends
+// TestClientCancelledQueryReturns checks that a query whose context ends
 // returns at once, and that the stream serves the next query.
-func TestRemoteCancelledQueryReturns(t *testing.T) {
+func TestClientCancelledQueryReturns(t *testing.T) {
 	checkLeaks(t)
 	a := startStoppable(t, "192.0.2.1")
 	r := dial(t, a.addr)
@@ -223,10 +223,10 @@ func TestRemoteCancelledQueryReturns(t *testing.T) {
 	}
 }
 
-// TestRemoteAsksAServerOfTheGeneratedCodec checks Remote, which writes and
+// TestClientAsksAServerOfTheGeneratedCodec checks Remote, which writes and
 // reads the resolver's messages with package codec, against a server that
 // uses gRPC's own proto codec: the bytes are the same.
-func TestRemoteAsksAServerOfTheGeneratedCodec(t *testing.T) {
+func TestClientAsksAServerOfTheGeneratedCodec(t *testing.T) {
 	checkLeaks(t)
 	a := startStoppableWith(t, "192.0.2.9") // no options: gRPC's proto codec
 	r := dial(t, a.addr)
@@ -250,10 +250,10 @@ func (u unaryOnly) Resolve(ctx context.Context, req *resolverv1.ResolveRequest) 
 	return u.svc.Resolve(ctx, req)
 }
 
-// TestRemoteAsksAResolverdWithoutStreamsByCalls checks that a resolverd
+// TestClientAsksAResolverdWithoutStreamsByCalls checks that a resolverd
 // that answers ResolveStream Unimplemented is asked by Resolve, the first
 // query included.
-func TestRemoteAsksAResolverdWithoutStreamsByCalls(t *testing.T) {
+func TestClientAsksAResolverdWithoutStreamsByCalls(t *testing.T) {
 	checkLeaks(t)
 	dir := t.TempDir()
 	zone := "$TTL 300\n@ IN SOA ns1.example.test. hostmaster.example.test. 1 7200 900 1209600 60\n  IN NS ns1.example.test.\nwww IN A 192.0.2.5\n"

@@ -1,4 +1,7 @@
-package lookup
+// Package resolverclient is the gRPC client of resolverd that dnsd and
+// cacheapi ask on a cache miss: one connection and one ResolveStream per
+// resolverd, round-robin over the healthy ones, with TLS and mutual TLS.
+package resolverclient
 
 import (
 	"context"
@@ -32,19 +35,20 @@ import (
 
 // serviceConfig is that of each resolverd's connection: round_robin (over
 // its one address) is a policy under which gRPC runs client-side health
-// checks, which keep the connection from READY, so out of Remote's
+// checks, which keep the connection from READY, so out of Client's
 // rotation, while the resolverd does not say SERVING.
 const serviceConfig = `{
   "loadBalancingConfig": [{"round_robin": {}}],
   "healthCheckConfig": {"serviceName": "shardns.resolver.v1.Resolver"}
 }`
 
-// Remote is a Resolver that asks resolverd over gRPC. Each resolverd has a
+// Client asks resolverd over gRPC: it is the lookup chain's Resolver when
+// -resolver is set. Each resolverd has a
 // connection of its own, and on it one ResolveStream that carries every
 // query sent there: a query costs a message each way, not a call of its
 // own. Queries go round-robin over the resolverds whose connection is
 // ready, which, with gRPC health checking on, means serving.
-type Remote struct {
+type Client struct {
 	backends []*backend
 	next     atomic.Uint32
 	cancel   context.CancelFunc // ends the watchers
@@ -53,17 +57,15 @@ type Remote struct {
 	waits    sync.Pool          // chan *resolverv1.StreamResponse, empty, buffered 1
 }
 
-var _ Resolver = (*Remote)(nil)
-
 // Dial connects to the resolverd instances at addrs (host:port). Calls are
 // spread round-robin over the healthy ones; a call fails fast when none is
 // ready rather than waiting (it waits while they connect). Connections are
 // plaintext unless opts carry credentials (TLSOptions); the gRPC health
 // checks that take a resolverd out of rotation go over the same
 // connections, so under the same credentials.
-func Dial(addrs []string, opts ...grpc.DialOption) (*Remote, error) {
+func Dial(addrs []string, opts ...grpc.DialOption) (*Client, error) {
 	if len(addrs) == 0 {
-		return nil, fmt.Errorf("lookup: no resolver address")
+		return nil, fmt.Errorf("resolverclient: no resolver address")
 	}
 	// A lost resolverd is redialled with backoff. gRPC's default grows to
 	// two minutes, so one back after a long outage would wait that long for
@@ -73,7 +75,7 @@ func Dial(addrs []string, opts ...grpc.DialOption) (*Remote, error) {
 		MinConnectTimeout: 2 * time.Second,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &Remote{cancel: cancel}
+	r := &Client{cancel: cancel}
 	r.reqs.New = func() any { return new(resolverv1.StreamRequest) }
 	r.waits.New = func() any { return make(chan *resolverv1.StreamResponse, 1) }
 	for _, a := range addrs {
@@ -84,7 +86,7 @@ func Dial(addrs []string, opts ...grpc.DialOption) (*Remote, error) {
 		host, _, err := net.SplitHostPort(a)
 		if err != nil {
 			_ = r.Close()
-			return nil, fmt.Errorf("lookup: resolver address %q: %w", a, err)
+			return nil, fmt.Errorf("resolverclient: resolver address %q: %w", a, err)
 		}
 		res := manual.NewBuilderWithScheme("shardns")
 		res.InitialState(resolver.State{Addresses: []resolver.Address{{Addr: a, ServerName: host}}})
@@ -108,7 +110,7 @@ func Dial(addrs []string, opts ...grpc.DialOption) (*Remote, error) {
 		conn, err := grpc.NewClient(res.Scheme()+":///resolverd", all...)
 		if err != nil {
 			_ = r.Close()
-			return nil, fmt.Errorf("lookup: dial resolver: %w", err)
+			return nil, fmt.Errorf("resolverclient: dial resolver: %w", err)
 		}
 		conn.Connect()
 		b := &backend{remote: r, conn: conn, client: resolverv1.NewResolverClient(conn)}
@@ -200,7 +202,7 @@ func dial(ctx context.Context, addr string) (net.Conn, error) {
 // could not be sent on a stream (it had just ended) is sent once more,
 // on the stream open then; one whose stream breaks after it was sent
 // fails, as a call would.
-func (r *Remote) Resolve(ctx context.Context, q []byte) ([]byte, error) {
+func (r *Client) Resolve(ctx context.Context, q []byte) ([]byte, error) {
 	var err error
 	for range 2 {
 		var (
@@ -210,7 +212,7 @@ func (r *Remote) Resolve(ctx context.Context, q []byte) ([]byte, error) {
 		ans, sent, err = r.resolve(ctx, q)
 		if err == nil {
 			if !dnsmsg.AnswersQuery(q, ans) {
-				return nil, fmt.Errorf("lookup: resolverd answered another question")
+				return nil, fmt.Errorf("resolverclient: resolverd answered another question")
 			}
 			return ans, nil
 		}
@@ -218,11 +220,11 @@ func (r *Remote) Resolve(ctx context.Context, q []byte) ([]byte, error) {
 			break
 		}
 	}
-	return nil, fmt.Errorf("lookup: resolverd: %w", err)
+	return nil, fmt.Errorf("resolverclient: resolverd: %w", err)
 }
 
 // resolve asks one resolverd once. sent reports that the query went out.
-func (r *Remote) resolve(ctx context.Context, q []byte) (ans []byte, sent bool, err error) {
+func (r *Client) resolve(ctx context.Context, q []byte) (ans []byte, sent bool, err error) {
 	b, err := r.pick(ctx)
 	if err != nil {
 		return nil, false, err
@@ -256,7 +258,7 @@ func (b *backend) call(ctx context.Context, q []byte) (ans []byte, sent bool, er
 // pick returns the next ready resolverd in turn. When none is ready but
 // some are connecting, it waits for them (within ctx); when every one is
 // failing, it returns one, whose stream then fails at once saying why.
-func (r *Remote) pick(ctx context.Context) (*backend, error) {
+func (r *Client) pick(ctx context.Context) (*backend, error) {
 	n := uint32(len(r.backends))
 	for {
 		first := r.next.Add(1)
@@ -293,7 +295,7 @@ func (r *Remote) pick(ctx context.Context) (*backend, error) {
 }
 
 // Close ends every stream and connection and waits for their goroutines.
-func (r *Remote) Close() error {
+func (r *Client) Close() error {
 	r.cancel()
 	var errs []error
 	for _, b := range r.backends {
@@ -303,14 +305,14 @@ func (r *Remote) Close() error {
 	}
 	r.wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("lookup: close: %w", err)
+		return fmt.Errorf("resolverclient: close: %w", err)
 	}
 	return nil
 }
 
 // backend is one resolverd: its connection and the stream open on it.
 type backend struct {
-	remote *Remote
+	remote *Client
 	conn   *grpc.ClientConn
 	client resolverv1.ResolverClient
 
@@ -318,7 +320,7 @@ type backend struct {
 	open *stream // nil when none is open
 
 	// unary is set once b answered a stream Unimplemented: a resolverd
-	// from before ResolveStream, asked by Resolve until Remote is dialled
+	// from before ResolveStream, asked by Resolve until Client is dialled
 	// again.
 	unary atomic.Bool
 }
@@ -381,7 +383,7 @@ func (b *backend) stream(qctx context.Context) (*stream, error) {
 
 // stream is one ResolveStream and the queries waiting on it.
 type stream struct {
-	remote *Remote
+	remote *Client
 	st     grpc.BidiStreamingClient[resolverv1.StreamRequest, resolverv1.StreamResponse]
 	cancel context.CancelFunc
 

@@ -1,4 +1,4 @@
-package lookup_test
+package resolverclient_test
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
-	"github.com/shardns/shardns/internal/lookup"
+	"github.com/shardns/shardns/internal/resolverclient"
 	"github.com/shardns/shardns/internal/testutil/procs"
 	"github.com/shardns/shardns/internal/testutil/testcerts"
 	"github.com/shardns/shardns/internal/tlsconf"
@@ -70,9 +70,9 @@ func tlsResolverd(t testing.TB, cfg *tls.Config) (string, *health.Server) {
 
 // dialTLS dials addr as a frontend does under cfg (nil: plaintext),
 // logging to log.
-func dialTLS(t testing.TB, addr string, cfg *tls.Config, log *slog.Logger) *lookup.Remote {
+func dialTLS(t testing.TB, addr string, cfg *tls.Config, log *slog.Logger) *resolverclient.Client {
 	t.Helper()
-	r, err := lookup.Dial([]string{addr}, append(lookup.TLSOptions(cfg), lookup.WithFailureLog(log, time.Hour))...)
+	r, err := resolverclient.Dial([]string{addr}, append(resolverclient.TLSOptions(cfg), resolverclient.WithFailureLog(log, time.Hour))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,13 +81,13 @@ func dialTLS(t testing.TB, addr string, cfg *tls.Config, log *slog.Logger) *look
 }
 
 // askOnce resolves www.example.test within 5 s.
-func askOnce(r *lookup.Remote) (string, error) {
+func askOnce(r *resolverclient.Client) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return ask(ctx, r)
 }
 
-func TestRemoteTLS(t *testing.T) {
+func TestClientTLS(t *testing.T) {
 	checkLeaks(t)
 	p := newPKI(t)
 	tlsOnly, _ := tlsResolverd(t, serverTLS(t, p.server, ""))
@@ -112,7 +112,7 @@ func TestRemoteTLS(t *testing.T) {
 	}
 }
 
-func TestRemoteTLSRefusals(t *testing.T) {
+func TestClientTLSRefusals(t *testing.T) {
 	checkLeaks(t)
 	p := newPKI(t)
 	tlsOnly, _ := tlsResolverd(t, serverTLS(t, p.server, ""))
@@ -154,11 +154,11 @@ func TestRemoteTLSRefusals(t *testing.T) {
 	}
 }
 
-// TestRemoteTLSHealth checks that the gRPC health checks that take a
+// TestClientTLSHealth checks that the gRPC health checks that take a
 // resolverd out of rotation run over the mutual TLS connection: a
 // resolverd that says NOT_SERVING there is skipped, and used again once it
 // says SERVING.
-func TestRemoteTLSHealth(t *testing.T) {
+func TestClientTLSHealth(t *testing.T) {
 	checkLeaks(t)
 	p := newPKI(t)
 	addr, hs := tlsResolverd(t, serverTLS(t, p.server, p.ca.File))
@@ -173,7 +173,7 @@ func TestRemoteTLSHealth(t *testing.T) {
 }
 
 // waitAsk waits up to 5 s for calls through r to succeed (ok) or fail.
-func waitAsk(t *testing.T, r *lookup.Remote, ok bool) {
+func waitAsk(t *testing.T, r *resolverclient.Client, ok bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -192,7 +192,7 @@ func TestWithFailureLogSpacesWarnings(t *testing.T) {
 	checkLeaks(t)
 	var logs procs.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	r, err := lookup.Dial([]string{deadTCP(t)}, lookup.WithFailureLog(log, 300*time.Millisecond))
+	r, err := resolverclient.Dial([]string{deadTCP(t)}, resolverclient.WithFailureLog(log, 300*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,10 +219,10 @@ func port(addr string) string {
 	return p
 }
 
-// BenchmarkRemoteResolve measures one call to a local resolverd answering
+// BenchmarkClientResolve measures one call to a local resolverd answering
 // from a zone: plaintext, TLS, and mutual TLS, each with the failure log
 // a frontend dials with.
-func BenchmarkRemoteResolve(b *testing.B) {
+func BenchmarkClientResolve(b *testing.B) {
 	p := newPKI(b)
 	plainAddr, _ := tlsResolverd(b, nil)
 	tlsAddr, _ := tlsResolverd(b, serverTLS(b, p.server, ""))
