@@ -33,6 +33,7 @@ type msgState struct {
 	ck      queryCookie
 	peek    [1]lookup.Peeked // what the cache held for q
 	peeked  bool             // peek is what every tier held
+	l1Miss  bool             // the reader's Peek of L1 missed q
 }
 
 func (s *Server) getState() *msgState { return s.states.Get().(*msgState) }
@@ -46,7 +47,7 @@ func (s *Server) putState(st *msgState) {
 // which keyLen hides: a hit does not zero the whole array.
 func (st *msgState) reset() {
 	st.q, st.keyLen, st.nameEnd, st.r, st.ck = dnsmsg.Query{}, 0, 0, nil, queryCookie{}
-	st.peek[0], st.peeked = lookup.Peeked{}, false
+	st.peek[0], st.peeked, st.l1Miss = lookup.Peeked{}, false, false
 }
 
 var _ transport.Handler = (*Server)(nil)
@@ -97,11 +98,11 @@ func (s *Server) serve(ctx context.Context, ms []transport.Msg, wait, general bo
 		}
 		if !st.peeked {
 			if len(ms) == 1 { // TCP, or a quiet read: nothing to allocate
-				st.peek[0] = lookup.Peeked{Query: &st.q}
+				st.peek[0] = lookup.Peeked{Query: &st.q, L1Missed: st.l1Miss}
 				ps = st.peek[:]
 				break
 			}
-			ps = append(ps, lookup.Peeked{Query: &st.q})
+			ps = append(ps, lookup.Peeked{Query: &st.q, L1Missed: st.l1Miss})
 			at = append(at, i)
 		}
 	}
@@ -160,6 +161,7 @@ func (s *Server) serveAtOnce(ctx context.Context, m *transport.Msg) {
 	}
 	*p = lookup.Peeked{}
 	st.setKey()
+	st.l1Miss = true
 }
 
 // parse reads m in its first wait call, the common way unless general is

@@ -22,6 +22,11 @@ type Peeked struct {
 	// aliases Key and a hit allocates nothing.
 	Key []byte
 
+	// L1Missed says a Peek of L1 alone just missed Query: a Peek of
+	// every tier whose questions all have it reads the shared tier
+	// alone (cache.Layered.GetManyL2) rather than ask L1 again.
+	L1Missed bool
+
 	Hit    bool   // a fresh entry: Result is the answer, the observers were told
 	Result Result // set when Hit
 
@@ -52,12 +57,18 @@ func (c *Chain) Peek(ctx context.Context, ps []Peeked, l1Only bool) {
 	sc := c.scratch.Get().(*peekScratch)
 	defer c.putScratch(sc)
 	keys, got := sc.keys[:0], sc.got[:0]
+	l1Missed := true
 	for i := range ps {
 		keys = append(keys, ps[i].Query.Key)
 		got = append(got, cache.Got{})
+		l1Missed = l1Missed && ps[i].L1Missed
 	}
 	sc.keys, sc.got = keys, got
-	if !c.batch.GetMany(ctx, keys, got) {
+	read := c.batch.GetMany
+	if l1Missed {
+		read = c.batch.GetManyL2
+	}
+	if !read(ctx, keys, got) {
 		for i := range ps {
 			ps[i].Key = []byte(ps[i].Query.Key)
 			c.peekL1(&ps[i], start)
