@@ -86,6 +86,12 @@ func (s *Server) serve(ctx context.Context, ms []transport.Msg, wait, general bo
 	}
 	var ps []lookup.Peeked
 	var at []int // ps[j] is the question of ms[at[j]]; nil: of ms[0]
+	if len(ms) > 1 {
+		sc := s.scratch.Get().(*peekScratch)
+		defer s.putScratch(sc)
+		ps, at = sc.ps[:0], sc.at[:0]
+		defer func() { sc.ps, sc.at = ps, at }()
+	}
 	for i := range ms {
 		m := &ms[i]
 		st, _ := m.State.(*msgState)
@@ -133,6 +139,19 @@ func (s *Server) serve(ctx context.Context, ms []transport.Msg, wait, general bo
 		res, err := s.chain.LookupPeeked(ctx, p, s.budget)
 		s.reply(m, st, res, err)
 	}
+}
+
+// peekScratch is what a wait call on several messages reuses: their
+// questions for Peek, and which message each is.
+type peekScratch struct {
+	ps []lookup.Peeked
+	at []int
+}
+
+func (s *Server) putScratch(sc *peekScratch) {
+	clear(sc.ps) // holds no question or entry in the pool
+	sc.ps, sc.at = sc.ps[:0], sc.at[:0]
+	s.scratch.Put(sc)
 }
 
 // serveAtOnce is the reader's part of m: a common query refused or
