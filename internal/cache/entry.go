@@ -397,7 +397,13 @@ func decodeV3(key string, b []byte) (*Entry, error) {
 	if dnsHeaderLen+qlen+len(records) > 0xffff {
 		return nil, corrupt(RejectMalformed, "message too long")
 	}
-	msg := make([]byte, dnsHeaderLen+qlen+len(records))
+	// recordCount's check, made before the message is: a lying count is
+	// refused before anything is allocated for it.
+	n := int(an) + int(ns) + int(ar)
+	if n*minRR > len(records) {
+		return nil, corrupt(RejectMalformed, "%d records announced in %d octets", n, len(records))
+	}
+	e, offs, msg := newEntryMsg(n, dnsHeaderLen+qlen+len(records))
 	binary.BigEndian.PutUint16(msg[2:], flags)
 	binary.BigEndian.PutUint16(msg[4:], 1)
 	binary.BigEndian.PutUint16(msg[6:], an)
@@ -405,11 +411,6 @@ func decodeV3(key string, b []byte) (*Entry, error) {
 	binary.BigEndian.PutUint16(msg[10:], ar)
 	copy(msg[dnsHeaderLen:], q[:qlen])
 	copy(msg[dnsHeaderLen+qlen:], records)
-	n, err := recordCount(msg, dnsHeaderLen+qlen)
-	if err != nil {
-		return nil, err
-	}
-	e, offs := newEntry(n)
 	if err := checkRecords(msg, dnsHeaderLen+qlen, offs, false); err != nil {
 		return nil, err
 	}
@@ -421,6 +422,95 @@ func decodeV3(key string, b []byte) (*Entry, error) {
 		Msg:        msg,
 	}
 	return e, nil
+}
+
+// The entries newEntryMsg makes: an Entry, room for its offsets and its
+// message in one allocation, for each of a few message sizes. Each fills
+// the size class that an Entry and a message of that size allocated
+// apart would take, give or take 16 bytes.
+type (
+	entryMsg48 struct {
+		e    Entry
+		offs [inlineOffsets]uint16
+		msg  [48]byte
+	}
+	entryMsg64 struct {
+		e    Entry
+		offs [inlineOffsets]uint16
+		msg  [64]byte
+	}
+	entryMsg80 struct {
+		e    Entry
+		offs [inlineOffsets]uint16
+		msg  [80]byte
+	}
+	entryMsg96 struct {
+		e    Entry
+		offs [inlineOffsets]uint16
+		msg  [96]byte
+	}
+	entryMsg128 struct {
+		e    Entry
+		offs [inlineOffsets]uint16
+		msg  [128]byte
+	}
+	entryMsg160 struct {
+		e    Entry
+		offs [inlineOffsets]uint16
+		msg  [160]byte
+	}
+	entryMsg192 struct {
+		e    Entry
+		offs [inlineOffsets]uint16
+		msg  [192]byte
+	}
+	entryMsg256 struct {
+		e    Entry
+		offs [inlineOffsets]uint16
+		msg  [256]byte
+	}
+)
+
+// newEntryMsg is newEntry with a message of size bytes (msg, to fill), in
+// one allocation when they fit one of the sizes above.
+func newEntryMsg(n, size int) (e *Entry, offs []uint16, msg []byte) {
+	if n > inlineOffsets {
+		e, offs = newEntry(n)
+		return e, offs, make([]byte, size)
+	}
+	switch {
+	case size <= 48:
+		b := new(entryMsg48)
+		e, offs, msg = &b.e, b.offs[:], b.msg[:size:size]
+	case size <= 64:
+		b := new(entryMsg64)
+		e, offs, msg = &b.e, b.offs[:], b.msg[:size:size]
+	case size <= 80:
+		b := new(entryMsg80)
+		e, offs, msg = &b.e, b.offs[:], b.msg[:size:size]
+	case size <= 96:
+		b := new(entryMsg96)
+		e, offs, msg = &b.e, b.offs[:], b.msg[:size:size]
+	case size <= 128:
+		b := new(entryMsg128)
+		e, offs, msg = &b.e, b.offs[:], b.msg[:size:size]
+	case size <= 160:
+		b := new(entryMsg160)
+		e, offs, msg = &b.e, b.offs[:], b.msg[:size:size]
+	case size <= 192:
+		b := new(entryMsg192)
+		e, offs, msg = &b.e, b.offs[:], b.msg[:size:size]
+	case size <= 256:
+		b := new(entryMsg256)
+		e, offs, msg = &b.e, b.offs[:], b.msg[:size:size]
+	default:
+		e, offs = newEntry(n)
+		return e, offs, make([]byte, size)
+	}
+	if n == 0 {
+		return e, nil, msg
+	}
+	return e, offs[:n:n], msg
 }
 
 // inlineOffsets is how many TTL offsets a decoded entry holds in its own
