@@ -33,6 +33,7 @@ type msgState struct {
 	ck      queryCookie
 	peek    [1]lookup.Peeked // what the cache held for q
 	peeked  bool             // peek is what every tier held
+	l1Miss  bool             // the reader's Peek of L1 missed q
 }
 
 func (s *Server) getState() *msgState { return s.states.Get().(*msgState) }
@@ -46,7 +47,7 @@ func (s *Server) putState(st *msgState) {
 // which keyLen hides: a hit does not zero the whole array.
 func (st *msgState) reset() {
 	st.q, st.keyLen, st.nameEnd, st.r, st.ck = dnsmsg.Query{}, 0, 0, nil, queryCookie{}
-	st.peek[0], st.peeked = lookup.Peeked{}, false
+	st.peek[0], st.peeked, st.l1Miss = lookup.Peeked{}, false, false
 }
 
 var _ transport.Handler = (*Server)(nil)
@@ -85,6 +86,12 @@ func (s *Server) serve(ctx context.Context, ms []transport.Msg, wait, general bo
 	}
 	var ps []lookup.Peeked
 	var at []int // ps[j] is the question of ms[at[j]]; nil: of ms[0]
+	if len(ms) > 1 {
+		sc := s.scratch.Get().(*peekScratch)
+		defer s.putScratch(sc)
+		ps, at = sc.ps[:0], sc.at[:0]
+		defer func() { sc.ps, sc.at = ps, at }()
+	}
 	for i := range ms {
 		m := &ms[i]
 		st, _ := m.State.(*msgState)
@@ -97,11 +104,11 @@ func (s *Server) serve(ctx context.Context, ms []transport.Msg, wait, general bo
 		}
 		if !st.peeked {
 			if len(ms) == 1 { // TCP, or a quiet read: nothing to allocate
-				st.peek[0] = lookup.Peeked{Query: &st.q}
+				st.peek[0] = lookup.Peeked{Query: &st.q, L1Missed: st.l1Miss}
 				ps = st.peek[:]
 				break
 			}
-			ps = append(ps, lookup.Peeked{Query: &st.q})
+			ps = append(ps, lookup.Peeked{Query: &st.q, L1Missed: st.l1Miss})
 			at = append(at, i)
 		}
 	}
@@ -134,6 +141,19 @@ func (s *Server) serve(ctx context.Context, ms []transport.Msg, wait, general bo
 	}
 }
 
+// peekScratch is what a wait call on several messages reuses: their
+// questions for Peek, and which message each is.
+type peekScratch struct {
+	ps []lookup.Peeked
+	at []int
+}
+
+func (s *Server) putScratch(sc *peekScratch) {
+	clear(sc.ps) // holds no question or entry in the pool
+	sc.ps, sc.at = sc.ps[:0], sc.at[:0]
+	s.scratch.Put(sc)
+}
+
 // serveAtOnce is the reader's part of m: a common query refused or
 // answered from a fresh L1 entry, without waiting or allocating; any other
 // message is left, a common one with its state.
@@ -160,6 +180,7 @@ func (s *Server) serveAtOnce(ctx context.Context, m *transport.Msg) {
 	}
 	*p = lookup.Peeked{}
 	st.setKey()
+	st.l1Miss = true
 }
 
 // parse reads m in its first wait call, the common way unless general is

@@ -69,6 +69,7 @@ type Server struct {
 	metrics *metrics
 	tr      *transport.Server
 	states  sync.Pool // *msgState
+	scratch sync.Pool // *peekScratch
 }
 
 // New returns a Server; call Listen to start it.
@@ -82,6 +83,7 @@ func New(cfg Config) *Server {
 	}
 	s.metrics = newMetrics(cfg.Registerer)
 	s.states.New = func() any { return new(msgState) }
+	s.scratch.New = func() any { return new(peekScratch) }
 	tc := cfg.Transport
 	tc.Handler, tc.Logger, tc.Registerer = s, s.log, cfg.Registerer
 	if cfg.TCPIdleTimeout > 0 {

@@ -143,8 +143,11 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *metrics
-	udpSem  chan struct{}
-	bufs    sync.Pool // *[]byte, udpReadSize
+	// udpInFlight counts the UDP queries being answered by workers, at
+	// most MaxUDPInFlight: a counter rather than a channel of slots, so
+	// that taking and giving back a slot costs one atomic add each.
+	udpInFlight atomic.Int64
+	bufs        sync.Pool // *[]byte, udpReadSize
 
 	ctx    context.Context // ends at Shutdown
 	cancel context.CancelFunc
@@ -173,8 +176,7 @@ func New(cfg Config) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registerer),
-		udpSem: make(chan struct{}, cfg.MaxUDPInFlight),
-		ctx:    ctx, cancel: cancel, conns: map[*tcpConn]struct{}{}, perClient: map[netip.Addr]int{},
+		ctx: ctx, cancel: cancel, conns: map[*tcpConn]struct{}{}, perClient: map[netip.Addr]int{},
 	}
 	s.bufs.New = func() any { b := make([]byte, udpReadSize); return &b }
 	return s

@@ -147,9 +147,8 @@ func (r *udpReader) serve(n int) {
 			}
 			continue
 		}
-		select {
-		case s.udpSem <- struct{}{}:
-		default:
+		if s.udpInFlight.Add(1) > int64(s.cfg.MaxUDPInFlight) {
+			s.udpInFlight.Add(-1)
 			s.metrics.udpDropped.Inc()
 			continue
 		}
@@ -245,7 +244,7 @@ func (r *udpReader) answer(g []udpJob, sc *workScratch) (next udpWork, more bool
 			s.bufs.Put(outs[0])
 		}
 		ms[0], outs[0], g[0] = Msg{}, nil, udpJob{}
-		<-s.udpSem
+		s.udpInFlight.Add(-1)
 		return udpWork{}, false
 	}
 	k := 0
@@ -267,7 +266,7 @@ func (r *udpReader) answer(g []udpJob, sc *workScratch) (next udpWork, more bool
 	for i := range ms {
 		if ms[i].Done {
 			s.bufs.Put(g[i].buf)
-			<-s.udpSem
+			s.udpInFlight.Add(-1)
 		}
 		s.bufs.Put(outs[i])
 		ms[i], outs[i] = Msg{}, nil

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -60,13 +61,18 @@ type batcher struct {
 	setCalls    atomic.Uint64 // pipelines of writes sent
 }
 
-// getReq is one caller's GET, answered once on done.
+// getReq is one caller's GETs to one shard: a single key (get), or a
+// GetMany's keys of that shard, answered together once on done. A
+// request's keys all go out in one call, so a GetMany costs its shard one
+// queue entry and one wake-up, whatever its number of keys.
 type getReq struct {
 	ctx      context.Context
-	key      string
-	deadline time.Time      // the sooner of budget and the caller's deadline
-	budget   time.Time      // the tier's budget from when it was queued
-	done     chan getResult // capacity 1: the loop never blocks on it
+	keys     []string
+	out      []getResult   // out[i] answers keys[i]
+	at       []int         // getMany: out[i] is the caller's result at[i]
+	deadline time.Time     // the sooner of budget and the caller's deadline
+	budget   time.Time     // the tier's budget from when it was queued
+	done     chan struct{} // capacity 1: the loop never blocks on it
 }
 
 type getResult struct {
@@ -78,7 +84,7 @@ func newBatcher(timeout time.Duration, maxBatch int, mget bool) *batcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &batcher{timeout: timeout, max: maxBatch, mget: mget, ctx: ctx, cancel: cancel}
 	b.queues.Store(&map[*redis.Client]*shardQueues{})
-	b.reqs.New = func() any { return &getReq{done: make(chan getResult, 1)} }
+	b.reqs.New = func() any { return &getReq{done: make(chan struct{}, 1)} }
 	return b
 }
 
@@ -120,28 +126,58 @@ func (b *batcher) get(ctx context.Context, c *redis.Client, key string) ([]byte,
 		return nil, err
 	}
 	budget, deadline := b.deadlines(ctx)
-	req, res := b.enqueue(ctx, c, key, budget, deadline)
-	if req != nil {
-		res = b.await(ctx, req)
+	req := b.newReq(ctx, budget, deadline)
+	req.keys = append(req.keys, key)
+	req.out = append(req.out, getResult{})
+	res, mine := req.out, true
+	if b.enqueue(ctx, c, req) {
+		res, mine = b.await(ctx, req)
 	}
-	return res.val, res.err
+	val, err := res[0].val, res[0].err
+	if mine {
+		b.release(req)
+	}
+	return val, err
 }
 
 // getMany reads keys together, keys[i] from shard cs[i] (nil: skipped,
-// out[i] left as it is): each joins its shard's next batch as a get would,
-// and getMany returns once every one is answered, within the same
-// deadline a get has. out[i] is keys[i]'s result.
+// out[i] left as it is): each shard's keys join its next batch as one
+// request (of at most max keys: more make several), and getMany returns once every one is answered, within the
+// same deadline a get has. out[i] is keys[i]'s result.
 func (b *batcher) getMany(ctx context.Context, cs []*redis.Client, keys []string, out []getResult) {
 	budget, deadline := b.deadlines(ctx)
-	reqs := make([]*getReq, len(keys))
+	shards := make([]*redis.Client, 0, 8) // the shards a read spans: on the stack
+	reqs := make([]*getReq, 0, 8)
 	for i, key := range keys {
-		if cs[i] != nil {
-			reqs[i], out[i] = b.enqueue(ctx, cs[i], key, budget, deadline)
+		c := cs[i]
+		if c == nil {
+			continue
 		}
+		j := len(shards) - 1 // the shard's last request, if it has room
+		for j >= 0 && shards[j] != c {
+			j--
+		}
+		if j < 0 || len(reqs[j].keys) == b.max {
+			j = len(shards)
+			shards, reqs = append(shards, c), append(reqs, b.newReq(ctx, budget, deadline))
+		}
+		r := reqs[j]
+		r.keys, r.out, r.at = append(r.keys, key), append(r.out, getResult{}), append(r.at, i)
 	}
-	for i, req := range reqs {
-		if req != nil {
-			out[i] = b.await(ctx, req)
+	queued := make([]bool, len(reqs))
+	for j, r := range reqs {
+		queued[j] = b.enqueue(ctx, shards[j], r)
+	}
+	for j, r := range reqs {
+		res, mine := r.out, true
+		if queued[j] {
+			res, mine = b.await(ctx, r)
+		}
+		for k, i := range r.at {
+			out[i] = res[k]
+		}
+		if mine {
+			b.release(r)
 		}
 	}
 }
@@ -157,45 +193,61 @@ func (b *batcher) deadlines(ctx context.Context) (budget, deadline time.Time) {
 	return budget, deadline
 }
 
-// enqueue queues key for shard c's next batch. It returns the request to
-// await, or nil and the result when it could not be queued (ctx ended,
-// the tier closed).
-func (b *batcher) enqueue(ctx context.Context, c *redis.Client, key string, budget, deadline time.Time) (*getReq, getResult) {
-	q, err := b.queue(c)
-	if err != nil {
-		return nil, getResult{err: err}
-	}
+// newReq is an empty request from the pool, with its deadlines.
+func (b *batcher) newReq(ctx context.Context, budget, deadline time.Time) *getReq {
 	req := b.reqs.Get().(*getReq)
-	req.ctx, req.key, req.deadline, req.budget = ctx, key, deadline, budget
-	select {
-	case q.gets <- req:
-		return req, getResult{}
-	case <-ctx.Done():
-		b.release(req)
-		return nil, getResult{err: ctx.Err()}
-	case <-b.ctx.Done():
-		b.release(req)
-		return nil, getResult{err: errClosed}
-	}
+	req.ctx, req.deadline, req.budget = ctx, deadline, budget
+	return req
 }
 
-// await is the result of a queued request, or the error of ctx or of the
-// tier closing first (the request then stays with the loop and is not
-// reused).
-func (b *batcher) await(ctx context.Context, req *getReq) getResult {
-	select {
-	case res := <-req.done:
-		b.release(req)
-		return res
-	case <-ctx.Done():
-		return getResult{err: ctx.Err()}
-	case <-b.ctx.Done():
-		return getResult{err: errClosed}
+// enqueue queues req for shard c's next batch and reports whether it did;
+// when it could not (ctx ended, the tier closed), every key of req is
+// answered with that error in req.out.
+func (b *batcher) enqueue(ctx context.Context, c *redis.Client, req *getReq) bool {
+	q, err := b.queue(c)
+	if err == nil {
+		select {
+		case q.gets <- req:
+			return true
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-b.ctx.Done():
+			err = errClosed
+		}
 	}
+	for i := range req.out {
+		req.out[i] = getResult{err: err}
+	}
+	return false
 }
 
+// await is the results of a queued request, with mine true: the caller
+// releases req once it has read them. When ctx ends or the tier closes
+// first, it is a new slice holding that error for each key, with mine
+// false: the request stays with the loop, which may still write to it.
+func (b *batcher) await(ctx context.Context, req *getReq) (_ []getResult, mine bool) {
+	var err error
+	select {
+	case <-req.done:
+		return req.out, true
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-b.ctx.Done():
+		err = errClosed
+	}
+	res := make([]getResult, len(req.keys))
+	for i := range res {
+		res[i] = getResult{err: err}
+	}
+	return res, false
+}
+
+// release returns req to the pool, holding no key, value or context.
 func (b *batcher) release(req *getReq) {
-	req.ctx, req.key, req.deadline, req.budget = nil, "", time.Time{}, time.Time{}
+	clear(req.out)
+	clear(req.keys)
+	req.ctx, req.keys, req.out, req.at = nil, req.keys[:0], req.out[:0], req.at[:0]
+	req.deadline, req.budget = time.Time{}, time.Time{}
 	b.reqs.Put(req)
 }
 
@@ -203,16 +255,16 @@ func (b *batcher) release(req *getReq) {
 func (b *batcher) run(c *redis.Client, q chan *getReq) {
 	defer b.wg.Done()
 	batch := make([]*getReq, 0, b.max)
-	cmds := make([]*redis.StringCmd, 0, b.max)
+	sc := &sendScratch{}
 	conn := &loopConn{c: c}
 	defer conn.close()
+	var next *getReq // received, and left for the next batch
 	for {
 		var ok bool
-		if batch, ok = gather(b.ctx, q, batch[:0], b.max); !ok {
+		if batch, next, ok = gatherGets(b.ctx, q, batch[:0], next, b.max); !ok {
 			return
 		}
-		var failed bool
-		cmds, failed = b.send(conn.get(), batch, cmds[:0])
+		failed := b.send(conn.get(), batch, sc)
 		clear(batch) // drop references to answered requests
 		if failed {
 			conn.drop()
@@ -274,6 +326,39 @@ func gather[T any](ctx context.Context, q chan T, batch []T, max int) (_ []T, ok
 	return batch, true
 }
 
+// gatherGets is a read loop's next batch: first (if any) or else the
+// first request to arrive on q (ok false when ctx ends first), then what
+// else has queued while the keys stay within max. A request that would
+// take them past it is returned as next, to start the following batch.
+func gatherGets(ctx context.Context, q chan *getReq, batch []*getReq, first *getReq, max int) (_ []*getReq, next *getReq, ok bool) {
+	if first == nil {
+		select {
+		case <-ctx.Done():
+			return batch, nil, false
+		case first = <-q:
+		}
+	}
+	batch = append(batch, first)
+	n := len(first.keys)
+	if len(q) == 0 {
+		// Let callers that are ready to run queue theirs first: with
+		// nothing else runnable this returns at once.
+		runtime.Gosched()
+	}
+	for n < max {
+		select {
+		case req := <-q:
+			if n+len(req.keys) > max {
+				return batch, req, true
+			}
+			batch, n = append(batch, req), n+len(req.keys)
+		default:
+			return batch, nil, true
+		}
+	}
+	return batch, nil, true
+}
+
 // shardConn is what send needs of a connection to a shard.
 type shardConn interface {
 	Get(ctx context.Context, key string) *redis.StringCmd
@@ -281,83 +366,118 @@ type shardConn interface {
 	Pipeline() redis.Pipeliner
 }
 
-// send answers batch with one call to c: a plain GET for one live request,
+// sendScratch is what a read loop reuses from one call to the next.
+type sendScratch struct {
+	live []*getReq
+	keys []string
+	vals []getResult
+	cmds []*redis.StringCmd
+}
+
+// send answers batch with one call to c: a plain GET for a single key,
 // an MGET or a pipeline for more, until the earliest budget among them.
-// Requests whose caller has gone or whose deadline has passed are answered with
-// that error and not sent. failed reports a call that failed (not a key
-// found absent): the connection must not be used again.
-func (b *batcher) send(c shardConn, batch []*getReq, cmds []*redis.StringCmd) (_ []*redis.StringCmd, failed bool) {
+// Requests whose caller has gone or whose deadline has passed are answered
+// with that error and not sent. failed reports a call that failed (not a
+// key found absent): the connection must not be used again.
+func (b *batcher) send(c shardConn, batch []*getReq, sc *sendScratch) (failed bool) {
 	now := time.Now()
 	var deadline time.Time
-	live := batch[:0]
+	live, keys := sc.live[:0], sc.keys[:0]
 	for _, req := range batch {
 		err := req.ctx.Err()
 		if err == nil && !now.Before(req.deadline) {
 			err = context.DeadlineExceeded
 		}
 		if err != nil {
-			req.done <- getResult{err: err}
+			for i := range req.out {
+				req.out[i] = getResult{err: err}
+			}
+			req.done <- struct{}{}
 			continue
 		}
 		if deadline.IsZero() || req.budget.Before(deadline) {
 			deadline = req.budget
 		}
-		live = append(live, req)
+		live, keys = append(live, req), append(keys, req.keys...)
 	}
+	defer func() {
+		clear(live)
+		clear(keys)
+		sc.live, sc.keys = live[:0], keys[:0]
+	}()
 	if len(live) == 0 {
-		return cmds, false
+		return false
 	}
 	b.calls.Add(1)
-	b.keys.Add(uint64(len(live)))
+	b.keys.Add(uint64(len(keys)))
 	ctx, cancel := context.WithDeadline(b.ctx, deadline)
 	defer cancel()
-	if len(live) == 1 {
-		val, err := c.Get(ctx, live[0].key).Bytes()
-		live[0].done <- getResult{val: val, err: err}
-		return cmds, err != nil && !errors.Is(err, redis.Nil)
+	vals := sc.vals[:0]
+	var err error
+	switch {
+	case len(keys) == 1:
+		var val []byte
+		val, err = c.Get(ctx, keys[0]).Bytes()
+		vals = append(vals, getResult{val: val, err: err})
+	case b.mget:
+		vals, err = sendMGet(ctx, c, keys, vals)
+	default:
+		vals, err = sendPipeline(ctx, c, keys, vals, sc)
 	}
-	if b.mget {
-		return cmds, b.sendMGet(ctx, c, live)
-	}
-	p := c.Pipeline()
+	k := 0
 	for _, req := range live {
-		cmds = append(cmds, p.Get(ctx, req.key))
+		k += copy(req.out, vals[k:])
+		req.done <- struct{}{}
 	}
-	_, err := p.Exec(ctx) // every command carries its own error too
-	for i, req := range live {
-		val, err := cmds[i].Bytes()
-		req.done <- getResult{val: val, err: err}
-	}
-	clear(cmds)
-	return cmds, err != nil && !errors.Is(err, redis.Nil)
+	clear(vals)
+	sc.vals = vals[:0]
+	return err != nil && !errors.Is(err, redis.Nil)
 }
 
-// sendMGet answers live with one MGET: a value for each key present, and
-// redis.Nil for each absent. It reports whether the call failed.
-func (b *batcher) sendMGet(ctx context.Context, c shardConn, live []*getReq) (failed bool) {
-	keys := make([]string, len(live))
-	for i, req := range live {
-		keys[i] = req.key
+// sendPipeline reads keys with a pipeline of GETs, appending a result for
+// each to vals. err is the pipeline's: each result carries its own.
+func sendPipeline(ctx context.Context, c shardConn, keys []string, vals []getResult, sc *sendScratch) (_ []getResult, err error) {
+	p := c.Pipeline()
+	cmds := sc.cmds[:0]
+	for _, key := range keys {
+		cmds = append(cmds, p.Get(ctx, key))
 	}
-	vals, err := c.MGet(ctx, keys...).Result()
-	if err == nil && len(vals) != len(live) {
-		err = fmt.Errorf("redis MGET of %d keys returned %d values", len(live), len(vals))
+	_, err = p.Exec(ctx) // every command carries its own error too
+	for _, cmd := range cmds {
+		val, err := cmd.Bytes()
+		vals = append(vals, getResult{val: val, err: err})
 	}
-	for i, req := range live {
+	clear(cmds)
+	sc.cmds = cmds[:0]
+	return vals, err
+}
+
+// sendMGet reads keys with one MGET, appending to vals a value for each
+// key present and redis.Nil for each absent, or the call's error for all
+// when it failed.
+func sendMGet(ctx context.Context, c shardConn, keys []string, vals []getResult) (_ []getResult, err error) {
+	got, err := c.MGet(ctx, keys...).Result()
+	if err == nil && len(got) != len(keys) {
+		err = fmt.Errorf("redis MGET of %d keys returned %d values", len(keys), len(got))
+	}
+	for i := range keys {
 		if err != nil {
-			req.done <- getResult{err: err}
+			vals = append(vals, getResult{err: err})
 			continue
 		}
-		switch v := vals[i].(type) {
+		switch v := got[i].(type) {
 		case string:
-			req.done <- getResult{val: []byte(v)}
+			// go-redis made the string for this reply alone and
+			// keeps no reference: its bytes are the value's own,
+			// read in place rather than copied.
+			vals = append(vals, getResult{val: unsafe.Slice(unsafe.StringData(v), len(v))})
 		case nil:
-			req.done <- getResult{err: redis.Nil}
+			vals = append(vals, getResult{err: redis.Nil})
 		default:
-			req.done <- getResult{err: fmt.Errorf("redis MGET: value of type %T", v)}
+			vals = append(vals, getResult{err: fmt.Errorf("redis MGET: value of type %T", v)})
 		}
 	}
-	return err != nil
+	return vals, err
 }
 
 // close stops every loop and waits for them. Calls in flight return

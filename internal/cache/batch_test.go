@@ -422,10 +422,10 @@ func TestGetManyMatchesGet(t *testing.T) {
 	if !r.GetMany(t.Context(), keys, es, errs) {
 		t.Fatal("a Ring tier refused to read a batch")
 	}
-	// Each shard's loop may send its first key alone before the rest
-	// are queued; a call per key would be 60.
-	if calls := r.batch.calls.Load() - calls0; calls > uint64(len(keys)/4) {
-		t.Errorf("%d keys on %d shards read in %d calls, want them batched", len(keys), len(srv), calls)
+	// A GetMany's keys of one shard go to its loop as one request: one
+	// call per shard (a call per key would be 60).
+	if calls := r.batch.calls.Load() - calls0; calls > uint64(len(srv)) {
+		t.Errorf("%d keys on %d shards read in %d calls, want one per shard", len(keys), len(srv), calls)
 	}
 	for i, k := range keys {
 		want, wantErr := r.Get(t.Context(), k)
@@ -457,6 +457,30 @@ func TestGetManyMatchesGet(t *testing.T) {
 	for i, k := range keys {
 		if i%6 > 2 && got[i].Source != SourceL1 {
 			t.Errorf("%s: second Layered.GetMany from %q, want L1", k, got[i].Source)
+		}
+	}
+
+	// GetManyL2 is for keys L1 just missed: it reads Redis alone, and
+	// copies its hits into L1 as GetMany does.
+	mem2 := NewMemory(MemoryConfig{MaxEntries: 1000, MaxBytes: 1 << 20})
+	l2 := NewLayered(mem2, r)
+	planted := keyedEntry(now, keys[0]) // absent from Redis, held by L1
+	if err := mem2.Set(t.Context(), keys[0], planted); err != nil {
+		t.Fatal(err)
+	}
+	if !l2.GetManyL2(t.Context(), keys, got) {
+		t.Fatal("Layered over a Ring refused to read a batch from L2")
+	}
+	if !errors.Is(got[0].Err, ErrMiss) {
+		t.Errorf("GetManyL2 of a key L1 holds and Redis lacks: %v from %q, want a miss (L2 alone)", got[0].Err, got[0].Source)
+	}
+	for i, k := range keys {
+		wantHit := i%6 > 2
+		if (got[i].Err == nil) != wantHit || (wantHit && got[i].Source != SourceRedis) {
+			t.Errorf("%s: GetManyL2 %s, %v; want a Redis hit: %v", k, got[i].Source, got[i].Err, wantHit)
+		}
+		if e, _, ok := l2.GetL1([]byte(k)); wantHit && (!ok || e != got[i].Entry) {
+			t.Errorf("%s: GetManyL2's Redis hit not copied into L1", k)
 		}
 	}
 
@@ -552,5 +576,48 @@ func TestSetAsync(t *testing.T) {
 	}
 	if found != 1 {
 		t.Errorf("the write queued before Close is on %d shards, want 1", found)
+	}
+}
+
+// A GetMany's keys of one shard go out in calls of at most MaxBatch keys,
+// each answered in its place.
+func TestGetManyMaxBatch(t *testing.T) {
+	srv := redistest.StartN(t, 1)
+	r, err := NewRing(RedisConfig{Addrs: redistest.Addrs(srv), Timeout: slowTimeout, MaxBatch: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	now := time.Now()
+	keys := make([]string, 10)
+	for i := range keys {
+		keys[i] = key(fmt.Sprintf("x%d.example.", i), "A")
+		if i%3 != 0 {
+			mustSet(t, r, keys[i], keyedEntry(now, keys[i]))
+		}
+	}
+	calls0, keys0 := r.batch.calls.Load(), r.batch.keys.Load()
+	es, errs := make([]*Entry, len(keys)), make([]error, len(keys))
+	if !r.GetMany(t.Context(), keys, es, errs) {
+		t.Fatal("a Ring tier refused to read a batch")
+	}
+	calls, sent := r.batch.calls.Load()-calls0, r.batch.keys.Load()-keys0
+	if sent != uint64(len(keys)) || calls < 3 {
+		t.Errorf("%d keys sent in %d calls with MaxBatch 4, want 10 in at least 3", sent, calls)
+	}
+	for i, k := range keys {
+		if i%3 == 0 {
+			if !errors.Is(errs[i], ErrMiss) {
+				t.Errorf("%s: %v, want a miss", k, errs[i])
+			}
+			continue
+		}
+		if errs[i] != nil {
+			t.Errorf("%s: %v", k, errs[i])
+			continue
+		}
+		if d := sameEntry(es[i], keyedEntry(now, k)); d != "" {
+			t.Errorf("%s: %s", k, d)
+		}
 	}
 }

@@ -289,7 +289,8 @@ func decodeV1(key string, b []byte) (*Entry, error) {
 	if len(b) < headerLen+2*n {
 		return nil, corrupt(RejectMalformed, "%d offsets do not fit", n)
 	}
-	e := &Entry{
+	e, offs := newEntry(n)
+	*e = Entry{
 		StoredAt:   time.UnixMilli(int64(binary.BigEndian.Uint64(b[2:]))),
 		TTL:        binary.BigEndian.Uint32(b[10:]),
 		StaleUntil: time.UnixMilli(int64(binary.BigEndian.Uint64(b[14:]))),
@@ -328,12 +329,10 @@ func decodeV1(key string, b []byte) (*Entry, error) {
 	if rrs != n {
 		return nil, corrupt(RejectMalformed, "%d TTL offsets for %d records", n, rrs)
 	}
-	if n > 0 {
-		e.Offsets = make([]uint16, n)
-		for i := range e.Offsets {
-			e.Offsets[i] = binary.BigEndian.Uint16(b[headerLen+2*i:])
-		}
+	for i := range offs {
+		offs[i] = binary.BigEndian.Uint16(b[headerLen+2*i:])
 	}
+	e.Offsets = offs
 	if err := checkRecords(msg, qend, e.Offsets, true); err != nil {
 		return nil, err
 	}
@@ -398,7 +397,13 @@ func decodeV3(key string, b []byte) (*Entry, error) {
 	if dnsHeaderLen+qlen+len(records) > 0xffff {
 		return nil, corrupt(RejectMalformed, "message too long")
 	}
-	msg := make([]byte, dnsHeaderLen+qlen+len(records))
+	// recordCount's check, made before the message is: a lying count is
+	// refused before anything is allocated for it.
+	n := int(an) + int(ns) + int(ar)
+	if n*minRR > len(records) {
+		return nil, corrupt(RejectMalformed, "%d records announced in %d octets", n, len(records))
+	}
+	e, offs, msg := newEntryMsg(n, dnsHeaderLen+qlen+len(records))
 	binary.BigEndian.PutUint16(msg[2:], flags)
 	binary.BigEndian.PutUint16(msg[4:], 1)
 	binary.BigEndian.PutUint16(msg[6:], an)
@@ -406,24 +411,130 @@ func decodeV3(key string, b []byte) (*Entry, error) {
 	binary.BigEndian.PutUint16(msg[10:], ar)
 	copy(msg[dnsHeaderLen:], q[:qlen])
 	copy(msg[dnsHeaderLen+qlen:], records)
-	n, err := recordCount(msg, dnsHeaderLen+qlen)
-	if err != nil {
-		return nil, err
-	}
-	var offs []uint16
-	if n > 0 {
-		offs = make([]uint16, n)
-	}
 	if err := checkRecords(msg, dnsHeaderLen+qlen, offs, false); err != nil {
 		return nil, err
 	}
-	return &Entry{
+	*e = Entry{
 		StoredAt:   time.UnixMilli(int64(stored)),
 		TTL:        uint32(ttl),
 		StaleUntil: time.UnixMilli(int64(stored) + int64(ttl)*1000 + staleDelta(stale)),
 		Offsets:    offs,
 		Msg:        msg,
-	}, nil
+	}
+	return e, nil
+}
+
+// The entries newEntryMsg makes: an Entry, room for its offsets and its
+// message in one allocation, for each of a few message sizes. Each fills
+// the size class that an Entry and a message of that size allocated
+// apart would take, give or take 16 bytes.
+type (
+	entryMsg48 struct {
+		e    Entry
+		offs [inlineOffsets]uint16
+		msg  [48]byte
+	}
+	entryMsg64 struct {
+		e    Entry
+		offs [inlineOffsets]uint16
+		msg  [64]byte
+	}
+	entryMsg80 struct {
+		e    Entry
+		offs [inlineOffsets]uint16
+		msg  [80]byte
+	}
+	entryMsg96 struct {
+		e    Entry
+		offs [inlineOffsets]uint16
+		msg  [96]byte
+	}
+	entryMsg128 struct {
+		e    Entry
+		offs [inlineOffsets]uint16
+		msg  [128]byte
+	}
+	entryMsg160 struct {
+		e    Entry
+		offs [inlineOffsets]uint16
+		msg  [160]byte
+	}
+	entryMsg192 struct {
+		e    Entry
+		offs [inlineOffsets]uint16
+		msg  [192]byte
+	}
+	entryMsg256 struct {
+		e    Entry
+		offs [inlineOffsets]uint16
+		msg  [256]byte
+	}
+)
+
+// newEntryMsg is newEntry with a message of size bytes (msg, to fill), in
+// one allocation when they fit one of the sizes above.
+func newEntryMsg(n, size int) (e *Entry, offs []uint16, msg []byte) {
+	if n > inlineOffsets {
+		e, offs = newEntry(n)
+		return e, offs, make([]byte, size)
+	}
+	switch {
+	case size <= 48:
+		b := new(entryMsg48)
+		e, offs, msg = &b.e, b.offs[:], b.msg[:size:size]
+	case size <= 64:
+		b := new(entryMsg64)
+		e, offs, msg = &b.e, b.offs[:], b.msg[:size:size]
+	case size <= 80:
+		b := new(entryMsg80)
+		e, offs, msg = &b.e, b.offs[:], b.msg[:size:size]
+	case size <= 96:
+		b := new(entryMsg96)
+		e, offs, msg = &b.e, b.offs[:], b.msg[:size:size]
+	case size <= 128:
+		b := new(entryMsg128)
+		e, offs, msg = &b.e, b.offs[:], b.msg[:size:size]
+	case size <= 160:
+		b := new(entryMsg160)
+		e, offs, msg = &b.e, b.offs[:], b.msg[:size:size]
+	case size <= 192:
+		b := new(entryMsg192)
+		e, offs, msg = &b.e, b.offs[:], b.msg[:size:size]
+	case size <= 256:
+		b := new(entryMsg256)
+		e, offs, msg = &b.e, b.offs[:], b.msg[:size:size]
+	default:
+		e, offs = newEntry(n)
+		return e, offs, make([]byte, size)
+	}
+	if n == 0 {
+		return e, nil, msg
+	}
+	return e, offs[:n:n], msg
+}
+
+// inlineOffsets is how many TTL offsets a decoded entry holds in its own
+// allocation: as many as fill the size class an Entry alone takes (112
+// bytes), so most answers cost one allocation fewer and no more memory.
+const inlineOffsets = 4
+
+// entryOffsets is an Entry with room for its offsets beside it.
+type entryOffsets struct {
+	e    Entry
+	offs [inlineOffsets]uint16
+}
+
+// newEntry is a new Entry and n offsets for it (nil for none), in one
+// allocation when they fit.
+func newEntry(n int) (*Entry, []uint16) {
+	if n <= inlineOffsets {
+		eo := new(entryOffsets)
+		if n == 0 {
+			return &eo.e, nil
+		}
+		return &eo.e, eo.offs[:n:n]
+	}
+	return new(Entry), make([]uint16, n)
 }
 
 // errKey is why a version 2 entry cannot be decoded under a key.
@@ -438,16 +549,81 @@ func keyQuestion(key string, buf []byte) (int, error) {
 	}
 	ts, rest, _ := strings.Cut(key[len(keyPrefix)+len(name)+2:], ":")
 	cs, _, _ := strings.Cut(rest, ":")
-	qtype, tok := dnsmsg.ParseKeyType(ts)
-	qclass, cok := dnsmsg.ParseClass(cs)
+	qtype, tok := keyType(ts)
+	qclass, cok := uint16(dns.ClassINET), cs == "IN"
+	if !cok {
+		qclass, cok = dnsmsg.ParseClass(cs)
+	}
 	if !tok || !cok {
 		return 0, errKey
 	}
-	n, err := dns.PackDomainName(name, buf[:len(buf)-4], 0, nil, false)
-	if err != nil {
+	n, ok := packName(name, buf[:len(buf)-4])
+	if !ok {
 		return 0, errKey
 	}
 	binary.BigEndian.PutUint16(buf[n:], qtype)
 	binary.BigEndian.PutUint16(buf[n+2:], qclass)
 	return n + 4, nil
+}
+
+// keyType is dnsmsg.ParseKeyType, with the common types read without a
+// map lookup.
+func keyType(s string) (uint16, bool) {
+	switch s {
+	case "A":
+		return dns.TypeA, true
+	case "AAAA":
+		return dns.TypeAAAA, true
+	case "CNAME":
+		return dns.TypeCNAME, true
+	case "MX":
+		return dns.TypeMX, true
+	case "TXT":
+		return dns.TypeTXT, true
+	case "NS":
+		return dns.TypeNS, true
+	case "PTR":
+		return dns.TypePTR, true
+	case "SOA":
+		return dns.TypeSOA, true
+	case "SRV":
+		return dns.TypeSRV, true
+	case "HTTPS":
+		return dns.TypeHTTPS, true
+	}
+	return dnsmsg.ParseKeyType(s)
+}
+
+// packName writes name, fully qualified, in wire form into buf (at least
+// 255 bytes) and returns its length, as dns.PackDomainName would without
+// compression; false where PackDomainName fails. A name without escapes
+// (nearly all) is written label by label here; one with escapes is left
+// to PackDomainName.
+func packName(name string, buf []byte) (int, bool) {
+	if strings.IndexByte(name, '\\') >= 0 {
+		n, err := dns.PackDomainName(name, buf, 0, nil, false)
+		return n, err == nil
+	}
+	if name == "." {
+		buf[0] = 0
+		return 1, true
+	}
+	if len(name)+1 > maxName || name[len(name)-1] != '.' {
+		return 0, false
+	}
+	n, start := 0, 0
+	for i := 0; i < len(name); i++ {
+		if name[i] != '.' {
+			continue
+		}
+		l := i - start
+		if l == 0 || l > 63 {
+			return 0, false
+		}
+		buf[n] = byte(l)
+		n += 1 + copy(buf[n+1:], name[start:i])
+		start = i + 1
+	}
+	buf[n] = 0
+	return n + 1, true
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // Source says which tier answered a Layered Get.
@@ -19,8 +20,9 @@ const (
 // Layered asks an in-process tier (L1) before a shared one (L2), and
 // copies L2 hits into L1. Either tier may be nil.
 type Layered struct {
-	l1, l2 Tier
-	mem    *Memory // l1, when it is a Memory
+	l1, l2  Tier
+	mem     *Memory   // l1, when it is a Memory
+	scratch sync.Pool // *layeredScratch
 }
 
 // NewLayered returns l1 in front of l2; either may be nil.
@@ -73,16 +75,40 @@ type Got struct {
 // Redis.GetMany). It reports false, having read nothing, when L2 cannot
 // read a batch.
 func (l *Layered) GetMany(ctx context.Context, keys []string, out []Got) bool {
+	return l.getMany(ctx, keys, out, true)
+}
+
+// GetManyL2 is GetMany for keys that L1 was just asked for, and lacked
+// (GetL1): it reads L2 alone, copying its hits into L1 as GetMany does.
+// An L1 that GetL1 cannot ask (not a Memory) is asked as GetMany asks it.
+func (l *Layered) GetManyL2(ctx context.Context, keys []string, out []Got) bool {
+	return l.getMany(ctx, keys, out, false)
+}
+
+// layeredScratch is what a GetMany reuses: the keys L2 is asked for, where
+// each is in the caller's keys, and what L2 held.
+type layeredScratch struct {
+	keys []string
+	at   []int
+	es   []*Entry
+	errs []error
+}
+
+func (l *Layered) getMany(ctx context.Context, keys []string, out []Got, askL1 bool) bool {
 	r, ok := l.batchL2()
 	if !ok {
 		return false
 	}
-	var l2Keys []string
-	var l2At []int
+	sc, _ := l.scratch.Get().(*layeredScratch)
+	if sc == nil {
+		sc = new(layeredScratch)
+	}
+	defer l.putScratch(sc)
+	l2Keys, l2At := sc.keys[:0], sc.at[:0]
 	var l1Errs []error // by index in keys, made on the first L1 failure
 	for i, key := range keys {
 		var l1Err error
-		if l.l1 != nil {
+		if l.l1 != nil && (askL1 || l.mem == nil) {
 			e, err := l.l1.Get(ctx, key)
 			if err == nil {
 				out[i] = Got{Entry: e, Source: SourceL1}
@@ -102,10 +128,12 @@ func (l *Layered) GetMany(ctx context.Context, keys []string, out []Got) bool {
 		}
 		l2Keys, l2At = append(l2Keys, key), append(l2At, i)
 	}
+	sc.keys, sc.at = l2Keys, l2At
 	if len(l2Keys) == 0 {
 		return true
 	}
-	es, errs := make([]*Entry, len(l2Keys)), make([]error, len(l2Keys))
+	es, errs := append(sc.es[:0], make([]*Entry, len(l2Keys))...), append(sc.errs[:0], make([]error, len(l2Keys))...)
+	sc.es, sc.errs = es, errs
 	r.GetMany(ctx, l2Keys, es, errs)
 	for j, i := range l2At {
 		var l1Err error
@@ -116,6 +144,14 @@ func (l *Layered) GetMany(ctx context.Context, keys []string, out []Got) bool {
 		out[i] = Got{Entry: e, Source: src, Err: err}
 	}
 	return true
+}
+
+func (l *Layered) putScratch(sc *layeredScratch) {
+	clear(sc.keys) // holds no key or entry in the pool
+	clear(sc.es)
+	clear(sc.errs)
+	sc.keys, sc.at, sc.es, sc.errs = sc.keys[:0], sc.at[:0], sc.es[:0], sc.errs[:0]
+	l.scratch.Put(sc)
 }
 
 // batchL2 is L2 when it reads and writes in batches (Redis.batches), nil

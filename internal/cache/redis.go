@@ -73,6 +73,7 @@ type Redis struct {
 	now     func() time.Time
 	batch   *batcher // nil: one call per Get
 	rejects *rejects
+	scratch sync.Pool // *redisScratch
 }
 
 var _ Tier = (*Redis)(nil)
@@ -239,6 +240,11 @@ func (r *Redis) Get(ctx context.Context, key string) (*Entry, error) {
 
 // entry is what Get returns for key, given the read's bytes and error.
 func (r *Redis) entry(key string, b []byte, err error) (*Entry, error) {
+	return r.entryAt(key, b, err, r.now())
+}
+
+// entryAt is entry at the instant now.
+func (r *Redis) entryAt(key string, b []byte, err error, now time.Time) (*Entry, error) {
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrMiss
 	}
@@ -251,7 +257,7 @@ func (r *Redis) entry(key string, b []byte, err error) (*Entry, error) {
 		r.rejects.note(key, err, func() string { return r.shardName(key) })
 		return nil, fmt.Errorf("cache: redis get %s: %w", key, err)
 	}
-	if !r.now().Before(e.StaleUntil) {
+	if !now.Before(e.StaleUntil) {
 		return nil, ErrMiss
 	}
 	return e, nil
@@ -276,21 +282,31 @@ func (r *Redis) GetMany(ctx context.Context, keys []string, es []*Entry, errs []
 	if !r.batches() {
 		return false
 	}
-	cs := make([]*redis.Client, len(keys))
-	got := make([]getResult, len(keys))
-	for i, key := range keys {
+	sc, _ := r.scratch.Get().(*redisScratch)
+	if sc == nil {
+		sc = new(redisScratch)
+	}
+	cs, got := sc.cs[:0], sc.got[:0]
+	for _, key := range keys {
 		c, err := r.ring.GetShardClientForKey(key)
-		if err != nil {
-			got[i].err = err
-			continue
-		}
-		cs[i] = c
+		cs, got = append(cs, c), append(got, getResult{err: err})
 	}
 	r.batch.getMany(ctx, cs, keys, got)
+	now := r.now()
 	for i, key := range keys {
-		es[i], errs[i] = r.entry(key, got[i].val, got[i].err)
+		es[i], errs[i] = r.entryAt(key, got[i].val, got[i].err, now)
 	}
+	clear(cs)
+	clear(got)
+	sc.cs, sc.got = cs[:0], got[:0]
+	r.scratch.Put(sc)
 	return true
+}
+
+// redisScratch is what a GetMany reuses: each key's shard and bytes.
+type redisScratch struct {
+	cs  []*redis.Client
+	got []getResult
 }
 
 // batches says whether r reads and writes several keys per call through

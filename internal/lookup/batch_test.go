@@ -19,6 +19,7 @@ import (
 type countingStore struct {
 	*cache.Layered
 	gets, batches, batchKeys atomic.Int64
+	l2Batches                atomic.Int64
 	sets, asyncSets          atomic.Int64
 }
 
@@ -41,6 +42,11 @@ func (s *countingStore) GetMany(ctx context.Context, keys []string, out []cache.
 	s.batches.Add(1)
 	s.batchKeys.Add(int64(len(keys)))
 	return s.Layered.GetMany(ctx, keys, out)
+}
+
+func (s *countingStore) GetManyL2(ctx context.Context, keys []string, out []cache.Got) bool {
+	s.l2Batches.Add(1)
+	return s.Layered.GetManyL2(ctx, keys, out)
 }
 
 // Peek answers the fresh hits of a batch with one cache read and counts
@@ -104,6 +110,21 @@ func TestPeekThenLookupPeeked(t *testing.T) {
 	}
 	if n := z.calls.Load() - calls; n != 3 {
 		t.Errorf("%d resolver calls, want 3 (b.test. once, c.test. twice)", n)
+	}
+
+	// Questions whose L1 a Peek of L1 alone just missed are read from
+	// the shared tier alone, and only when every one of them was.
+	for i, q := range qs {
+		out[i] = Peeked{Query: q, L1Missed: true}
+	}
+	h.Peek(ctx, out, false)
+	if st.l2Batches.Load() != 1 || st.batches.Load() != 1 {
+		t.Errorf("%d reads of L2 alone and %d of every tier, want 1 and 1", st.l2Batches.Load(), st.batches.Load())
+	}
+	out[0] = Peeked{Query: qs[0]}
+	h.Peek(ctx, out, false)
+	if st.l2Batches.Load() != 1 || st.batches.Load() != 2 || !out[0].Hit {
+		t.Errorf("%d reads of L2 alone and %d of every tier, a.test. hit %v; want 1, 2 and a hit", st.l2Batches.Load(), st.batches.Load(), out[0].Hit)
 	}
 }
 

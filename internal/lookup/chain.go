@@ -96,10 +96,12 @@ type Chain struct {
 var _ Handler = (*Chain)(nil)
 
 // batchStore is a Store with an in-process tier it can ask alone, with the
-// key in bytes, and that reads several keys at once (cache.Layered).
+// key in bytes, and that reads several keys at once, from every tier or
+// from the shared one alone (cache.Layered).
 type batchStore interface {
 	GetL1(key []byte) (*cache.Entry, string, bool)
 	GetMany(ctx context.Context, keys []string, out []cache.Got) bool
+	GetManyL2(ctx context.Context, keys []string, out []cache.Got) bool
 }
 
 // Build returns the lookup chain (see Chain).

@@ -18,20 +18,25 @@ type metrics struct {
 	failCached  prometheus.Counter
 	prefetch    *prometheus.CounterVec // by result
 
-	// The series of L1 hits, looked up once, on the first hit, so that a
-	// hit does not hash label values.
-	l1Once     sync.Once
-	l1Answers  prometheus.Counter
-	l1Duration prometheus.Observer
+	// The series of hits (sources l1 and redis), looked up once, on the
+	// first hit, so that a hit does not hash label values.
+	hitOnce     [2]sync.Once
+	hitAnswers  [2]prometheus.Counter
+	hitDuration [2]prometheus.Observer
 }
 
-// l1 returns the answers counter and duration observer of source l1.
-func (m *metrics) l1() (prometheus.Counter, prometheus.Observer) {
-	m.l1Once.Do(func() {
-		m.l1Answers = m.answers.WithLabelValues(string(SourceL1))
-		m.l1Duration = m.duration.WithLabelValues(string(SourceL1))
+// hit returns the answers counter and duration observer of a cache
+// source (SourceL1 or SourceRedis).
+func (m *metrics) hit(src Source) (prometheus.Counter, prometheus.Observer) {
+	i := 0
+	if src == SourceRedis {
+		i = 1
+	}
+	m.hitOnce[i].Do(func() {
+		m.hitAnswers[i] = m.answers.WithLabelValues(string(src))
+		m.hitDuration[i] = m.duration.WithLabelValues(string(src))
 	})
-	return m.l1Answers, m.l1Duration
+	return m.hitAnswers[i], m.hitDuration[i]
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -78,8 +83,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 
 // count counts an answer from res.Source that took the given seconds.
 func (m *metrics) count(res *Result, seconds float64) {
-	if res.Source == SourceL1 {
-		answers, duration := m.l1()
+	if res.Source == SourceL1 || res.Source == SourceRedis {
+		answers, duration := m.hit(res.Source)
 		answers.Inc()
 		duration.Observe(seconds)
 		return
