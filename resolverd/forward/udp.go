@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/miekg/dns"
@@ -32,11 +33,10 @@ const maxUDPRead = 65535
 // spelling, not in 0x20 case. A reply that differs from m in the case of
 // its name only ends the query with errCaseMismatch.
 func (f *Forwarder) exchangeUDP(ctx context.Context, limit time.Time, u *upstream, m *dns.Msg, wire, plain []byte) (*dns.Msg, error) {
-	c, err := net.DialUDP("udp", nil, u.udpAddr)
+	conn, err := dialUDP(u.udpAddrPort)
 	if err != nil {
 		return nil, fmt.Errorf("forward: udp dial: %w", err)
 	}
-	conn := rawconn.Wrap(c)
 	defer conn.Close()
 	defer bindDeadline(ctx, limit, conn)()
 	if _, err := conn.Write(wire); err != nil {
@@ -78,11 +78,28 @@ func (f *Forwarder) exchangeUDP(ctx context.Context, limit time.Time, u *upstrea
 	}
 }
 
+// udpSocket is the per-query socket exchangeUDP uses.
+type udpSocket interface {
+	Read(p []byte) (int, error)
+	Write(p []byte) (int, error)
+	SetDeadline(t time.Time) error
+	Close() error
+}
+
+// dialNetUDP opens a UDP socket connected to addr with the net package.
+func dialNetUDP(addr netip.AddrPort) (udpSocket, error) {
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(addr))
+	if err != nil {
+		return nil, err
+	}
+	return rawconn.Wrap(c), nil
+}
+
 // bindDeadline applies the earlier of limit and ctx's deadline to conn,
 // and an immediate deadline when ctx is cancelled, so blocked reads and
 // writes end with ctx. The returned function releases the cancellation
 // hook; its result is of no use to the caller.
-func bindDeadline(ctx context.Context, limit time.Time, conn net.Conn) (release func() bool) {
+func bindDeadline(ctx context.Context, limit time.Time, conn interface{ SetDeadline(time.Time) error }) (release func() bool) {
 	if dl, ok := ctx.Deadline(); ok && dl.Before(limit) {
 		limit = dl
 	}

@@ -35,12 +35,12 @@ const caseOffAfter = 3
 
 // upstream is one configured server and what we have learnt about it.
 type upstream struct {
-	proto      string       // protoUDP, protoTCP or protoTLS
-	addr       string       // "ip:port", for net.Dialer
-	udpAddr    *net.UDPAddr // addr, parsed once for the per-query UDP socket
-	serverName string       // TLS server name (tls only)
-	canon      string       // canonical string, e.g. "udp://127.0.0.1:53"
-	tlsConfig  *tls.Config  // per-upstream clone with ServerName set (tls only)
+	proto       string         // protoUDP, protoTCP or protoTLS
+	addr        string         // "ip:port", for net.Dialer
+	udpAddrPort netip.AddrPort // addr, parsed once for the per-query UDP socket
+	serverName  string         // TLS server name (tls only)
+	canon       string         // canonical string, e.g. "udp://127.0.0.1:53"
+	tlsConfig   *tls.Config    // per-upstream clone with ServerName set (tls only)
 
 	trusted      bool   // AD in its answers is passed on
 	clientCookie string // our RFC 7873 client cookie for it, 16 hex digits
@@ -135,10 +135,10 @@ func parseUpstream(s string) (*upstream, error) {
 		return nil, bad(err.Error())
 	}
 	u := &upstream{
-		proto:   proto,
-		addr:    netip.AddrPortFrom(ip, uint16(port)).String(),
-		udpAddr: net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))),
-		healthy: true,
+		proto:       proto,
+		addr:        netip.AddrPortFrom(ip, uint16(port)).String(),
+		udpAddrPort: netip.AddrPortFrom(ip, uint16(port)),
+		healthy:     true,
 	}
 	u.canon = proto + "://" + u.addr
 	if proto == protoTLS {
