@@ -189,7 +189,7 @@ func TestCheckLinkRefuses(t *testing.T) {
 	}
 	for _, target := range []string{
 		"https://example.com/",
-		"../../shared/elsewhere.md",
+		"../../beside-the-repository/elsewhere.md",
 		"docs/missing.md",
 		"docs/api.md#no-such-heading",
 		"#no-such-heading",
