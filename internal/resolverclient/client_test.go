@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -47,6 +46,18 @@ func resolverd(t *testing.T, addr string) (string, *health.Server) {
 // plaintext).
 func startResolverd(t testing.TB, addr string, cfg *tls.Config) (string, *health.Server) {
 	t.Helper()
+	opts := rpc.ServerOptions()
+	if cfg != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg)))
+	}
+	s := startStoppableWith(t, addr, opts...)
+	return s.addr, s.hs
+}
+
+// exampleResolver answers example.test., whose www has the address addr,
+// from a zone file.
+func exampleResolver(t testing.TB, addr string) *resolve.Resolver {
+	t.Helper()
 	dir := t.TempDir()
 	zone := "$TTL 300\n" +
 		"@ IN SOA ns1.example.test. hostmaster.example.test. 1 7200 900 1209600 60\n" +
@@ -64,29 +75,7 @@ func startResolverd(t testing.TB, addr string, cfg *tls.Config) (string, *health
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := rpc.ServerOptions()
-	if cfg != nil {
-		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg)))
-	}
-	srv := grpc.NewServer(opts...)
-	hs := rpc.New(res).Register(srv)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			t.Errorf("serve: %v", err)
-		}
-	}()
-	t.Cleanup(func() {
-		srv.Stop()
-		wg.Wait()
-	})
-	return ln.Addr().String(), hs
+	return res
 }
 
 // deadTCP returns a loopback address where nothing listens.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -16,9 +14,7 @@ import (
 
 	"github.com/shardns/shardns/internal/resolverclient"
 	"github.com/shardns/shardns/proto/resolverv1"
-	"github.com/shardns/shardns/resolverd/resolve"
 	"github.com/shardns/shardns/resolverd/rpc"
-	"github.com/shardns/shardns/resolverd/zones"
 )
 
 // servedResolverd is a resolverd gRPC server a test can stop its own way.
@@ -36,24 +32,9 @@ func startStoppable(t *testing.T, addr string) *servedResolverd {
 }
 
 // startStoppableWith is startStoppable with the server's options opts.
-func startStoppableWith(t *testing.T, addr string, opts ...grpc.ServerOption) *servedResolverd {
+func startStoppableWith(t testing.TB, addr string, opts ...grpc.ServerOption) *servedResolverd {
 	t.Helper()
-	dir := t.TempDir()
-	zone := "$TTL 300\n" +
-		"@ IN SOA ns1.example.test. hostmaster.example.test. 1 7200 900 1209600 60\n" +
-		"  IN NS ns1.example.test.\n" +
-		"www IN A " + addr + "\n"
-	if err := os.WriteFile(filepath.Join(dir, "example.test.zone"), []byte(zone), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	auth, err := zones.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := resolve.New(auth, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := exampleResolver(t, addr)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -255,19 +236,7 @@ func (u unaryOnly) Resolve(ctx context.Context, req *resolverv1.ResolveRequest) 
 // query included.
 func TestClientAsksAResolverdWithoutStreamsByCalls(t *testing.T) {
 	checkLeaks(t)
-	dir := t.TempDir()
-	zone := "$TTL 300\n@ IN SOA ns1.example.test. hostmaster.example.test. 1 7200 900 1209600 60\n  IN NS ns1.example.test.\nwww IN A 192.0.2.5\n"
-	if err := os.WriteFile(filepath.Join(dir, "example.test.zone"), []byte(zone), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	auth, err := zones.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := resolve.New(auth, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := exampleResolver(t, "192.0.2.5")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
