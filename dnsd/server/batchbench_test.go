@@ -67,35 +67,10 @@ func BenchmarkUDPMiss(b *testing.B) {
 	_, udp, _ := startServer(b, newChain(options{}, newResolver(b, auth.addr, 0)), 0)
 	var n atomic.Uint32
 	before := auth.Total()
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		co, err := dns.DialTimeout("udp", udp, clientTimeout)
-		if err != nil {
-			b.Error(err)
-			return
-		}
-		defer co.Close()
-		for pb.Next() {
-			i := n.Add(1)
-			q := query("u"+strconv.Itoa(int(i))+".example.com.", dns.TypeA, uint16(i))
-			_ = co.SetDeadline(time.Now().Add(clientTimeout))
-			if err := co.WriteMsg(q); err != nil {
-				b.Error(err)
-				return
-			}
-			r, err := co.ReadMsg()
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			if r.Id != q.Id || r.Rcode != dns.RcodeSuccess {
-				b.Errorf("reply ID %d rcode %d, query ID %d", r.Id, r.Rcode, q.Id)
-				return
-			}
-		}
+	askParallel(b, udp, func(id uint32) *dns.Msg {
+		n.Add(1)
+		return query("u"+strconv.Itoa(int(id))+".example.com.", dns.TypeA, uint16(id))
 	})
-	b.StopTimer()
 	if asked := auth.Total() - before; asked != int(n.Load()) {
 		b.Fatalf("upstream asked %d times for %d fresh names", asked, n.Load())
 	}
