@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,8 +18,8 @@ import (
 	"github.com/shardns/shardns/internal/frontend"
 	"github.com/shardns/shardns/internal/lookup"
 	"github.com/shardns/shardns/internal/testutil/redistest"
+	"github.com/shardns/shardns/internal/testutil/zonetest"
 	"github.com/shardns/shardns/resolverd/resolve"
-	"github.com/shardns/shardns/resolverd/zones"
 )
 
 // zoneResolver is a real in-process resolver answering testZone (and
@@ -51,19 +49,7 @@ func zoneResolver(t testing.TB, fwd resolve.Forwarder) lookup.Resolver {
 // temporary folder, forwarding other names to fwd when not nil.
 func newZoneResolver(t testing.TB, fwd resolve.Forwarder) *resolve.Resolver {
 	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "example.test.zone"), []byte(testZone), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	auth, err := zones.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := resolve.New(auth, fwd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
+	return zonetest.Resolver(t, fwd, "example.test.zone", testZone)
 }
 
 // member is one frontend of a fleet, serving the API on loopback.

@@ -7,8 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -18,9 +16,9 @@ import (
 	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/dnsmsg"
 	"github.com/shardns/shardns/internal/lookup"
+	"github.com/shardns/shardns/internal/testutil/zonetest"
 	"github.com/shardns/shardns/resolverd/forward"
 	"github.com/shardns/shardns/resolverd/resolve"
-	"github.com/shardns/shardns/resolverd/zones"
 )
 
 // testZone is what the in-process resolver answers from.
@@ -59,18 +57,7 @@ type fixture struct {
 
 func newFixture(t testing.TB, fwd resolve.Forwarder) *fixture {
 	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "example.test.zone"), []byte(testZone), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	auth, err := zones.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := resolve.New(auth, fwd)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := zonetest.Resolver(t, fwd, "example.test.zone", testZone)
 	// Coalesced resolver calls run detached from the request; cleanup
 	// waits for them so that no goroutine outlives the test.
 	var inflight sync.WaitGroup

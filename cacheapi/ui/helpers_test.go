@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,8 +18,7 @@ import (
 	"github.com/shardns/shardns/internal/frontend"
 	"github.com/shardns/shardns/internal/lookup"
 	"github.com/shardns/shardns/internal/testutil/redistest"
-	"github.com/shardns/shardns/resolverd/resolve"
-	"github.com/shardns/shardns/resolverd/zones"
+	"github.com/shardns/shardns/internal/testutil/zonetest"
 )
 
 // testZone is what the in-process resolver answers from; other names
@@ -44,18 +41,7 @@ func (f resolverFunc) Resolve(ctx context.Context, q []byte) ([]byte, error) { r
 // from their request.
 func zoneResolver(t testing.TB) lookup.Resolver {
 	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "example.test.zone"), []byte(testZone), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	auth, err := zones.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := resolve.New(auth, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := zonetest.Resolver(t, nil, "example.test.zone", testZone)
 	var inflight sync.WaitGroup
 	t.Cleanup(func() {
 		done := make(chan struct{})

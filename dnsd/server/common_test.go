@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"github.com/shardns/shardns/dnsd/server"
 	"github.com/shardns/shardns/dnsd/transport"
 	"github.com/shardns/shardns/internal/lookup"
+	"github.com/shardns/shardns/internal/testutil/zonetest"
 	"github.com/shardns/shardns/resolverd/resolve"
 	"github.com/shardns/shardns/resolverd/zones"
 )
@@ -60,15 +59,7 @@ func writeDiffZone(t *testing.T) *zones.Authority {
 	for i := range 3 {
 		fmt.Fprintf(&b, "mid IN TXT \"%s\"\n", strings.Repeat(string(rune('a'+i)), 200))
 	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "diff.test.zone"), []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	a, err := zones.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
+	return zonetest.Load(t, "diff.test.zone", b.String())
 }
 
 // diffPair is two servers over one chain and one cache: common answers

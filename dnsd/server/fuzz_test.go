@@ -3,8 +3,6 @@ package server_test
 import (
 	"context"
 	"encoding/binary"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,8 +12,8 @@ import (
 	"github.com/shardns/shardns/dnsd/cookie"
 	"github.com/shardns/shardns/dnsd/server"
 	"github.com/shardns/shardns/internal/dnsmsg"
+	"github.com/shardns/shardns/internal/testutil/zonetest"
 	"github.com/shardns/shardns/resolverd/resolve"
-	"github.com/shardns/shardns/resolverd/zones"
 )
 
 // fuzzZone is served from local zones in the fuzz target: no network, so
@@ -39,22 +37,11 @@ func (z zoneResolver) Resolve(ctx context.Context, q []byte) ([]byte, error) {
 
 func newZoneServer(f *testing.F) *server.Server {
 	f.Helper()
-	dir := f.TempDir()
 	text := fuzzZone
 	for i := range 40 { // a TXT RRset too big for UDP
 		text += "big IN TXT \"" + strings.Repeat(string(rune('a'+i%26)), 100) + "\"\n"
 	}
-	if err := os.WriteFile(filepath.Join(dir, "fuzz.example.zone"), []byte(text), 0o644); err != nil {
-		f.Fatal(err)
-	}
-	auth, err := zones.Load(dir)
-	if err != nil {
-		f.Fatal(err)
-	}
-	r, err := resolve.New(auth, nil)
-	if err != nil {
-		f.Fatal(err)
-	}
+	r := zonetest.Resolver(f, nil, "fuzz.example.zone", text)
 	return server.New(server.Config{Chain: newChain(options{}, zoneResolver{r}), Cookies: newTestIssuer(f, time.Now)})
 }
 

@@ -5,8 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,9 +19,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/shardns/shardns/internal/resolverclient"
+	"github.com/shardns/shardns/internal/testutil/zonetest"
 	"github.com/shardns/shardns/resolverd/resolve"
 	"github.com/shardns/shardns/resolverd/rpc"
-	"github.com/shardns/shardns/resolverd/zones"
 )
 
 // checkLeaks fails t if goroutines started during it outlive its cleanups.
@@ -58,24 +56,11 @@ func startResolverd(t testing.TB, addr string, cfg *tls.Config) (string, *health
 // from a zone file.
 func exampleResolver(t testing.TB, addr string) *resolve.Resolver {
 	t.Helper()
-	dir := t.TempDir()
-	zone := "$TTL 300\n" +
-		"@ IN SOA ns1.example.test. hostmaster.example.test. 1 7200 900 1209600 60\n" +
-		"  IN NS ns1.example.test.\n" +
-		"ns1 IN A 127.0.0.53\n" +
-		"www IN A " + addr + "\n"
-	if err := os.WriteFile(filepath.Join(dir, "example.test.zone"), []byte(zone), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	auth, err := zones.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := resolve.New(auth, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
+	return zonetest.Resolver(t, nil, "example.test.zone", "$TTL 300\n"+
+		"@ IN SOA ns1.example.test. hostmaster.example.test. 1 7200 900 1209600 60\n"+
+		"  IN NS ns1.example.test.\n"+
+		"ns1 IN A 127.0.0.53\n"+
+		"www IN A "+addr+"\n")
 }
 
 // deadTCP returns a loopback address where nothing listens.
