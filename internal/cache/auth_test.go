@@ -233,16 +233,7 @@ func BenchmarkRingGetSecure(b *testing.B) {
 			srv := redistest.StartSecure(b, bc.sec)
 			cfg := bc.cfg
 			cfg.Addrs, cfg.Timeout = []string{srv.Addr}, slowTimeout
-			r, err := NewRing(cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer r.Close()
-			for _, k := range keys {
-				if err := r.Set(b.Context(), k, keyed(k, testEntry(now, time.Hour, 2*time.Hour, 120))); err != nil {
-					b.Fatal(err)
-				}
-			}
+			r := filledRing(b, cfg, keys, now)
 			var next atomic.Uint64
 			b.SetParallelism(32)
 			b.ReportAllocs()

@@ -322,16 +322,7 @@ func BenchmarkRedisGetParallel(b *testing.B) {
 		maxBatch int
 	}{{"batched", 0}, {"single", 1}} {
 		b.Run(bc.name, func(b *testing.B) {
-			r, err := NewRing(RedisConfig{Addrs: redistest.Addrs(srv), Timeout: slowTimeout, MaxBatch: bc.maxBatch})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer r.Close()
-			for _, k := range keys {
-				if err := r.Set(context.Background(), k, keyed(k, testEntry(now, time.Hour, 2*time.Hour, 120))); err != nil {
-					b.Fatal(err)
-				}
-			}
+			r := filledRing(b, RedisConfig{Addrs: redistest.Addrs(srv), Timeout: slowTimeout, MaxBatch: bc.maxBatch}, keys, now)
 			var next atomic.Uint64
 			b.SetParallelism(32) // a DNS frontend has many queries in flight
 			b.ReportAllocs()
@@ -620,4 +611,21 @@ func TestGetManyMaxBatch(t *testing.T) {
 			t.Errorf("%s: %s", k, d)
 		}
 	}
+}
+
+// filledRing is a Ring over cfg holding an entry of an hour under each of
+// keys, stored at now; it is closed when the benchmark ends.
+func filledRing(b *testing.B, cfg RedisConfig, keys []string, now time.Time) *Redis {
+	b.Helper()
+	r, err := NewRing(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { r.Close() })
+	for _, k := range keys {
+		if err := r.Set(context.Background(), k, keyed(k, testEntry(now, time.Hour, 2*time.Hour, 120))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return r
 }
