@@ -133,10 +133,10 @@ func (c *Chain) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, error) {
 
 // LookupPeeked answers p.Query as Lookup does, going on from what Peek saw
 // of it without reading the cache again (a Peeked that Peek did not fill
-// is read first; one Peek answered is its Result). With budget set, the lookup gives up budget from its
-// start (or at ctx's own deadline, if sooner), as a query's client does,
-// with the timer armed only once the cache has missed: a hit waits for
-// nothing that the cache does not bound itself.
+// is read first; one Peek answered is its Result). With budget set, the
+// lookup gives up budget after its start (or at ctx's own deadline, if
+// sooner), as a query's client does, with the timer armed only once the
+// cache has missed: a hit waits for nothing the cache does not bound.
 func (c *Chain) LookupPeeked(ctx context.Context, p *Peeked, budget time.Duration) (*Result, error) {
 	start := time.Now()
 	q := p.Query
