@@ -2,23 +2,37 @@
 //
 // An ACL is a set of IPv4 and IPv6 prefixes. Lookups are a binary search
 // over sorted, disjoint address ranges: no allocation, no locks, safe for
-// concurrent use once built.
+// concurrent use. Set replaces an ACL's prefixes while it is in use, so a
+// reload reaches every listener that holds it.
 package acl
 
 import (
 	"encoding/binary"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 )
 
-// ACL is an immutable set of allowed client prefixes. Build it with Parse.
-// A nil *ACL allows nothing.
+// ACL is a set of allowed client prefixes. Build it with Parse. A nil
+// *ACL allows nothing.
 type ACL struct {
+	set atomic.Pointer[set] // never nil once built
+}
+
+// set is one immutable list of prefixes and its lookup ranges.
+type set struct {
 	// prefixes is the canonical form: masked, IPv4-mapped prefixes turned
 	// into IPv4, sorted (IPv4 first), none contained in another.
 	prefixes []netip.Prefix
 	v4       []range4 // sorted, disjoint, adjacent ranges merged
 	v6       []range6 // sorted, disjoint, adjacent ranges merged
+}
+
+// Set makes a allow what b allows, at once for every holder of a: a
+// lookup sees either the old prefixes or the new ones, never a mix. b is
+// not changed and may be dropped.
+func (a *ACL) Set(b *ACL) {
+	a.set.Store(b.set.Load())
 }
 
 // Allowed reports whether addr may query. IPv4-mapped IPv6 addresses
@@ -29,13 +43,14 @@ func (a *ACL) Allowed(addr netip.Addr) bool {
 	if a == nil || !addr.IsValid() {
 		return false
 	}
+	s := a.set.Load()
 	addr = addr.Unmap()
 	if addr.Is4() {
 		b := addr.As4()
-		return contains4(a.v4, binary.BigEndian.Uint32(b[:]))
+		return contains4(s.v4, binary.BigEndian.Uint32(b[:]))
 	}
 	b := addr.As16()
-	return contains6(a.v6, u128{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])})
+	return contains6(s.v6, u128{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])})
 }
 
 // String lists the ACL's prefixes in canonical form, comma separated, as
@@ -45,7 +60,7 @@ func (a *ACL) String() string {
 		return "none"
 	}
 	var sb strings.Builder
-	for i, p := range a.prefixes {
+	for i, p := range a.set.Load().prefixes {
 		if i > 0 {
 			sb.WriteByte(',')
 		}

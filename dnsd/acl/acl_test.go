@@ -204,3 +204,33 @@ func TestAllowedDoesNotAllocate(t *testing.T) {
 		t.Errorf("Allowed allocates %v times per run, want 0", n)
 	}
 }
+
+func TestSetReplacesForEveryHolder(t *testing.T) {
+	a := mustParse(t, "10.0.0.0/8")
+	holder := a // a listener's copy of the pointer
+	checkAllowed(t, holder, []string{"10.1.2.3"}, []string{"192.0.2.1"})
+	a.Set(mustParse(t, "192.0.2.0/24,2001:db8::/32"))
+	checkAllowed(t, holder, []string{"192.0.2.1", "2001:db8::1"}, []string{"10.1.2.3"})
+	if got := holder.String(); got != "192.0.2.0/24,2001:db8::/32" {
+		t.Errorf("after Set, String() = %q", got)
+	}
+}
+
+func TestSetWhileAllowedRuns(t *testing.T) {
+	a := mustParse(t, "10.0.0.0/8")
+	lists := []*ACL{mustParse(t, "10.0.0.0/8"), mustParse(t, "10.0.0.0/8,192.0.2.0/24")}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 2000 {
+			a.Set(lists[i%2])
+		}
+	}()
+	in, out := netip.MustParseAddr("10.9.9.9"), netip.MustParseAddr("198.51.100.1")
+	for range 20000 {
+		if !a.Allowed(in) || a.Allowed(out) {
+			t.Fatal("an address both lists agree on changed verdict during Set")
+		}
+	}
+	<-done
+}

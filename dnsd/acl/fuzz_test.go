@@ -9,7 +9,7 @@ import (
 // linearAllowed is the obvious reference for Allowed.
 func linearAllowed(a *ACL, addr netip.Addr) bool {
 	addr = addr.Unmap()
-	for _, p := range a.prefixes {
+	for _, p := range a.set.Load().prefixes {
 		if p.Contains(addr.WithZone("")) {
 			return true
 		}
@@ -20,7 +20,7 @@ func linearAllowed(a *ACL, addr netip.Addr) bool {
 // probes returns addresses at and just beyond the edges of each prefix.
 func probes(a *ACL) []netip.Addr {
 	var out []netip.Addr
-	for _, p := range a.prefixes {
+	for _, p := range a.set.Load().prefixes {
 		first := p.Addr()
 		last := first
 		if p.Addr().Is4() {
@@ -63,7 +63,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Parse(%q).String() = %q does not parse: %v", list, s, err)
 		}
-		if !slices.Equal(a.prefixes, b.prefixes) || !slices.Equal(a.v4, b.v4) || !slices.Equal(a.v6, b.v6) {
+		if sa, sb := a.set.Load(), b.set.Load(); !slices.Equal(sa.prefixes, sb.prefixes) || !slices.Equal(sa.v4, sb.v4) || !slices.Equal(sa.v6, sb.v6) {
 			t.Fatalf("Parse(%q) and Parse(%q) differ: %v vs %v", list, s, a, b)
 		}
 		if got := b.String(); got != s {

@@ -124,13 +124,15 @@ func build(ps []netip.Prefix) *ACL {
 		}
 		kept = append(kept, p)
 	}
-	a := &ACL{prefixes: slices.Clip(kept)}
-	for _, p := range a.prefixes {
+	s := &set{prefixes: slices.Clip(kept)}
+	for _, p := range s.prefixes {
 		if p.Addr().Is4() {
-			a.v4 = appendRange4(a.v4, prefixRange4(p))
+			s.v4 = appendRange4(s.v4, prefixRange4(p))
 		} else {
-			a.v6 = appendRange6(a.v6, prefixRange6(p))
+			s.v6 = appendRange6(s.v6, prefixRange6(p))
 		}
 	}
+	a := new(ACL)
+	a.set.Store(s)
 	return a
 }

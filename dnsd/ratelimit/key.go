@@ -12,7 +12,7 @@ type key struct{ hi, lo uint64 }
 
 // keyOf masks addr to its bucket's prefix. Zones are ignored; the zero
 // Addr gets the all-zero key.
-func (l *Limiter) keyOf(addr netip.Addr) key {
+func (l *limits) keyOf(addr netip.Addr) key {
 	addr = addr.Unmap()
 	if addr.Is4() {
 		b := addr.As4()

@@ -25,8 +25,8 @@ func v6Prefix(i int) netip.Addr {
 func checkShards(t *testing.T, l *Limiter, maxTracked int) {
 	t.Helper()
 	total := 0
-	for si := range l.shards {
-		s := &l.shards[si]
+	for si := range l.cur.Load().shards {
+		s := &l.cur.Load().shards[si]
 		s.mu.Lock()
 		if len(s.idx) != len(s.ents) || len(s.ents) > s.limit || int(s.tracked.Load()) != len(s.ents) {
 			t.Fatalf("shard %d: %d indexed, %d entries, %d tracked, limit %d", si, len(s.idx), len(s.ents), s.tracked.Load(), s.limit)
@@ -105,7 +105,8 @@ func TestLeastRecentlyUsedEvicted(t *testing.T) {
 }
 
 func TestShardLRUOrder(t *testing.T) {
-	l, _ := newLimiter(Config{Rate: 1})
+	lim, _ := newLimiter(Config{Rate: 1})
+	l := lim.cur.Load()
 	var s shard
 	s.init(3)
 	k := func(i uint64) key { return key{lo: i} }

@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"runtime"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -86,7 +87,7 @@ const (
 // NoSlip as Config.Slip drops every over-limit query.
 const NoSlip = -1
 
-// Stats are a Limiter's counters since New.
+// Stats are a Limiter's counters.
 type Stats struct {
 	// Tracked is the number of prefixes with a bucket now.
 	Tracked int
@@ -95,8 +96,14 @@ type Stats struct {
 }
 
 // Limiter rate-limits queries per client prefix. It is safe for
-// concurrent use. A nil *Limiter allows everything.
+// concurrent use. A nil *Limiter allows everything. Reconfigure changes
+// its settings while it is in use.
 type Limiter struct {
+	cur atomic.Pointer[limits] // never nil once built
+}
+
+// limits is one configuration's buckets.
+type limits struct {
 	ratePerNs float64 // tokens per nanosecond
 	burst     float64
 	slip      int // 0: never slip
@@ -110,7 +117,20 @@ type Limiter struct {
 
 // New returns a Limiter for cfg, with defaults filled in.
 func New(cfg Config) *Limiter {
-	l := &Limiter{now: cfg.Now}
+	l := new(Limiter)
+	l.cur.Store(newLimits(cfg))
+	return l
+}
+
+// Reconfigure replaces l's settings with cfg's (defaults filled in as by
+// New), at once for every query: every prefix starts again with a full
+// bucket, and Stats count from here.
+func (l *Limiter) Reconfigure(cfg Config) {
+	l.cur.Store(newLimits(cfg))
+}
+
+func newLimits(cfg Config) *limits {
+	l := &limits{now: cfg.Now}
 	if l.now == nil {
 		l.now = time.Now
 	}
@@ -175,7 +195,14 @@ func shardCount(maxTracked int) int {
 // over TCP has a proven source and should not be checked. Check does not
 // allocate for a prefix it already tracks.
 func (l *Limiter) Check(addr netip.Addr) Action {
-	if l == nil || l.shards == nil {
+	if l == nil {
+		return Allow
+	}
+	return l.cur.Load().check(addr)
+}
+
+func (l *limits) check(addr netip.Addr) Action {
+	if l.shards == nil {
 		return Allow
 	}
 	k := l.keyOf(addr)
@@ -186,17 +213,18 @@ func (l *Limiter) Check(addr netip.Addr) Action {
 // Enabled reports whether l limits anything. A disabled Limiter (nil, or
 // with no rate) allows every query and keeps no state, so asking it is
 // free of effects.
-func (l *Limiter) Enabled() bool { return l != nil && l.shards != nil }
+func (l *Limiter) Enabled() bool { return l != nil && l.cur.Load().shards != nil }
 
-// Stats returns the counters. They are read one by one, not as a single
-// snapshot.
+// Stats returns the counters since New or the last Reconfigure. They are
+// read one by one, not as a single snapshot.
 func (l *Limiter) Stats() Stats {
 	var s Stats
 	if l == nil {
 		return s
 	}
-	for i := range l.shards {
-		sh := &l.shards[i]
+	shards := l.cur.Load().shards
+	for i := range shards {
+		sh := &shards[i]
 		s.Tracked += int(sh.tracked.Load())
 		s.Allowed += sh.allowed.Load()
 		s.Slipped += sh.slipped.Load()

@@ -268,3 +268,26 @@ func TestCheckDoesNotAllocate(t *testing.T) {
 		t.Errorf("Check of known prefixes allocates %v times per run, want 0", n)
 	}
 }
+
+func TestReconfigure(t *testing.T) {
+	c := &fakeClock{}
+	l := New(Config{Rate: 0, Now: c.Now})
+	a := addr("192.0.2.1")
+	if got := results(l, a, 10); got != strings.Repeat("A", 10) {
+		t.Fatalf("off: %s", got)
+	}
+	l.Reconfigure(Config{Rate: 1, Burst: 2, Slip: NoSlip, Now: c.Now})
+	if !l.Enabled() {
+		t.Fatal("Enabled() false after Reconfigure with a rate")
+	}
+	if got := results(l, a, 4); got != "AADD" {
+		t.Fatalf("rate 1 burst 2: %s, want AADD", got)
+	}
+	if s := l.Stats(); s.Allowed != 2 || s.Dropped != 2 {
+		t.Errorf("Stats() = %+v, want 2 allowed, 2 dropped", s)
+	}
+	l.Reconfigure(Config{Rate: 0, Now: c.Now})
+	if l.Enabled() || results(l, a, 10) != strings.Repeat("A", 10) {
+		t.Error("Reconfigure to rate 0 still limits")
+	}
+}

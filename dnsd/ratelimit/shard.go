@@ -37,7 +37,7 @@ func (s *shard) init(limit int) {
 }
 
 // check debits k's bucket at time now and counts the result.
-func (s *shard) check(l *Limiter, k key, now int64) Action {
+func (s *shard) check(l *limits, k key, now int64) Action {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.get(l, k, now)
@@ -74,7 +74,7 @@ func (s *shard) check(l *Limiter, k key, now int64) Action {
 
 // get returns k's entry, made most recently used, creating it with a
 // full bucket (and evicting the least recently used) if needed.
-func (s *shard) get(l *Limiter, k key, now int64) *entry {
+func (s *shard) get(l *limits, k key, now int64) *entry {
 	if i, ok := s.idx[k]; ok {
 		s.moveToFront(i)
 		return &s.ents[i]

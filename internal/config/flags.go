@@ -2,11 +2,13 @@ package config
 
 import (
 	"flag"
+	"fmt"
 	"time"
 
 	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/dnsmsg"
 	"github.com/shardns/shardns/internal/lifecycle"
+	"github.com/shardns/shardns/internal/lookup"
 	"github.com/shardns/shardns/internal/queue"
 	"github.com/shardns/shardns/internal/redisopt"
 )
@@ -80,6 +82,21 @@ func (r *Resolving) Register(fs *flag.FlagSet) {
 	fs.StringVar(&r.Upstream, "upstream", "", "comma list of upstreams: host:port (UDP, TCP on truncation), tcp://host:port, tls://host:port[#name]; dnsd: for its in-process resolver (without -resolver), empty: the servers of -resolv-conf, never dnsd itself")
 	fs.StringVar(&r.Trusted, "trusted-upstream", "", "comma list of upstreams, written as in -upstream, whose AD bit is passed on (tls:// upstreams always are); AD from any other is cleared")
 	fs.StringVar(&r.Zones, "zones", "", "folder of RFC 1035 zone files (*.zone, *.db) answered locally (dnsd: by its in-process resolver)")
+}
+
+// Rules checks the TTL bounds and returns the policy and serve-stale
+// window answers are stored under (lookup.Rules), at start and on reload.
+func (r *CacheRules) Rules() (lookup.Rules, error) {
+	if r.MaxTTL > 0 && r.MinTTL > r.MaxTTL {
+		return lookup.Rules{}, fmt.Errorf("-min-ttl %v above -max-ttl %v", r.MinTTL, r.MaxTTL)
+	}
+	if r.MaxNegTTL < 0 {
+		return lookup.Rules{}, fmt.Errorf("-max-negative-ttl %v is negative", r.MaxNegTTL)
+	}
+	return lookup.Rules{
+		Policy: dnsmsg.Policy{MinTTL: r.MinTTL, MaxTTL: r.MaxTTL, MaxNegativeTTL: r.MaxNegTTL},
+		Stale:  r.Stale,
+	}, nil
 }
 
 // Logging is where a daemon's log goes and how much of it.

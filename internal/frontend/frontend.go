@@ -92,11 +92,9 @@ func (f *Frontend) Close() error {
 // start, and one that refuses the credentials or the TLS settings is
 // logged at error level (see redisopt.Check); it does not stop the build.
 func Build(f Flags, local lookup.Resolver, reg prometheus.Registerer, log *slog.Logger) (*Frontend, error) {
-	if f.MaxTTL > 0 && f.MinTTL > f.MaxTTL {
-		return nil, fmt.Errorf("frontend: -min-ttl %v above -max-ttl %v", f.MinTTL, f.MaxTTL)
-	}
-	if f.MaxNegTTL < 0 {
-		return nil, fmt.Errorf("frontend: -max-negative-ttl %v is negative", f.MaxNegTTL)
+	rules, err := f.Rules()
+	if err != nil {
+		return nil, fmt.Errorf("frontend: %w", err)
 	}
 	cacheAuth, queueAuth, err := f.RedisAuth.Load()
 	if err != nil {
@@ -153,8 +151,8 @@ func Build(f Flags, local lookup.Resolver, reg prometheus.Registerer, log *slog.
 	cfg := lookup.Config{
 		Store:        fe.Store,
 		Resolver:     res,
-		Policy:       dnsmsg.Policy{MinTTL: f.MinTTL, MaxTTL: f.MaxTTL, MaxNegativeTTL: f.MaxNegTTL},
-		Stale:        f.Stale,
+		Policy:       rules.Policy,
+		Stale:        rules.Stale,
 		PrefetchHits: f.PrefetchHits,
 		WriteBehind:  f.WriteBehind,
 		Registerer:   reg,

@@ -82,8 +82,9 @@ const (
 // calls shared by coalesced misses): Close cancels and waits for them.
 type Chain struct {
 	store   Store
-	batch   batchStore // store, when it can read L1 alone and several keys at once
-	below   Handler    // failure cache → coalesce → store → resolve
+	batch   batchStore   // store, when it can read L1 alone and several keys at once
+	below   Handler      // failure cache → coalesce → store → resolve
+	resolve *resolveStep // the end of below; SetRules changes how it stores answers
 	co      *coalesceStep
 	now     func() time.Time
 	log     *slog.Logger
@@ -124,7 +125,9 @@ func Build(cfg Config) *Chain {
 	m := newMetrics(cfg.Registerer)
 	c := &Chain{store: cfg.Store, now: cfg.Now, log: cfg.Logger, metrics: m}
 	c.scratch.New = func() any { return new(peekScratch) }
-	var h Handler = &resolveStep{resolver: cfg.Resolver, policy: cfg.Policy, stale: cfg.Stale, now: cfg.Now, metrics: m}
+	c.resolve = &resolveStep{resolver: cfg.Resolver, now: cfg.Now, metrics: m}
+	c.SetRules(cfg.Policy, cfg.Stale)
+	var h Handler = c.resolve
 	if cfg.Store != nil {
 		st := &storeStep{next: h, store: cfg.Store, log: cfg.Logger, metrics: m}
 		if cfg.WriteBehind {
@@ -148,6 +151,14 @@ func Build(cfg Config) *Chain {
 		}
 	}
 	return c
+}
+
+// SetRules replaces the TTL policy and the serve-stale window that
+// answers from the resolver are stored under (Config.Policy and
+// Config.Stale), from the next answer on. Entries already cached keep the
+// TTLs and windows they were stored with.
+func (c *Chain) SetRules(policy dnsmsg.Policy, stale time.Duration) {
+	c.resolve.rules.Store(&Rules{Policy: policy, Stale: stale})
 }
 
 // Close stops the chain's background work: no refresh starts from then

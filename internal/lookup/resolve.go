@@ -3,6 +3,7 @@ package lookup
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -15,10 +16,17 @@ import (
 // under the TTL policy.
 type resolveStep struct {
 	resolver Resolver
-	policy   dnsmsg.Policy
-	stale    time.Duration
+	rules    atomic.Pointer[Rules] // replaced by Chain.SetRules
 	now      func() time.Time
 	metrics  *metrics
+}
+
+// Rules are how a resolver's answer becomes a cache entry (NewEntry):
+// the TTL policy and the serve-stale window. A reload replaces them
+// whole.
+type Rules struct {
+	Policy dnsmsg.Policy
+	Stale  time.Duration
 }
 
 func (s *resolveStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, error) {
@@ -38,7 +46,8 @@ func (s *resolveStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, err
 		return nil, fmt.Errorf("%w: the answer is to another question", ErrResolver)
 	}
 	now := s.now()
-	e, cacheable, err := NewEntry(ans, s.policy, s.stale, now)
+	r := s.rules.Load()
+	e, cacheable, err := NewEntry(ans, r.Policy, r.Stale, now)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrResolver, err)
 	}

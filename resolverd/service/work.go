@@ -13,7 +13,6 @@ import (
 
 	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/config"
-	"github.com/shardns/shardns/internal/dnsmsg"
 	"github.com/shardns/shardns/internal/lifecycle"
 	"github.com/shardns/shardns/internal/prefetch"
 	"github.com/shardns/shardns/internal/queue"
@@ -35,11 +34,9 @@ func startWork(ctx context.Context, g *lifecycle.Group, w WorkFlags, res *resolv
 	if len(addrs) == 0 {
 		return errors.New("resolverd: -workers need -redis: the cache shards the answers go to")
 	}
-	if w.MaxTTL > 0 && w.MinTTL > w.MaxTTL {
-		return fmt.Errorf("resolverd: -min-ttl %v above -max-ttl %v", w.MinTTL, w.MaxTTL)
-	}
-	if w.MaxNegTTL < 0 {
-		return fmt.Errorf("resolverd: -max-negative-ttl %v is negative", w.MaxNegTTL)
+	rules, err := w.Rules()
+	if err != nil {
+		return fmt.Errorf("resolverd: %w", err)
 	}
 	cacheAuth, queueAuth, err := w.RedisAuth.Load()
 	if err != nil {
@@ -68,8 +65,8 @@ func startWork(ctx context.Context, g *lifecycle.Group, w WorkFlags, res *resolv
 		_ = redisopt.CheckClient(ctx, log, "queue Redis", c, queueAuth)
 	}
 	wm, err := warm.New(warm.Config{
-		Resolver: res, Store: store, Policy: dnsmsg.Policy{MinTTL: w.MinTTL, MaxTTL: w.MaxTTL, MaxNegativeTTL: w.MaxNegTTL},
-		Stale: w.Stale, Registerer: reg,
+		Resolver: res, Store: store, Policy: rules.Policy,
+		Stale: rules.Stale, Registerer: reg,
 	})
 	if err != nil {
 		return fmt.Errorf("resolverd: %w", err)

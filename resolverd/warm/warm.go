@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -48,7 +49,14 @@ type Config struct {
 // Warmer does warm and refresh tasks.
 type Warmer struct {
 	cfg     Config
+	rules   atomic.Pointer[lookup.Rules] // cfg's Policy and Stale, replaced by SetRules
 	results *prometheus.CounterVec
+}
+
+// SetRules replaces the TTL policy and the serve-stale window (Config's
+// Policy and Stale) for the tasks that store from then on.
+func (w *Warmer) SetRules(policy dnsmsg.Policy, stale time.Duration) {
+	w.rules.Store(&lookup.Rules{Policy: policy, Stale: stale})
 }
 
 // New returns a Warmer.
@@ -63,6 +71,7 @@ func New(cfg Config) (*Warmer, error) {
 		Namespace: "shardns", Subsystem: "warm", Name: "results_total",
 		Help: "Warm and refresh tasks by kind and outcome: stored, uncacheable, skipped (a fresher entry was there), failed.",
 	}, []string{"kind", "outcome"})}
+	w.SetRules(cfg.Policy, cfg.Stale)
 	// Every kind and outcome is exported from the start, at zero.
 	for _, kind := range []string{queue.KindWarm, queue.KindRefresh} {
 		for _, outcome := range []string{"stored", "uncacheable", "skipped", "failed"} {
@@ -126,7 +135,8 @@ func (w *Warmer) handle(ctx context.Context, t *queue.Task) (string, string, err
 		// query path keeps its own short SERVFAIL entries.
 		return "", "failed", fmt.Errorf("warm: %s: upstream answered %s", q.Key, rcode)
 	}
-	e, cacheable, err := lookup.NewEntry(ans, w.cfg.Policy, w.cfg.Stale, w.cfg.Now())
+	r := w.rules.Load()
+	e, cacheable, err := lookup.NewEntry(ans, r.Policy, r.Stale, w.cfg.Now())
 	if err != nil {
 		return "", "failed", fmt.Errorf("warm: %s: %w", q.Key, err)
 	}
