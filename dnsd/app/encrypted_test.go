@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -409,5 +410,168 @@ func TestDoHRequests(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || resp.ProtoMajor != 1 {
 		t.Errorf("HTTP/1.1 GET: %s %s", resp.Proto, resp.Status)
+	}
+}
+
+// queryMsg is a query for name's A records.
+func queryMsg(name string) *dns.Msg {
+	q := new(dns.Msg)
+	q.SetQuestion(name, dns.TypeA)
+	return q
+}
+
+// A client outside -allow: its DoT connection is closed at accept, DoH
+// answers it 403, its DoQ connection is closed with an RFC 9250 error
+// code once the handshake is done.
+func TestEncryptedACL(t *testing.T) {
+	e := startEncrypted(t, "-allow", "10.0.0.0/8")
+	if r, _, err := (&dns.Client{Timeout: 5 * time.Second}).Exchange(queryMsg("www.example.test."), e.udp); err != nil || r.Rcode != dns.RcodeRefused {
+		t.Fatalf("udp from outside -allow: %v, %v; want REFUSED", r, err)
+	}
+	dot := &dns.Client{Net: "tcp-tls", Timeout: 5 * time.Second, TLSConfig: &tls.Config{RootCAs: e.ca.Pool(), ServerName: "127.0.0.1", NextProtos: []string{"dot"}}}
+	if r, _, err := dot.Exchange(queryMsg("www.example.test."), e.dot); err == nil {
+		t.Errorf("dot from outside -allow answered: %v", r)
+	}
+	resp, err := dohClient(e).Get("https://" + e.doh + "/dns-query?dns=" + packB64(t, queryMsg("www.example.test.")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("doh from outside -allow: %s, want 403", resp.Status)
+	}
+	qc, err := dialDoQ(t, e)
+	if err == nil {
+		_, err = doqExchange(context.Background(), qc, queryMsg("www.example.test."))
+	}
+	var ae *quic.ApplicationError
+	if !errors.As(err, &ae) || ae.ErrorCode != 0x5 {
+		t.Errorf("doq from outside -allow: %v, want DOQ_UNSPECIFIED_ERROR (0x5) from the server", err)
+	}
+}
+
+func packB64(t *testing.T, m *dns.Msg) string {
+	t.Helper()
+	m.Id = 0
+	b, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// -rate-limit applies to UDP only, as for TCP: a client whose UDP
+// queries are dropped over the limit has every DoT, DoH and DoQ query
+// answered (a completed handshake proves its address).
+func TestEncryptedRateLimit(t *testing.T) {
+	e := startEncrypted(t, "-rate-limit", "1", "-rate-slip", "0", "-cookies=false")
+	const n = 20
+	udp := &dns.Client{Timeout: 300 * time.Millisecond}
+	answered := 0
+	for range n {
+		if _, _, err := udp.Exchange(queryMsg("www.example.test."), e.udp); err == nil {
+			answered++
+		}
+	}
+	if answered >= n/2 {
+		t.Fatalf("udp: %d of %d answered at 1 query/s; the limit does not bite", answered, n)
+	}
+	dot := &dns.Client{Net: "tcp-tls", Timeout: 5 * time.Second, TLSConfig: &tls.Config{RootCAs: e.ca.Pool(), ServerName: "127.0.0.1", NextProtos: []string{"dot"}}}
+	conn, err := dot.Dial(e.dot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	qc, err := dialDoQ(t, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer qc.CloseWithError(0, "")
+	hc := dohClient(e)
+	for i := range n {
+		if r, _, err := dot.ExchangeWithConn(queryMsg("www.example.test."), conn); err != nil || r.Rcode != dns.RcodeSuccess {
+			t.Fatalf("dot query %d: %v, %v", i, r, err)
+		}
+		if r, err := doqExchange(context.Background(), qc, queryMsg("www.example.test.")); err != nil || r.Rcode != dns.RcodeSuccess {
+			t.Fatalf("doq query %d: %v, %v", i, r, err)
+		}
+		resp, err := hc.Get("https://" + e.doh + "/dns-query?dns=" + packB64(t, queryMsg("www.example.test.")))
+		if err != nil {
+			t.Fatalf("doh query %d: %v", i, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("doh query %d: %s", i, resp.Status)
+		}
+	}
+}
+
+// -max-tcp-per-client counts DoT, DoH and DoQ connections with TCP's: a
+// client holding its one connection over DoT has its DoH connection
+// closed at accept and its DoQ one closed with DOQ_EXCESSIVE_LOAD; once
+// the DoT connection closes, DoH serves it again.
+func TestEncryptedConnectionCaps(t *testing.T) {
+	e := startEncrypted(t, "-max-tcp-per-client", "1")
+	dot := &dns.Client{Net: "tcp-tls", Timeout: 5 * time.Second, TLSConfig: &tls.Config{RootCAs: e.ca.Pool(), ServerName: "127.0.0.1", NextProtos: []string{"dot"}}}
+	conn, err := dot.Dial(e.dot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := dot.ExchangeWithConn(queryMsg("www.example.test."), conn); err != nil {
+		t.Fatalf("dot: %v", err)
+	}
+	get := "https://" + e.doh + "/dns-query?dns=" + packB64(t, queryMsg("www.example.test."))
+	if resp, err := dohClient(e).Get(get); err == nil {
+		resp.Body.Close()
+		t.Errorf("doh over the per-client cap: %s, want the connection closed", resp.Status)
+	}
+	qc, err := dialDoQ(t, e)
+	if err == nil {
+		_, err = doqExchange(context.Background(), qc, queryMsg("www.example.test."))
+	}
+	var ae *quic.ApplicationError
+	if !errors.As(err, &ae) || ae.ErrorCode != 0x4 {
+		t.Errorf("doq over the per-client cap: %v, want DOQ_EXCESSIVE_LOAD (0x4) from the server", err)
+	}
+	conn.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := dohClient(e).Get(get)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("doh after the dot connection closed: %s", resp.Status)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("doh still refused after the dot connection closed: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Encrypted listeners without a certificate, or a certificate without a
+// listener, are refused at start with a clear error.
+func TestEncryptedFlagErrors(t *testing.T) {
+	ca := testcerts.NewCA(t, "flags CA")
+	pair := ca.Server(t, "dnsd", "127.0.0.1")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-dot", "127.0.0.1:0"}, "need -tls-cert and -tls-key"},
+		{[]string{"-doh", "127.0.0.1:0", "-tls-cert", pair.Cert}, "need -tls-cert and -tls-key"},
+		{[]string{"-tls-cert", pair.Cert, "-tls-key", pair.Key}, "none is set"},
+		{[]string{"-doq", "127.0.0.1:0", "-tls-cert", pair.Cert, "-tls-key", pair.Cert}, "no PEM private key"},
+	} {
+		var cfg Config
+		procs.Parse(t, &cfg, append([]string{"-listen", "127.0.0.1:0", "-upstream", "127.0.0.1:1", "-zones", encZones(t)}, tc.args...)...)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := Run(ctx, cfg, slog.New(slog.DiscardHandler))
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error saying %q", tc.args, err, tc.want)
+		}
 	}
 }

@@ -61,6 +61,9 @@ func (s *Server) ListenDoH(addrs []string, cfg *tls.Config) ([]net.Addr, error) 
 			WriteTimeout:   s.cfg.TCPReadTimeout + s.cfg.WriteTimeout + lookupAllowance,
 			IdleTimeout:    s.cfg.TCPIdleTimeout,
 			MaxHeaderBytes: dohMaxHeaderBytes,
+			// As many requests at once on one connection as TCP has
+			// queries in flight on one.
+			HTTP2: &http.HTTP2Config{MaxConcurrentStreams: s.cfg.MaxTCPInFlight},
 			// Handshake failures and bad requests from the Internet are
 			// not the operator's errors.
 			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
