@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"testing"
 	"time"
 
@@ -25,9 +26,10 @@ type encEnv struct {
 	*env
 	dot, doh, doq string
 	ca            *testcerts.CA
+	hc            *http.Client // DoH over HTTP/2, its connection kept
 }
 
-func startEncrypted(t *testing.T, h *handler, cfg transport.Config) *encEnv {
+func startEncrypted(t testing.TB, h *handler, cfg transport.Config) *encEnv {
 	t.Helper()
 	e := &encEnv{env: start(t, h, cfg), ca: testcerts.NewCA(t, "transport test CA")}
 	pair := e.ca.Server(t, "server", "127.0.0.1")
@@ -46,6 +48,9 @@ func startEncrypted(t *testing.T, h *handler, cfg transport.Config) *encEnv {
 		}
 		*l.addr = bound[0].String()
 	}
+	tr := &http.Transport{TLSClientConfig: e.clientTLS(), ForceAttemptHTTP2: true}
+	e.hc = &http.Client{Timeout: hangBound, Transport: tr}
+	t.Cleanup(tr.CloseIdleConnections)
 	return e
 }
 
@@ -53,7 +58,7 @@ func (e *encEnv) clientTLS(alpn ...string) *tls.Config {
 	return &tls.Config{RootCAs: e.ca.Pool(), ServerName: "127.0.0.1", NextProtos: alpn}
 }
 
-func (e *encEnv) dialDoT(t *testing.T) *tls.Conn {
+func (e *encEnv) dialDoT(t testing.TB) *tls.Conn {
 	t.Helper()
 	c, err := tls.DialWithDialer(&net.Dialer{Timeout: hangBound}, "tcp", e.dot, e.clientTLS("dot"))
 	if err != nil {
@@ -63,7 +68,7 @@ func (e *encEnv) dialDoT(t *testing.T) *tls.Conn {
 	return c
 }
 
-func (e *encEnv) dialDoQ(t *testing.T, cfg *quic.Config) *quic.Conn {
+func (e *encEnv) dialDoQ(t testing.TB, cfg *quic.Config) *quic.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), hangBound)
 	defer cancel()
@@ -99,8 +104,7 @@ func askDoQ(c *quic.Conn, req []byte) ([]byte, error) {
 }
 
 func (e *encEnv) postDoH(req []byte) (*http.Response, []byte, error) {
-	c := &http.Client{Timeout: hangBound, Transport: &http.Transport{TLSClientConfig: e.clientTLS(), ForceAttemptHTTP2: true}}
-	resp, err := c.Post("https://"+e.doh+"/dns-query", "application/dns-message", bytes.NewReader(req))
+	resp, err := e.hc.Post("https://"+e.doh+"/dns-query", "application/dns-message", bytes.NewReader(req))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -245,5 +249,89 @@ func TestDoQProtocolError(t *testing.T) {
 	}
 	if n := e.metricWith(t, "shardns_dns_doq_errors_total", "code", "DOQ_PROTOCOL_ERROR"); n != 4 {
 		t.Errorf("doq_errors_total{DOQ_PROTOCOL_ERROR} = %v, want 4", n)
+	}
+}
+
+// A certificate reloaded while the listeners run is presented from the
+// next handshake on, over DoT, DoH and DoQ; a connection made before
+// keeps working.
+func TestEncryptedCertificateReload(t *testing.T) {
+	e := &encEnv{env: start(t, newHandler(), transport.Config{}), ca: testcerts.NewCA(t, "reload CA")}
+	first, second := e.ca.Server(t, "first", "127.0.0.1"), e.ca.Server(t, "second", "127.0.0.1")
+	dir := t.TempDir()
+	certFile, keyFile := dir+"/cert.pem", dir+"/key.pem"
+	copyTo := func(p testcerts.Pair) {
+		for src, dst := range map[string]string{p.Cert: certFile, p.Key: keyFile} {
+			b, err := os.ReadFile(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(dst, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	copyTo(first)
+	cert, err := tlsconf.NewCertificate(tlsconf.File{Flag: "tls-cert", Path: certFile}, tlsconf.File{Flag: "tls-key", Path: keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := cert.ServerConfig()
+	for _, l := range []struct {
+		listen func([]string, *tls.Config) ([]net.Addr, error)
+		addr   *string
+	}{{e.srv.ListenDoT, &e.dot}, {e.srv.ListenDoH, &e.doh}, {e.srv.ListenDoQ, &e.doq}} {
+		bound, err := l.listen([]string{"127.0.0.1:0"}, tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*l.addr = bound[0].String()
+	}
+	// serials are the certificates' serial numbers each listener presents
+	// to a new connection.
+	serials := func() [3]string {
+		var out [3]string
+		dot := e.dialDoT(t)
+		out[0] = dot.ConnectionState().PeerCertificates[0].SerialNumber.String()
+		dot.Close()
+		h, err := tls.DialWithDialer(&net.Dialer{Timeout: hangBound}, "tcp", e.doh, e.clientTLS("h2"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[1] = h.ConnectionState().PeerCertificates[0].SerialNumber.String()
+		h.Close()
+		q := e.dialDoQ(t, nil)
+		out[2] = q.ConnectionState().TLS.PeerCertificates[0].SerialNumber.String()
+		q.CloseWithError(0, "")
+		return out
+	}
+	before := serials()
+	if before[0] != before[1] || before[1] != before[2] {
+		t.Fatalf("listeners present different certificates: %v", before)
+	}
+	kept := e.dialDoT(t)
+	copyTo(second)
+	if err := cert.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	after := serials()
+	for i, proto := range []string{"dot", "doh", "doq"} {
+		if after[i] == before[i] {
+			t.Errorf("%s presents the first certificate after Reload", proto)
+		}
+	}
+	send(t, kept, framed(query(t, "a", 9)))
+	if id := readReply(t, kept); id != 9 {
+		t.Errorf("connection made before Reload: reply %d, want 9", id)
+	}
+	// Files that do not load leave the served certificate as it was.
+	if err := os.WriteFile(keyFile, []byte("broken"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := cert.Reload(); err == nil {
+		t.Fatal("Reload of a broken key succeeded")
+	}
+	if got := serials(); got != after {
+		t.Errorf("after a failed Reload: %v, want %v", got, after)
 	}
 }
