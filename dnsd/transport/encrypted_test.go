@@ -1,9 +1,11 @@
 package transport_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -202,23 +204,46 @@ func TestEncryptedDrain(t *testing.T) {
 }
 
 // An encrypted connection with nothing to do is closed after the idle
-// timeout.
+// timeout, well before the read timeout (set long here) would close it.
 func TestEncryptedIdleTimeout(t *testing.T) {
-	e := startEncrypted(t, newHandler(), transport.Config{TCPIdleTimeout: 300 * time.Millisecond})
+	const idle, readTimeout = 300 * time.Millisecond, 8 * time.Second
+	e := startEncrypted(t, newHandler(), transport.Config{TCPIdleTimeout: idle, TCPReadTimeout: readTimeout})
 	dot := e.dialDoT(t)
 	doq := e.dialDoQ(t, &quic.Config{MaxIdleTimeout: time.Minute})
 	if _, err := askDoQ(doq, query(t, "a", 0)); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	expectClosed(t, dot)
-	select {
-	case <-doq.Context().Done():
-	case <-time.After(hangBound):
-		t.Fatal("doq connection still open after the idle timeout")
+	if n := e.gaugeWith(t, "shardns_dns_encrypted_connections", "proto", "doq"); n != 1 {
+		t.Fatalf("open DoQ connections: %v, want 1", n)
 	}
-	if d := time.Since(start); d < 200*time.Millisecond {
-		t.Errorf("closed after %v, before the idle timeout", d)
+	// DoH over HTTP/1.1: one request answered, then the connection idles.
+	doh, err := tls.DialWithDialer(&net.Dialer{Timeout: hangBound}, "tcp", e.doh, e.clientTLS("http/1.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer doh.Close()
+	get := "GET /dns-query?dns=" + base64.RawURLEncoding.EncodeToString(query(t, "a", 0)) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+	send(t, doh, []byte(get))
+	doh.SetReadDeadline(time.Now().Add(hangBound))
+	resp, err := http.ReadResponse(bufio.NewReader(doh), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("DoH over HTTP/1.1: %s", resp.Status)
+	}
+	start := time.Now()
+	expectClosed(t, doh)
+	expectClosed(t, dot)
+	// QUIC closes an idle connection silently (RFC 9000 §10.1): the
+	// server's count of open DoQ connections shows it.
+	waitFor(t, "the idle DoQ connection closed", func() bool {
+		return e.gaugeWith(t, "shardns_dns_encrypted_connections", "proto", "doq") == 0
+	})
+	if d := time.Since(start); d < idle*2/3 || d > readTimeout/2 {
+		t.Errorf("idle connections closed after %v; the idle timeout is %v", d, idle)
 	}
 }
 
@@ -334,4 +359,27 @@ func TestEncryptedCertificateReload(t *testing.T) {
 	if got := serials(); got != after {
 		t.Errorf("after a failed Reload: %v, want %v", got, after)
 	}
+}
+
+// gaugeWith is the value of the gauge name{label=value} in e's registry
+// (0 when it has no such series yet).
+func (e *env) gaugeWith(t testing.TB, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == label && lp.GetValue() == value {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
