@@ -41,7 +41,7 @@ const dohMaxHeaderBytes = 128 << 10
 // caps (one over a cap is closed at accept) and close after
 // TCPIdleTimeout idle. It returns the bound addresses.
 func (s *Server) ListenDoH(addrs []string, cfg *tls.Config) ([]net.Addr, error) {
-	tc, err := withALPN(cfg, "h2", "http/1.1")
+	tc, err := withALPN(cfg, protoDoH, "h2", "http/1.1")
 	if err != nil {
 		return nil, err
 	}

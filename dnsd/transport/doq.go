@@ -48,7 +48,7 @@ var doqCodeNames = map[quic.ApplicationErrorCode]string{
 // TCPIdleTimeout closes, and at most MaxTCPInFlight streams are open on
 // one. It returns the bound addresses.
 func (s *Server) ListenDoQ(addrs []string, cfg *tls.Config) ([]net.Addr, error) {
-	tc, err := withALPN(cfg, protoDoQ)
+	tc, err := withALPN(cfg, protoDoQ, "doq")
 	if err != nil {
 		return nil, err
 	}

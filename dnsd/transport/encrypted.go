@@ -106,10 +106,10 @@ func (s *Server) addStop(stop func(ctx context.Context)) {
 	}
 }
 
-// withALPN is cfg for one protocol: a copy that offers only alpn.
-func withALPN(cfg *tls.Config, alpn ...string) (*tls.Config, error) {
+// withALPN is cfg for the listener proto: a copy that offers only alpn.
+func withALPN(cfg *tls.Config, proto string, alpn ...string) (*tls.Config, error) {
 	if cfg == nil || (len(cfg.Certificates) == 0 && cfg.GetCertificate == nil && cfg.GetConfigForClient == nil) {
-		return nil, fmt.Errorf("transport: %s needs a TLS configuration with a certificate", alpn[0])
+		return nil, fmt.Errorf("transport: %s needs a TLS configuration with a certificate", proto)
 	}
 	c := cfg.Clone()
 	c.NextProtos = alpn
@@ -122,7 +122,7 @@ func withALPN(cfg *tls.Config, alpn ...string) (*tls.Config, error) {
 // handshake must finish within TCPReadTimeout). It returns the bound
 // addresses.
 func (s *Server) ListenDoT(addrs []string, cfg *tls.Config) ([]net.Addr, error) {
-	tc, err := withALPN(cfg, protoDoT)
+	tc, err := withALPN(cfg, protoDoT, "dot")
 	if err != nil {
 		return nil, err
 	}

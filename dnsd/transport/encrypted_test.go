@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -382,4 +383,18 @@ func (e *env) gaugeWith(t testing.TB, name, label, value string) float64 {
 		}
 	}
 	return 0
+}
+
+// A listener without a certificate is refused at once, saying which.
+func TestEncryptedNeedsCertificate(t *testing.T) {
+	e := start(t, newHandler(), transport.Config{})
+	for name, listen := range map[string]func([]string, *tls.Config) ([]net.Addr, error){
+		"dot": e.srv.ListenDoT, "doh": e.srv.ListenDoH, "doq": e.srv.ListenDoQ,
+	} {
+		for _, cfg := range []*tls.Config{nil, {}} {
+			if _, err := listen([]string{"127.0.0.1:0"}, cfg); err == nil || !strings.Contains(err.Error(), name+" needs a TLS configuration") {
+				t.Errorf("%s with %v: %v", name, cfg, err)
+			}
+		}
+	}
 }
