@@ -45,6 +45,7 @@ type Config struct {
 	config.ClientACL
 	config.Logging
 	config.Drain
+	Encrypted
 	ResolvConf string
 	HTTP       string
 	HTTPAccess api.Flags
@@ -65,6 +66,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	c.ClientACL.Register(fs)
 	c.Logging.Register(fs)
 	c.Drain.Register(fs)
+	c.Encrypted.Register(fs)
 	fs.StringVar(&c.ResolvConf, "resolv-conf", "/etc/resolv.conf", "where the default upstreams are read from")
 	fs.StringVar(&c.HTTP, "http", "", "serve the REST API (lookups, health, metrics) in-process on this address, e.g. 127.0.0.1:8080; its /lookup and /dns-query obey -allow")
 	c.HTTPAccess.Register(fs)
@@ -119,6 +121,10 @@ func start(g *lifecycle.Group, cfg Config, listen []string, log *slog.Logger) er
 	if err != nil {
 		return err
 	}
+	cert, err := cfg.Encrypted.Certificate()
+	if err != nil {
+		return err
+	}
 	var apiToken string
 	if cfg.HTTP != "" {
 		if err := cfg.HTTPAccess.Check(); err != nil {
@@ -146,6 +152,9 @@ func start(g *lifecycle.Group, cfg Config, listen []string, log *slog.Logger) er
 	g.Add("dns server", lifecycle.Part{Drain: srv.Shutdown})
 	if err := srv.Listen(listen); err != nil {
 		return fmt.Errorf("dnsd: %w", err)
+	}
+	if err := listenEncrypted(srv, cfg.Encrypted, cert, log); err != nil {
+		return err
 	}
 	https, err := httpserve.StartAll(log,
 		httpserve.Side{Addr: cfg.HTTP, WriteTimeout: 10 * time.Second, Handler: func() http.Handler {

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -20,9 +21,18 @@ type tcpConn struct {
 	sem  chan struct{} // queries in flight on this connection
 	wmu  sync.Mutex
 	wg   sync.WaitGroup
+
+	// rw is what queries are read from and replies written to: conn, or
+	// a TLS session over it (DoT, RFC 7858).
+	rw  net.Conn
+	tls *tls.Conn // the session in rw, handshaken first; nil: plain TCP
+	// onClose, when set, runs once the connection is closed.
+	onClose func()
 }
 
-func (s *Server) acceptTCP(ln *net.TCPListener) {
+// acceptTCP accepts connections on ln; with tlsCfg they are DoT: each
+// carries a TLS session, and TCP's framing inside it.
+func (s *Server) acceptTCP(ln *net.TCPListener, tlsCfg *tls.Config) {
 	defer s.wg.Done()
 	var delay time.Duration
 	for {
@@ -44,11 +54,15 @@ func (s *Server) acceptTCP(ln *net.TCPListener) {
 			refuse(conn)
 			continue
 		}
-		c := &tcpConn{conn: conn, sem: make(chan struct{}, s.cfg.MaxTCPInFlight), key: clientKey(peer.Addr())}
+		c := &tcpConn{conn: conn, rw: conn, sem: make(chan struct{}, s.cfg.MaxTCPInFlight), key: clientKey(peer.Addr())}
 		c.peer = Peer{Addr: peer, TCP: true}
+		if tlsCfg != nil {
+			c.tls = tls.Server(conn, tlsCfg)
+			c.rw = c.tls
+		}
 		s.mu.Lock()
 		stopping := s.stopping.Load() // accepted as Shutdown began
-		full := len(s.conns) >= s.cfg.MaxTCPConns
+		full := len(s.conns)+s.enc.others >= s.cfg.MaxTCPConns
 		over := !full && s.perClient[c.key] >= s.cfg.MaxTCPPerClient
 		if !stopping && !over && !full {
 			s.conns[c] = struct{}{}
@@ -105,7 +119,7 @@ func addrPort(a net.Addr) netip.AddrPort {
 // server close idle connections sooner).
 func (s *Server) idleTimeout() time.Duration {
 	s.mu.Lock()
-	busy := len(s.conns) > s.cfg.MaxTCPConns/2
+	busy := len(s.conns)+s.enc.others > s.cfg.MaxTCPConns/2
 	s.mu.Unlock()
 	if busy {
 		return min(time.Second, s.cfg.TCPIdleTimeout)
@@ -116,7 +130,7 @@ func (s *Server) idleTimeout() time.Duration {
 func (s *Server) serveTCP(c *tcpConn) {
 	defer func() {
 		c.wg.Wait() // replies still being written need the connection
-		c.conn.Close()
+		c.rw.Close()
 		s.mu.Lock()
 		delete(s.conns, c)
 		if s.perClient[c.key]--; s.perClient[c.key] <= 0 {
@@ -124,21 +138,27 @@ func (s *Server) serveTCP(c *tcpConn) {
 		}
 		s.mu.Unlock()
 		s.metrics.tcpConns.Dec()
+		if c.onClose != nil {
+			c.onClose()
+		}
 		s.wg.Done()
 	}()
+	if c.tls != nil && !s.handshake(c) {
+		return
+	}
 	var lenBuf [2]byte
 	for !s.stopping.Load() {
 		// Wait for the next length prefix; the idle timeout applies only
 		// while no query is in flight.
 		c.conn.SetReadDeadline(time.Now().Add(s.idleTimeout()))
-		if _, err := io.ReadFull(c.conn, lenBuf[:1]); err != nil {
+		if _, err := io.ReadFull(c.rw, lenBuf[:1]); err != nil {
 			if isTimeout(err) && len(c.sem) > 0 {
 				continue
 			}
 			return
 		}
 		c.conn.SetReadDeadline(time.Now().Add(s.cfg.TCPReadTimeout))
-		if _, err := io.ReadFull(c.conn, lenBuf[1:]); err != nil {
+		if _, err := io.ReadFull(c.rw, lenBuf[1:]); err != nil {
 			return
 		}
 		n := int(binary.BigEndian.Uint16(lenBuf[:]))
@@ -147,7 +167,7 @@ func (s *Server) serveTCP(c *tcpConn) {
 			return // RFC 7766 §8: a malformed stream cannot be resynchronised
 		}
 		req := make([]byte, n)
-		if _, err := io.ReadFull(c.conn, req); err != nil {
+		if _, err := io.ReadFull(c.rw, req); err != nil {
 			return
 		}
 		select {
@@ -182,7 +202,7 @@ func (s *Server) answerTCP(c *tcpConn, req []byte) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-	if _, err := c.conn.Write(out); err != nil {
+	if _, err := c.rw.Write(out); err != nil {
 		// A client that does not read its replies loses the connection.
 		c.conn.Close()
 	}

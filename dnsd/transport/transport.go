@@ -164,6 +164,7 @@ type Server struct {
 	conns     map[*tcpConn]struct{}
 	perClient map[netip.Addr]int // open connections by clientKey
 	addrs     []net.Addr
+	enc       encState // DoH and DoQ listeners (see encrypted.go)
 }
 
 // udpReadSize is the largest query read over UDP. Real queries are far
@@ -221,7 +222,7 @@ func (s *Server) Listen(addrs []string) error {
 			}
 			go s.readUDP(pc, w, dstInfo && dstInfoWorks)
 		}
-		go s.acceptTCP(ln)
+		go s.acceptTCP(ln, nil)
 		s.log.Info("serving DNS", "udp", pcs[0].LocalAddr().String(), "udp_sockets", len(pcs), "tcp", ln.Addr().String())
 	}
 	return nil
@@ -312,8 +313,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = c.conn.CloseRead()
 	}
 	pcs, senders := s.pcs, s.senders
-	s.pcs, s.lns, s.senders = nil, nil, nil
+	stops := s.enc.stops
+	s.pcs, s.lns, s.senders, s.enc.stops = nil, nil, nil, nil
 	s.mu.Unlock()
+	for _, stop := range stops {
+		stop(ctx) // DoH and DoQ: stop accepting, drain in s.wg
+	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
