@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shardns/shardns/resolverd/forward"
@@ -138,6 +140,20 @@ func Open(cfg Config) (*Resolver, error) {
 func (r *Resolver) forwarders() []*forward.Forwarder {
 	if st := r.cur.Load(); st.router != nil {
 		return st.router.Forwarders()
+	}
+	return nil
+}
+
+// Zones returns the apexes of the local zones the resolver answers now,
+// lower case, sorted.
+func (r *Resolver) Zones() []string {
+	if st := r.cur.Load(); st.zones != nil {
+		out := st.zones.Zones()
+		for i, z := range out {
+			out[i] = dns.CanonicalName(z)
+		}
+		slices.Sort(out)
+		return out
 	}
 	return nil
 }
