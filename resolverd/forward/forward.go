@@ -10,6 +10,10 @@
 // is counted and ignored; the read goes on until the attempt's deadline,
 // so forged datagrams neither answer nor fail a query. AD is cleared in
 // answers from upstreams that are not trusted.
+//
+// A Router forwards per zone: each group of upstreams (a Route, written
+// as ParseRoutes reads it) is a Forwarder of its own, and a query goes to
+// the group of the longest zone its name lies in, "." being the default.
 package forward
 
 import (
