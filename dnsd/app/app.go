@@ -32,6 +32,7 @@ import (
 	"github.com/shardns/shardns/internal/lookup"
 	"github.com/shardns/shardns/internal/pprofhttp"
 	"github.com/shardns/shardns/internal/procmetrics"
+	"github.com/shardns/shardns/resolverd/forward"
 	"github.com/shardns/shardns/resolverd/resolve"
 )
 
@@ -232,19 +233,34 @@ func mode(cfg Config) string {
 // own (resolve.Open): local zones, then upstreams, by default the servers
 // of -resolv-conf that are not dnsd itself.
 func newInProcess(cfg Config, listen []string, reg prometheus.Registerer, log *slog.Logger) (*resolve.Resolver, error) {
-	ups := config.List(cfg.Upstream)
-	if len(ups) == 0 {
-		ups = systemUpstreams(cfg.ResolvConf, listen)
+	rcfg, err := InProcessConfig(cfg, listen)
+	if err != nil {
+		return nil, err
 	}
-	if len(ups) == 0 && cfg.Zones == "" {
-		return nil, fmt.Errorf("dnsd: no upstream: %s names none but dnsd itself; set -upstream", cfg.ResolvConf)
-	}
-	res, err := resolve.Open(resolve.Config{
-		Upstreams: ups, Trusted: config.List(cfg.Trusted), Zones: cfg.Zones,
-		Registerer: reg, Logger: log,
-	})
+	rcfg.Registerer, rcfg.Logger = reg, log
+	res, err := resolve.Open(rcfg)
 	if err != nil {
 		return nil, fmt.Errorf("dnsd: %w", err)
 	}
 	return res, nil
+}
+
+// InProcessConfig is the in-process resolver cfg's flags describe, for
+// resolve.Open and, on reload, resolve.Resolver.Reload (without a
+// Registerer or a Logger: the caller sets them). Without -upstream and
+// without a "." group in -forward, the default group is the servers of
+// -resolv-conf that are not dnsd itself (listen).
+func InProcessConfig(cfg Config, listen []string) (resolve.Config, error) {
+	routes, err := forward.ParseRoutes(cfg.Forward)
+	if err != nil {
+		return resolve.Config{}, fmt.Errorf("dnsd: -forward: %w", err)
+	}
+	ups := config.List(cfg.Upstream)
+	if len(ups) == 0 && !forward.HasDefault(routes) {
+		ups = systemUpstreams(cfg.ResolvConf, listen)
+	}
+	if len(ups) == 0 && len(routes) == 0 && cfg.Zones == "" {
+		return resolve.Config{}, fmt.Errorf("dnsd: no upstream: %s names none but dnsd itself; set -upstream", cfg.ResolvConf)
+	}
+	return resolve.Config{Upstreams: ups, Forward: routes, Trusted: config.List(cfg.Trusted), Zones: cfg.Zones}, nil
 }

@@ -75,13 +75,15 @@ type Resolving struct {
 	Upstream string
 	Trusted  string
 	Zones    string
+	Forward  string
 }
 
-// Register defines -upstream, -trusted-upstream and -zones on fs.
+// Register defines -upstream, -trusted-upstream, -zones and -forward on fs.
 func (r *Resolving) Register(fs *flag.FlagSet) {
 	fs.StringVar(&r.Upstream, "upstream", "", "comma list of upstreams: host:port (UDP, TCP on truncation), tcp://host:port, tls://host:port[#name]; dnsd: for its in-process resolver (without -resolver), empty: the servers of -resolv-conf, never dnsd itself")
 	fs.StringVar(&r.Trusted, "trusted-upstream", "", "comma list of upstreams, written as in -upstream, whose AD bit is passed on (tls:// upstreams always are); AD from any other is cleared")
 	fs.StringVar(&r.Zones, "zones", "", "folder of RFC 1035 zone files (*.zone, *.db) answered locally (dnsd: by its in-process resolver)")
+	fs.StringVar(&r.Forward, "forward", "", "per-zone forwarding: zone=upstream,upstream;zone=upstream, upstreams written as in -upstream; a name goes to the group of the longest zone it lies in, \".\" being the default group (-upstream, if given, is the \".\" group, and giving both is an error); local -zones answer first")
 }
 
 // Rules checks the TTL bounds and returns the policy and serve-stale

@@ -136,8 +136,8 @@ func TestReplyAgesPatchesAndKeepsRecords(t *testing.T) {
 	if err := got.Unpack(wire); err != nil {
 		t.Fatalf("reply does not parse: %v", err)
 	}
-	if got.Id != 0xBEEF || !got.Response || !got.RecursionDesired || !got.RecursionAvailable || got.Authoritative {
-		t.Errorf("header: id %#x qr %v rd %v ra %v aa %v; want the query's ID, qr rd ra, no aa", got.Id, got.Response, got.RecursionDesired, got.RecursionAvailable, got.Authoritative)
+	if got.Id != 0xBEEF || !got.Response || !got.RecursionDesired || !got.RecursionAvailable || !got.Authoritative {
+		t.Errorf("header: id %#x qr %v rd %v ra %v aa %v; want the query's ID, qr rd ra, and the answer's aa (a local zone's)", got.Id, got.Response, got.RecursionDesired, got.RecursionAvailable, got.Authoritative)
 	}
 	if got.AuthenticatedData {
 		t.Error("AD set for a client that sent neither AD nor DO")

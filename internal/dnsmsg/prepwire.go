@@ -11,7 +11,7 @@ import (
 // PrepareWire lays out ans, a packed answer, for the cache, and says how
 // long it may be cached: what Prepare and CacheTTL give for the unpacked
 // message, found by walking the wire. The stored answer is ans rewritten
-// in place (ID 0, AA cleared, RA set, the trailing OPT record cut off,
+// in place (ID 0, AA kept, RA set, the trailing OPT record cut off,
 // every TTL clamped as Prepare does) and keeps ans's encoding.
 //
 // ans must add up: every record its header counts, nothing after the
@@ -38,8 +38,7 @@ func (p Policy) PrepareWire(ans []byte) (st Stored, ttl uint32, cacheable bool, 
 	}
 	msg := ans[:w.end]
 	msg[0], msg[1] = 0, 0
-	msg[2] &^= 0x04 // AA
-	msg[3] |= 0x80  // RA
+	msg[3] |= 0x80 // RA
 	if w.optAt > 0 {
 		msg = msg[:w.optAt]
 		binary.BigEndian.PutUint16(msg[10:], binary.BigEndian.Uint16(msg[10:])-1)

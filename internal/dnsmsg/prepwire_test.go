@@ -219,7 +219,7 @@ func TestPrepareWireMatchesPrepare(t *testing.T) {
 }
 
 // TestPrepareWireInPlace checks the layout of a common answer byte for
-// byte: ID 0, AA cleared, RA set, the OPT record cut, TTLs clamped.
+// byte: ID 0, AA kept, RA set, the OPT record cut, TTLs clamped.
 func TestPrepareWireInPlace(t *testing.T) {
 	m := answer(t, "www.example.com.", dns.TypeA, dns.RcodeSuccess,
 		[]string{"www.example.com. 30 IN A 192.0.2.1", "www.example.com. 4000 IN A 192.0.2.2"},
@@ -244,8 +244,8 @@ func TestPrepareWireInPlace(t *testing.T) {
 	if err := got.Unpack(st.Msg); err != nil {
 		t.Fatal(err)
 	}
-	if got.Id != 0 || got.Authoritative || !got.RecursionAvailable || got.IsEdns0() != nil || len(got.Extra) != 0 {
-		t.Fatalf("stored header or OPT wrong:\n%v", got)
+	if got.Id != 0 || !got.Authoritative || !got.RecursionAvailable || got.IsEdns0() != nil || len(got.Extra) != 0 {
+		t.Fatalf("stored header or OPT wrong (want ID 0, AA kept, RA set, no OPT):\n%v", got)
 	}
 	for i, rr := range append(got.Answer, got.Ns...) {
 		if rr.Header().Ttl != 60 {

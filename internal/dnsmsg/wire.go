@@ -22,8 +22,10 @@ type Stored struct {
 }
 
 // Prepare packs m for the cache. The stored answer is a recursive
-// server's: RA set, AA cleared (data served from a cache is not
-// authoritative, RFC 1035 §6.1.3 and RFC 2181 §5.4.1). When cacheable is true every TTL is raised
+// server's, RA set, and keeps m's AA: the resolvers of shardns set AA only
+// on answers from their own local zones (forwarded answers never carry
+// it), and a copy of the server's own zone data served from its cache
+// stays authoritative, as Unbound serves its local data. When cacheable is true every TTL is raised
 // to minTTL and capped at ttl (the entry's lifetime), so no reply built from
 // the entry can show a TTL longer than the entry has left. Otherwise TTLs are
 // left as they are, except that values with the top bit set become 0. m is
@@ -32,7 +34,6 @@ func Prepare(m *dns.Msg, ttl, minTTL uint32, cacheable bool) (Stored, error) {
 	c := *m
 	c.Id = 0
 	c.Compress = true
-	c.Authoritative = false
 	c.RecursionAvailable = true
 	c.Extra = withoutOPT(m.Extra)
 	wire, err := c.Pack()

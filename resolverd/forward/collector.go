@@ -4,25 +4,33 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// collector exports the forwarder's per-upstream state to Prometheus, read
+// collector exports the forwarders' per-upstream state to Prometheus, read
 // at scrape time from Upstreams, so the query path pays nothing for it.
 // Every series exists from the first scrape (counters at 0), so rates and
 // alerts on them work from the start.
 type collector struct {
-	f                                      *Forwarder
+	current                                func() []*Forwarder
 	healthy, rtt, failures, ignored        *prometheus.Desc
 	case0x20, caseMismatches, serverCookie *prometheus.Desc
 }
 
-// Collector returns a Prometheus collector of the forwarder's upstreams:
-// health, smoothed RTT, failed attempts, ignored replies (forged, stale or
-// malformed: alert on any rate of them), 0x20 state and case mismatches,
-// and whether a server cookie is held. Register it on the daemon's
-// registry.
+// Collector returns a Prometheus collector of the forwarder's upstreams
+// (see NewCollector). Register it on the daemon's registry.
 func (f *Forwarder) Collector() prometheus.Collector {
-	labels := []string{"upstream"}
+	return NewCollector(func() []*Forwarder { return []*Forwarder{f} })
+}
+
+// NewCollector returns a Prometheus collector of the upstreams of the
+// forwarders current returns at each scrape, labelled by upstream and by
+// group (the zone each forwarder serves): health, smoothed RTT, failed
+// attempts, ignored replies (forged, stale or malformed: alert on any rate
+// of them), 0x20 state and case mismatches, and whether a server cookie is
+// held. Reading the forwarders at scrape time lets one registered
+// collector follow a resolver whose forwarders are replaced on reload.
+func NewCollector(current func() []*Forwarder) prometheus.Collector {
+	labels := []string{"upstream", "group"}
 	return &collector{
-		f: f,
+		current: current,
 		healthy: prometheus.NewDesc("shardns_upstream_healthy",
 			"1 while the upstream is healthy, 0 after repeated failures until a probe succeeds.", labels, nil),
 		rtt: prometheus.NewDesc("shardns_upstream_rtt_seconds",
@@ -51,14 +59,17 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	for _, u := range c.f.Upstreams() {
-		ch <- prometheus.MustNewConstMetric(c.healthy, prometheus.GaugeValue, b2f(u.Healthy), u.Address)
-		ch <- prometheus.MustNewConstMetric(c.rtt, prometheus.GaugeValue, u.RTT.Seconds(), u.Address)
-		ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(u.TotalFailures), u.Address)
-		ch <- prometheus.MustNewConstMetric(c.ignored, prometheus.CounterValue, float64(u.Ignored), u.Address)
-		ch <- prometheus.MustNewConstMetric(c.case0x20, prometheus.GaugeValue, b2f(u.Case0x20), u.Address)
-		ch <- prometheus.MustNewConstMetric(c.caseMismatches, prometheus.CounterValue, float64(u.CaseMismatches), u.Address)
-		ch <- prometheus.MustNewConstMetric(c.serverCookie, prometheus.GaugeValue, b2f(u.ServerCookie), u.Address)
+	for _, f := range c.current() {
+		g := f.Group()
+		for _, u := range f.Upstreams() {
+			ch <- prometheus.MustNewConstMetric(c.healthy, prometheus.GaugeValue, b2f(u.Healthy), u.Address, g)
+			ch <- prometheus.MustNewConstMetric(c.rtt, prometheus.GaugeValue, u.RTT.Seconds(), u.Address, g)
+			ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(u.TotalFailures), u.Address, g)
+			ch <- prometheus.MustNewConstMetric(c.ignored, prometheus.CounterValue, float64(u.Ignored), u.Address, g)
+			ch <- prometheus.MustNewConstMetric(c.case0x20, prometheus.GaugeValue, b2f(u.Case0x20), u.Address, g)
+			ch <- prometheus.MustNewConstMetric(c.caseMismatches, prometheus.CounterValue, float64(u.CaseMismatches), u.Address, g)
+			ch <- prometheus.MustNewConstMetric(c.serverCookie, prometheus.GaugeValue, b2f(u.ServerCookie), u.Address, g)
+		}
 	}
 }
 

@@ -10,6 +10,10 @@
 // is counted and ignored; the read goes on until the attempt's deadline,
 // so forged datagrams neither answer nor fail a query. AD is cleared in
 // answers from upstreams that are not trusted.
+//
+// A Router forwards per zone: each group of upstreams (a Route, written
+// as ParseRoutes reads it) is a Forwarder of its own, and a query goes to
+// the group of the longest zone its name lies in, "." being the default.
 package forward
 
 import (
@@ -55,12 +59,16 @@ type Config struct {
 	Trusted []string
 	// Logger receives health changes; nil discards them.
 	Logger *slog.Logger
+	// Group names the zone this forwarder serves (a Route's Zone), the
+	// group label of its metrics and logs; "" means ".", the default.
+	Group string
 }
 
 // Forwarder sends queries to a fixed set of upstreams. It is safe for
 // concurrent use. Close stops its health checker.
 type Forwarder struct {
 	ups            []*upstream
+	group          string
 	timeout        time.Duration
 	healthInterval time.Duration
 	log            *slog.Logger
@@ -80,6 +88,7 @@ func New(cfg Config) (*Forwarder, error) {
 		return nil, errors.New("forward: no upstreams")
 	}
 	f := &Forwarder{
+		group:          cfg.Group,
 		timeout:        cfg.Timeout,
 		healthInterval: cfg.HealthInterval,
 		log:            cfg.Logger,
@@ -91,9 +100,13 @@ func New(cfg Config) (*Forwarder, error) {
 	if f.healthInterval == 0 {
 		f.healthInterval = DefaultHealthInterval
 	}
+	if f.group == "" {
+		f.group = "."
+	}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
+	f.log = f.log.With("group", f.group)
 	f.bufs.New = func() any { b := make([]byte, maxUDPRead); return &b }
 	f.queries.New = func() any { return new(outQuery) }
 	seen := make(map[string]bool, len(cfg.Upstreams))
@@ -161,6 +174,10 @@ func (f *Forwarder) Close() error {
 	})
 	return nil
 }
+
+// Group returns the zone whose names this forwarder serves ("." for the
+// default group).
+func (f *Forwarder) Group() string { return f.group }
 
 // Upstreams returns a snapshot of every upstream's state, in configured order.
 func (f *Forwarder) Upstreams() []UpstreamStatus {

@@ -429,7 +429,13 @@ func gather(t *testing.T, f *Forwarder) map[string]float64 {
 	got := map[string]float64{}
 	for _, mf := range mfs {
 		for _, m := range mf.GetMetric() {
-			got[mf.GetName()+"{"+m.GetLabel()[0].GetValue()+"}"] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			upstream := ""
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "upstream" {
+					upstream = l.GetValue()
+				}
+			}
+			got[mf.GetName()+"{"+upstream+"}"] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
 		}
 	}
 	return got

@@ -93,7 +93,17 @@ type UpstreamStatus struct {
 // in brackets when a port follows), so that forwarding never depends on name
 // resolution.
 func parseUpstream(s string) (*upstream, error) {
-	bad := func(why string) error { return fmt.Errorf("forward: bad upstream %q: %s", s, why) }
+	u, err := parseUpstreamBare(s)
+	if err != nil {
+		return nil, fmt.Errorf("forward: %w", err)
+	}
+	return u, nil
+}
+
+// parseUpstreamBare is parseUpstream with errors that carry no component
+// prefix, for callers that say where the upstream was written.
+func parseUpstreamBare(s string) (*upstream, error) {
+	bad := func(why string) error { return fmt.Errorf("bad upstream %q: %s", s, why) }
 	if strings.TrimSpace(s) != s {
 		return nil, bad("leading or trailing space")
 	}

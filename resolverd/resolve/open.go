@@ -1,100 +1,207 @@
 package resolve
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shardns/shardns/resolverd/forward"
 	"github.com/shardns/shardns/resolverd/zones"
 )
 
-// Config is what Open builds a Resolver from: resolverd's flags, or the
-// all-in-one dnsd's.
+// Config is what Open builds a Resolver from, and Reload rebuilds it
+// from: resolverd's flags, or the all-in-one dnsd's.
 type Config struct {
-	// Upstreams and Trusted are forward.Config's; no upstreams means
-	// every name not in a local zone is REFUSED.
+	// Upstreams are the default group's upstreams (forward.Config's), for
+	// every name that no Forward group covers. Given with a "." group in
+	// Forward, it is an error: one of them must say where names go.
 	Upstreams []string
-	Trusted   []string
+	// Forward are per-zone forwarding groups (forward.ParseRoutes): the
+	// names at and below a group's zone go to its upstreams, the longest
+	// zone winning. Names that neither a local zone nor a group covers
+	// are REFUSED.
+	Forward []forward.Route
+	// Trusted lists upstreams of any group whose AD bit is passed on
+	// (forward.RouterConfig's).
+	Trusted []string
 	// Zones is a folder of zone files answered locally (zones.Load); ""
-	// for none.
+	// for none. Local zones answer before any forwarding group.
 	Zones string
-	// Timeout and HealthInterval are forward.Config's (0: its defaults).
+	// Timeout and HealthInterval are forward.Config's (0: its defaults),
+	// for every group.
 	Timeout        time.Duration
 	HealthInterval time.Duration
-	// Registerer gets the forwarder's and the scrub counts' collectors;
-	// nil registers none.
+	// Registerer gets the forwarders' and the scrub counts' collectors,
+	// once, at Open; nil registers none. Reload ignores it: the collectors
+	// read whatever forwarders are current.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger // nil discards
 }
 
-// Open builds the resolver cfg describes: local zones, the forwarder with
-// its health checks, scrubbing, and their metrics. resolverd's gRPC
-// service and queue workers and the all-in-one dnsd all use one built
-// here. Close stops the forwarder's health checks.
+// routes are cfg's forwarding groups, the default one included.
+func (cfg Config) routes() ([]forward.Route, error) {
+	routes := cfg.Forward
+	if len(cfg.Upstreams) > 0 {
+		if forward.HasDefault(routes) {
+			return nil, errors.New(`the default upstreams are given twice: by the upstream list (-upstream) and by the "." forwarding group (-forward); give one of them`)
+		}
+		routes = append([]forward.Route{{Zone: ".", Upstreams: cfg.Upstreams}}, routes...)
+	}
+	return routes, nil
+}
+
+// build loads cfg's zones and starts its forwarders. On error nothing is
+// left running.
+func build(cfg Config, log *slog.Logger) (*state, error) {
+	st := &state{}
+	if cfg.Zones != "" {
+		a, err := zones.Load(cfg.Zones)
+		if err != nil {
+			return nil, err
+		}
+		st.zones = a
+	}
+	routes, err := cfg.routes()
+	if err != nil {
+		return nil, err
+	}
+	if len(routes) > 0 {
+		rt, err := forward.NewRouter(forward.RouterConfig{
+			Routes: routes, Trusted: cfg.Trusted,
+			Timeout: cfg.Timeout, HealthInterval: cfg.HealthInterval, Logger: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		st.fwd, st.router, st.close = rt, rt, rt.Close
+	} else if len(cfg.Trusted) > 0 {
+		return nil, fmt.Errorf("trusted upstreams %v given without any upstream", cfg.Trusted)
+	}
+	if st.zones == nil && st.fwd == nil {
+		return nil, errors.New("neither zones nor upstreams configured")
+	}
+	return st, nil
+}
+
+// describe logs what st answers from.
+func (st *state) describe(log *slog.Logger, msg string) {
+	var zoneNames []string
+	if st.zones != nil {
+		zoneNames = st.zones.Zones()
+	}
+	var groups []any
+	if st.router != nil {
+		for _, f := range st.router.Forwarders() {
+			ups := make([]string, 0, len(f.Upstreams()))
+			for _, u := range f.Upstreams() {
+				ups = append(ups, u.Address)
+			}
+			groups = append(groups, slog.Any(f.Group(), ups))
+		}
+	}
+	log.Info(msg, "zones", zoneNames, slog.Group("forward", groups...))
+}
+
+// Open builds the resolver cfg describes: local zones, the forwarding
+// groups with their health checks, scrubbing, and their metrics.
+// resolverd's gRPC service and queue workers and the all-in-one dnsd all
+// use one built here. Close stops the forwarders' health checks.
 func Open(cfg Config) (*Resolver, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	var auth Authority
-	if cfg.Zones != "" {
-		a, err := zones.Load(cfg.Zones)
-		if err != nil {
-			return nil, fmt.Errorf("resolve: %w", err)
-		}
-		auth = a
-	}
-	var (
-		fwd Forwarder
-		f   *forward.Forwarder
-	)
-	if len(cfg.Upstreams) > 0 {
-		var err error
-		f, err = forward.New(forward.Config{
-			Upstreams: cfg.Upstreams, Trusted: cfg.Trusted,
-			Timeout: cfg.Timeout, HealthInterval: cfg.HealthInterval, Logger: log,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("resolve: %w", err)
-		}
-		fwd = f
-	}
-	r, err := New(auth, fwd)
+	st, err := build(cfg, log)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("resolve: %w", err)
 	}
-	if f != nil {
-		r.close = f.Close
-	}
+	r := &Resolver{log: log}
+	r.cur.Store(st)
 	if cfg.Registerer != nil {
-		if f != nil {
-			if err := cfg.Registerer.Register(f.Collector()); err != nil {
-				r.Close()
-				return nil, fmt.Errorf("resolve: register the forwarder's metrics: %w", err)
-			}
+		if err := cfg.Registerer.Register(forward.NewCollector(r.forwarders)); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("resolve: register the forwarders' metrics: %w", err)
 		}
 		if err := cfg.Registerer.Register(r.Collector()); err != nil {
 			r.Close()
 			return nil, fmt.Errorf("resolve: register the scrub metrics: %w", err)
 		}
 	}
-	var zoneNames []string
-	if auth != nil {
-		zoneNames = auth.Zones()
-	}
-	log.Info("resolver", "upstreams", cfg.Upstreams, "trusted", cfg.Trusted, "zones", zoneNames)
+	st.describe(log, "resolver")
 	return r, nil
 }
 
-// Close stops what Open started (the forwarder's health checks). It is
-// safe to call more than once; Resolve keeps working after it, without
-// health checks.
+// forwarders are the current forwarding groups, for the metrics.
+func (r *Resolver) forwarders() []*forward.Forwarder {
+	if st := r.cur.Load(); st.router != nil {
+		return st.router.Forwarders()
+	}
+	return nil
+}
+
+// Zones returns the apexes of the local zones the resolver answers now,
+// lower case, sorted.
+func (r *Resolver) Zones() []string {
+	if st := r.cur.Load(); st.zones != nil {
+		out := st.zones.Zones()
+		for i, z := range out {
+			out[i] = dns.CanonicalName(z)
+		}
+		slices.Sort(out)
+		return out
+	}
+	return nil
+}
+
+// ErrClosed is returned by Reload after Close.
+var ErrClosed = errors.New("resolve: the resolver is closed")
+
+// Reload replaces the resolver's local zones and forwarding groups with
+// the ones cfg describes (cfg.Registerer is not used: the collectors Open
+// registered follow the swap). Everything new is built first: the zone
+// files loaded, the forwarders made and their health checks started. If
+// any of it fails, nothing changes and the error says why. Otherwise the
+// new zones and forwarders replace the old in one atomic swap: a query
+// already answering finishes on the old ones (a forwarder keeps working
+// after its health checks stop), every later one uses the new; then the
+// old forwarders' health checks are stopped. Reloads are serialized.
+func (r *Resolver) Reload(cfg Config) error {
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	log := r.log
+	if cfg.Logger != nil {
+		log = cfg.Logger
+	}
+	st, err := build(cfg, log)
+	if err != nil {
+		return fmt.Errorf("resolve: reload: %w (nothing changed)", err)
+	}
+	old := r.cur.Swap(st)
+	r.log = log
+	if old.close != nil {
+		old.close()
+	}
+	st.describe(log, "resolver reloaded")
+	return nil
+}
+
+// Close stops what Open or Reload started (the forwarders' health
+// checks). It is safe to call more than once; Resolve keeps working after
+// it, without health checks, and Reload refuses.
 func (r *Resolver) Close() error {
-	if r.close != nil {
-		return r.close()
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
+	r.closed = true
+	if st := r.cur.Load(); st.close != nil {
+		return st.close()
 	}
 	return nil
 }

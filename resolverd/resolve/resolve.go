@@ -9,11 +9,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
 	"sync/atomic"
 
 	"github.com/miekg/dns"
 
 	"github.com/shardns/shardns/internal/dnsmsg"
+	"github.com/shardns/shardns/resolverd/forward"
 )
 
 // Forwarder sends a query to the upstreams (resolverd/forward).
@@ -31,12 +34,24 @@ type Authority interface {
 // maxChase bounds how many CNAMEs leaving the local zones are followed.
 const maxChase = 8
 
-// Resolver answers queries from local zones, then upstreams.
+// Resolver answers queries from local zones, then upstreams. Its zones
+// and forwarders can be replaced while it answers (Reload).
 type Resolver struct {
-	zones    Authority // may be nil
-	fwd      Forwarder // may be nil when every name is local
+	cur      atomic.Pointer[state]
 	scrubbed scrubCounts
-	close    func() error // what Open started; nil from New
+
+	reloadMu sync.Mutex // serializes Reload and Close
+	closed   bool       // under reloadMu
+	log      *slog.Logger
+}
+
+// state is what one query is answered from, read once per query so that a
+// reload never changes the sources under a query in flight.
+type state struct {
+	zones  Authority       // may be nil
+	fwd    Forwarder       // may be nil when every name is local
+	router *forward.Router // fwd when Open or Reload built it, for metrics
+	close  func() error    // stops what was started for this state; may be nil
 }
 
 // scrubCounts counts what Scrub dropped, for the collector.
@@ -50,7 +65,9 @@ func New(zones Authority, fwd Forwarder) (*Resolver, error) {
 	if zones == nil && fwd == nil {
 		return nil, fmt.Errorf("resolve: neither zones nor upstreams configured")
 	}
-	return &Resolver{zones: zones, fwd: fwd}, nil
+	r := &Resolver{log: slog.New(slog.DiscardHandler)}
+	r.cur.Store(&state{zones: zones, fwd: fwd})
+	return r, nil
 }
 
 // ErrQuery is wrapped by the errors about a query that is not one: not
@@ -116,21 +133,28 @@ func (r *Resolver) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, string, 
 	if len(q.Question) != 1 {
 		return nil, "", fmt.Errorf("resolve: %d questions", len(q.Question))
 	}
-	if r.zones != nil {
-		if m, ok := r.zones.Answer(q); ok {
+	st := r.cur.Load()
+	if st.zones != nil {
+		if m, ok := st.zones.Answer(q); ok {
 			m.RecursionAvailable = true
-			r.chase(ctx, q, m)
+			r.chase(ctx, st, q, m)
 			r.scrub(m, q.Question[0])
-			return m, "zone:" + r.origin(q.Question[0].Name), nil
+			return m, "zone:" + st.origin(q.Question[0].Name), nil
 		}
 	}
-	if r.fwd == nil {
+	if st.fwd == nil {
 		return refused(q), "none", nil
 	}
-	m, up, err := r.fwd.Exchange(ctx, q)
+	m, up, err := st.fwd.Exchange(ctx, q)
+	if errors.Is(err, forward.ErrNoRoute) {
+		return refused(q), "none", nil
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("resolve: %w", err)
 	}
+	// A forwarded answer is not this server's own data: AA on a reply
+	// means a local zone answered (RFC 1035 §4.1.1), as with Unbound.
+	m.Authoritative = false
 	r.scrub(m, q.Question[0])
 	return m, up, nil
 }
@@ -149,8 +173,10 @@ func (r *Resolver) scrub(m *dns.Msg, question dns.Question) {
 
 // chase follows a CNAME chain that leaves the local zones through the
 // upstreams, appending what they answer. Failures leave the partial answer,
-// which is still correct as far as it goes.
-func (r *Resolver) chase(ctx context.Context, q *dns.Msg, m *dns.Msg) {
+// which is still correct as far as it goes. The answer keeps the local
+// zone's AA: it is about the first owner name, the question's (RFC 1035
+// §4.1.1).
+func (r *Resolver) chase(ctx context.Context, st *state, q *dns.Msg, m *dns.Msg) {
 	qtype := q.Question[0].Qtype
 	if qtype == dns.TypeCNAME || m.Rcode != dns.RcodeSuccess {
 		return
@@ -165,10 +191,10 @@ func (r *Resolver) chase(ctx context.Context, q *dns.Msg, m *dns.Msg) {
 		sub := q.Copy()
 		sub.Question[0].Name = target
 		var next *dns.Msg
-		if a, ok := r.zones.Answer(sub); ok {
+		if a, ok := st.zones.Answer(sub); ok {
 			next = a
-		} else if r.fwd != nil {
-			a, _, err := r.fwd.Exchange(ctx, sub)
+		} else if st.fwd != nil {
+			a, _, err := st.fwd.Exchange(ctx, sub)
 			if err != nil {
 				return
 			}
@@ -213,9 +239,9 @@ func refused(q *dns.Msg) *dns.Msg {
 }
 
 // origin is the longest local zone that contains name.
-func (r *Resolver) origin(name string) string {
+func (st *state) origin(name string) string {
 	best := ""
-	for _, z := range r.zones.Zones() {
+	for _, z := range st.zones.Zones() {
 		if len(z) > len(best) && dns.IsSubDomain(z, name) {
 			best = z
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/shardns/shardns/internal/queue"
 	"github.com/shardns/shardns/internal/rawconn"
 	"github.com/shardns/shardns/internal/tlsconf"
+	"github.com/shardns/shardns/resolverd/forward"
 	"github.com/shardns/shardns/resolverd/resolve"
 	"github.com/shardns/shardns/resolverd/rpc"
 )
@@ -97,13 +98,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 // start opens and starts resolverd's parts in g, each after what it uses.
 func start(ctx context.Context, g *lifecycle.Group, cfg Config, log *slog.Logger) error {
 	reg := procmetrics.Registry()
-	if cfg.Upstream == "" && cfg.Zones == "" {
-		return errors.New("resolverd: nothing to answer from: set -upstream or -zones")
+	rcfg, err := ResolverConfig(cfg)
+	if err != nil {
+		return err
 	}
-	res, err := resolve.Open(resolve.Config{
-		Upstreams: config.List(cfg.Upstream), Trusted: config.List(cfg.Trusted), Zones: cfg.Zones,
-		Registerer: reg, Logger: log,
-	})
+	rcfg.Registerer, rcfg.Logger = reg, log
+	res, err := resolve.Open(rcfg)
 	if err != nil {
 		return fmt.Errorf("resolverd: %w", err)
 	}
@@ -147,7 +147,7 @@ func start(ctx context.Context, g *lifecycle.Group, cfg Config, log *slog.Logger
 			return gracefulStop(ctx, srv)
 		},
 	})
-	log.Info("resolverd ready", "listen", ln.Addr().String(), "tls", tlsMode(tlsCfg), "upstreams", cfg.Upstream, "zones", cfg.Zones)
+	log.Info("resolverd ready", "listen", ln.Addr().String(), "tls", tlsMode(tlsCfg), "upstreams", cfg.Upstream, "forward", cfg.Forward, "zones", cfg.Zones)
 
 	https, err := httpserve.StartAll(log,
 		httpserve.Side{Addr: cfg.Metrics, WriteTimeout: 10 * time.Second, Handler: func() http.Handler {
@@ -162,6 +162,23 @@ func start(ctx context.Context, g *lifecycle.Group, cfg Config, log *slog.Logger
 		g.Add("http "+h.Addr, lifecycle.HTTPServer(h, nil))
 	}
 	return nil
+}
+
+// ResolverConfig is the resolver cfg's flags describe, for resolve.Open
+// and, on reload, resolve.Resolver.Reload (without a Registerer or a
+// Logger: the caller sets them).
+func ResolverConfig(cfg Config) (resolve.Config, error) {
+	if cfg.Upstream == "" && cfg.Zones == "" && cfg.Forward == "" {
+		return resolve.Config{}, errors.New("resolverd: nothing to answer from: set -upstream, -forward or -zones")
+	}
+	routes, err := forward.ParseRoutes(cfg.Forward)
+	if err != nil {
+		return resolve.Config{}, fmt.Errorf("resolverd: -forward: %w", err)
+	}
+	return resolve.Config{
+		Upstreams: config.List(cfg.Upstream), Forward: routes,
+		Trusted: config.List(cfg.Trusted), Zones: cfg.Zones,
+	}, nil
 }
 
 // gracefulStop stops srv once the calls in flight are answered, or at
