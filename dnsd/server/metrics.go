@@ -18,6 +18,7 @@ type metrics struct {
 	slipped   prometheus.Counter
 	truncated prometheus.Counter
 	cookies   *prometheus.CounterVec // by verdict
+	queries   *queryCounters         // by qtype, proto and rcode
 
 	// byCookie holds cookies' series, one per verdict, made up front.
 	byCookie [len(cookie.Verdicts) + 1]prometheus.Counter
@@ -68,11 +69,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Queries with a COOKIE option, by what it held: client_only, valid, renewed (valid, replaced in the reply), invalid, expired, future (the last three get BADCOOKIE over UDP), malformed (FORMERR).",
 		}, []string{"result"}),
 	}
+	m.queries = newQueryCounters()
 	for _, v := range cookie.Verdicts {
 		m.byCookie[v] = m.cookies.WithLabelValues(v.String())
 	}
 	if reg != nil {
-		reg.MustRegister(m.answered, m.dropped, m.refused, m.slipped, m.truncated, m.cookies)
+		reg.MustRegister(m.answered, m.dropped, m.refused, m.slipped, m.truncated, m.cookies, m.queries.vec)
 	}
 	return m
 }
