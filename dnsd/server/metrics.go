@@ -1,9 +1,6 @@
 package server
 
 import (
-	"sync/atomic"
-
-	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shardns/shardns/dnsd/cookie"
@@ -12,7 +9,6 @@ import (
 // metrics count what dnsd did with each message. They are created per
 // Server and registered on the registry the caller passes in.
 type metrics struct {
-	answered  *prometheus.CounterVec // by RCODE
 	dropped   *prometheus.CounterVec // by reason
 	refused   prometheus.Counter
 	slipped   prometheus.Counter
@@ -22,21 +18,6 @@ type metrics struct {
 
 	// byCookie holds cookies' series, one per verdict, made up front.
 	byCookie [len(cookie.Verdicts) + 1]prometheus.Counter
-
-	// byRcode holds answered's series for the 16 RCODEs of a header, each
-	// looked up on its first use, so that a reply does not hash labels.
-	byRcode [16]atomic.Pointer[prometheus.Counter]
-}
-
-// rcode returns the answered series of a header's RCODE (its low 4 bits).
-func (m *metrics) rcode(rc byte) prometheus.Counter {
-	p := &m.byRcode[rc&0x0F]
-	if c := p.Load(); c != nil {
-		return *c
-	}
-	c := m.answered.WithLabelValues(dns.RcodeToString[int(rc&0x0F)])
-	p.Store(&c)
-	return c
 }
 
 // cookie returns the cookies series of verdict v.
@@ -44,10 +25,6 @@ func (m *metrics) cookie(v cookie.Verdict) prometheus.Counter { return m.byCooki
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		answered: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "shardns", Subsystem: "dns", Name: "replies_total",
-			Help: "Replies sent, by RCODE.",
-		}, []string{"rcode"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "shardns", Subsystem: "dns", Name: "dropped_total",
 			Help: "Messages not answered, by reason (malformed, rate_limit).",
@@ -74,7 +51,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.byCookie[v] = m.cookies.WithLabelValues(v.String())
 	}
 	if reg != nil {
-		reg.MustRegister(m.answered, m.dropped, m.refused, m.slipped, m.truncated, m.cookies, m.queries.vec)
+		reg.MustRegister(m.dropped, m.refused, m.slipped, m.truncated, m.cookies, m.queries.vec, newRepliesByRcode(m.queries))
 	}
 	return m
 }

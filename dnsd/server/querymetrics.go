@@ -6,6 +6,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/shardns/shardns/dnsd/transport"
 )
@@ -146,4 +147,47 @@ func (st *msgState) qtype() uint16 {
 		return st.r.Question[0].Qtype
 	}
 	return 0
+}
+
+// repliesByRcode is shardns_dns_replies_total{rcode}: the sums of
+// shardns_dns_queries_total by RCODE, made at scrape time, so that a reply
+// is counted once, in one series.
+type repliesByRcode struct {
+	q    *queryCounters
+	desc *prometheus.Desc
+}
+
+func newRepliesByRcode(q *queryCounters) repliesByRcode {
+	return repliesByRcode{q: q, desc: prometheus.NewDesc("shardns_dns_replies_total",
+		"Replies sent, by RCODE (shardns_dns_queries_total summed over qtype and proto).", []string{"rcode"}, nil)}
+}
+
+// Describe sends the metric's description.
+func (r repliesByRcode) Describe(ch chan<- *prometheus.Desc) { ch <- r.desc }
+
+// Collect sends one series per RCODE some reply had.
+func (r repliesByRcode) Collect(ch chan<- prometheus.Metric) {
+	var sum [numRcodes]float64
+	var seen [numRcodes]bool
+	var m dto.Metric
+	for qi := range r.q.c {
+		for p := range r.q.c[qi] {
+			for ri := range r.q.c[qi][p] {
+				c := r.q.c[qi][p][ri].Load()
+				if c == nil {
+					continue
+				}
+				m.Reset()
+				if (*c).Write(&m) == nil {
+					sum[ri] += m.GetCounter().GetValue()
+					seen[ri] = true
+				}
+			}
+		}
+	}
+	for ri, ok := range seen {
+		if ok {
+			ch <- prometheus.MustNewConstMetric(r.desc, prometheus.CounterValue, sum[ri], rcodeName(ri))
+		}
+	}
 }

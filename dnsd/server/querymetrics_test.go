@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"maps"
 	"net"
 	"strings"
 	"testing"
@@ -16,6 +17,13 @@ import (
 // querySeries returns shardns_dns_queries_total's series as
 // "qtype/proto/rcode" → count.
 func querySeries(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	return series(t, reg, "shardns_dns_queries_total")
+}
+
+// series returns the series of metric name as their label values joined
+// by "/" (in the order qtype, proto, rcode, as far as the metric has them)
+// → value.
+func series(t *testing.T, reg *prometheus.Registry, name string) map[string]float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -23,7 +31,7 @@ func querySeries(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	}
 	out := map[string]float64{}
 	for _, mf := range mfs {
-		if mf.GetName() != "shardns_dns_queries_total" {
+		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
@@ -31,7 +39,13 @@ func querySeries(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 			for _, p := range m.GetLabel() {
 				l[p.GetName()] = p.GetValue()
 			}
-			out[l["qtype"]+"/"+l["proto"]+"/"+l["rcode"]] = m.GetCounter().GetValue()
+			var key []string
+			for _, k := range []string{"qtype", "proto", "rcode"} {
+				if v, ok := l[k]; ok {
+					key = append(key, v)
+				}
+			}
+			out[strings.Join(key, "/")] = m.GetCounter().GetValue()
 		}
 	}
 	return out
@@ -93,6 +107,11 @@ func TestQueriesByTypeProtoRcode(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("series: %v", got)
+	}
+	// shardns_dns_replies_total is their sum by RCODE.
+	replies := series(t, reg, "shardns_dns_replies_total")
+	if want := map[string]float64{"NOERROR": 5, "NXDOMAIN": 1, "REFUSED": 2, "FORMERR": 1}; !maps.Equal(replies, want) {
+		t.Errorf("replies_total %v, want %v", replies, want)
 	}
 }
 
