@@ -29,8 +29,13 @@ func (f *Frontend) StatsPublisher(kind string, g prometheus.Gatherer, log *slog.
 		Redis: f.Redis.Client(), Kind: kind, Gatherer: g, Logger: log,
 	})
 	return lifecycle.Part{Run: func(ctx context.Context) error {
-		go f.local.Run(ctx)
+		sampled := make(chan struct{})
+		go func() {
+			defer close(sampled)
+			f.local.Run(ctx)
+		}()
 		p.Run(ctx)
+		<-sampled
 		return nil
 	}}
 }
