@@ -362,7 +362,7 @@ func TestComposeChecksCanFail(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ name, old, new, want string }{
-		{"unknown flag", `command: ["dnsd"]`, `command: ["dnsd", "-no-such-flag", "1"]`, "unknown flag -no-such-flag"},
+		{"unknown flag", `command: ["dnsd", "-http", ""]`, `command: ["dnsd", "-http", "", "-no-such-flag", "1"]`, "unknown flag -no-such-flag"},
 		{"flag of another daemon", `command: ["cacheapi"]`, `command: ["cacheapi", "-zones", "/zones"]`, "unknown flag -zones"},
 		{"misspelt variable", `SHARDNS_WORKERS: "8"`, `SHARDNS_WORKRES: "8"`, "reads no SHARDNS_WORKRES"},
 		{"bad value", `SHARDNS_WORKERS: "8"`, `SHARDNS_WORKERS: "eight"`, `"eight"`},

@@ -341,6 +341,24 @@ func TestDashboardMetricsExist(t *testing.T) {
 	for n := range scrape(t, dnsMetrics) {
 		scraped[n] = true
 	}
+	// The shards' own numbers come from a frontend whose shard is up: a
+	// second dnsd, all-in-one, over the live cache Redis.
+	liveAddr, liveMetrics := freeAddr(t), freeAddr(t)
+	live := startDaemon(t, "dnsd", "-listen", liveAddr, "-zones", zones, "-upstream", deadUpstream,
+		"-redis", cacheRedis.Addr, "-metrics", liveMetrics)
+	waitFor(t, live, "the shard's numbers", func() error {
+		names, err := sampleNames(liveMetrics)
+		if err != nil {
+			return err
+		}
+		if !names["shardns_redis_shard_keys"] {
+			return errors.New("no shardns_redis_shard_keys")
+		}
+		for n := range names {
+			scraped[n] = true
+		}
+		return nil
+	})
 
 	used := map[string]bool{}
 	for _, e := range d.exprs() {

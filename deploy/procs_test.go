@@ -20,6 +20,9 @@ type daemon = procs.Proc
 // test ends; its log is printed if the test failed.
 func startDaemon(t *testing.T, name string, args ...string) *daemon {
 	t.Helper()
+	if name == "dnsd" {
+		args = procs.WithFlag(args, "http", "") // not the default port: see procs.WithFlag
+	}
 	cmd := exec.Command(bin(name), args...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "SHARDNS_") {

@@ -64,7 +64,7 @@ func Shardns(ctx context.Context, e Env, cfg ShardnsConfig, upstream *Server, pr
 	}
 	args := []string{cfg.Dnsd, "-listen", loopback(port), "-metrics", loopback(mport),
 		"-l1", strconv.Itoa(cfg.L1), "-min-ttl", cfg.MinTTL.String(), "-log-level", "warn",
-		"-allow", "127.0.0.0/8"}
+		"-allow", "127.0.0.0/8", "-http", ""}
 	if len(shards) > 0 {
 		args = append(args, "-redis", strings.Join(shards, ","))
 	}

@@ -1,6 +1,7 @@
-// Package stats serves GET /stats: every cache shard as Redis counts it,
-// every frontend of the fleet as it last published, and the fleet's sums,
-// as one JSON document.
+// Package stats serves GET /stats: the serving process's own numbers (its
+// in-process cache and its lookups), and with a Redis tier every cache
+// shard as Redis counts it, every frontend of the fleet as it last
+// published, and the fleet's sums, as one JSON document.
 package stats
 
 import (
@@ -30,12 +31,23 @@ type Source interface {
 
 var _ Source = (*fleetstats.Reader)(nil)
 
+// LocalSource is the process's own numbers (fleetstats.Local).
+type LocalSource interface {
+	// Read returns the numbers now; with an error, what could be read.
+	Read(ctx context.Context) (fleetstats.Process, error)
+}
+
+var _ LocalSource = (*fleetstats.Local)(nil)
+
 // Response is the body of a successful GET /stats.
 type Response struct {
 	GeneratedAt time.Time             `json:"generated_at"`
 	Shards      []fleetstats.Shard    `json:"shards"`
 	Frontends   []fleetstats.Frontend `json:"frontends"`
 	Fleet       fleetstats.Fleet      `json:"fleet"`
+	// Process is the serving process's own numbers; absent when the
+	// handler was given none.
+	Process *fleetstats.Process `json:"process,omitempty"`
 	// Errors lists what could not be read when the rest could.
 	Errors []string `json:"errors,omitempty"`
 }
@@ -45,15 +57,25 @@ type errorBody struct {
 	Error string `json:"error"`
 }
 
-// Handler serves GET (and HEAD) /stats from src, within Timeout. It answers
-// 503 with {"error": ...} when neither the fleet nor any shard can be read,
-// and 405 for other methods. It does not look at the path.
+// Handler serves GET (and HEAD) /stats from the fleet source src, within
+// Timeout. It answers 503 with {"error": ...} when neither the fleet nor
+// any shard can be read, and 405 for other methods. It does not look at
+// the path.
 func Handler(src Source) http.Handler {
 	return &handler{src: src, timeout: Timeout, now: time.Now}
 }
 
+// New serves GET (and HEAD) /stats from fleet and local, either of which
+// may be nil (not both): the shards and frontends of the fleet (none
+// without one), and the process's own numbers. It answers 503 only when
+// nothing at all can be read.
+func New(fleet Source, local LocalSource) http.Handler {
+	return &handler{src: fleet, local: local, timeout: Timeout, now: time.Now}
+}
+
 type handler struct {
-	src     Source
+	src     Source      // nil: no fleet
+	local   LocalSource // nil: no process numbers
 	timeout time.Duration
 	now     func() time.Time
 }
@@ -72,11 +94,23 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
-	shards := start(ctx, h.src.Shards)
-	fronts := start(ctx, h.src.Frontends)
-	sh, fr := await(ctx, shards), await(ctx, fronts)
+	var sh result[fleetstats.Shard]
+	var fr result[fleetstats.Frontend]
+	if h.src != nil {
+		shards := start(ctx, h.src.Shards)
+		fronts := start(ctx, h.src.Frontends)
+		sh, fr = await(ctx, shards), await(ctx, fronts)
+	}
 
 	resp := Response{GeneratedAt: h.now().UTC(), Shards: sh.v, Frontends: fr.v}
+	var lerr error
+	if h.local != nil {
+		p, err := h.local.Read(ctx)
+		resp.Process, lerr = &p, err
+		if err != nil {
+			resp.Errors = append(resp.Errors, fmt.Sprintf("process: %v", err))
+		}
+	}
 	if resp.Shards == nil {
 		resp.Shards = []fleetstats.Shard{}
 	}
@@ -90,8 +124,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if fr.err != nil {
 		resp.Errors = append(resp.Errors, fmt.Sprintf("frontends: %v", fr.err))
 	}
-	if fr.err != nil && !anyUp(resp.Shards) {
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "stats: nothing readable: " + errors.Join(sh.err, fr.err).Error()})
+	fleetDown := h.src == nil || fr.err != nil && !anyUp(resp.Shards)
+	if fleetDown && (h.local == nil || lerr != nil) {
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "stats: nothing readable: " + errors.Join(sh.err, fr.err, lerr).Error()})
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
@@ -145,11 +180,19 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_, _ = w.Write(buf.Bytes())
 }
 
-// Of returns the /stats handler over r, or nil when there is no reader (a
-// frontend with no Redis tier has no fleet to show).
-func Of(r *fleetstats.Reader) http.Handler {
-	if r == nil {
+// Of returns the /stats handler over a frontend's sources, or nil when it
+// has neither a fleet nor its own numbers to show.
+func Of(src fleetstats.Sources) http.Handler {
+	var fleet Source
+	var local LocalSource
+	if src.Fleet != nil {
+		fleet = src.Fleet
+	}
+	if src.Local != nil {
+		local = src.Local
+	}
+	if fleet == nil && local == nil {
 		return nil
 	}
-	return Handler(r)
+	return New(fleet, local)
 }

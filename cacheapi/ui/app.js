@@ -35,6 +35,23 @@ const el = {
   shardsEmpty: byId("shards-empty"),
   frontendRows: byId("frontend-rows"),
   frontendsEmpty: byId("frontends-empty"),
+  process: byId("process"),
+  processAbout: byId("process-about"),
+  procQPS: byId("proc-qps"),
+  procRecentHit: byId("proc-recent-hit-ratio"),
+  procHit: byId("proc-hit-ratio"),
+  procQueries: byId("proc-queries"),
+  procP50: byId("proc-p50"),
+  procP90: byId("proc-p90"),
+  procP99: byId("proc-p99"),
+  procErrors: byId("proc-errors"),
+  procEntries: byId("proc-entries"),
+  procBytes: byId("proc-bytes"),
+  procEvictions: byId("proc-evictions"),
+  fleetSection: byId("fleet"),
+  fleetH: byId("fleet-h"),
+  shardsSection: byId("shards-section"),
+  frontendsSection: byId("frontends-section"),
   queueStatus: byId("queue-status"),
   jobs: byId("jobs"),
   jobRows: byId("job-rows"),
@@ -47,7 +64,8 @@ const state = {
   tick: 0,
   jobsAbsent: false, // the server answered that it has no /jobs
   lastOK: null, // Date of the last good /stats reading
-  samples: [], // {t, qps} of the fleet, oldest first
+  samples: [], // {t, qps} of the fleet (of this process without one), oldest first
+  sparkWhat: "Fleet", // whose queries per second the sparkline draws
 };
 
 // ---- formatting ----
@@ -315,6 +333,37 @@ function renderFrontends(frontends) {
   el.frontendsEmpty.hidden = frontends.length > 0;
 }
 
+// ---- this process ----
+
+// renderProcess shows the serving process's own numbers: its lookups over
+// the recent window and its in-process cache (L1). p null hides the part.
+function renderProcess(p) {
+  el.process.hidden = !p;
+  if (!p) return;
+  const l1 = p.l1 && typeof p.l1 === "object" ? p.l1 : null;
+  const win = num(p.window_seconds);
+  let about = [String(p.kind || "process"), String(p.id ?? "")].filter((s) => s !== "").join(" ");
+  if (win !== null) about += "; rates and latencies over the last " + Math.round(win) + " s";
+  if (!l1) about += "; no in-process cache";
+  show(el.processAbout, about);
+  const q = count(p.qps) > 0;
+  show(el.procQPS, fmtRate(p.qps), num(p.qps));
+  show(el.procRecentHit, fmtPct(p.recent_hit_ratio), num(p.recent_hit_ratio));
+  show(el.procHit, fmtPct(p.hit_ratio), num(p.hit_ratio));
+  show(el.procQueries, fmtInt(p.queries), num(p.queries));
+  show(el.procP50, fmtMs(q ? p.p50_ms : null), q ? num(p.p50_ms) : null);
+  show(el.procP90, fmtMs(q ? p.p90_ms : null), q ? num(p.p90_ms) : null);
+  show(el.procP99, fmtMs(q ? p.p99_ms : null), q ? num(p.p99_ms) : null);
+  show(el.procErrors, fmtInt(p.errors), num(p.errors));
+  if (l1) {
+    show(el.procEntries, fmtInt(l1.entries) + " / " + fmtInt(l1.max_entries), num(l1.entries));
+    show(el.procBytes, fmtBytes(l1.bytes) + " / " + fmtBytes(l1.max_bytes), num(l1.bytes));
+    show(el.procEvictions, fmtInt(l1.evictions), num(l1.evictions));
+  } else {
+    for (const n of [el.procEntries, el.procBytes, el.procEvictions]) show(n, DASH, null);
+  }
+}
+
 // ---- the sparkline ----
 
 function addSample(qps) {
@@ -368,7 +417,7 @@ function drawSpark() {
   ctx.fill();
   ctx.globalAlpha = 1;
   const last = pts[pts.length - 1].qps;
-  const text = "Fleet queries per second, last minute: now " + fmtRate(last) + ", peak " + fmtRate(peak);
+  const text = state.sparkWhat + " queries per second, last minute: now " + fmtRate(last) + ", peak " + fmtRate(peak);
   show(el.sparkCaption, text, peak);
   if (canvas.getAttribute("aria-label") !== text) canvas.setAttribute("aria-label", text);
 }
@@ -388,10 +437,23 @@ function renderStats(s) {
   const shards = Array.isArray(s.shards) ? s.shards.filter((x) => x && typeof x === "object") : [];
   const frontends = Array.isArray(s.frontends) ? s.frontends.filter((x) => x && typeof x === "object") : [];
   const fleet = s.fleet && typeof s.fleet === "object" ? s.fleet : {};
+  const proc = s.process && typeof s.process === "object" ? s.process : null;
+  // No shard and no frontend: a server without Redis, this process only.
+  const hasFleet = shards.length > 0 || frontends.length > 0 || !proc;
+  renderProcess(proc);
+  el.shardsSection.hidden = !hasFleet;
+  el.frontendsSection.hidden = !hasFleet;
+  for (const n of el.fleetSection.querySelectorAll("dl.cards")) n.hidden = !hasFleet;
   renderShards(shards);
   renderFrontends(frontends);
   renderFleet(fleet, frontends);
-  addSample(fleet.qps);
+  const what = hasFleet ? "Fleet" : "This process's";
+  if (what !== state.sparkWhat) {
+    state.sparkWhat = what;
+    state.samples = [];
+    show(el.fleetH, hasFleet ? "Fleet" : "Queries per second");
+  }
+  addSample(hasFleet ? fleet.qps : proc.qps);
   drawSpark();
   const errs = Array.isArray(s.errors) ? s.errors.map(String) : [];
   show(el.warningsText, errs.join("; "));

@@ -43,8 +43,16 @@ func TestRoutedByAPI(t *testing.T) {
 		{http.MethodGet, "/ui/app.js/x", http.StatusNotFound},
 		{http.MethodGet, "/index.html", http.StatusNotFound},
 		{http.MethodGet, "/nope", http.StatusNotFound},
-		{http.MethodGet, "/stats", http.StatusNotFound}, // no shards: no /stats
-		{http.MethodGet, "/jobs", http.StatusNotFound},  // no queue yet
+		{http.MethodGet, "/jobs", http.StatusNotFound}, // no queue yet
+	}
+	// No shards: /stats describes the process alone.
+	resp, body = fetch(t, s.srv, http.MethodGet, "/stats", nil)
+	var st struct {
+		Shards  []any
+		Process *struct{ Kind string }
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &st) != nil || st.Process == nil || len(st.Shards) != 0 {
+		t.Errorf("GET /stats without shards: %d %s, want the process's numbers", resp.StatusCode, body)
 	}
 	for _, c := range cases {
 		resp, body := fetch(t, s.srv, c.method, c.path, nil)

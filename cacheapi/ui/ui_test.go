@@ -64,15 +64,24 @@ func (n number) float() float64 {
 // statusView is what the page shows, read by readStatus.
 type statusView struct {
 	Queries, QPS, Hit, P50, P99, Frontends number
-	Shards                                 []struct{ Addr, State, Hit, Keys, Memory, Policy string }
-	FrontendRows                           []struct{ ID, QPS, Queries, Hit string }
-	Jobs                                   []struct{ ID, State, Pct, Done, Total string }
-	JobProgress                            map[string]float64
-	SparkInk                               int // painted pixels in the sparkline's upper half
-	ErrorShown                             bool
-	ErrorText                              string
-	Queue                                  string
-	JobsShown                              bool
+	// This process's part.
+	ProcessShown                                                   bool
+	ProcessAbout                                                   string
+	ProcQPS, ProcRecentHit, ProcHit, ProcQueries, ProcP50, ProcP99 number
+	ProcEntries, ProcBytes, ProcEvictions                          number
+	FleetShown, ShardsShown, FrontendsShown                        bool
+	SparkCaption                                                   string
+	WarningShown                                                   bool
+	WarningText                                                    string
+	Shards                                                         []struct{ Addr, State, Hit, Keys, Memory, Policy string }
+	FrontendRows                                                   []struct{ ID, QPS, Queries, Hit string }
+	Jobs                                                           []struct{ ID, State, Pct, Done, Total string }
+	JobProgress                                                    map[string]float64
+	SparkInk                                                       int // painted pixels in the sparkline's upper half
+	ErrorShown                                                     bool
+	ErrorText                                                      string
+	Queue                                                          string
+	JobsShown                                                      bool
 }
 
 // readStatus is the script that reads a statusView from the page.
@@ -88,6 +97,17 @@ const readStatus = `(() => {
   for (const tr of document.querySelectorAll("#job-rows tr")) progress[tr.dataset.job] = tr.querySelector("progress").value;
   const err = document.getElementById("error");
   return {
+    processShown: !document.getElementById("process").hidden,
+    processAbout: document.getElementById("process-about").textContent,
+    procQPS: num("proc-qps"), procRecentHit: num("proc-recent-hit-ratio"), procHit: num("proc-hit-ratio"),
+    procQueries: num("proc-queries"), procP50: num("proc-p50"), procP99: num("proc-p99"),
+    procEntries: num("proc-entries"), procBytes: num("proc-bytes"), procEvictions: num("proc-evictions"),
+    fleetShown: !document.querySelector("#fleet dl.cards").hidden,
+    shardsShown: !document.getElementById("shards-section").hidden,
+    frontendsShown: !document.getElementById("frontends-section").hidden,
+    sparkCaption: document.getElementById("spark-caption").textContent,
+    warningShown: !document.getElementById("warnings").hidden,
+    warningText: document.getElementById("warnings").textContent.replace(/\s+/g, " ").trim(),
     queries: num("fleet-queries"), qps: num("fleet-qps"), hit: num("fleet-hit-ratio"),
     p50: num("fleet-p50"), p99: num("fleet-p99"), frontends: num("fleet-frontends"),
     shards: rows("#shard-rows tr", (tr) => ({ addr: tr.dataset.shard, state: cell(tr, "state"), hit: cell(tr, "hit_ratio"),
@@ -268,14 +288,23 @@ func TestStatusPageLive(t *testing.T) {
 		t.Errorf("error banner with two shards up: %q", oneDown.ErrorText)
 	}
 
-	// Every shard dies: /stats answers 503 and the page says so, keeping
-	// the last reading.
+	// Every shard dies: /stats still answers with this process's numbers,
+	// and the page says what it could not read.
 	for _, sh := range shards {
 		sh.Kill()
 	}
+	partly := waitFor(t, tb, 20*time.Second, "warning banner", readStatus, func(v statusView) bool { return v.WarningShown })
+	if !strings.Contains(partly.WarningText, "Partly read") || !strings.Contains(partly.WarningText, "frontends:") ||
+		partly.ErrorShown || !partly.ProcessShown {
+		t.Errorf("with every shard down: warning %q, error banner %v, process shown %v", partly.WarningText, partly.ErrorShown, partly.ProcessShown)
+	}
+
+	// The server goes away: the page says so, keeping the last reading.
+	s.srv.CloseClientConnections()
+	s.srv.Close()
 	failed := waitFor(t, tb, 20*time.Second, "error banner", readStatus, func(v statusView) bool { return v.ErrorShown })
-	if !strings.Contains(failed.ErrorText, "Stats unavailable") || !strings.Contains(failed.ErrorText, "503") {
-		t.Errorf("error banner %q, want it to say stats are unavailable with the status", failed.ErrorText)
+	if !strings.Contains(failed.ErrorText, "Stats unavailable") || !strings.Contains(failed.ErrorText, "Cannot reach the server") {
+		t.Errorf("error banner %q, want it to say stats are unavailable and why", failed.ErrorText)
 	}
 	if len(failed.Shards) != 3 {
 		t.Errorf("after the failure the page shows %d shards, want the last reading's 3", len(failed.Shards))
@@ -310,6 +339,12 @@ func TestQueuePanel(t *testing.T) {
 	s := newSite(t, nil, func(api http.Handler) http.Handler {
 		mux := http.NewServeMux()
 		mux.Handle("/jobs", jobs)
+		// A server without /stats (an API built with no stats source).
+		mux.HandleFunc("/stats", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = io.WriteString(w, `{"error":"no such route"}`)
+		})
 		mux.Handle("/", api)
 		return mux
 	})

@@ -36,6 +36,11 @@ import (
 	"github.com/shardns/shardns/resolverd/resolve"
 )
 
+// DefaultHTTP is -http's default: the REST API and the status page on
+// loopback only, so that `dnsd` alone shows its cache to whoever runs it
+// and to nobody else.
+const DefaultHTTP = "127.0.0.1:8080"
+
 // Config is dnsd's flags. The embedded groups are the flags dnsd shares
 // with the other daemons (internal/config).
 type Config struct {
@@ -69,7 +74,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	c.Drain.Register(fs)
 	c.Encrypted.Register(fs)
 	fs.StringVar(&c.ResolvConf, "resolv-conf", "/etc/resolv.conf", "where the default upstreams are read from")
-	fs.StringVar(&c.HTTP, "http", "", "serve the REST API (lookups, health, metrics) in-process on this address, e.g. 127.0.0.1:8080; its /lookup and /dns-query obey -allow")
+	fs.StringVar(&c.HTTP, "http", DefaultHTTP, "serve the REST API (lookups, health, metrics, /stats) and the status page in-process on this address; '' serves none; its /lookup and /dns-query obey -allow; an address already in use stops dnsd at start")
 	c.HTTPAccess.Register(fs)
 	fs.Float64Var(&c.RateLimit, "rate-limit", 0, "UDP queries per second allowed per client /24 (IPv4) or /56 (IPv6); 0 turns rate limiting off")
 	fs.IntVar(&c.RateSlip, "rate-slip", 2, "every Nth over-limit UDP query is answered empty with TC=1 (so real clients retry over TCP), the rest dropped; 0 drops all")
@@ -158,7 +163,7 @@ func start(g *lifecycle.Group, cfg Config, listen []string, log *slog.Logger) er
 		return err
 	}
 	https, err := httpserve.StartAll(log,
-		httpserve.Side{Addr: cfg.HTTP, WriteTimeout: 10 * time.Second, Handler: func() http.Handler {
+		httpserve.Side{Addr: cfg.HTTP, Flag: "-http", WriteTimeout: 10 * time.Second, Handler: func() http.Handler {
 			return api.New(api.Config{
 				Chain: fe.Chain, Gatherer: reg, Logger: log,
 				Cache: fe, Ready: fe, Stats: stats.Of(fe.StatsSource()), Jobs: api.JobsOf(fe.Queue),

@@ -212,13 +212,13 @@ func (s *Server) parse(m *transport.Msg, st *msgState, general bool) bool {
 	}
 	q, rej := dnsmsg.ParseQuery(r)
 	if rej != nil {
-		s.metrics.answered.WithLabelValues(dns.RcodeToString[rej.Rcode]).Inc()
+		s.countQuery(m, st, rej.Rcode)
 		s.done(m, s.appendMsg(m.Dst, s.withCookie(dnsmsg.ErrorReply(r, rej.Rcode, rej.EDE, rej.Text), st.ck, m.From)))
 		return false
 	}
 	st.q = q
 	if lm, _ := dnsmsg.LocalAnswer(r, &st.q); lm != nil {
-		s.metrics.answered.WithLabelValues(dns.RcodeToString[lm.Rcode]).Inc()
+		s.countQuery(m, st, lm.Rcode)
 		s.done(m, s.fit(s.appendMsg(m.Dst, s.withCookie(lm, st.ck, m.From)), &st.q, m.From))
 		return false
 	}
@@ -280,6 +280,7 @@ func (s *Server) admit(m *transport.Msg, st *msgState, parsed bool) bool {
 		case ratelimit.Slip:
 			s.metrics.slipped.Inc()
 			if !parsed {
+				s.countQuery(m, st, dns.RcodeFormatError)
 				// FORMERR is a bare header already, as small as a
 				// reply gets: TC=1 is the slip's only mark.
 				reply := formErr(m.Dst, m.Req)
@@ -287,22 +288,24 @@ func (s *Server) admit(m *transport.Msg, st *msgState, parsed bool) bool {
 				s.done(m, reply)
 				return false
 			}
+			s.countQuery(m, st, dns.RcodeSuccess)
 			s.done(m, s.appendMsg(m.Dst, s.withCookie(truncated(s.unpacked(m, st)), qc, from)))
 			return false
 		}
 	}
 	switch {
 	case !parsed:
-		s.metrics.answered.WithLabelValues("FORMERR").Inc()
+		s.countQuery(m, st, dns.RcodeFormatError)
 		s.done(m, formErr(m.Dst, m.Req))
 	case qc.v == cookie.Malformed:
-		s.metrics.answered.WithLabelValues("FORMERR").Inc()
+		s.countQuery(m, st, dns.RcodeFormatError)
 		s.done(m, s.appendMsg(m.Dst, dnsmsg.ErrorReply(s.unpacked(m, st), dns.RcodeFormatError, dns.ExtendedErrorCodeOther, "malformed COOKIE option")))
 	case s.acl != nil && !s.acl.Allowed(from.Addr.Addr()):
 		s.metrics.refused.Inc()
+		s.countQuery(m, st, dns.RcodeRefused)
 		s.done(m, s.appendMsg(m.Dst, s.withCookie(dnsmsg.ErrorReply(s.unpacked(m, st), dns.RcodeRefused, dns.ExtendedErrorCodeProhibited, "client not allowed"), qc, from)))
 	case !from.TCP && refused(qc.v):
-		s.metrics.answered.WithLabelValues("BADCOOKIE").Inc()
+		s.countQuery(m, st, dns.RcodeBadCookie)
 		s.done(m, s.appendMsg(m.Dst, s.withCookie(dnsmsg.ErrorReply(s.unpacked(m, st), dns.RcodeBadCookie, 0, ""), qc, from)))
 	default:
 		return true
@@ -344,6 +347,7 @@ func (s *Server) done(m *transport.Msg, reply []byte) {
 func (s *Server) reply(m *transport.Msg, st *msgState, res *lookup.Result, err error) {
 	q, from, dst := &st.q, m.From, m.Dst
 	if err != nil {
+		s.countQuery(m, st, dns.RcodeServerFailure)
 		s.done(m, s.lookupFailed(dst, s.unpacked(m, st), q, st.ck, from, err))
 		return
 	}
@@ -359,7 +363,7 @@ func (s *Server) reply(m *transport.Msg, st *msgState, res *lookup.Result, err e
 		reply = dnsmsg.AppendReply(dst, res.Stored(), q, o)
 	}
 	if len(reply) >= 4 {
-		s.metrics.rcode(reply[3] & 0x0F).Inc()
+		s.countQuery(m, st, int(reply[3]&0x0F))
 	}
 	s.done(m, s.fit(reply, q, from))
 }
@@ -372,7 +376,6 @@ func (s *Server) lookupFailed(dst []byte, r *dns.Msg, q *dnsmsg.Query, qc queryC
 		code, text = dns.ExtendedErrorCodeNetworkError, "resolver did not answer in time"
 	}
 	s.log.Debug("lookup failed", "key", q.Key, "err", err)
-	s.metrics.answered.WithLabelValues("SERVFAIL").Inc()
 	return s.appendMsg(dst, s.withCookie(dnsmsg.ErrorReply(r, dns.RcodeServerFailure, code, text), qc, from))
 }
 

@@ -1,9 +1,6 @@
 package server
 
 import (
-	"sync/atomic"
-
-	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shardns/shardns/dnsd/cookie"
@@ -12,30 +9,15 @@ import (
 // metrics count what dnsd did with each message. They are created per
 // Server and registered on the registry the caller passes in.
 type metrics struct {
-	answered  *prometheus.CounterVec // by RCODE
 	dropped   *prometheus.CounterVec // by reason
 	refused   prometheus.Counter
 	slipped   prometheus.Counter
 	truncated prometheus.Counter
 	cookies   *prometheus.CounterVec // by verdict
+	queries   *queryCounters         // by qtype, proto and rcode
 
 	// byCookie holds cookies' series, one per verdict, made up front.
 	byCookie [len(cookie.Verdicts) + 1]prometheus.Counter
-
-	// byRcode holds answered's series for the 16 RCODEs of a header, each
-	// looked up on its first use, so that a reply does not hash labels.
-	byRcode [16]atomic.Pointer[prometheus.Counter]
-}
-
-// rcode returns the answered series of a header's RCODE (its low 4 bits).
-func (m *metrics) rcode(rc byte) prometheus.Counter {
-	p := &m.byRcode[rc&0x0F]
-	if c := p.Load(); c != nil {
-		return *c
-	}
-	c := m.answered.WithLabelValues(dns.RcodeToString[int(rc&0x0F)])
-	p.Store(&c)
-	return c
 }
 
 // cookie returns the cookies series of verdict v.
@@ -43,10 +25,6 @@ func (m *metrics) cookie(v cookie.Verdict) prometheus.Counter { return m.byCooki
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		answered: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "shardns", Subsystem: "dns", Name: "replies_total",
-			Help: "Replies sent, by RCODE.",
-		}, []string{"rcode"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "shardns", Subsystem: "dns", Name: "dropped_total",
 			Help: "Messages not answered, by reason (malformed, rate_limit).",
@@ -68,11 +46,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Queries with a COOKIE option, by what it held: client_only, valid, renewed (valid, replaced in the reply), invalid, expired, future (the last three get BADCOOKIE over UDP), malformed (FORMERR).",
 		}, []string{"result"}),
 	}
+	m.queries = newQueryCounters()
 	for _, v := range cookie.Verdicts {
 		m.byCookie[v] = m.cookies.WithLabelValues(v.String())
 	}
 	if reg != nil {
-		reg.MustRegister(m.answered, m.dropped, m.refused, m.slipped, m.truncated, m.cookies)
+		reg.MustRegister(m.dropped, m.refused, m.slipped, m.truncated, m.cookies, m.queries.vec, newRepliesByRcode(m.queries))
 	}
 	return m
 }

@@ -71,6 +71,7 @@ type memShard struct {
 	bytes      int64
 	maxBytes   int64
 	maxEntries int
+	evicted    uint64 // entries removed to make room, under mu
 }
 
 // NewMemory returns an empty Memory with cfg's bounds.
@@ -206,12 +207,15 @@ func (m *Memory) set(key string, e *Entry, absent bool) bool {
 	if it.cost > s.maxBytes {
 		return false
 	}
-	s.lru.Add(key, it)
+	if s.lru.Add(key, it) {
+		s.evicted++
+	}
 	s.bytes += it.cost
 	for s.bytes > s.maxBytes {
 		if _, _, ok := s.lru.RemoveOldest(); !ok {
 			break
 		}
+		s.evicted++
 	}
 	return true
 }
@@ -244,6 +248,19 @@ func (m *Memory) Bytes() int64 {
 	for _, s := range m.shards {
 		s.mu.Lock()
 		n += s.bytes
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// Evictions is the number of entries removed to make room for others
+// (either bound reached) since the Memory was made; entries that expired,
+// were replaced, deleted or purged do not count.
+func (m *Memory) Evictions() uint64 {
+	var n uint64
+	for _, s := range m.shards {
+		s.mu.Lock()
+		n += s.evicted
 		s.mu.Unlock()
 	}
 	return n

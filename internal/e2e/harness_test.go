@@ -59,6 +59,9 @@ type proc = procs.Proc
 // SIGKILL) when the test ends. Its log is printed if the test failed.
 func start(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
+	if name == "dnsd" {
+		args = procs.WithFlag(args, "http", "") // not the default port: see procs.WithFlag
+	}
 	cmd := exec.Command(filepath.Join(binDir, name), args...)
 	cmd.Env = append(os.Environ(), env...)
 	return procs.Start(t, name, cmd)

@@ -316,6 +316,9 @@ func (ns *netns) exec(t *testing.T, limit time.Duration, args ...string) (string
 // the test failed.
 func netnsStart(t *testing.T, ns *netns, name string, args ...string) *proc {
 	t.Helper()
+	if name == "dnsd" {
+		args = procs.WithFlag(args, "http", "")
+	}
 	full := append([]string{"netns", "exec", ns.name, filepath.Join(binDir, name)}, args...)
 	return procs.Start(t, name+" in "+ns.name, exec.Command(ns.ip, full...))
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/config"
 	"github.com/shardns/shardns/internal/dnsmsg"
+	"github.com/shardns/shardns/internal/fleetstats"
 	"github.com/shardns/shardns/internal/lifecycle"
 	"github.com/shardns/shardns/internal/lookup"
 	"github.com/shardns/shardns/internal/prefetch"
@@ -73,7 +74,8 @@ type Frontend struct {
 	Redis    *cache.Redis  // nil without -redis
 	Queue    *queue.Queue  // nil without -queue-redis
 	resolver lookup.Resolver
-	parts    *lifecycle.Group // what Build opened and started, in order
+	local    *fleetstats.Local // the process's own stats (stats.go)
+	parts    *lifecycle.Group  // what Build opened and started, in order
 }
 
 // Close stops the chain's background work (see lookup.Chain.Close) and the
@@ -182,6 +184,7 @@ func Build(f Flags, local lookup.Resolver, reg prometheus.Registerer, log *slog.
 		}
 	}
 	fe.Chain = lookup.Build(cfg)
+	fe.newLocalStats(f, reg)
 	// Opened last, so stopped first: its refreshes use the tiers and the resolver.
 	fe.parts.OnClose("lookup chain", fe.Chain.Close)
 	return fe, nil

@@ -35,6 +35,10 @@ type Side struct {
 	Addr         string
 	Handler      func() http.Handler
 	WriteTimeout time.Duration // 0 for the profiler: a CPU profile writes as long as asked
+	// Flag names the flag that set Addr (e.g. "-http"), so that an
+	// address that cannot be bound is reported with the flag that
+	// changes it; empty: the error names the address only.
+	Flag string
 }
 
 // StartAll starts the sides that have an address. If one cannot listen,
@@ -49,6 +53,9 @@ func StartAll(log *slog.Logger, sides ...Side) ([]*http.Server, error) {
 		if err != nil {
 			for _, s := range srvs {
 				s.Close()
+			}
+			if side.Flag != "" {
+				err = fmt.Errorf("%s %s: %w (set %s to a free address, or to '' to serve none)", side.Flag, side.Addr, err, side.Flag)
 			}
 			return nil, err
 		}
