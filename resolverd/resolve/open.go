@@ -28,6 +28,8 @@ type Config struct {
 	// nil registers none.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger // nil discards
+	// Tap is forward.Config's: told of every query to an upstream.
+	Tap forward.Tap
 }
 
 // Open builds the resolver cfg describes: local zones, the forwarder with
@@ -56,6 +58,7 @@ func Open(cfg Config) (*Resolver, error) {
 		f, err = forward.New(forward.Config{
 			Upstreams: cfg.Upstreams, Trusted: cfg.Trusted,
 			Timeout: cfg.Timeout, HealthInterval: cfg.HealthInterval, Logger: log,
+			Tap: cfg.Tap,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("resolve: %w", err)
