@@ -37,6 +37,7 @@ type Config struct {
 	config.Diagnostics
 	config.Logging
 	config.Drain
+	config.DnstapOutput
 	Work WorkFlags
 }
 
@@ -75,6 +76,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	c.Diagnostics.Register(fs)
 	c.Logging.Register(fs)
 	c.Drain.Register(fs)
+	c.DnstapOutput.Register(fs)
 	w := &c.Work
 	w.Tiers.Register(fs)
 	w.CacheRules.Register(fs)
@@ -100,9 +102,13 @@ func start(ctx context.Context, g *lifecycle.Group, cfg Config, log *slog.Logger
 	if cfg.Upstream == "" && cfg.Zones == "" {
 		return errors.New("resolverd: nothing to answer from: set -upstream or -zones")
 	}
+	tap, err := dnstapOf(g, cfg.DnstapOutput, reg, log) // closed after the resolver
+	if err != nil {
+		return fmt.Errorf("resolverd: %w", err)
+	}
 	res, err := resolve.Open(resolve.Config{
 		Upstreams: config.List(cfg.Upstream), Trusted: config.List(cfg.Trusted), Zones: cfg.Zones,
-		Registerer: reg, Logger: log,
+		Registerer: reg, Logger: log, Tap: tap,
 	})
 	if err != nil {
 		return fmt.Errorf("resolverd: %w", err)
