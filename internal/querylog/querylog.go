@@ -80,9 +80,10 @@ type Logger struct {
 	queue   chan item
 	dropped prometheus.Counter
 
-	mu  sync.Mutex // guards out and w against Reopen
-	out io.WriteCloser
-	w   *bufio.Writer
+	mu     sync.Mutex // guards out, w and closed against Reopen
+	out    io.WriteCloser
+	w      *bufio.Writer
+	closed bool
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -187,12 +188,15 @@ func (l *Logger) Reopen() error {
 	if l.path == "-" {
 		return nil
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return errors.New("query log: reopen: the log is closed")
+	}
 	out, err := l.openFile()
 	if err != nil {
 		return err
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	ferr := l.w.Flush()
 	cerr := l.out.Close()
 	l.out = out
@@ -212,6 +216,10 @@ func (l *Logger) Close() error {
 	<-l.done
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
 	return errors.Join(l.w.Flush(), l.out.Close())
 }
 

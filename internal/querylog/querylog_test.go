@@ -165,6 +165,12 @@ func TestReopen(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if got := lines(t, rotated); len(got) != 2 {
+		t.Errorf("the rotated file got %d lines after Reopen, want its 2", len(got))
+	}
+	if err := l.Reopen(); err == nil {
+		t.Error("Reopen after Close succeeded")
+	}
 }
 
 // waitLines waits until path holds n lines.
