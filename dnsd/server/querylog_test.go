@@ -223,3 +223,37 @@ func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+// Each log works without the other: the query log alone gets every
+// answered query, sampled as asked.
+func TestQueryLogAlone(t *testing.T) {
+	logPath := filepath.Join(t.TempDir(), "query.log")
+	qlog, err := querylog.Open(querylog.Config{Path: logPath, Sample: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := startAuth(t)
+	srv := server.New(server.Config{Chain: newChain(options{}, newResolver(t, auth.addr, 0)), QueryLog: qlog})
+	if err := srv.Listen([]string{"127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	udp := srv.Addrs()[0].String()
+	for i := range 6 {
+		ask(t, "udp", "127.0.0.1", udp, pack(t, query("alone.example.com.", dns.TypeA, uint16(i))))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := qlog.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), `"qname":"alone.example.com."`); n != 3 {
+		t.Errorf("%d lines for 6 queries sampled 1 in 2, want 3:\n%s", n, b)
+	}
+}
