@@ -26,12 +26,14 @@ import (
 	"github.com/shardns/shardns/dnsd/server"
 	"github.com/shardns/shardns/dnsd/transport"
 	"github.com/shardns/shardns/internal/config"
+	"github.com/shardns/shardns/internal/dnstaplog"
 	"github.com/shardns/shardns/internal/frontend"
 	"github.com/shardns/shardns/internal/httpserve"
 	"github.com/shardns/shardns/internal/lifecycle"
 	"github.com/shardns/shardns/internal/lookup"
 	"github.com/shardns/shardns/internal/pprofhttp"
 	"github.com/shardns/shardns/internal/procmetrics"
+	"github.com/shardns/shardns/internal/querylog"
 	"github.com/shardns/shardns/resolverd/forward"
 	"github.com/shardns/shardns/resolverd/resolve"
 )
@@ -52,6 +54,8 @@ type Config struct {
 	config.Logging
 	config.Drain
 	Encrypted
+	config.DnstapOutput
+	config.QueryLogOutput
 	ResolvConf string
 	HTTP       string
 	HTTPAccess api.Flags
@@ -73,6 +77,8 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	c.Logging.Register(fs)
 	c.Drain.Register(fs)
 	c.Encrypted.Register(fs)
+	c.DnstapOutput.Register(fs)
+	c.QueryLogOutput.Register(fs)
 	fs.StringVar(&c.ResolvConf, "resolv-conf", "/etc/resolv.conf", "where the default upstreams are read from")
 	fs.StringVar(&c.HTTP, "http", DefaultHTTP, "serve the REST API (lookups, health, metrics, /stats) and the status page in-process on this address; '' serves none; its /lookup and /dns-query obey -allow; an address already in use stops dnsd at start")
 	c.HTTPAccess.Register(fs)
@@ -101,9 +107,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 // start opens and starts dnsd's parts in g, each after what it uses.
 func start(g *lifecycle.Group, cfg Config, listen []string, log *slog.Logger) error {
 	reg := procmetrics.Registry()
+	// The logs close after the server and the resolver that write them.
+	tap, err := dnstaplog.FromFlags(g, cfg.DnstapOutput, reg, log)
+	if err != nil {
+		return fmt.Errorf("dnsd: %w", err)
+	}
+	qlog, err := querylog.FromFlags(g, cfg.QueryLogOutput, reg, log)
+	if err != nil {
+		return fmt.Errorf("dnsd: %w", err)
+	}
 	var res lookup.Resolver // nil: -resolver names resolverd
 	if cfg.Frontend.Resolver == "" {
-		local, err := newInProcess(cfg, listen, reg, log)
+		local, err := newInProcess(cfg, listen, reg, log, upstreamTap(tap))
 		if err != nil {
 			return err
 		}
@@ -152,6 +167,8 @@ func start(g *lifecycle.Group, cfg Config, listen []string, log *slog.Logger) er
 		Logger:     log,
 		Registerer: reg,
 		Transport:  transport.Config{MaxTCPConns: cfg.MaxTCP, MaxTCPPerClient: cfg.MaxTCPPer},
+		Dnstap:     tap,
+		QueryLog:   qlog,
 	})
 	// Added before Listen: a listen that fails part way releases what did
 	// bind when the group stops.
@@ -237,12 +254,12 @@ func mode(cfg Config) string {
 // newInProcess is the all-in-one resolver, built as resolverd builds its
 // own (resolve.Open): local zones, then upstreams, by default the servers
 // of -resolv-conf that are not dnsd itself.
-func newInProcess(cfg Config, listen []string, reg prometheus.Registerer, log *slog.Logger) (*resolve.Resolver, error) {
+func newInProcess(cfg Config, listen []string, reg prometheus.Registerer, log *slog.Logger, tap forward.Tap) (*resolve.Resolver, error) {
 	rcfg, err := InProcessConfig(cfg, listen)
 	if err != nil {
 		return nil, err
 	}
-	rcfg.Registerer, rcfg.Logger = reg, log
+	rcfg.Registerer, rcfg.Logger, rcfg.Tap = reg, log, tap
 	res, err := resolve.Open(rcfg)
 	if err != nil {
 		return nil, fmt.Errorf("dnsd: %w", err)

@@ -197,7 +197,7 @@ func startResolverd(b *testing.B, upstream string) *resolverclient.Client {
 // figures include what that server (miekg/dns) allocates per query.
 func BenchmarkServeMessageMissResolverd(b *testing.B) {
 	auth := startAuth(b)
-	benchMissResolverd(b, auth.addr, auth.Total)
+	benchMissResolverd(b, auth.addr, auth.Total, server.Config{})
 }
 
 // BenchmarkServeMessageMissResolverdBareUpstream is the same miss with
@@ -206,14 +206,16 @@ func BenchmarkServeMessageMissResolverd(b *testing.B) {
 // and both gRPC ends.
 func BenchmarkServeMessageMissResolverdBareUpstream(b *testing.B) {
 	up := startBareUpstream(b)
-	benchMissResolverd(b, up.addr, func() int { return int(up.total.Load()) })
+	benchMissResolverd(b, up.addr, func() int { return int(up.total.Load()) }, server.Config{})
 }
 
 // benchMissResolverd asks a resolverd forwarding to upstream for b.N fresh
-// names through a chain; total counts the queries upstream received.
-func benchMissResolverd(b *testing.B, upstream string, total func() int) {
+// names through a chain, served by a server of cfg; total counts the
+// queries upstream received.
+func benchMissResolverd(b *testing.B, upstream string, total func() int, cfg server.Config) {
 	remote := startResolverd(b, upstream)
-	srv := server.New(server.Config{Chain: newChain(options{}, remote)})
+	cfg.Chain = newChain(options{}, remote)
+	srv := server.New(cfg)
 	qs := make([]*dns.Msg, b.N)
 	for i := range qs {
 		qs[i] = ednsQuery("m"+strconv.Itoa(i)+".example.com.", dns.TypeA, uint16(i), 1232, false)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -34,9 +35,16 @@ type msgState struct {
 	peek    [1]lookup.Peeked // what the cache held for q
 	peeked  bool             // peek is what every tier held
 	l1Miss  bool             // the reader's Peek of L1 missed q
+	start   time.Time        // when the message was taken up; set only for the query logs
 }
 
-func (s *Server) getState() *msgState { return s.states.Get().(*msgState) }
+func (s *Server) getState() *msgState {
+	st := s.states.Get().(*msgState)
+	if s.logging {
+		st.start = time.Now()
+	}
+	return st
+}
 
 func (s *Server) putState(st *msgState) {
 	st.reset() // holds no message, entry or client in the pool
@@ -213,13 +221,13 @@ func (s *Server) parse(m *transport.Msg, st *msgState, general bool) bool {
 	q, rej := dnsmsg.ParseQuery(r)
 	if rej != nil {
 		s.countQuery(m, st, rej.Rcode)
-		s.done(m, s.appendMsg(m.Dst, s.withCookie(dnsmsg.ErrorReply(r, rej.Rcode, rej.EDE, rej.Text), st.ck, m.From)))
+		s.done(m, s.appendMsg(m.Dst, s.withCookie(dnsmsg.ErrorReply(r, rej.Rcode, rej.EDE, rej.Text), st.ck, m.From)), srcRejected)
 		return false
 	}
 	st.q = q
 	if lm, _ := dnsmsg.LocalAnswer(r, &st.q); lm != nil {
 		s.countQuery(m, st, lm.Rcode)
-		s.done(m, s.fit(s.appendMsg(m.Dst, s.withCookie(lm, st.ck, m.From)), &st.q, m.From))
+		s.done(m, s.fit(s.appendMsg(m.Dst, s.withCookie(lm, st.ck, m.From)), &st.q, m.From), srcLocal)
 		return false
 	}
 	return true
@@ -231,7 +239,7 @@ func (s *Server) parse(m *transport.Msg, st *msgState, general bool) bool {
 func (s *Server) header(m *transport.Msg) bool {
 	if len(m.Req) < headerLen || m.Req[2]&bitQR != 0 {
 		s.metrics.dropped.WithLabelValues("malformed").Inc()
-		s.done(m, nil)
+		s.done(m, nil, "")
 		return false
 	}
 	return true
@@ -275,7 +283,7 @@ func (s *Server) admit(m *transport.Msg, st *msgState, parsed bool) bool {
 		switch s.limited(from) {
 		case ratelimit.Drop:
 			s.metrics.dropped.WithLabelValues("rate_limit").Inc()
-			s.done(m, nil)
+			s.done(m, nil, "")
 			return false
 		case ratelimit.Slip:
 			s.metrics.slipped.Inc()
@@ -285,28 +293,28 @@ func (s *Server) admit(m *transport.Msg, st *msgState, parsed bool) bool {
 				// reply gets: TC=1 is the slip's only mark.
 				reply := formErr(m.Dst, m.Req)
 				reply[len(m.Dst)+2] |= bitTC
-				s.done(m, reply)
+				s.done(m, reply, srcSlip)
 				return false
 			}
 			s.countQuery(m, st, dns.RcodeSuccess)
-			s.done(m, s.appendMsg(m.Dst, s.withCookie(truncated(s.unpacked(m, st)), qc, from)))
+			s.done(m, s.appendMsg(m.Dst, s.withCookie(truncated(s.unpacked(m, st)), qc, from)), srcSlip)
 			return false
 		}
 	}
 	switch {
 	case !parsed:
 		s.countQuery(m, st, dns.RcodeFormatError)
-		s.done(m, formErr(m.Dst, m.Req))
+		s.done(m, formErr(m.Dst, m.Req), srcFormErr)
 	case qc.v == cookie.Malformed:
 		s.countQuery(m, st, dns.RcodeFormatError)
-		s.done(m, s.appendMsg(m.Dst, dnsmsg.ErrorReply(s.unpacked(m, st), dns.RcodeFormatError, dns.ExtendedErrorCodeOther, "malformed COOKIE option")))
+		s.done(m, s.appendMsg(m.Dst, dnsmsg.ErrorReply(s.unpacked(m, st), dns.RcodeFormatError, dns.ExtendedErrorCodeOther, "malformed COOKIE option")), srcFormErr)
 	case s.acl != nil && !s.acl.Allowed(from.Addr.Addr()):
 		s.metrics.refused.Inc()
 		s.countQuery(m, st, dns.RcodeRefused)
-		s.done(m, s.appendMsg(m.Dst, s.withCookie(dnsmsg.ErrorReply(s.unpacked(m, st), dns.RcodeRefused, dns.ExtendedErrorCodeProhibited, "client not allowed"), qc, from)))
+		s.done(m, s.appendMsg(m.Dst, s.withCookie(dnsmsg.ErrorReply(s.unpacked(m, st), dns.RcodeRefused, dns.ExtendedErrorCodeProhibited, "client not allowed"), qc, from)), srcRefused)
 	case !from.TCP && refused(qc.v):
 		s.countQuery(m, st, dns.RcodeBadCookie)
-		s.done(m, s.appendMsg(m.Dst, s.withCookie(dnsmsg.ErrorReply(s.unpacked(m, st), dns.RcodeBadCookie, 0, ""), qc, from)))
+		s.done(m, s.appendMsg(m.Dst, s.withCookie(dnsmsg.ErrorReply(s.unpacked(m, st), dns.RcodeBadCookie, 0, ""), qc, from)), srcBadCookie)
 	default:
 		return true
 	}
@@ -332,10 +340,14 @@ func (s *Server) unpacked(m *transport.Msg, st *msgState) *dns.Msg {
 	return st.r
 }
 
-// done answers m with reply (nil: silence) and lets its state go.
-func (s *Server) done(m *transport.Msg, reply []byte) {
+// done answers m with reply (nil: silence) and lets its state go; src
+// says what answered, for the query logs.
+func (s *Server) done(m *transport.Msg, reply []byte, src lookup.Source) {
 	m.Reply, m.Done = reply, true
 	if st, ok := m.State.(*msgState); ok {
+		if s.logging && reply != nil {
+			s.logAnswer(m, st, reply, src)
+		}
 		m.State = nil
 		s.putState(st)
 	}
@@ -348,7 +360,7 @@ func (s *Server) reply(m *transport.Msg, st *msgState, res *lookup.Result, err e
 	q, from, dst := &st.q, m.From, m.Dst
 	if err != nil {
 		s.countQuery(m, st, dns.RcodeServerFailure)
-		s.done(m, s.lookupFailed(dst, s.unpacked(m, st), q, st.ck, from, err))
+		s.done(m, s.lookupFailed(dst, s.unpacked(m, st), q, st.ck, from, err), srcServFail)
 		return
 	}
 	o := dnsmsg.ReplyOptions{Age: res.Age(), Stale: res.Stale()}
@@ -365,7 +377,7 @@ func (s *Server) reply(m *transport.Msg, st *msgState, res *lookup.Result, err e
 	if len(reply) >= 4 {
 		s.countQuery(m, st, int(reply[3]&0x0F))
 	}
-	s.done(m, s.fit(reply, q, from))
+	s.done(m, s.fit(reply, q, from), res.Source)
 }
 
 // lookupFailed is the SERVFAIL for a lookup that ended in err, with an

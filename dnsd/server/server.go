@@ -19,7 +19,9 @@ import (
 	"github.com/shardns/shardns/dnsd/cookie"
 	"github.com/shardns/shardns/dnsd/ratelimit"
 	"github.com/shardns/shardns/dnsd/transport"
+	"github.com/shardns/shardns/internal/dnstaplog"
 	"github.com/shardns/shardns/internal/lookup"
+	"github.com/shardns/shardns/internal/querylog"
 )
 
 // DefaultBudget is how long a query may take inside dnsd: under the 2 s a
@@ -55,6 +57,13 @@ type Config struct {
 	Transport transport.Config
 	// TCPIdleTimeout overrides Transport.TCPIdleTimeout when set.
 	TCPIdleTimeout time.Duration
+	// Dnstap, when set, gets CLIENT_QUERY and CLIENT_RESPONSE for every
+	// query answered (refusals and FORMERR included; silence is not
+	// logged). Nil: no dnstap, at the cost of one check per reply.
+	Dnstap *dnstaplog.Logger
+	// QueryLog, when set, gets a JSON line for every query answered (or
+	// one in its Sample). Nil: no query log.
+	QueryLog *querylog.Logger
 }
 
 // Server answers DNS messages and, through Listen, serves them over UDP
@@ -68,13 +77,17 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	tr      *transport.Server
+	dnstap  *dnstaplog.Logger
+	qlog    *querylog.Logger
+	logging bool      // dnstap or qlog is set
 	states  sync.Pool // *msgState
 	scratch sync.Pool // *peekScratch
 }
 
 // New returns a Server; call Listen to start it.
 func New(cfg Config) *Server {
-	s := &Server{chain: cfg.Chain, budget: cfg.Budget, acl: cfg.ACL, limiter: cfg.Limiter, cookies: cfg.Cookies, log: cfg.Logger}
+	s := &Server{chain: cfg.Chain, budget: cfg.Budget, acl: cfg.ACL, limiter: cfg.Limiter, cookies: cfg.Cookies, log: cfg.Logger,
+		dnstap: cfg.Dnstap, qlog: cfg.QueryLog, logging: cfg.Dnstap != nil || cfg.QueryLog != nil}
 	if s.budget <= 0 {
 		s.budget = DefaultBudget
 	}

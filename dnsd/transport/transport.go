@@ -23,6 +23,39 @@ import (
 type Peer struct {
 	Addr netip.AddrPort
 	TCP  bool
+	// Proto is the encrypted protocol the message came over, set by the
+	// listener of that protocol; ProtoPlain for plain DNS, UDP or TCP as
+	// TCP says. The query logs report it.
+	Proto Proto
+}
+
+// Proto is a protocol DNS messages are carried over beyond plain UDP and
+// TCP.
+type Proto uint8
+
+// The protocols of Peer.Proto.
+const (
+	ProtoPlain Proto = iota // UDP or TCP (RFC 1035)
+	ProtoDoT                // DNS over TLS (RFC 7858)
+	ProtoDoH                // DNS over HTTPS (RFC 8484)
+	ProtoDoQ                // DNS over QUIC (RFC 9250)
+)
+
+// Protocol names the protocol p's message came over: udp, tcp, dot, doh
+// or doq.
+func (p Peer) Protocol() string {
+	switch p.Proto {
+	case ProtoDoT:
+		return "dot"
+	case ProtoDoH:
+		return "doh"
+	case ProtoDoQ:
+		return "doq"
+	}
+	if p.TCP {
+		return "tcp"
+	}
+	return "udp"
 }
 
 // Handler answers DNS messages, a batch at a time: the datagrams of one

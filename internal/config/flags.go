@@ -147,3 +147,31 @@ type Drain struct {
 func (d *Drain) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&d.DrainTimeout, "drain-timeout", lifecycle.DefaultDrain, "on SIGINT or SIGTERM, how long the queries, requests and tasks in flight may take to finish before they are cut off and the daemon exits")
 }
+
+// DnstapOutput is where a daemon writes dnstap: dnsd its clients' queries
+// and responses, resolverd (and dnsd's in-process resolver) its queries to
+// upstreams and their responses.
+type DnstapOutput struct {
+	Dnstap         string
+	DnstapIdentity string
+	DnstapVersion  string
+}
+
+// Register defines -dnstap, -dnstap-identity and -dnstap-version on fs.
+func (d *DnstapOutput) Register(fs *flag.FlagSet) {
+	fs.StringVar(&d.Dnstap, "dnstap", "", "write dnstap to this file, or to unix:PATH, the Frame Streams socket of a collector (dnstap -u PATH, fstrm_capture), reconnected to with backoff; messages are dropped (shardns_dnstap_dropped_total) rather than slow a query; empty: off")
+	fs.StringVar(&d.DnstapIdentity, "dnstap-identity", "", "the server's name in dnstap messages; empty: the host name")
+	fs.StringVar(&d.DnstapVersion, "dnstap-version", "", "the software's name in dnstap messages; empty: shardns and its version")
+}
+
+// QueryLogOutput is a frontend's JSON-lines query log.
+type QueryLogOutput struct {
+	QueryLog       string
+	QueryLogSample int
+}
+
+// Register defines -query-log and -query-log-sample on fs.
+func (q *QueryLogOutput) Register(fs *flag.FlagSet) {
+	fs.StringVar(&q.QueryLog, "query-log", "", "append one JSON line per query answered (time, client, proto, qname, qtype, rcode, source, duration_us, size) to this file, or - for standard output; lines are dropped (shardns_query_log_dropped_total) rather than slow a query; empty: off")
+	fs.IntVar(&q.QueryLogSample, "query-log-sample", 1, "log one query in N in -query-log; 1: every query")
+}

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -62,6 +63,18 @@ type Config struct {
 	// Group names the zone this forwarder serves (a Route's Zone), the
 	// group label of its metrics and logs; "" means ".", the default.
 	Group string
+	// Tap, when set, is told of every query sent to an upstream (health
+	// probes included) and of the reply taken for it, as they went on
+	// the wire (dnstap's RESOLVER_QUERY and RESOLVER_RESPONSE).
+	Tap Tap
+}
+
+// Tap is told of each query sent to an upstream: proto is "udp", "tcp" or
+// "tls", upstream the server's address, query the message as sent, resp
+// the reply as received (nil when none was taken: a timeout, a failed
+// read). The slices are valid only during the call. It must not block.
+type Tap interface {
+	Exchanged(proto string, upstream netip.AddrPort, sent, received time.Time, query, resp []byte)
 }
 
 // Forwarder sends queries to a fixed set of upstreams. It is safe for
@@ -72,6 +85,7 @@ type Forwarder struct {
 	timeout        time.Duration
 	healthInterval time.Duration
 	log            *slog.Logger
+	tap            Tap       // nil: none
 	bufs           sync.Pool // *[]byte of maxUDPRead bytes
 	queries        sync.Pool // *outQuery
 	rnd            *random
@@ -92,6 +106,7 @@ func New(cfg Config) (*Forwarder, error) {
 		timeout:        cfg.Timeout,
 		healthInterval: cfg.HealthInterval,
 		log:            cfg.Logger,
+		tap:            cfg.Tap,
 		rnd:            newRandom(),
 	}
 	if f.timeout <= 0 {

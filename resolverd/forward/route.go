@@ -133,6 +133,7 @@ type RouterConfig struct {
 	HealthInterval time.Duration
 	TLSConfig      *tls.Config
 	Logger         *slog.Logger
+	Tap            Tap // every group's (Config.Tap)
 }
 
 // ErrNoRoute is returned by Router.Exchange for a name that no group
@@ -192,7 +193,7 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 		f, err := New(Config{
 			Upstreams: r.Upstreams, Trusted: trusted[i], Group: zone,
 			Timeout: cfg.Timeout, HealthInterval: cfg.HealthInterval,
-			TLSConfig: cfg.TLSConfig, Logger: cfg.Logger,
+			TLSConfig: cfg.TLSConfig, Logger: cfg.Logger, Tap: cfg.Tap,
 		})
 		if err != nil {
 			rt.Close()

@@ -39,6 +39,15 @@ func (f *Forwarder) exchangeStream(ctx context.Context, limit time.Time, u *upst
 	if _, err := conn.Write(out); err != nil {
 		return nil, fmt.Errorf("forward: %s write: %w", u.proto, err)
 	}
+	var got []byte // the reply taken, for the tap
+	if f.tap != nil {
+		proto := u.proto // tcp or tls; a udp upstream's retry goes over tcp
+		if proto == protoUDP {
+			proto = protoTCP
+		}
+		sent := time.Now()
+		defer func() { f.tap.Exchanged(proto, u.udpAddrPort, sent, time.Now(), wire, got) }()
+	}
 	var hdr [2]byte
 	for range maxStreamMsgs {
 		if _, err := io.ReadFull(conn, hdr[:]); err != nil {
@@ -57,6 +66,7 @@ func (f *Forwarder) exchangeStream(ctx context.Context, limit time.Time, u *upst
 			u.ignored.Add(1)
 			continue
 		}
+		got = buf
 		return resp, nil
 	}
 	return nil, fmt.Errorf("forward: %s: too many unmatched replies", u.proto)

@@ -45,6 +45,11 @@ func (f *Forwarder) exchangeUDP(ctx context.Context, limit time.Time, u *upstrea
 	bp := f.bufs.Get().(*[]byte)
 	defer f.bufs.Put(bp)
 	buf := *bp
+	var got []byte // the reply taken, as received, for the tap
+	if f.tap != nil {
+		sent := time.Now()
+		defer func() { f.tap.Exchanged(u.proto, u.udpAddrPort, sent, time.Now(), wire, got) }()
+	}
 	// Each pass reads one datagram; the deadline ends the loop.
 	for {
 		n, err := conn.Read(buf)
@@ -58,7 +63,8 @@ func (f *Forwarder) exchangeUDP(ctx context.Context, limit time.Time, u *upstrea
 		}
 		// Our query's question name is never compressed: it sits at 12.
 		exactCase := plain != nil
-		if q := 12 + len(plain); exactCase && n >= q && bytes.Equal(buf[12:q], wire[12:q]) {
+		q := 12 + len(plain)
+		if exactCase && n >= q && bytes.Equal(buf[12:q], wire[12:q]) {
 			copy(buf[12:q], plain)
 			exactCase = false // checked here; the parsed name is now the caller's
 		}
@@ -69,6 +75,12 @@ func (f *Forwarder) exchangeUDP(ctx context.Context, limit time.Time, u *upstrea
 		}
 		switch match(u, resp, m, exactCase) {
 		case replyOK:
+			if f.tap != nil {
+				if plain != nil && !exactCase { // the question as it came, in 0x20 case
+					copy(buf[12:q], wire[12:q])
+				}
+				got = buf[:n]
+			}
 			return resp, nil
 		case replyCaseOnly:
 			return nil, errCaseMismatch

@@ -41,6 +41,8 @@ type Config struct {
 	// read whatever forwarders are current.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger // nil discards
+	// Tap is forward.Config's: told of every query to an upstream.
+	Tap forward.Tap
 }
 
 // routes are cfg's forwarding groups, the default one included.
@@ -74,6 +76,7 @@ func build(cfg Config, log *slog.Logger) (*state, error) {
 		rt, err := forward.NewRouter(forward.RouterConfig{
 			Routes: routes, Trusted: cfg.Trusted,
 			Timeout: cfg.Timeout, HealthInterval: cfg.HealthInterval, Logger: log,
+			Tap: cfg.Tap,
 		})
 		if err != nil {
 			return nil, err

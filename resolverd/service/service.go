@@ -38,6 +38,7 @@ type Config struct {
 	config.Diagnostics
 	config.Logging
 	config.Drain
+	config.DnstapOutput
 	Work WorkFlags
 }
 
@@ -76,6 +77,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	c.Diagnostics.Register(fs)
 	c.Logging.Register(fs)
 	c.Drain.Register(fs)
+	c.DnstapOutput.Register(fs)
 	w := &c.Work
 	w.Tiers.Register(fs)
 	w.CacheRules.Register(fs)
@@ -102,7 +104,11 @@ func start(ctx context.Context, g *lifecycle.Group, cfg Config, log *slog.Logger
 	if err != nil {
 		return err
 	}
-	rcfg.Registerer, rcfg.Logger = reg, log
+	tap, err := dnstapOf(g, cfg.DnstapOutput, reg, log) // closed after the resolver
+	if err != nil {
+		return fmt.Errorf("resolverd: %w", err)
+	}
+	rcfg.Registerer, rcfg.Logger, rcfg.Tap = reg, log, tap
 	res, err := resolve.Open(rcfg)
 	if err != nil {
 		return fmt.Errorf("resolverd: %w", err)
