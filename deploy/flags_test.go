@@ -186,6 +186,10 @@ func TestHelpParsing(t *testing.T) {
 		if err := fs.checkEnv("SHARDNS_NO_SUCH_FLAG", "1"); err == nil {
 			t.Errorf("%s: SHARDNS_NO_SUCH_FLAG accepted", d)
 		}
+		// -config has its variable; -version is for the command line only.
+		if fs.env["SHARDNS_CONFIG"] != "config" || !fs.cmdOnly["version"] || fs.env["SHARDNS_VERSION"] != "" {
+			t.Errorf("%s -h: -config [$SHARDNS_CONFIG] or -version [command line only] missing", d)
+		}
 	}
 	dnsd := accepted["dnsd"]
 	for _, tc := range []struct {
