@@ -56,7 +56,6 @@ type Reloader[C any] struct {
 // handler is a registered reload handler.
 type handler[C any] struct {
 	apply func(ctx context.Context, next C) error
-	flags []string
 }
 
 func newReloader[C any](name string, fs *flag.FlagSet, live []string, load func() (*C, *flag.FlagSet, error), level func(C) string, lv *slog.LevelVar, log *slog.Logger, notify func(string)) *Reloader[C] {
@@ -88,7 +87,7 @@ func newReloader[C any](name string, fs *flag.FlagSet, live []string, load func(
 // leave its part as it was. The reload stops at the first error, so the
 // handlers registered after a failing one do not run; those before it
 // have applied their part, and the next reload hands them the whole
-// configuration again.
+// configuration again. A handler must not call OnReload.
 func (r *Reloader[C]) OnReload(apply func(ctx context.Context, next C) error, flags ...string) {
 	if r == nil {
 		return
@@ -100,7 +99,7 @@ func (r *Reloader[C]) OnReload(apply func(ctx context.Context, next C) error, fl
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.handlers = append(r.handlers, handler[C]{apply: apply, flags: flags})
+	r.handlers = append(r.handlers, handler[C]{apply: apply})
 	for _, f := range flags {
 		r.applied[f] = true
 	}
