@@ -40,7 +40,12 @@ func testdSchema() *Schema { return NewSchema(map[string]Daemon{"testd": &testDa
 
 func noEnv(string) string { return "" }
 
+// noNotify keeps Main from telling the service manager running the tests
+// (if any) that this process is ready or stopping.
+func noNotify(t *testing.T) { t.Setenv("NOTIFY_SOCKET", "") }
+
 func TestMainExitCodes(t *testing.T) {
+	noNotify(t)
 	env := func(k string) string {
 		if k == "SHARDNS_NAME" {
 			return "from-env"
@@ -88,6 +93,7 @@ func TestMainExitCodes(t *testing.T) {
 
 // SIGTERM ends run's context, and run's clean return is exit code 0.
 func TestMainStopsOnSIGTERM(t *testing.T) {
+	noNotify(t)
 	var stderr bytes.Buffer
 	run := func(ctx context.Context, _ testDaemon, _ *slog.Logger, _ *Reloader[testDaemon]) error {
 		if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
