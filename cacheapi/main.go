@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -14,6 +13,7 @@ import (
 	"github.com/shardns/shardns/cacheapi/app"
 	"github.com/shardns/shardns/cacheapi/warmcli"
 	"github.com/shardns/shardns/internal/config"
+	"github.com/shardns/shardns/internal/daemons"
 	"github.com/shardns/shardns/internal/gctune"
 )
 
@@ -25,8 +25,5 @@ func main() {
 		os.Exit(code)
 	}
 	gctune.Start(os.Getenv)
-	var cfg app.Config
-	os.Exit(config.Main("cacheapi", os.Args[1:], os.Getenv, os.Stderr, &cfg, func(ctx context.Context, log *slog.Logger) error {
-		return app.Run(ctx, cfg, log)
-	}))
+	os.Exit(config.Main("cacheapi", os.Args[1:], os.Getenv, os.Stderr, daemons.Schema(), app.Serve))
 }

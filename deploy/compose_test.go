@@ -206,6 +206,7 @@ func checkDaemonService(p *types.Project, name string, s types.ServiceConfig, fs
 			}
 		}
 	}
+	errs = append(errs, checkComposeConfig(name, s)...)
 	listen := portOf(set["listen"])
 	if listen == "" {
 		add("no -listen port set")
@@ -372,6 +373,9 @@ func TestComposeChecksCanFail(t *testing.T) {
 		{"not waiting for a resolver", `resolverd-2: {condition: service_healthy}`, ``, "names resolverd-2 but does not wait"},
 		{"missing config", `./deploy/redis/queue.conf:`, `./deploy/redis/nosuch.conf:`, "nosuch.conf"},
 		{"published Redis", "      - queue-data:/data\n", "      - queue-data:/data\n    ports: [\"6379:6379\"]\n", "a Redis port is published"},
+		{"config file not mounted", "    - ./deploy/shardns.yaml:/etc/shardns/shardns.yaml:ro\n", "", "is not deploy/shardns.yaml mounted there"},
+		{"config file not named", "  SHARDNS_CONFIG: /etc/shardns/shardns.yaml\n", "", "neither -config nor SHARDNS_CONFIG"},
+		{"config file refused", `command: ["cacheapi"]`, `command: ["cacheapi", "-config", "/run/secrets/shardns/redis-password"]`, "not deploy/shardns.yaml"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if !strings.Contains(string(orig), tc.old) {
@@ -387,4 +391,37 @@ func TestComposeChecksCanFail(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkComposeConfig checks a daemon's service is given deploy/shardns.yaml
+// (mounted read-only where -config or SHARDNS_CONFIG says) and that the
+// daemon loads it, with the service's command line and variables, through
+// the real parser.
+func checkComposeConfig(name string, s types.ServiceConfig) []error {
+	env := map[string]string{}
+	for k, v := range s.Environment {
+		if v != nil {
+			env[k] = *v
+		}
+	}
+	path := configPath(s.Command[1:], env)
+	if path == "" {
+		return []error{fmt.Errorf("%s: no config file: neither -config nor SHARDNS_CONFIG", name)}
+	}
+	host := ""
+	for _, v := range s.Volumes {
+		if v.Type == types.VolumeTypeBind && v.Target == path {
+			if !v.ReadOnly {
+				return []error{fmt.Errorf("%s: the config file %s is mounted writable", name, path)}
+			}
+			host = v.Source
+		}
+	}
+	if filepath.Base(host) != "shardns.yaml" || filepath.Base(filepath.Dir(host)) != "deploy" {
+		return []error{fmt.Errorf("%s: config file %s is not deploy/shardns.yaml mounted there (%q)", name, path, host)}
+	}
+	if _, err := loadMounted(daemonOf(s), s.Command[1:], env, path, host); err != nil {
+		return []error{fmt.Errorf("%s: %w", name, err)}
+	}
+	return nil
 }

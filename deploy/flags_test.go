@@ -15,17 +15,19 @@ import (
 )
 
 // flagSet is what a daemon's -h says it accepts: each flag with its value
-// type ("" for a bool flag, else string, int, duration, float, ...), and the
-// SHARDNS_ variable of each flag.
+// type ("" for a bool flag, else string, int, duration, float, ...), the
+// SHARDNS_ variable of each flag, and the flags that have none (-version).
 type flagSet struct {
-	bin   string
-	types map[string]string // flag name → value type
-	env   map[string]string // SHARDNS_ variable → flag name
+	bin     string
+	types   map[string]string // flag name → value type
+	env     map[string]string // SHARDNS_ variable → flag name
+	cmdOnly map[string]bool   // flags -h marks "[command line only]"
 }
 
 var (
 	helpFlagLine = regexp.MustCompile(`^  -([A-Za-z0-9][A-Za-z0-9_.-]*)(?: (\S+))?$`)
 	helpEnv      = regexp.MustCompile(`\[\$(SHARDNS_[A-Z0-9_]+)\]$`)
+	helpCmdOnly  = regexp.MustCompile(`\[command line only\]$`)
 )
 
 // askHelp runs path -h and reads the flags from what it prints (the format
@@ -39,7 +41,7 @@ func askHelp(path string) (*flagSet, error) {
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("%s -h: %w\n%s", path, err, out.String())
 	}
-	fs := &flagSet{bin: filepath.Base(path), types: map[string]string{}, env: map[string]string{}}
+	fs := &flagSet{bin: filepath.Base(path), types: map[string]string{}, env: map[string]string{}, cmdOnly: map[string]bool{}}
 	last := ""
 	sc := bufio.NewScanner(&out)
 	for sc.Scan() {
@@ -52,11 +54,17 @@ func askHelp(path string) (*flagSet, error) {
 		if m := helpEnv.FindStringSubmatch(line); m != nil && last != "" {
 			fs.env[m[1]] = last
 		}
+		if helpCmdOnly.MatchString(line) && last != "" {
+			fs.cmdOnly[last] = true
+		}
 	}
 	if len(fs.types) == 0 {
 		return nil, fmt.Errorf("%s -h lists no flags:\n%s", path, out.String())
 	}
 	for name := range fs.types {
+		if fs.cmdOnly[name] {
+			continue
+		}
 		if want := "SHARDNS_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")); fs.env[want] != name {
 			return nil, fmt.Errorf("%s -h: flag -%s shows no [$%s]", path, name, want)
 		}
@@ -177,6 +185,10 @@ func TestHelpParsing(t *testing.T) {
 		}
 		if err := fs.checkEnv("SHARDNS_NO_SUCH_FLAG", "1"); err == nil {
 			t.Errorf("%s: SHARDNS_NO_SUCH_FLAG accepted", d)
+		}
+		// -config has its variable; -version is for the command line only.
+		if fs.env["SHARDNS_CONFIG"] != "config" || !fs.cmdOnly["version"] || fs.env["SHARDNS_VERSION"] != "" {
+			t.Errorf("%s -h: -config [$SHARDNS_CONFIG] or -version [command line only] missing", d)
 		}
 	}
 	dnsd := accepted["dnsd"]

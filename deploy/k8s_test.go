@@ -41,6 +41,12 @@ type k8sWorkload struct {
 			} `yaml:"metadata"`
 			Spec struct {
 				Containers []k8sContainer `yaml:"containers"`
+				Volumes    []struct {
+					Name      string `yaml:"name"`
+					ConfigMap *struct {
+						Name string `yaml:"name"`
+					} `yaml:"configMap"`
+				} `yaml:"volumes"`
 			} `yaml:"spec"`
 		} `yaml:"template"`
 	} `yaml:"spec"`
@@ -66,6 +72,12 @@ type k8sContainer struct {
 		ContainerPort int    `yaml:"containerPort"`
 		Protocol      string `yaml:"protocol"`
 	} `yaml:"ports"`
+	VolumeMounts []struct {
+		Name      string `yaml:"name"`
+		MountPath string `yaml:"mountPath"`
+		SubPath   string `yaml:"subPath"`
+		ReadOnly  bool   `yaml:"readOnly"`
+	} `yaml:"volumeMounts"`
 	ReadinessProbe *k8sProbe `yaml:"readinessProbe"`
 	LivenessProbe  *k8sProbe `yaml:"livenessProbe"`
 	StartupProbe   *k8sProbe `yaml:"startupProbe"`
@@ -234,7 +246,7 @@ func checkK8s(docs []k8sDoc) []error {
 				}
 			}
 			for _, c := range w.Spec.Template.Spec.Containers {
-				errs = append(errs, checkK8sContainer(d, c, configMaps, consumers)...)
+				errs = append(errs, checkK8sContainer(d, w, c, configMaps, consumers)...)
 			}
 		case "Service":
 			var s k8sService
@@ -327,7 +339,7 @@ func mapContains(m, sub map[string]string) bool {
 // checkK8sContainer checks one container: a shardns daemon's flags and
 // variables against the binary, its probes against its ports, and the
 // ConfigMaps it loads.
-func checkK8sContainer(d k8sDoc, c k8sContainer, configMaps map[string]map[string]string, consumers map[string][]string) []error {
+func checkK8sContainer(d k8sDoc, w k8sWorkload, c k8sContainer, configMaps map[string]map[string]string, consumers map[string][]string) []error {
 	var errs []error
 	add := func(format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%v: container %s: "+format, append([]any{d, c.Name}, a...)...))
@@ -380,6 +392,9 @@ func checkK8sContainer(d k8sDoc, c k8sContainer, configMaps map[string]map[strin
 		}
 		env[e.Name] = e.Value
 	}
+	if err := checkK8sConfigFile(daemon, w, c, args, env, configMaps); err != nil {
+		add("%v", err)
+	}
 	listen := portOf(fs.values(env, args)["listen"])
 	if listen == "" || !c.portMatches(listen, "TCP") {
 		add("listens on port %q, which is not a container port", listen)
@@ -430,6 +445,16 @@ func TestK8sManifests(t *testing.T) {
 			if cm.Data["SHARDNS_REDIS_CLUSTER"] != "true" || cm.Data["SHARDNS_REDIS"] == "" {
 				t.Errorf("the cache is not the Redis Cluster: %v", cm.Data)
 			}
+		case d.Kind == "ConfigMap" && d.Metadata.Name == "shardns-file":
+			var cm k8sConfigMap
+			d.node.Decode(&cm)
+			want, err := os.ReadFile(exampleConfig(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cm.Data["shardns.yaml"] != string(want) {
+				t.Errorf("ConfigMap shardns-file differs from deploy/shardns.yaml")
+			}
 		case d.Kind == "ConfigMap" && d.Metadata.Name == "shardns-queue-conf":
 			var cm k8sConfigMap
 			d.node.Decode(&cm)
@@ -446,7 +471,7 @@ func TestK8sManifests(t *testing.T) {
 		"Deployment/shardns-dnsd", "Service/shardns-dnsd", "HorizontalPodAutoscaler/shardns-dnsd",
 		"Deployment/shardns-resolverd", "Service/shardns-resolverd",
 		"Deployment/shardns-cacheapi", "Service/shardns-cacheapi",
-		"StatefulSet/shardns-queue", "ConfigMap/shardns-config", "Kustomization/",
+		"StatefulSet/shardns-queue", "ConfigMap/shardns-config", "ConfigMap/shardns-file", "Kustomization/",
 	} {
 		if kinds[want] != 1 {
 			t.Errorf("%d of %s, want 1", kinds[want], want)
@@ -509,10 +534,14 @@ func TestK8sChecksCanFail(t *testing.T) {
 		{"dnsd.yaml", "      targetPort: 5353\n      protocol: UDP", "      targetPort: 5354\n      protocol: UDP", "targets 5354/UDP"},
 		{"dnsd.yaml", `"127.0.0.1:5353"`, `"127.0.0.1:53"`, "probes port 53"},
 		{"resolverd.yaml", "port: 50051\n              service:", "port: 50052\n              service:", "gRPC probe on port 50052"},
-		{"cacheapi.yaml", `args: ["-listen", ":8080"]`, `args: ["-listen", ":8081"]`, "listens on port \"8081\""},
+		{"cacheapi.yaml", `"-listen", ":8080"]`, `"-listen", ":8081"]`, "listens on port \"8081\""},
 		{"dnsd.yaml", "    name: shardns-dnsd\n  minReplicas", "    name: shardns-dns\n  minReplicas", "scales Deployment/shardns-dns"},
 		{"kustomization.yaml", "  - cacheapi.yaml\n", "", "does not list cacheapi.yaml"},
 		{"dnsd.yaml", "kind: HorizontalPodAutoscaler", "kind: ''", "no apiVersion or kind"},
+		{"dnsd.yaml", `args: ["-config", "/etc/shardns/shardns.yaml", `, `args: [`, "no config file"},
+		{"resolverd.yaml", "            name: shardns-file\n", "            name: shardns-files\n", "no ConfigMap shardns-files"},
+		{"cacheapi.yaml", "              mountPath: /etc/shardns\n", "              mountPath: /etc/shardns-conf\n", "mounts nothing at /etc/shardns"},
+		{"config.yaml", "    dnsd:\n", "    listen: :53\n    dnsd:\n", "-listen means another thing in each daemon"},
 	} {
 		t.Run(tc.file+" "+tc.want, func(t *testing.T) {
 			broken := map[string][]byte{}
@@ -533,4 +562,55 @@ func TestK8sChecksCanFail(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkK8sConfigFile checks a daemon container is given the fleet's config
+// file (-config, or SHARDNS_CONFIG) from a ConfigMap mounted read-only as a
+// folder (so that the file follows the ConfigMap), and that the daemon
+// loads it, with the container's arguments and variables, through the real
+// parser.
+func checkK8sConfigFile(daemon string, w k8sWorkload, c k8sContainer, args []string, env map[string]string, configMaps map[string]map[string]string) error {
+	path := configPath(args, env)
+	if path == "" {
+		return fmt.Errorf("no config file: neither -config nor SHARDNS_CONFIG")
+	}
+	dir, base := filepath.Dir(path), filepath.Base(path)
+	volume := ""
+	for _, m := range c.VolumeMounts {
+		if m.MountPath == dir {
+			if !m.ReadOnly || m.SubPath != "" {
+				return fmt.Errorf("%s is mounted writable or with subPath", dir)
+			}
+			volume = m.Name
+		}
+	}
+	if volume == "" {
+		return fmt.Errorf("-config %s, but the container mounts nothing at %s", path, dir)
+	}
+	cmName := ""
+	for _, v := range w.Spec.Template.Spec.Volumes {
+		if v.Name == volume && v.ConfigMap != nil {
+			cmName = v.ConfigMap.Name
+		}
+	}
+	data, ok := configMaps[cmName][base]
+	if !ok {
+		return fmt.Errorf("%s comes from volume %s: no ConfigMap %s with %s here", path, volume, cmName, base)
+	}
+	tmp, err := os.CreateTemp("", "shardns-*.yaml")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if _, err := loadMounted(daemon, args, env, path, tmp.Name()); err != nil {
+		return err
+	}
+	return nil
 }

@@ -16,8 +16,9 @@ import (
 type daemon = procs.Proc
 
 // startDaemon runs a built binary with args and no SHARDNS_ variables from
-// the test's environment, and stops it (SIGTERM; it must exit 0) when the
-// test ends; its log is printed if the test failed.
+// the test's environment (nor a NOTIFY_SOCKET of the service running the
+// tests), and stops it (SIGTERM; it must exit 0) when the test ends; its
+// log is printed if the test failed.
 func startDaemon(t *testing.T, name string, args ...string) *daemon {
 	t.Helper()
 	if name == "dnsd" {
@@ -25,7 +26,7 @@ func startDaemon(t *testing.T, name string, args ...string) *daemon {
 	}
 	cmd := exec.Command(bin(name), args...)
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SHARDNS_") {
+		if !strings.HasPrefix(kv, "SHARDNS_") && !strings.HasPrefix(kv, "NOTIFY_SOCKET=") {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}

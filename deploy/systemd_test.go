@@ -104,6 +104,23 @@ func TestSystemdUnits(t *testing.T) {
 		for _, err := range accepted[d].checkArgs(argv[1:]) {
 			t.Errorf("%s unit: %v", d, err)
 		}
+		if !slices.Equal(argv[1:], []string{"-config", etcConfig}) {
+			t.Errorf("%s: runs with %q, want -config %s and the settings there", d, argv[1:], etcConfig)
+		}
+		loaded, err := loadDaemon(t, d, argv[1:], nil, "")
+		if err != nil {
+			t.Errorf("%s unit: %v", d, err)
+			continue
+		}
+		if got := u.get("Service", "Type"); !slices.Equal(got, []string{"notify"}) {
+			t.Errorf("%s: Type=%v, want notify (the daemon tells systemd READY=1)", d, got)
+		}
+		if got := u.get("Service", "ExecReload"); !slices.Equal(got, []string{"/bin/kill -HUP $MAINPID"}) {
+			t.Errorf("%s: ExecReload=%v, want /bin/kill -HUP $MAINPID", d, got)
+		}
+		if got := u.get("Service", "ConfigurationDirectory"); !slices.Equal(got, []string{"shardns"}) {
+			t.Errorf("%s: ConfigurationDirectory=%v, want shardns (/etc/shardns)", d, got)
+		}
 		for _, env := range u.get("Service", "Environment") {
 			for _, kv := range strings.Fields(env) {
 				k, v, _ := strings.Cut(strings.Trim(kv, `"`), "=")
@@ -125,7 +142,7 @@ func TestSystemdUnits(t *testing.T) {
 		}
 		caps := u.get("Service", "CapabilityBoundingSet")
 		if d == "dnsd" {
-			listen := accepted[d].values(nil, argv[1:])["listen"]
+			listen := value(loaded, "listen")
 			if portOf(listen) != "53" {
 				t.Errorf("dnsd: listens on %q, want port 53", listen)
 			}

@@ -4,19 +4,15 @@
 package main
 
 import (
-	"context"
-	"log/slog"
 	"os"
 
 	"github.com/shardns/shardns/dnsd/app"
 	"github.com/shardns/shardns/internal/config"
+	"github.com/shardns/shardns/internal/daemons"
 	"github.com/shardns/shardns/internal/gctune"
 )
 
 func main() {
 	gctune.Start(os.Getenv)
-	var cfg app.Config
-	os.Exit(config.Main("dnsd", os.Args[1:], os.Getenv, os.Stderr, &cfg, func(ctx context.Context, log *slog.Logger) error {
-		return app.Run(ctx, cfg, log)
-	}))
+	os.Exit(config.Main("dnsd", os.Args[1:], os.Getenv, os.Stderr, daemons.Schema(), app.Serve))
 }

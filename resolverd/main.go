@@ -4,19 +4,15 @@
 package main
 
 import (
-	"context"
-	"log/slog"
 	"os"
 
 	"github.com/shardns/shardns/internal/config"
+	"github.com/shardns/shardns/internal/daemons"
 	"github.com/shardns/shardns/internal/gctune"
 	"github.com/shardns/shardns/resolverd/service"
 )
 
 func main() {
 	gctune.Start(os.Getenv)
-	var cfg service.Config
-	os.Exit(config.Main("resolverd", os.Args[1:], os.Getenv, os.Stderr, &cfg, func(ctx context.Context, log *slog.Logger) error {
-		return service.Run(ctx, cfg, log)
-	}))
+	os.Exit(config.Main("resolverd", os.Args[1:], os.Getenv, os.Stderr, daemons.Schema(), service.Serve))
 }

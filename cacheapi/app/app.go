@@ -40,17 +40,31 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	c.Drain.Register(fs)
 }
 
-// Run serves until ctx is done, then shuts down cleanly: the HTTP server
-// drains (requests in flight finish, up to -drain-timeout), then the fleet
-// stats publisher and the frontend stop (see internal/lifecycle).
+// Reloadable are the flags a reload (SIGHUP) may change while cacheapi
+// runs; each takes effect once a part registers a reload handler for it
+// (see config.Reloader.OnReload).
+func (c *Config) Reloadable() []string {
+	return []string{"allow", "min-ttl", "max-ttl", "max-negative-ttl", "stale", config.LogLevelFlag}
+}
+
+// Run is Serve without reloads or readiness notices.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	return Serve(ctx, cfg, log, nil)
+}
+
+// Serve serves until ctx is done, then shuts down cleanly: the HTTP server
+// drains (requests in flight finish, up to -drain-timeout), then the fleet
+// stats publisher and the frontend stop (see internal/lifecycle). It tells
+// rl once the listener is open, and the parts that change live register
+// their reload handlers with rl as they start.
+func Serve(ctx context.Context, cfg Config, log *slog.Logger, rl *config.Reloader[Config]) error {
 	return lifecycle.Run(ctx, "cacheapi", log, cfg.DrainTimeout, func(g *lifecycle.Group) error {
-		return start(g, cfg, log)
-	})
+		return start(g, cfg, log, rl)
+	}, rl.Ready)
 }
 
 // start opens and starts cacheapi's parts in g, each after what it uses.
-func start(g *lifecycle.Group, cfg Config, log *slog.Logger) error {
+func start(g *lifecycle.Group, cfg Config, log *slog.Logger, rl *config.Reloader[Config]) error {
 	if err := cfg.Access.Check(); err != nil {
 		return fmt.Errorf("cacheapi: %w", err)
 	}
@@ -63,6 +77,9 @@ func start(g *lifecycle.Group, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("cacheapi: %w", err)
 	}
 	reg := procmetrics.Registry()
+	if rl != nil {
+		reg.MustRegister(rl.Collector())
+	}
 	fe, err := frontend.Build(cfg.Frontend, nil, reg, log)
 	if err != nil {
 		return fmt.Errorf("cacheapi: %w", err)

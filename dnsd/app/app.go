@@ -90,22 +90,37 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxTCPPer, "max-tcp-per-client", transport.DefaultMaxTCPPerClient, "open TCP connections at most per client (IPv4 address, IPv6 /64); more are closed at once; at most -max-tcp-conns")
 }
 
-// Run serves until ctx is done, then shuts down cleanly: the listeners
+// Reloadable are the flags a reload (SIGHUP) may change while dnsd runs;
+// each takes effect once a part registers a reload handler for it (see
+// config.Reloader.OnReload).
+func (c *Config) Reloadable() []string {
+	return []string{"zones", "upstream", "trusted-upstream", "allow", "rate-limit", "rate-slip",
+		"min-ttl", "max-ttl", "max-negative-ttl", "stale", config.LogLevelFlag}
+}
+
+// Run is Serve without reloads or readiness notices.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	return Serve(ctx, cfg, log, nil)
+}
+
+// Serve serves until ctx is done, then shuts down cleanly: the listeners
 // drain (queries in flight are answered, up to -drain-timeout), then the
 // fleet stats publisher, the frontend and the in-process resolver stop, in
-// the reverse order of starting (see internal/lifecycle).
-func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+// the reverse order of starting (see internal/lifecycle). It tells rl once
+// every listener is open, and the parts that change live register their
+// reload handlers with rl as they start.
+func Serve(ctx context.Context, cfg Config, log *slog.Logger, rl *config.Reloader[Config]) error {
 	listen := config.List(cfg.Listen)
 	if len(listen) == 0 {
 		return errors.New("dnsd: -listen is empty")
 	}
 	return lifecycle.Run(ctx, "dnsd", log, cfg.DrainTimeout, func(g *lifecycle.Group) error {
-		return start(g, cfg, listen, log)
-	})
+		return start(g, cfg, listen, log, rl)
+	}, rl.Ready)
 }
 
 // start opens and starts dnsd's parts in g, each after what it uses.
-func start(g *lifecycle.Group, cfg Config, listen []string, log *slog.Logger) error {
+func start(g *lifecycle.Group, cfg Config, listen []string, log *slog.Logger, rl *config.Reloader[Config]) error {
 	reg := procmetrics.Registry()
 	// The logs close after the server and the resolver that write them.
 	tap, err := dnstaplog.FromFlags(g, cfg.DnstapOutput, reg, log)
@@ -115,6 +130,9 @@ func start(g *lifecycle.Group, cfg Config, listen []string, log *slog.Logger) er
 	qlog, err := querylog.FromFlags(g, cfg.QueryLogOutput, reg, log)
 	if err != nil {
 		return fmt.Errorf("dnsd: %w", err)
+	}
+	if rl != nil {
+		reg.MustRegister(rl.Collector())
 	}
 	var res lookup.Resolver // nil: -resolver names resolverd
 	if cfg.Frontend.Resolver == "" {

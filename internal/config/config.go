@@ -1,6 +1,8 @@
 // Package config reads a daemon's flags, each also settable from the
-// environment as SHARDNS_<FLAG> (upper case, '-' → '_'). A flag given on the
-// command line wins over the environment.
+// environment as SHARDNS_<FLAG> (upper case, '-' → '_') and from the
+// fleet's YAML config file (-config, see Schema). A flag given on the
+// command line wins over the environment, which wins over the file. Main
+// runs a daemon with them, and reloads them on SIGHUP (see Reloader).
 package config
 
 import (
@@ -36,11 +38,18 @@ func ParseCommand(fs *flag.FlagSet, args []string, getenv func(string) string) e
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	return applyEnv(fs, getenv)
+}
+
+// applyEnv sets every flag of fs not given on the command line from its
+// SHARDNS_ variable, when that is set and not empty. The command-line-only
+// flags (-version) have none.
+func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] || err != nil {
+		if given[f.Name] || err != nil || commandLineOnly(f.Name) {
 			return
 		}
 		if v := getenv(EnvName(f.Name)); v != "" {
@@ -64,6 +73,10 @@ func usage(fs *flag.FlagSet) {
 		if f.DefValue != "" && f.DefValue != "false" {
 			fmt.Fprintf(w, " (default %q)", f.DefValue)
 		}
+		if commandLineOnly(f.Name) {
+			fmt.Fprint(w, " [command line only]\n")
+			return
+		}
 		fmt.Fprintf(w, " [$%s]\n", EnvName(f.Name))
 	})
 }
@@ -82,10 +95,25 @@ func List(s string) []string {
 // Logger builds the daemon's logger: format is "text" or "json", level one
 // of debug, info, warn, error.
 func Logger(w io.Writer, format, level string) (*slog.Logger, error) {
+	lv, err := ParseLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	return LevelLogger(w, format, lv)
+}
+
+// ParseLevel reads a -log-level value: debug, info, warn or error.
+func ParseLevel(level string) (slog.Level, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("config: log level %q: %w", level, err)
+		return 0, fmt.Errorf("config: log level %q: %w", level, err)
 	}
+	return lv, nil
+}
+
+// LevelLogger is Logger with its level read from lv at each record, so that
+// a *slog.LevelVar changes it while the daemon runs.
+func LevelLogger(w io.Writer, format string, lv slog.Leveler) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
 	case "text", "":

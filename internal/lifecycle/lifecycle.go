@@ -219,8 +219,10 @@ func (p *part) stop(ctx context.Context, log *slog.Logger) error {
 // group; then Run waits until ctx ends (SIGINT or SIGTERM) or a part's
 // loop fails, and stops the group with drain as the bound of the whole
 // stop. If start fails, what it had added is stopped and its error
-// returned. name prefixes the log lines.
-func Run(ctx context.Context, name string, log *slog.Logger, drain time.Duration, start func(*Group) error) error {
+// returned. name prefixes the log lines. ready, when not nil, is called
+// once start has returned without error: every part is started and every
+// listener open (the daemon tells systemd it is ready there).
+func Run(ctx context.Context, name string, log *slog.Logger, drain time.Duration, start func(*Group) error, ready func()) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -235,6 +237,9 @@ func Run(ctx context.Context, name string, log *slog.Logger, drain time.Duration
 	}
 	if err := start(g); err != nil {
 		return errors.Join(err, stop())
+	}
+	if ready != nil {
+		ready()
 	}
 	var failed error
 	select {

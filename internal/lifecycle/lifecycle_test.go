@@ -174,7 +174,7 @@ func TestRunStopsOnFailure(t *testing.T) {
 		g.Add("server", Part{Run: func(context.Context) error { return boom }})
 		g.Add("b", j.part("b"))
 		return nil
-	})
+	}, nil)
 	if !errors.Is(err, boom) || strings.Count(err.Error(), "boom") != 1 {
 		t.Errorf("Run: %v, want boom once", err)
 	}
@@ -191,7 +191,7 @@ func TestRunStartFails(t *testing.T) {
 	err := Run(t.Context(), "testd", nil, time.Second, func(g *Group) error {
 		g.Add("a", j.part("a"))
 		return bad
-	})
+	}, func() { t.Error("ready called after start failed") })
 	if !errors.Is(err, bad) {
 		t.Errorf("Run: %v, want %v", err, bad)
 	}
@@ -206,6 +206,7 @@ func TestRunCleanStop(t *testing.T) {
 	j := &journal{}
 	ctx, cancel := context.WithCancel(t.Context())
 	started := make(chan struct{})
+	ready := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, "testd", nil, time.Second, func(g *Group) error {
@@ -213,9 +214,20 @@ func TestRunCleanStop(t *testing.T) {
 			g.Add("ctx loop", Part{Run: func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }})
 			close(started)
 			return nil
+		}, func() {
+			select {
+			case <-started: // ready comes once start has returned
+			default:
+				t.Error("ready called before start returned")
+			}
+			close(ready)
 		})
 	}()
-	<-started
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("ready not called after start returned")
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)

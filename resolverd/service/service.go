@@ -86,20 +86,38 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&w.MaxAttempts, "max-attempts", queue.DefaultMaxAttempts, "failed runs that send a task to the dead list")
 }
 
-// Run serves until ctx is done, then shuts down cleanly: the side HTTP
+// Reloadable are the flags a reload (SIGHUP) may change while resolverd
+// runs; each takes effect once a part registers a reload handler for it
+// (see config.Reloader.OnReload).
+func (c *Config) Reloadable() []string {
+	return []string{"zones", "upstream", "trusted-upstream", "tls-cert", "tls-key",
+		"min-ttl", "max-ttl", "max-negative-ttl", "stale", config.LogLevelFlag}
+}
+
+// Run is Serve without reloads or readiness notices.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	return Serve(ctx, cfg, log, nil)
+}
+
+// Serve serves until ctx is done, then shuts down cleanly: the side HTTP
 // servers and the gRPC server drain (health says NOT_SERVING first, calls
 // in flight finish, up to -drain-timeout), then the queue's workers finish
 // the tasks in hand and the scheduler gives its lease up, then the Redis
-// clients and the forwarder close (see internal/lifecycle).
-func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+// clients and the forwarder close (see internal/lifecycle). It tells rl
+// once every listener is open, and the parts that change live register
+// their reload handlers with rl as they start.
+func Serve(ctx context.Context, cfg Config, log *slog.Logger, rl *config.Reloader[Config]) error {
 	return lifecycle.Run(ctx, "resolverd", log, cfg.DrainTimeout, func(g *lifecycle.Group) error {
-		return start(ctx, g, cfg, log)
-	})
+		return start(ctx, g, cfg, log, rl)
+	}, rl.Ready)
 }
 
 // start opens and starts resolverd's parts in g, each after what it uses.
-func start(ctx context.Context, g *lifecycle.Group, cfg Config, log *slog.Logger) error {
+func start(ctx context.Context, g *lifecycle.Group, cfg Config, log *slog.Logger, rl *config.Reloader[Config]) error {
 	reg := procmetrics.Registry()
+	if rl != nil {
+		reg.MustRegister(rl.Collector())
+	}
 	rcfg, err := ResolverConfig(cfg)
 	if err != nil {
 		return err
