@@ -14,6 +14,7 @@ import (
 	"github.com/shardns/shardns/cacheapi/stats"
 	"github.com/shardns/shardns/dnsd/acl"
 	"github.com/shardns/shardns/internal/config"
+	"github.com/shardns/shardns/internal/dnsmsg"
 	"github.com/shardns/shardns/internal/frontend"
 	"github.com/shardns/shardns/internal/lifecycle"
 	"github.com/shardns/shardns/internal/procmetrics"
@@ -101,6 +102,9 @@ func start(g *lifecycle.Group, cfg Config, log *slog.Logger, rl *config.Reloader
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 10 * time.Second,
 	}
 	g.Add("http", lifecycle.HTTPServer(srv, ln))
+	rl.OnReload(func(_ context.Context, next Config) error {
+		return reload(next, allow, fe.Chain)
+	}, "allow", "min-ttl", "max-ttl", "max-negative-ttl", "stale")
 	log.Info("cacheapi ready", "listen", ln.Addr().String(), "allow", allow.String(), "http_rate", cfg.Access.Rate)
 	return nil
 }
@@ -113,4 +117,26 @@ func boundHost(a net.Addr) []string {
 		return nil
 	}
 	return []string{tcp.IP.String()}
+}
+
+// rules is what reload changes in the lookup chain (lookup.Chain).
+type rules interface {
+	SetRules(policy dnsmsg.Policy, stale time.Duration)
+}
+
+// reload applies next's -allow and cache rules to allow and chain: both
+// are checked before either changes, so an error leaves cacheapi as it
+// was.
+func reload(next Config, allow *acl.ACL, chain rules) error {
+	a, err := acl.Parse(next.Allow)
+	if err != nil {
+		return fmt.Errorf("cacheapi: -allow: %w", err)
+	}
+	r, err := next.Frontend.Rules()
+	if err != nil {
+		return fmt.Errorf("cacheapi: %w", err)
+	}
+	allow.Set(a)
+	chain.SetRules(r.Policy, r.Stale)
+	return nil
 }

@@ -94,8 +94,8 @@ func (c *Config) Register(fs *flag.FlagSet) {
 // each takes effect once a part registers a reload handler for it (see
 // config.Reloader.OnReload).
 func (c *Config) Reloadable() []string {
-	return []string{"zones", "upstream", "trusted-upstream", "allow", "rate-limit", "rate-slip",
-		"min-ttl", "max-ttl", "max-negative-ttl", "stale", config.LogLevelFlag}
+	return []string{"zones", "upstream", "trusted-upstream", "forward", "allow", "rate-limit", "rate-slip",
+		"min-ttl", "max-ttl", "max-negative-ttl", "stale", "tls-cert", "tls-key", config.LogLevelFlag}
 }
 
 // Run is Serve without reloads or readiness notices.
@@ -134,10 +134,12 @@ func start(g *lifecycle.Group, cfg Config, listen []string, log *slog.Logger, rl
 	if rl != nil {
 		reg.MustRegister(rl.Collector())
 	}
-	var res lookup.Resolver // nil: -resolver names resolverd
+	var (
+		res   lookup.Resolver   // nil: -resolver names resolverd
+		local *resolve.Resolver // the same, when in-process
+	)
 	if cfg.Frontend.Resolver == "" {
-		local, err := newInProcess(cfg, listen, reg, log, upstreamTap(tap))
-		if err != nil {
+		if local, err = newInProcess(cfg, listen, reg, log, upstreamTap(tap)); err != nil {
 			return err
 		}
 		g.OnClose("in-process resolver", local.Close)
@@ -173,14 +175,11 @@ func start(g *lifecycle.Group, cfg Config, listen []string, log *slog.Logger, rl
 			return fmt.Errorf("dnsd: %w", err)
 		}
 	}
-	slip := cfg.RateSlip
-	if slip == 0 {
-		slip = ratelimit.NoSlip
-	}
+	limiter := ratelimit.New(rateLimits(cfg))
 	srv := server.New(server.Config{
 		Chain:      fe.Chain,
 		ACL:        allow,
-		Limiter:    ratelimit.New(ratelimit.Config{Rate: cfg.RateLimit, Slip: slip}),
+		Limiter:    limiter,
 		Cookies:    cookies,
 		Logger:     log,
 		Registerer: reg,
@@ -216,6 +215,8 @@ func start(g *lifecycle.Group, cfg Config, listen []string, log *slog.Logger, rl
 	for _, h := range https {
 		g.Add("http "+h.Addr, lifecycle.HTTPServer(h, nil))
 	}
+	l := &live{listen: listen, res: local, fe: fe, allow: allow, limiter: limiter, cert: cert, qlog: qlog, log: log}
+	l.register(rl)
 	log.Info("dnsd ready", "mode", mode(cfg), "listen", cfg.Listen, "bound", addrList(srv.Addrs()), "allow", allow.String(), "rate_limit", cfg.RateLimit, "cookies", cfg.Cookies)
 	return nil
 }

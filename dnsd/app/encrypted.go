@@ -48,11 +48,16 @@ func (e Encrypted) Certificate() (*tlsconf.Certificate, error) {
 	if e.TLSCert == "" || e.TLSKey == "" {
 		return nil, fmt.Errorf("dnsd: -dot, -doh and -doq need -tls-cert and -tls-key (PEM files of the certificate the clients verify and its key)")
 	}
-	c, err := tlsconf.NewCertificate(tlsconf.File{Flag: "tls-cert", Path: e.TLSCert}, tlsconf.File{Flag: "tls-key", Path: e.TLSKey})
+	c, err := tlsconf.NewCertificate(tlsFiles(e))
 	if err != nil {
 		return nil, fmt.Errorf("dnsd: %w", err)
 	}
 	return c, nil
+}
+
+// tlsFiles are e's -tls-cert and -tls-key.
+func tlsFiles(e Encrypted) (cert, key tlsconf.File) {
+	return tlsconf.File{Flag: "tls-cert", Path: e.TLSCert}, tlsconf.File{Flag: "tls-key", Path: e.TLSKey}
 }
 
 // listenEncrypted starts the encrypted listeners the flags ask for on

@@ -47,7 +47,14 @@ const (
 
 // protoOf is the protocol a message came over, as its transport tells.
 func protoOf(p transport.Peer) proto {
-	if p.TCP {
+	switch {
+	case p.Proto == transport.ProtoDoT:
+		return protoDoT
+	case p.Proto == transport.ProtoDoH:
+		return protoDoH
+	case p.Proto == transport.ProtoDoQ:
+		return protoDoQ
+	case p.TCP:
 		return protoTCP
 	}
 	return protoUDP

@@ -244,7 +244,7 @@ func (s *Server) serveDoH(w http.ResponseWriter, r *http.Request) {
 		fail(derr)
 		return
 	}
-	ms := []Msg{{Req: req, From: Peer{Addr: peer, TCP: true}, Dst: make([]byte, 0, 512)}}
+	ms := []Msg{{Req: req, From: Peer{Addr: peer, TCP: true, Proto: ProtoDoH}, Dst: make([]byte, 0, 512)}}
 	s.cfg.Handler.Serve(r.Context(), ms, true)
 	reply := ms[0].Reply
 	if !ms[0].Done || len(reply) == 0 {

@@ -126,7 +126,7 @@ func (s *Server) acceptDoQ(d *doqListener) {
 		}
 		var peer Peer
 		if ua, ok := conn.RemoteAddr().(*net.UDPAddr); ok {
-			peer = Peer{Addr: ua.AddrPort(), TCP: true}
+			peer = Peer{Addr: ua.AddrPort(), TCP: true, Proto: ProtoDoQ}
 		}
 		if s.cfg.TCPAllow != nil && !s.cfg.TCPAllow.Allowed(peer.Addr.Addr()) {
 			m.rejectedTotal.WithLabelValues(protoDoQ, "acl").Inc()

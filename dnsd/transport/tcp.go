@@ -59,6 +59,7 @@ func (s *Server) acceptTCP(ln *net.TCPListener, tlsCfg *tls.Config) {
 		if tlsCfg != nil {
 			c.tls = tls.Server(conn, tlsCfg)
 			c.rw = c.tls
+			c.peer.Proto = ProtoDoT
 		}
 		s.mu.Lock()
 		stopping := s.stopping.Load() // accepted as Shutdown began

@@ -42,29 +42,39 @@ func NewCertificate(cert, key File) (*Certificate, error) {
 // it returns why and the certificate served stays as it was.
 func (c *Certificate) Reload() error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.reloadLocked(c.cert, c.key)
+	cert, key := c.cert, c.key
+	c.mu.Unlock()
+	return c.ReloadFiles(cert, key)
 }
 
 // ReloadFiles is Reload from other files (a reloaded configuration that
 // names new ones): they replace the old only if they load.
 func (c *Certificate) ReloadFiles(cert, key File) error {
-	if !cert.set() || !key.set() {
-		return fmt.Errorf("tlsconf: -%s and -%s are both required", cert.Flag, key.Flag)
+	commit, err := c.Stage(cert, key)
+	if err != nil {
+		return err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.reloadLocked(cert, key)
+	commit()
+	return nil
 }
 
-func (c *Certificate) reloadLocked(cert, key File) error {
+// Stage loads cert and key as ReloadFiles does but serves them only when
+// commit is called: a reload that changes several parts loads each first,
+// so that one failing leaves every part as it was.
+func (c *Certificate) Stage(cert, key File) (commit func(), err error) {
+	if !cert.set() || !key.set() {
+		return nil, fmt.Errorf("tlsconf: -%s and -%s are both required", cert.Flag, key.Flag)
+	}
 	pair, err := loadPair(cert, key)
 	if err != nil {
-		return fmt.Errorf("%w (still serving the certificate loaded before)", err)
+		return nil, fmt.Errorf("%w (still serving the certificate loaded before)", err)
 	}
-	c.cert, c.key = cert, key
-	c.cur.Store(&pair)
-	return nil
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.cert, c.key = cert, key
+		c.cur.Store(&pair)
+	}, nil
 }
 
 // GetCertificate is the certificate to present now; it is a

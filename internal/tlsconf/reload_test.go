@@ -167,3 +167,33 @@ func TestNewCertificateErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestCertificateStage(t *testing.T) {
+	ca := testcerts.NewCA(t, "stage CA")
+	old := ca.Server(t, "old", "127.0.0.1")
+	next := ca.Server(t, "next", "127.0.0.1")
+	c, err := tlsconf.NewCertificate(tlsconf.File{Flag: "tls-cert", Path: old.Cert}, tlsconf.File{Flag: "tls-key", Path: old.Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Stage(tlsconf.File{Flag: "tls-cert", Path: next.Cert}, tlsconf.File{Flag: "tls-key", Path: old.Key}); err == nil {
+		t.Error("Stage of a certificate with another's key: no error")
+	}
+	commit, err := c.Stage(tlsconf.File{Flag: "tls-cert", Path: next.Cert}, tlsconf.File{Flag: "tls-key", Path: next.Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := servedSerial(t, c, ca); got != serialOf(t, old.Cert) {
+		t.Errorf("staged but not committed: served serial %s, want the old certificate's", got)
+	}
+	commit()
+	if got := servedSerial(t, c, ca); got != serialOf(t, next.Cert) {
+		t.Errorf("after commit: served serial %s, want the staged certificate's", got)
+	}
+	if err := c.Reload(); err != nil { // the staged files are the ones reloaded
+		t.Fatal(err)
+	}
+	if got := servedSerial(t, c, ca); got != serialOf(t, next.Cert) {
+		t.Errorf("Reload after commit: served serial %s, want the staged files'", got)
+	}
+}

@@ -123,7 +123,7 @@ func Open(cfg Config) (*Resolver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolve: %w", err)
 	}
-	r := &Resolver{log: log}
+	r := &Resolver{log: log, tap: cfg.Tap}
 	r.cur.Store(st)
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(forward.NewCollector(r.forwarders)); err != nil {
@@ -165,8 +165,9 @@ func (r *Resolver) Zones() []string {
 var ErrClosed = errors.New("resolve: the resolver is closed")
 
 // Reload replaces the resolver's local zones and forwarding groups with
-// the ones cfg describes (cfg.Registerer is not used: the collectors Open
-// registered follow the swap). Everything new is built first: the zone
+// the ones cfg describes (cfg.Registerer and cfg.Tap are not used: the
+// collectors Open registered follow the swap, and the new forwarders tell
+// Open's Tap). Everything new is built first: the zone
 // files loaded, the forwarders made and their health checks started. If
 // any of it fails, nothing changes and the error says why. Otherwise the
 // new zones and forwarders replace the old in one atomic swap: a query
@@ -183,6 +184,7 @@ func (r *Resolver) Reload(cfg Config) error {
 	if cfg.Logger != nil {
 		log = cfg.Logger
 	}
+	cfg.Tap = r.tap
 	st, err := build(cfg, log)
 	if err != nil {
 		return fmt.Errorf("resolve: reload: %w (nothing changed)", err)

@@ -43,6 +43,7 @@ type Resolver struct {
 	reloadMu sync.Mutex // serializes Reload and Close
 	closed   bool       // under reloadMu
 	log      *slog.Logger
+	tap      forward.Tap // Open's Config.Tap, kept by Reload
 }
 
 // state is what one query is answered from, read once per query so that a

@@ -90,7 +90,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 // runs; each takes effect once a part registers a reload handler for it
 // (see config.Reloader.OnReload).
 func (c *Config) Reloadable() []string {
-	return []string{"zones", "upstream", "trusted-upstream", "tls-cert", "tls-key",
+	return []string{"zones", "upstream", "trusted-upstream", "forward", "tls-cert", "tls-key",
 		"min-ttl", "max-ttl", "max-negative-ttl", "stale", config.LogLevelFlag}
 }
 
@@ -133,12 +133,9 @@ func start(ctx context.Context, g *lifecycle.Group, cfg Config, log *slog.Logger
 	}
 	g.OnClose("resolver", res.Close)
 	opts := rpc.ServerOptions()
-	tlsCfg, err := tlsconf.Server(
-		tlsconf.File{Flag: "tls-cert", Path: cfg.TLS.Cert},
-		tlsconf.File{Flag: "tls-key", Path: cfg.TLS.Key},
-		tlsconf.File{Flag: "tls-client-ca", Path: cfg.TLS.ClientCA})
+	tlsCfg, cert, err := serverTLS(cfg.TLS)
 	if err != nil {
-		return fmt.Errorf("resolverd: %w", err)
+		return err
 	}
 	if tlsCfg != nil {
 		opts = append(opts, grpc.Creds(tlsconf.GRPCServer(tlsCfg, log, refusalLogInterval)))
@@ -152,10 +149,12 @@ func start(ctx context.Context, g *lifecycle.Group, cfg Config, log *slog.Logger
 		warnPlaintext(ln.Addr(), log)
 	}
 	ln = rawconn.Listener(ln)
-	if err := startWork(ctx, g, cfg.Work, res, reg, log); err != nil {
+	wm, err := startWork(ctx, g, cfg.Work, res, reg, log)
+	if err != nil {
 		ln.Close()
 		return err
 	}
+	(&live{res: res, cert: cert, warmer: wm, log: log}).register(rl)
 
 	srv := grpc.NewServer(opts...)
 	hs := rpc.New(res, rpc.WithRegisterer(reg)).Register(srv)

@@ -26,21 +26,21 @@ import (
 // clients they use. Stopping them ends the claims; the tasks in hand
 // finish (each within half a lease) and the scheduler gives its lease up.
 // ctx bounds the checks of the Redis servers at start.
-func startWork(ctx context.Context, g *lifecycle.Group, w WorkFlags, res *resolve.Resolver, reg prometheus.Registerer, log *slog.Logger) error {
+func startWork(ctx context.Context, g *lifecycle.Group, w WorkFlags, res *resolve.Resolver, reg prometheus.Registerer, log *slog.Logger) (*warm.Warmer, error) {
 	if w.QueueRedis == "" || w.Workers <= 0 {
-		return nil
+		return nil, nil
 	}
 	addrs := config.List(w.Redis)
 	if len(addrs) == 0 {
-		return errors.New("resolverd: -workers need -redis: the cache shards the answers go to")
+		return nil, errors.New("resolverd: -workers need -redis: the cache shards the answers go to")
 	}
 	rules, err := w.Rules()
 	if err != nil {
-		return fmt.Errorf("resolverd: %w", err)
+		return nil, fmt.Errorf("resolverd: %w", err)
 	}
 	cacheAuth, queueAuth, err := w.RedisAuth.Load()
 	if err != nil {
-		return fmt.Errorf("resolverd: %w", err)
+		return nil, fmt.Errorf("resolverd: %w", err)
 	}
 	open := cache.NewRing
 	if w.RedisCluster {
@@ -52,13 +52,13 @@ func startWork(ctx context.Context, g *lifecycle.Group, w WorkFlags, res *resolv
 		Registerer: reg, Logger: log,
 	})
 	if err != nil {
-		return fmt.Errorf("resolverd: %w", err)
+		return nil, fmt.Errorf("resolverd: %w", err)
 	}
 	g.OnClose("cache shards", store.Close)
 	redisopt.Check(ctx, log, "cache shard", addrs, cacheAuth)
 	q, err := queue.Open(w.QueueRedis, queue.Config{Name: w.Queue, Lease: w.Lease, MaxAttempts: w.MaxAttempts, Auth: queueAuth})
 	if err != nil {
-		return fmt.Errorf("resolverd: %w", err)
+		return nil, fmt.Errorf("resolverd: %w", err)
 	}
 	g.OnClose("queue Redis", q.Client().Close)
 	if c, ok := q.Client().(*redis.Client); ok {
@@ -69,7 +69,7 @@ func startWork(ctx context.Context, g *lifecycle.Group, w WorkFlags, res *resolv
 		Stale: rules.Stale, Registerer: reg,
 	})
 	if err != nil {
-		return fmt.Errorf("resolverd: %w", err)
+		return nil, fmt.Errorf("resolverd: %w", err)
 	}
 	host, _ := os.Hostname()
 	id := host + ":" + strconv.Itoa(os.Getpid())
@@ -81,5 +81,5 @@ func startWork(ctx context.Context, g *lifecycle.Group, w WorkFlags, res *resolv
 		g.Go("prefetch scheduler", s.Run)
 	}
 	log.Info("queue workers started", "queue", q.Name(), "queue_redis", w.QueueRedis, "workers", w.Workers)
-	return nil
+	return wm, nil
 }

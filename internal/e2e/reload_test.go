@@ -1,0 +1,164 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// reloadZone writes the zone file of reload.test with www's address.
+func reloadZone(t *testing.T, path string, serial int, addr string) {
+	t.Helper()
+	zone := fmt.Sprintf(`$ORIGIN reload.test.
+$TTL 1
+@   IN SOA ns.reload.test. admin.reload.test. %d 3600 600 86400 1
+@   IN NS  ns.reload.test.
+ns  IN A   192.0.2.53
+www IN A   %s
+`, serial, addr)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(zone), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil { // as an editor or a deploy would
+		t.Fatal(err)
+	}
+}
+
+// answerA is www.reload.test's address as addr answers it over network.
+func answerA(addr, network string) (string, error) {
+	r, err := exchange(addr, network, "www.reload.test.", dns.TypeA)
+	if err != nil {
+		return "", err
+	}
+	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+		return "", fmt.Errorf("rcode %s, %d answers", dns.RcodeToString[r.Rcode], len(r.Answer))
+	}
+	a, ok := r.Answer[0].(*dns.A)
+	if !ok {
+		return "", fmt.Errorf("answer %v", r.Answer[0])
+	}
+	return a.A.String(), nil
+}
+
+// TestReloadUnderLoad: a zone file edited and SIGHUP sent while dnsperf
+// runs against dnsd: no query is lost or failed, a TCP connection opened
+// before the reload keeps being answered, the new answer is served, and a
+// broken file afterwards changes nothing and says why.
+func TestReloadUnderLoad(t *testing.T) {
+	bin := needTool(t, "dnsperf", "dnsperf")
+	dir := t.TempDir()
+	zones := filepath.Join(dir, "zones")
+	if err := os.Mkdir(zones, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	zoneFile := filepath.Join(zones, "reload.test.zone")
+	reloadZone(t, zoneFile, 1, "192.0.2.1")
+	addr := port(t)
+	conf := filepath.Join(dir, "shardns.yaml")
+	// The upstream is a loopback port nobody serves: every name asked is in
+	// the local zone.
+	body := fmt.Sprintf("zones: %s\nupstream: [127.0.0.1:9]\ndnsd:\n  listen: %s\n  http: \"\"\n  rate-limit: 0\n", zones, addr)
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := start(t, "dnsd", nil, "-config", conf)
+	waitDNS(t, d, addr, "reload.test.")
+	if got, err := answerA(addr, "udp"); err != nil || got != "192.0.2.1" {
+		t.Fatalf("before the reload: %q %v", got, err)
+	}
+
+	tcp, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+	conn := &dns.Conn{Conn: tcp}
+	askTCP := func() (string, error) {
+		q := new(dns.Msg)
+		q.SetQuestion("www.reload.test.", dns.TypeA)
+		conn.SetDeadline(time.Now().Add(3 * time.Second))
+		if err := conn.WriteMsg(q); err != nil {
+			return "", err
+		}
+		r, err := conn.ReadMsg()
+		if err != nil {
+			return "", err
+		}
+		if len(r.Answer) != 1 {
+			return "", fmt.Errorf("rcode %s, %d answers", dns.RcodeToString[r.Rcode], len(r.Answer))
+		}
+		return r.Answer[0].(*dns.A).A.String(), nil
+	}
+	if _, err := askTCP(); err != nil {
+		t.Fatalf("TCP before the reload: %v", err)
+	}
+
+	queries := filepath.Join(dir, "queries")
+	if err := os.WriteFile(queries, []byte(strings.Repeat("www.reload.test A\nreload.test SOA\n", 50)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	statsc := make(chan [3]int64, 1)
+	go func() {
+		defer wg.Done()
+		st := dnsperf(t, bin, addr, queries, "-l", "6", "-Q", "3000", "-c", "4")
+		statsc <- [3]int64{st.Sent, st.Completed, st.Lost + st.Sent - st.Rcodes["NOERROR"]}
+	}()
+	time.Sleep(2 * time.Second)
+	reloadZone(t, zoneFile, 2, "192.0.2.2")
+	if err := d.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	st := <-statsc
+	if st[0] == 0 || st[1] != st[0] || st[2] != 0 {
+		t.Errorf("dnsperf across the reload: %d sent, %d completed, %d lost or not NOERROR; want none lost", st[0], st[1], st[2])
+	}
+
+	deadline := time.Now().Add(5 * time.Second) // the old answer's TTL is 1 s
+	for {
+		got, err := answerA(addr, "udp")
+		if err == nil && got == "192.0.2.2" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the reload dnsd answers %q %v, want 192.0.2.2\n%s", got, err, d.Out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got, err := askTCP(); err != nil || got != "192.0.2.2" {
+		t.Errorf("TCP connection opened before the reload: %q %v", got, err)
+	}
+
+	// A broken zone file: the reload fails, says which file, and the
+	// answer stays.
+	if err := os.WriteFile(zoneFile, []byte("www IN A not-an-address\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for !strings.Contains(d.Out.String(), "reload.test.zone") {
+		if ctx.Err() != nil {
+			t.Fatalf("a failed reload did not name the broken file:\n%s", d.Out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond) // past the cached answer's TTL
+	if got, err := answerA(addr, "udp"); err != nil || got != "192.0.2.2" {
+		t.Errorf("after a failed reload: %q %v, want 192.0.2.2 still", got, err)
+	}
+}
