@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"os"
@@ -13,6 +15,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/shardns/shardns/internal/testutil/testcerts"
 )
 
 // reloadZone writes the zone file of reload.test with www's address.
@@ -160,5 +164,127 @@ func TestReloadUnderLoad(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond) // past the cached answer's TTL
 	if got, err := answerA(addr, "udp"); err != nil || got != "192.0.2.2" {
 		t.Errorf("after a failed reload: %q %v, want 192.0.2.2 still", got, err)
+	}
+}
+
+// serialOf is the serial number of p's certificate.
+func serialOf(t *testing.T, p testcerts.Pair) string {
+	t.Helper()
+	pair, err := tls.LoadX509KeyPair(p.Cert, p.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return leaf.SerialNumber.String()
+}
+
+// dotSerial is the serial number of the certificate dnsd presents on its
+// DoT address, verified against ca.
+func dotSerial(t *testing.T, addr string, ca *testcerts.CA) string {
+	t.Helper()
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	conn, err := tls.DialWithDialer(d, "tcp", addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1", NextProtos: []string{"dot"}})
+	if err != nil {
+		t.Fatalf("DoT handshake with %s: %v", addr, err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
+}
+
+// TestReloadACLRateLimitAndCertificate: SIGHUP applies a new -allow, a
+// new -rate-limit and a new certificate for the encrypted listeners; a
+// changed -listen is logged as needing a restart.
+func TestReloadACLRateLimitAndCertificate(t *testing.T) {
+	dir := t.TempDir()
+	zones := filepath.Join(dir, "zones")
+	if err := os.Mkdir(zones, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	reloadZone(t, filepath.Join(zones, "reload.test.zone"), 1, "192.0.2.1")
+	ca := testcerts.NewCA(t, "reload CA")
+	first, second := ca.Server(t, "first", "127.0.0.1"), ca.Server(t, "second", "127.0.0.1")
+	certFile, keyFile := filepath.Join(dir, "tls.pem"), filepath.Join(dir, "tls.key")
+	install := func(p testcerts.Pair) {
+		for _, f := range [][2]string{{p.Cert, certFile}, {p.Key, keyFile}} {
+			b, err := os.ReadFile(f[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(f[1], b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	install(first)
+	addr, dot := port(t), port(t)
+	conf := filepath.Join(dir, "shardns.yaml")
+	write := func(allow, listen string, rate int) {
+		body := fmt.Sprintf("zones: %s\nupstream: [127.0.0.1:9]\nallow: %s\ndnsd:\n  listen: %s\n  http: \"\"\n  cookies: false\n  rate-limit: %d\n  dot: %s\n  tls-cert: %s\n  tls-key: %s\n",
+			zones, allow, listen, rate, dot, certFile, keyFile)
+		if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("127.0.0.0/8", addr, 0)
+	d := start(t, "dnsd", nil, "-config", conf)
+	waitDNS(t, d, addr, "reload.test.")
+	if got := dotSerial(t, dot, ca); got != serialOf(t, first) {
+		t.Fatalf("DoT presents serial %s, want the first certificate's", got)
+	}
+	// burst asks 10 times at once and counts the full answers: a query
+	// over the rate limit is dropped or slipped (TC=1, no answer).
+	burst := func() (answered int) {
+		c := &dns.Client{Timeout: 300 * time.Millisecond}
+		q := new(dns.Msg)
+		q.SetQuestion("www.reload.test.", dns.TypeA)
+		for range 10 {
+			if r, _, err := c.Exchange(q, addr); err == nil && len(r.Answer) == 1 {
+				answered++
+			}
+		}
+		return answered
+	}
+	if n := burst(); n != 10 {
+		t.Fatalf("without a rate limit %d of 10 answered", n)
+	}
+
+	write("10.0.0.0/8", strings.Replace(addr, "127.0.0.1", "127.0.0.2", 1), 1)
+	install(second)
+	if err := d.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(d.Out.String(), "configuration reloaded") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload logged:\n%s", d.Out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(d.Out.String(), "needs a restart") || !strings.Contains(d.Out.String(), "flag=listen") {
+		t.Errorf("a changed -listen is not logged as needing a restart:\n%s", d.Out.String())
+	}
+	r, err := exchange(addr, "udp", "www.reload.test.", dns.TypeA)
+	if err != nil || r.Rcode != dns.RcodeRefused {
+		t.Errorf("after -allow 10.0.0.0/8: %v %v, want REFUSED from the address still listened on", r, err)
+	}
+	write("127.0.0.0/8", addr, 1)
+	if err := d.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for strings.Count(d.Out.String(), "configuration reloaded") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no second reload logged:\n%s", d.Out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := dotSerial(t, dot, ca); got != serialOf(t, second) {
+		t.Errorf("after the reload DoT presents serial %s, want the second certificate's", got)
+	}
+	if n := burst(); n == 0 || n > 5 {
+		t.Errorf("with -rate-limit 1, %d of 10 quick queries answered in full; want a few", n)
 	}
 }
