@@ -14,8 +14,9 @@ import (
 )
 
 // perDaemon are the flags whose meaning is each daemon's own: the same
-// name may have another default and another help in each.
-var perDaemon = map[string]bool{"listen": true}
+// name may have another default and another help in each (-tls-cert is
+// gRPC's certificate in resolverd, the encrypted listeners' in dnsd).
+var perDaemon = map[string]bool{"listen": true, "tls-cert": true, "tls-key": true}
 
 // daemonFlags builds each daemon's FlagSet as its main does.
 func daemonFlags() map[string]*flag.FlagSet {
