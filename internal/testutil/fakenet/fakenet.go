@@ -22,7 +22,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -102,13 +101,7 @@ func Start(t testing.TB, o Options) *Net {
 			missing(t, fmt.Sprintf("%s not found (apt-get install nsd unbound ldnsutils)", bin))
 		}
 	}
-	algs := map[string]uint8{}
-	for _, z := range zoneSpecs {
-		if z.alg != 0 {
-			algs[z.origin] = z.alg
-		}
-	}
-	keys, err := processKeys.get(algs)
+	keys, err := processKeys.get(zoneSpecs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +156,11 @@ func (n *Net) buildZones(keys map[string]keyPair) (map[string]string, error) {
 	ds := map[string][]*dns.DS{}
 	for _, z := range zoneSpecs {
 		for _, digest := range z.ds {
-			d := keys[z.origin].ksk.dnskey.ToDS(digest)
+			key := keys[z.origin].ksk.dnskey
+			if z.dsUnpublished {
+				key = keys[z.origin].unpublished.dnskey
+			}
+			d := key.ToDS(digest)
 			if d == nil {
 				return nil, fmt.Errorf("fakenet: DS digest %d of %s", digest, z.origin)
 			}
@@ -198,8 +195,8 @@ func (n *Net) buildZones(keys map[string]keyPair) (map[string]string, error) {
 		go func() {
 			defer wg.Done()
 			signed, err := sign(ctx, signDir, z.origin, text, keys[z.origin], so)
-			if err == nil && z.tamper[0] != "" {
-				signed, err = tamper(signed, z.tamper[0], z.tamper[1])
+			if err == nil && z.tamper != nil {
+				signed, err = z.tamper(signed)
 			}
 			if err != nil {
 				errs[i] = fmt.Errorf("fakenet: zone %s: %w", z.origin, err)
@@ -215,14 +212,6 @@ func (n *Net) buildZones(keys map[string]keyPair) (map[string]string, error) {
 		return nil, err
 	}
 	return texts, nil
-}
-
-// tamper replaces the one occurrence of old in a signed zone's text.
-func tamper(text, old, replacement string) (string, error) {
-	if strings.Count(text, old) != 1 {
-		return "", fmt.Errorf("tamper: %q is not in the signed zone exactly once", old)
-	}
-	return strings.Replace(text, old, replacement, 1), nil
 }
 
 // writeAnchors writes the root hints and the trust anchors.

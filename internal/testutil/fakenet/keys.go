@@ -23,8 +23,9 @@ type keyFile struct {
 	dnskey  *dns.DNSKEY
 }
 
-// keyPair is a zone's key signing key and zone signing key.
-type keyPair struct{ ksk, zsk keyFile }
+// keyPair is a zone's key signing key and zone signing key, and for a
+// zone whose parent names a key the zone does not publish, that key.
+type keyPair struct{ ksk, zsk, unpublished keyFile }
 
 // keyStore generates the zones' keys once per process: key generation is
 // the slow part of building the fake Internet (RSA, and ldns-keygen reading
@@ -41,24 +42,34 @@ type keyStore struct {
 // other.
 var processKeys keyStore
 
-// get returns the keys of every zone in algs (origin → algorithm),
-// generating them on the first call.
-func (s *keyStore) get(algs map[string]uint8) (map[string]keyPair, error) {
-	s.once.Do(func() { s.keys, s.err = generateKeys(algs) })
+// get returns the keys of every signed zone of specs, generating them on
+// the first call.
+func (s *keyStore) get(specs []zoneSpec) (map[string]keyPair, error) {
+	s.once.Do(func() { s.keys, s.err = generateKeys(specs) })
 	if s.err != nil {
 		return nil, s.err
 	}
-	for origin := range algs {
-		if _, ok := s.keys[origin]; !ok {
-			return nil, fmt.Errorf("fakenet: no key generated for %s", origin)
+	for _, z := range specs {
+		if _, ok := s.keys[z.origin]; z.alg != 0 && !ok {
+			return nil, fmt.Errorf("fakenet: no key generated for %s", z.origin)
 		}
 	}
 	return s.keys, nil
 }
 
-// generateKeys runs ldns-keygen for a KSK and a ZSK of every zone, in
+// keyRole is which key of a zone's keyPair one ldns-keygen run makes.
+type keyRole int
+
+const (
+	roleKSK keyRole = iota
+	roleZSK
+	roleUnpublished
+)
+
+// generateKeys runs ldns-keygen for a KSK and a ZSK of every signed zone
+// of specs (and the unpublished KSK of those with dsUnpublished), in
 // parallel, in a temporary folder it removes when done.
-func generateKeys(algs map[string]uint8) (map[string]keyPair, error) {
+func generateKeys(specs []zoneSpec) (map[string]keyPair, error) {
 	if _, err := exec.LookPath("ldns-keygen"); err != nil {
 		return nil, fmt.Errorf("fakenet: ldns-keygen not found (apt-get install ldnsutils): %w", err)
 	}
@@ -69,18 +80,25 @@ func generateKeys(algs map[string]uint8) (map[string]keyPair, error) {
 	defer os.RemoveAll(dir)
 	type result struct {
 		origin string
-		ksk    bool
+		role   keyRole
 		key    keyFile
 		err    error
 	}
 	results := make(chan result)
 	n := 0
-	for origin, alg := range algs {
-		for _, ksk := range []bool{true, false} {
+	for _, z := range specs {
+		if z.alg == 0 {
+			continue
+		}
+		roles := []keyRole{roleKSK, roleZSK}
+		if z.dsUnpublished {
+			roles = append(roles, roleUnpublished)
+		}
+		for _, role := range roles {
 			n++
 			go func() {
-				k, err := keygen(dir, origin, alg, ksk)
-				results <- result{origin, ksk, k, err}
+				k, err := keygen(dir, z.origin, z.alg, role != roleZSK)
+				results <- result{z.origin, role, k, err}
 			}()
 		}
 	}
@@ -95,10 +113,13 @@ func generateKeys(algs map[string]uint8) (map[string]keyPair, error) {
 			continue
 		}
 		kp := keys[r.origin]
-		if r.ksk {
+		switch r.role {
+		case roleKSK:
 			kp.ksk = r.key
-		} else {
+		case roleZSK:
 			kp.zsk = r.key
+		case roleUnpublished:
+			kp.unpublished = r.key
 		}
 		keys[r.origin] = kp
 	}

@@ -107,6 +107,26 @@ func TestServers(t *testing.T) {
 		}
 	})
 
+	t.Run("rrsigs-missing", func(t *testing.T) {
+		r := ask(t, n, hostBroken, "udp", "www.nosig.fake.", dns.TypeA)
+		if len(rrsOf[*dns.A](r.Answer)) != 1 || len(rrsOf[*dns.RRSIG](r.Answer)) != 0 {
+			t.Fatalf("www.nosig.fake. A: want the record without RRSIG: %v", r)
+		}
+	})
+
+	t.Run("dnskey-missing", func(t *testing.T) {
+		ds := rrsOf[*dns.DS](ask(t, n, hostFake, "udp", "nokey.fake.", dns.TypeDS).Answer)
+		keys := rrsOf[*dns.DNSKEY](ask(t, n, hostBroken, "tcp", "nokey.fake.", dns.TypeDNSKEY).Answer)
+		if len(ds) != 1 || len(keys) != 2 {
+			t.Fatalf("nokey.fake.: DS %v, DNSKEY %v", ds, keys)
+		}
+		for _, k := range keys {
+			if k.KeyTag() == ds[0].KeyTag {
+				t.Fatalf("nokey.fake. publishes the key its DS names (tag %d)", k.KeyTag())
+			}
+		}
+	})
+
 	t.Run("nsec3-denial", func(t *testing.T) {
 		r := ask(t, n, hostNSEC3, "udp", "nope.nsec3.fake.", dns.TypeA)
 		if r.Rcode != dns.RcodeNameError || len(rrsOf[*dns.NSEC3](r.Ns)) == 0 || len(rrsOf[*dns.NSEC](r.Ns)) != 0 {

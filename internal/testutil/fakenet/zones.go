@@ -2,6 +2,7 @@ package fakenet
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -14,7 +15,7 @@ const (
 	hostWorld    = 3  // ns.nic.world.: the world. TLD
 	hostShared   = 10 // secure.fake., ed.fake., wild.fake., cname.fake.
 	hostInsecure = 11 // insecure.fake.
-	hostBroken   = 12 // bogus.fake., expired.fake.
+	hostBroken   = 12 // bogus.fake., expired.fake., nokey.fake., nosig.fake.
 	hostNSEC3    = 13 // nsec3.fake.
 	hostGlueless = 14 // glueless.fake., named only as ns1.hosting.world.
 	hostHosting  = 15 // hosting.world.
@@ -36,8 +37,12 @@ type zoneSpec struct {
 	ds      []uint8
 	nsec3   bool
 	expired bool // signatures expired a week ago
-	// tamper changes the signed text, leaving its signatures stale.
-	tamper [2]string
+	// dsUnpublished puts in the parent the DS of a key the zone neither
+	// publishes nor signs with.
+	dsUnpublished bool
+	// tamper changes the signed text, leaving its signatures stale or
+	// missing.
+	tamper func(signed string) (string, error)
 	// records is the zone's data without SOA, DNSKEY or signatures, with
 	// %[1]s standing for the /24's first three octets ("127.a.b").
 	records string
@@ -72,6 +77,10 @@ bogus NS ns.bogus
 ns.bogus A %[1]s.12
 expired NS ns.expired
 ns.expired A %[1]s.12
+nokey NS ns.nokey
+ns.nokey A %[1]s.12
+nosig NS ns.nosig
+ns.nosig A %[1]s.12
 nsec3 NS ns.nsec3
 ns.nsec3 A %[1]s.13
 glueless NS ns1.hosting.world.
@@ -122,6 +131,9 @@ ns A %[1]s.10
 www CNAME www.secure.fake.
 insecure CNAME www.insecure.fake.
 bogus CNAME www.bogus.fake.
+loop1 CNAME loop2
+loop2 CNAME loop1
+old DNAME secure.fake.
 `},
 	{origin: "insecure.fake.", host: hostInsecure, records: `
 @ NS ns
@@ -129,7 +141,7 @@ ns A %[1]s.11
 www A 192.0.2.11
 `},
 	{origin: "bogus.fake.", host: hostBroken, alg: dns.ECDSAP256SHA256, ds: []uint8{dns.SHA256},
-		tamper: [2]string{"\tA\t192.0.2.12\n", "\tA\t192.0.2.99\n"}, records: `
+		tamper: replaceOnce("\tA\t192.0.2.12\n", "\tA\t192.0.2.99\n"), records: `
 @ NS ns
 ns A %[1]s.12
 www A 192.0.2.12
@@ -139,6 +151,17 @@ ok A 192.0.2.120
 @ NS ns
 ns A %[1]s.12
 www A 192.0.2.13
+`},
+	{origin: "nokey.fake.", host: hostBroken, alg: dns.ECDSAP256SHA256, ds: []uint8{dns.SHA256}, dsUnpublished: true, records: `
+@ NS ns
+ns A %[1]s.12
+www A 192.0.2.121
+`},
+	{origin: "nosig.fake.", host: hostBroken, alg: dns.ECDSAP256SHA256, ds: []uint8{dns.SHA256},
+		tamper: dropLines(regexp.MustCompile(`^www\.nosig\.fake\.\s+\d+\s+IN\s+RRSIG\s+A\s`)), records: `
+@ NS ns
+ns A %[1]s.12
+www A 192.0.2.122
 `},
 	{origin: "nsec3.fake.", host: hostNSEC3, alg: dns.ECDSAP256SHA256, ds: []uint8{dns.SHA256}, nsec3: true, records: `
 @ NS ns
@@ -211,4 +234,31 @@ func zoneText(z zoneSpec, prefix string, ds map[string][]*dns.DS) string {
 		}
 	}
 	return b.String()
+}
+
+// replaceOnce is a tamper that replaces the one occurrence of old.
+func replaceOnce(old, replacement string) func(string) (string, error) {
+	return func(text string) (string, error) {
+		if strings.Count(text, old) != 1 {
+			return "", fmt.Errorf("tamper: %q is not in the signed zone exactly once", old)
+		}
+		return strings.Replace(text, old, replacement, 1), nil
+	}
+}
+
+// dropLines is a tamper that removes the lines matching re, at least one.
+func dropLines(re *regexp.Regexp) func(string) (string, error) {
+	return func(text string) (string, error) {
+		lines := strings.SplitAfter(text, "\n")
+		kept := lines[:0]
+		for _, l := range lines {
+			if !re.MatchString(l) {
+				kept = append(kept, l)
+			}
+		}
+		if len(kept) == len(lines) {
+			return "", fmt.Errorf("tamper: no line matches %s", re)
+		}
+		return strings.Join(kept, ""), nil
+	}
 }
