@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -68,6 +69,10 @@ type Net struct {
 
 	mu    sync.Mutex
 	spare int // the next host octet Spare hands out
+	// nsds are the nsd processes by host octet (tcp.fake.'s behind the
+	// front), front the TCP-only server: what Queries asks.
+	nsds  map[byte]*nsdServer
+	front *tcpOnly
 }
 
 // serverNames are the NS names of the servers by host octet.
@@ -96,7 +101,7 @@ var prefixes = struct {
 // Start builds the fake Internet and runs its servers until the test ends.
 func Start(t testing.TB, o Options) *Net {
 	t.Helper()
-	for _, bin := range []string{"nsd", "ldns-keygen", "ldns-signzone", "unbound"} {
+	for _, bin := range []string{"nsd", "nsd-control", "ldns-keygen", "ldns-signzone", "unbound"} {
 		if _, err := lookPath(bin); err != nil {
 			missing(t, fmt.Sprintf("%s not found (apt-get install nsd unbound ldnsutils)", bin))
 		}
@@ -249,6 +254,12 @@ func (n *Net) startServers(t testing.TB, texts map[string]string) {
 		hosts = append(hosts, h)
 	}
 	slices.Sort(hosts)
+	ctlDir, err := os.MkdirTemp("", "fakenet-ctl-")
+	if err != nil {
+		t.Fatalf("fakenet: control sockets: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(ctlDir) })
+	n.nsds = map[byte]*nsdServer{}
 	errs := make([]error, len(hosts))
 	var wg sync.WaitGroup
 	for i, h := range hosts {
@@ -274,12 +285,17 @@ func (n *Net) startServers(t testing.TB, texts map[string]string) {
 				port = p
 			}
 			dir := filepath.Join(n.Dir, "nsd-"+strconv.Itoa(int(h)))
-			s, err := startNSD(dir, addr, port, byHost[h], texts)
+			// A short path: a Unix socket's is limited to 107 bytes.
+			ctl := filepath.Join(ctlDir, strconv.Itoa(int(h))+".sock")
+			s, err := startNSD(dir, ctl, addr, port, byHost[h], texts)
 			if err != nil {
 				errs[i] = err
 				return
 			}
 			t.Cleanup(s.stop)
+			n.mu.Lock()
+			n.nsds[h] = s
+			n.mu.Unlock()
 			if h == hostTCPOnly {
 				f, err := startTCPOnly(addr, s.addr)
 				if err != nil {
@@ -287,6 +303,9 @@ func (n *Net) startServers(t testing.TB, texts map[string]string) {
 					return
 				}
 				t.Cleanup(f.stop)
+				n.mu.Lock()
+				n.front = f
+				n.mu.Unlock()
 			}
 		}()
 	}
@@ -294,6 +313,51 @@ func (n *Net) startServers(t testing.TB, texts map[string]string) {
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Queries returns how many queries each server has received since it
+// started, over UDP and TCP, by the server's NS name (Server.Name). The
+// counts include the few queries Start sends to check that each server
+// is up: compare two calls (Counts.Sub) around what is measured.
+func (n *Net) Queries(ctx context.Context) (Counts, error) {
+	n.mu.Lock()
+	nsds, front := maps.Clone(n.nsds), n.front
+	n.mu.Unlock()
+	counts := Counts{}
+	for h, s := range nsds {
+		if h == hostTCPOnly {
+			counts[serverNames[h]] = front.queries.Load()
+			continue
+		}
+		q, err := s.queries(ctx)
+		if err != nil {
+			return nil, err
+		}
+		counts[serverNames[h]] = q
+	}
+	return counts, nil
+}
+
+// Counts are query counts by server NS name.
+type Counts map[string]uint64
+
+// Sub is c less before, server by server: the queries between two calls
+// of Queries.
+func (c Counts) Sub(before Counts) Counts {
+	out := Counts{}
+	for name, v := range c {
+		out[name] = v - before[name]
+	}
+	return out
+}
+
+// Total is the sum of the counts.
+func (c Counts) Total() uint64 {
+	var sum uint64
+	for _, v := range c {
+		sum += v
+	}
+	return sum
 }
 
 // pickPrefix picks a /24 of 127.0.0.0/8 away from 127.0.0.0/16 whose

@@ -1,6 +1,7 @@
 package fakenet
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -17,14 +18,16 @@ import (
 type nsdServer struct {
 	addr string // host:port
 	dir  string
+	conf string // nsd.conf, which nsd-control reads too
 	cmd  *exec.Cmd
 	done chan struct{}
 }
 
 // nsdConfig is an nsd.conf serving zones (origin → file in dir) on
 // addr:port, UDP and TCP, one server process, with its state and log in
-// dir and response rate limiting off (a resolver retrying would trip it).
-func nsdConfig(addr string, port int, dir string, zones map[string]string) string {
+// dir, response rate limiting off (a resolver retrying would trip it) and
+// remote control on the Unix socket ctl (for the query counts).
+func nsdConfig(addr string, port int, dir, ctl string, zones map[string]string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `server:
   ip-address: %s@%d
@@ -46,9 +49,10 @@ func nsdConfig(addr string, port int, dir string, zones map[string]string) strin
   rrl-ratelimit: 0
   rrl-whitelist-ratelimit: 0
 remote-control:
-  control-enable: no
+  control-enable: yes
+  control-interface: %q
 `, addr, port, dir, filepath.Join(dir, "nsd.pid"), filepath.Join(dir, "zone.list"),
-		filepath.Join(dir, "xfrd.state"), dir, filepath.Join(dir, "nsd.log"))
+		filepath.Join(dir, "xfrd.state"), dir, filepath.Join(dir, "nsd.log"), ctl)
 	for origin, file := range zones {
 		fmt.Fprintf(&b, "zone:\n  name: %q\n  zonefile: %q\n", origin, file)
 	}
@@ -56,8 +60,9 @@ remote-control:
 }
 
 // startNSD writes the zones (origins, texts from texts) into dir and runs
-// nsd on addr:port until it answers the SOA of each.
-func startNSD(dir, addr string, port int, origins []string, texts map[string]string) (*nsdServer, error) {
+// nsd on addr:port, its control socket at ctl, until it answers the SOA of
+// each.
+func startNSD(dir, ctl, addr string, port int, origins []string, texts map[string]string) (*nsdServer, error) {
 	bin, err := lookPath("nsd")
 	if err != nil {
 		return nil, err
@@ -78,7 +83,7 @@ func startNSD(dir, addr string, port int, origins []string, texts map[string]str
 		files[origin] = file
 	}
 	conf := filepath.Join(dir, "nsd.conf")
-	if err := os.WriteFile(conf, []byte(nsdConfig(addr, port, dir, files)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(nsdConfig(addr, port, dir, ctl, files)), 0o644); err != nil {
 		return nil, fmt.Errorf("fakenet: nsd %s: %w", addr, err)
 	}
 	cmd := exec.Command(bin, "-d", "-c", conf)
@@ -92,7 +97,7 @@ func startNSD(dir, addr string, port int, origins []string, texts map[string]str
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("fakenet: start nsd on %s: %w", addr, err)
 	}
-	s := &nsdServer{addr: net.JoinHostPort(addr, strconv.Itoa(port)), dir: dir, cmd: cmd, done: make(chan struct{})}
+	s := &nsdServer{addr: net.JoinHostPort(addr, strconv.Itoa(port)), dir: dir, conf: conf, cmd: cmd, done: make(chan struct{})}
 	go func() { cmd.Wait(); close(s.done) }()
 	for _, origin := range origins {
 		if err := waitSOA(s.addr, origin, s.done, 10*time.Second); err != nil {
@@ -124,6 +129,31 @@ func waitSOA(addr, origin string, done <-chan struct{}, limit time.Duration) err
 		time.Sleep(20 * time.Millisecond)
 	}
 	return fmt.Errorf("no SOA of %s within %v", origin, limit)
+}
+
+// queries asks nsd (nsd-control stats_noreset) how many queries it has
+// received since it started, over UDP and TCP.
+func (s *nsdServer) queries(ctx context.Context) (uint64, error) {
+	bin, err := lookPath("nsd-control")
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "-c", s.conf, "stats_noreset").Output()
+	if err != nil {
+		return 0, fmt.Errorf("fakenet: nsd-control stats_noreset for %s: %w", s.addr, err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(line, "num.queries="); ok {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("fakenet: nsd-control stats_noreset for %s: num.queries %q: %w", s.addr, v, err)
+			}
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("fakenet: nsd-control stats_noreset for %s: no num.queries in %q", s.addr, out)
 }
 
 // stop ends nsd (SIGTERM, then SIGKILL after 5 s) and waits for it.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -16,6 +17,7 @@ import (
 type tcpOnly struct {
 	udp, tcp *dns.Server
 	backend  string
+	queries  atomic.Uint64 // queries received, UDP and TCP
 }
 
 // startTCPOnly serves on addr:53, UDP and TCP, relaying TCP queries to
@@ -56,6 +58,7 @@ func startTCPOnly(addr, backend string) (*tcpOnly, error) {
 // truncate answers a UDP query with its question, no records and TC=1,
 // echoing EDNS0 when the query had it.
 func (s *tcpOnly) truncate(w dns.ResponseWriter, q *dns.Msg) {
+	s.queries.Add(1)
 	r := new(dns.Msg)
 	r.SetReply(q)
 	r.Authoritative = true
@@ -69,6 +72,7 @@ func (s *tcpOnly) truncate(w dns.ResponseWriter, q *dns.Msg) {
 // relay answers a TCP query with the backend's answer, or SERVFAIL when
 // the backend does not answer within 2 s.
 func (s *tcpOnly) relay(w dns.ResponseWriter, q *dns.Msg) {
+	s.queries.Add(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	c := &dns.Client{Net: "tcp", Timeout: 2 * time.Second}
