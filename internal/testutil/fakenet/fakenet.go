@@ -6,6 +6,18 @@
 // resolver gives (Questions), and Unbound as the reference resolver
 // (StartUnbound).
 //
+// A resolver test starts it, points the resolver at n.RootHints and
+// n.TrustAnchor, listens on n.Spare(t) and checks each row:
+//
+//	n := fakenet.Start(t, fakenet.Options{Unbound: true})
+//	for _, q := range fakenet.Questions() {
+//		r, err := q.Ask(ctx, resolverAddr, false)
+//		...
+//		err = q.Check(r)
+//	}
+//
+// and counts the queries the servers received with n.Queries.
+//
 // Binding port 53 needs root: without it, or without nsd, unbound or
 // ldnsutils, the test is skipped, or fails when CI is set.
 package fakenet
