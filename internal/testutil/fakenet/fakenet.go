@@ -56,7 +56,10 @@ type Server struct {
 	Name  string     // its NS name ("a.root-servers.fake.")
 	Addr  netip.Addr // it answers on port 53
 	Zones []string   // the zones it serves
-	Kind  string     // "nsd", "lame" (serves none of the zones delegated to it) or "tcp-only"
+	// Kind is "nsd", "lame" (nsd serving none of the zones delegated to
+	// it), "tcp-only" (UDP answers truncated), "no-edns" (FORMERR to
+	// queries with EDNS) or "blackhole" (never answers).
+	Kind string
 }
 
 // Net is a running fake Internet.
@@ -81,26 +84,35 @@ type Net struct {
 
 	mu    sync.Mutex
 	spare int // the next host octet Spare hands out
-	// nsds are the nsd processes by host octet (tcp.fake.'s behind the
-	// front), front the TCP-only server: what Queries asks.
-	nsds  map[byte]*nsdServer
-	front *tcpOnly
+	// nsds are the nsd processes by host octet (for a front, the one
+	// behind it), fronts the Go servers: what Queries asks.
+	nsds   map[byte]*nsdServer
+	fronts map[byte]*front
 }
 
 // serverNames are the NS names of the servers by host octet.
 var serverNames = map[byte]string{
-	hostRoot:     "a.root-servers.fake.",
-	hostFake:     "ns.nic.fake.",
-	hostWorld:    "ns.nic.world.",
-	hostShared:   "ns.secure.fake.",
-	hostInsecure: "ns.insecure.fake.",
-	hostBroken:   "ns.bogus.fake.",
-	hostNSEC3:    "ns.nsec3.fake.",
-	hostGlueless: "ns1.hosting.world.",
-	hostHosting:  "ns.hosting.world.",
-	hostLame:     "ns1.lame.fake.",
-	hostLameGood: "ns2.lame.fake.",
-	hostTCPOnly:  "ns.tcp.fake.",
+	hostRoot:      "a.root-servers.fake.",
+	hostFake:      "ns.nic.fake.",
+	hostWorld:     "ns.nic.world.",
+	hostShared:    "ns.secure.fake.",
+	hostInsecure:  "ns.insecure.fake.",
+	hostBroken:    "ns.bogus.fake.",
+	hostNSEC3:     "ns.nsec3.fake.",
+	hostGlueless:  "ns1.hosting.world.",
+	hostHosting:   "ns.hosting.world.",
+	hostLame:      "ns1.lame.fake.",
+	hostLameGood:  "ns2.lame.fake.",
+	hostTCPOnly:   "ns.tcp.fake.",
+	hostBlackhole: "ns1.timeout.fake.",
+	hostNoEDNS:    "ns.edns.fake.",
+}
+
+// frontModes are the servers played by a front, by host octet.
+var frontModes = map[byte]frontMode{
+	hostTCPOnly:   tcpOnlyMode,
+	hostNoEDNS:    noEDNSMode,
+	hostBlackhole: blackholeMode,
 }
 
 // prefixes holds the /24s this process has handed out: tests of one
@@ -253,11 +265,11 @@ func (n *Net) writeAnchors(root keyPair) error {
 	return nil
 }
 
-// startServers starts one nsd per server address (and the TCP-only front)
-// in parallel and waits until each answers for its zones.
+// startServers starts one nsd per server address (and the fronts) in
+// parallel and waits until each answers for its zones.
 func (n *Net) startServers(t testing.TB, texts map[string]string) {
 	t.Helper()
-	byHost := map[byte][]string{}
+	byHost := map[byte][]string{hostBlackhole: nil}
 	for _, z := range zoneSpecs {
 		byHost[z.host] = append(byHost[z.host], z.origin)
 	}
@@ -271,7 +283,7 @@ func (n *Net) startServers(t testing.TB, texts map[string]string) {
 		t.Fatalf("fakenet: control sockets: %v", err)
 	}
 	t.Cleanup(func() { os.RemoveAll(ctlDir) })
-	n.nsds = map[byte]*nsdServer{}
+	n.nsds, n.fronts = map[byte]*nsdServer{}, map[byte]*front{}
 	errs := make([]error, len(hosts))
 	var wg sync.WaitGroup
 	for i, h := range hosts {
@@ -281,14 +293,31 @@ func (n *Net) startServers(t testing.TB, texts map[string]string) {
 			kind = "lame"
 		case hostTCPOnly:
 			kind = "tcp-only"
+		case hostNoEDNS:
+			kind = "no-edns"
+		case hostBlackhole:
+			kind = "blackhole"
 		}
 		n.Servers = append(n.Servers, Server{Name: serverNames[h], Addr: n.addr(h), Zones: byHost[h], Kind: kind})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			addr := n.addr(h).String()
+			mode, isFront := frontModes[h]
+			if mode == blackholeMode {
+				f, err := startFront(mode, addr, "")
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				t.Cleanup(f.stop)
+				n.mu.Lock()
+				n.fronts[h] = f
+				n.mu.Unlock()
+				return
+			}
 			port := 53
-			if h == hostTCPOnly {
+			if isFront {
 				p, err := freePortOn(addr)
 				if err != nil {
 					errs[i] = err
@@ -308,15 +337,15 @@ func (n *Net) startServers(t testing.TB, texts map[string]string) {
 			n.mu.Lock()
 			n.nsds[h] = s
 			n.mu.Unlock()
-			if h == hostTCPOnly {
-				f, err := startTCPOnly(addr, s.addr)
+			if isFront {
+				f, err := startFront(mode, addr, s.addr)
 				if err != nil {
 					errs[i] = err
 					return
 				}
 				t.Cleanup(f.stop)
 				n.mu.Lock()
-				n.front = f
+				n.fronts[h] = f
 				n.mu.Unlock()
 			}
 		}()
@@ -328,17 +357,20 @@ func (n *Net) startServers(t testing.TB, texts map[string]string) {
 }
 
 // Queries returns how many queries each server has received since it
-// started, over UDP and TCP, by the server's NS name (Server.Name). The
+// started, over UDP and TCP, by the server's NS name (Server.Name; for a
+// front, the queries the front received). The
 // counts include the few queries Start sends to check that each server
 // is up: compare two calls (Counts.Sub) around what is measured.
 func (n *Net) Queries(ctx context.Context) (Counts, error) {
 	n.mu.Lock()
-	nsds, front := maps.Clone(n.nsds), n.front
+	nsds, fronts := maps.Clone(n.nsds), maps.Clone(n.fronts)
 	n.mu.Unlock()
 	counts := Counts{}
+	for h, f := range fronts {
+		counts[serverNames[h]] = f.queries.Load()
+	}
 	for h, s := range nsds {
-		if h == hostTCPOnly {
-			counts[serverNames[h]] = front.queries.Load()
+		if _, ok := fronts[h]; ok {
 			continue
 		}
 		q, err := s.queries(ctx)

@@ -41,6 +41,10 @@ func TestUnboundAnswersTheTable(t *testing.T) {
 	if sent["ns.tcp.fake."] < 2 {
 		t.Errorf("the TCP-only server received %d queries, want at least 2", sent["ns.tcp.fake."])
 	}
+	// The server without EDNS sees the query with EDNS, then without.
+	if sent["ns.edns.fake."] < 2 {
+		t.Errorf("the server without EDNS received %d queries, want at least 2", sent["ns.edns.fake."])
+	}
 	t.Run("cached", askAll(true))
 	warm, err := n.Queries(ctx)
 	if err != nil {

@@ -141,6 +141,10 @@ func Questions() []Question {
 			QName: "www.lame.fake.", QType: dns.TypeA, Answer: []string{"www.lame.fake. A 192.0.2.17"}, Security: Insecure},
 		{Name: "lame-all", Scenario: "the only server is lame (REFUSED): no answer",
 			QName: "www.refused.fake.", QType: dns.TypeA, Rcode: dns.RcodeServerFailure, Security: Unresolved},
+		{Name: "timeout-one-of-two", Scenario: "one of two servers never answers: the resolver times out on it and asks the other",
+			QName: "www.timeout.fake.", QType: dns.TypeA, Answer: []string{"www.timeout.fake. A 192.0.2.19"}, Security: Insecure},
+		{Name: "no-edns", Scenario: "the server answers FORMERR to queries with EDNS: the resolver retries without",
+			QName: "www.edns.fake.", QType: dns.TypeA, Answer: []string{"www.edns.fake. A 192.0.2.20"}, Security: Insecure},
 		{Name: "tcp-only", Scenario: "the server truncates every UDP answer: the resolver retries over TCP",
 			QName: "www.tcp.fake.", QType: dns.TypeA, Answer: []string{"www.tcp.fake. A 192.0.2.18"}, Security: Secure},
 	}

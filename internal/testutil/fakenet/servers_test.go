@@ -1,6 +1,7 @@
 package fakenet
 
 import (
+	"context"
 	"slices"
 	"strconv"
 	"testing"
@@ -185,6 +186,40 @@ func TestServers(t *testing.T) {
 		r = ask(t, n, hostTCPOnly, "tcp", "www.tcp.fake.", dns.TypeA)
 		if r.Truncated || !r.Authoritative || len(rrsOf[*dns.A](r.Answer)) != 1 || len(rrsOf[*dns.RRSIG](r.Answer)) == 0 {
 			t.Fatalf("over TCP: want the signed answer: %v", r)
+		}
+	})
+
+	t.Run("no-edns", func(t *testing.T) {
+		r := ask(t, n, hostNoEDNS, "udp", "www.edns.fake.", dns.TypeA)
+		if r.Rcode != dns.RcodeFormatError || r.IsEdns0() != nil {
+			t.Fatalf("with EDNS: want FORMERR without OPT: %v", r)
+		}
+		q := new(dns.Msg)
+		q.SetQuestion("www.edns.fake.", dns.TypeA)
+		for _, proto := range []string{"udp", "tcp"} {
+			c := &dns.Client{Net: proto, Timeout: 2 * time.Second}
+			r, _, err := c.Exchange(q, hostPort(n.addr(hostNoEDNS).String()))
+			if err != nil || !r.Authoritative || len(rrsOf[*dns.A](r.Answer)) != 1 {
+				t.Fatalf("%s without EDNS: want the answer: %v %v", proto, r, err)
+			}
+		}
+	})
+
+	t.Run("blackhole", func(t *testing.T) {
+		for _, proto := range []string{"udp", "tcp"} {
+			q := new(dns.Msg)
+			q.SetQuestion("www.timeout.fake.", dns.TypeA)
+			c := &dns.Client{Net: proto, Timeout: 300 * time.Millisecond}
+			if r, _, err := c.Exchange(q, hostPort(n.addr(hostBlackhole).String())); err == nil {
+				t.Fatalf("%s: the blackhole answered: %v", proto, r)
+			}
+		}
+		counts, err := n.Queries(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := counts["ns1.timeout.fake."]; got != 2 {
+			t.Fatalf("the blackhole counted %d queries, want 2", got)
 		}
 	})
 

@@ -10,18 +10,20 @@ import (
 
 // Host octets of the fake Internet's servers inside the /24 a Start picks.
 const (
-	hostRoot     = 1  // a.root-servers.fake.: the root
-	hostFake     = 2  // ns.nic.fake.: the fake. TLD
-	hostWorld    = 3  // ns.nic.world.: the world. TLD
-	hostShared   = 10 // secure.fake., ed.fake., wild.fake., cname.fake.
-	hostInsecure = 11 // insecure.fake.
-	hostBroken   = 12 // bogus.fake., expired.fake., nokey.fake., nosig.fake.
-	hostNSEC3    = 13 // nsec3.fake.
-	hostGlueless = 14 // glueless.fake., named only as ns1.hosting.world.
-	hostHosting  = 15 // hosting.world.
-	hostLame     = 16 // named for lame.fake. and refused.fake., serves neither
-	hostLameGood = 17 // lame.fake.'s working server
-	hostTCPOnly  = 18 // tcp.fake. over TCP only; UDP answers are truncated
+	hostRoot      = 1  // a.root-servers.fake.: the root
+	hostFake      = 2  // ns.nic.fake.: the fake. TLD
+	hostWorld     = 3  // ns.nic.world.: the world. TLD
+	hostShared    = 10 // secure.fake., ed.fake., wild.fake., cname.fake.
+	hostInsecure  = 11 // insecure.fake.
+	hostBroken    = 12 // bogus.fake., expired.fake., nokey.fake., nosig.fake.
+	hostNSEC3     = 13 // nsec3.fake.
+	hostGlueless  = 14 // glueless.fake., named only as ns1.hosting.world.
+	hostHosting   = 15 // hosting.world.
+	hostLame      = 16 // named for lame.fake. and refused.fake., serves neither
+	hostLameGood  = 17 // lame.fake.'s and timeout.fake.'s working server
+	hostTCPOnly   = 18 // tcp.fake. over TCP only; UDP answers are truncated
+	hostBlackhole = 19 // named for timeout.fake., never answers
+	hostNoEDNS    = 20 // edns.fake., FORMERR to queries with EDNS
 	// firstSpare is the first host octet handed to resolvers under test
 	// (Spare) and to Unbound; every octet below it is a server's.
 	firstSpare = 100
@@ -92,6 +94,12 @@ refused NS ns.refused
 ns.refused A %[1]s.16
 tcp NS ns.tcp
 ns.tcp A %[1]s.18
+timeout NS ns1.timeout
+timeout NS ns2.timeout
+ns1.timeout A %[1]s.19
+ns2.timeout A %[1]s.17
+edns NS ns.edns
+ns.edns A %[1]s.20
 `},
 	{origin: "world.", host: hostWorld, alg: dns.RSASHA256, ds: []uint8{dns.SHA256}, nsec3: true, records: `
 @ NS ns.nic
@@ -180,6 +188,18 @@ ns1 A %[1]s.16
 ns2 A %[1]s.17
 www A 192.0.2.17
 `},
+	{origin: "timeout.fake.", host: hostLameGood, records: `
+@ NS ns1
+@ NS ns2
+ns1 A %[1]s.19
+ns2 A %[1]s.17
+www A 192.0.2.19
+`},
+	{origin: "edns.fake.", host: hostNoEDNS, records: `
+@ NS ns
+ns A %[1]s.20
+www A 192.0.2.20
+`},
 	// elsewhere. is what the lame server serves: no one delegates to it,
 	// and it makes the server answer REFUSED for lame.fake. and
 	// refused.fake.
@@ -221,6 +241,8 @@ func zoneText(z zoneSpec, prefix string, ds map[string][]*dns.DS) string {
 		soaNS = "ns1.hosting.world."
 	case "lame.fake.":
 		soaNS = "ns2.lame.fake."
+	case "timeout.fake.":
+		soaNS = "ns2.timeout.fake."
 	}
 	fmt.Fprintf(&b, "@ 86400 SOA %s hostmaster.%s 1 1800 900 604800 300\n", soaNS, strings.TrimPrefix(z.origin, "."))
 	b.WriteString(strings.ReplaceAll(z.records, "%[1]s", prefix))
