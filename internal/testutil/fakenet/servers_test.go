@@ -285,3 +285,24 @@ func FuzzAnswerSet(f *testing.F) {
 		}
 	})
 }
+
+// TestQuestionsTable: every row has its own name, asks for a name of the
+// fake Internet, and a bogus row says which EDE and which data with CD=1.
+func TestQuestionsTable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, q := range Questions() {
+		if q.Name == "" || seen[q.Name] {
+			t.Errorf("row %q: empty or repeated name", q.Name)
+		}
+		seen[q.Name] = true
+		if _, ok := dns.IsDomainName(q.QName); !ok || !dns.IsFqdn(q.QName) {
+			t.Errorf("row %s: %q is not a fully qualified name", q.Name, q.QName)
+		}
+		if q.Security == Bogus && (q.EDE == 0 || len(q.CDAnswer) == 0 || q.Rcode != dns.RcodeServerFailure) {
+			t.Errorf("row %s: bogus without SERVFAIL, EDE or CD answer", q.Name)
+		}
+		if q.Rcode != dns.RcodeSuccess && len(q.Answer) != 0 {
+			t.Errorf("row %s: an answer with rcode %s", q.Name, dns.RcodeToString[q.Rcode])
+		}
+	}
+}
