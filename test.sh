@@ -34,11 +34,13 @@ export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
 
 # Debian packages the tests drive: Redis shards (redis-cli builds the test
 # Redis Cluster), nsd as the authoritative server, dig and kdig as clients,
-# dnsperf for floods, curl for the REST API, headless chromium for the status
-# page, ip and getent for the system-resolver test in a network namespace,
-# systemd-analyze for the unit files; gcc and the C library's headers for
-# the race detector (cgo), CA certificates to fetch Go modules.
-pkgs=(redis-server redis-tools nsd bind9-dnsutils knot-dnsutils dnsperf curl
+# dnsperf for floods, unbound as the reference resolver and ldnsutils to sign
+# the zones of the fake Internet the resolver tests build, curl for the REST
+# API, headless chromium for the status page, ip and getent for the
+# system-resolver test in a network namespace, systemd-analyze for the unit
+# files; gcc and the C library's headers for the race detector (cgo), CA
+# certificates to fetch Go modules.
+pkgs=(redis-server redis-tools nsd bind9-dnsutils knot-dnsutils dnsperf unbound ldnsutils curl
 	chromium fonts-liberation iproute2 libc-bin systemd gcc libc6-dev ca-certificates)
 # Without Go, Debian's: from Go 1.21 on it fetches the release go.mod names.
 command -v go >/dev/null || pkgs+=(golang-go)
