@@ -75,6 +75,7 @@ const maxHintServers = 64
 func ParseHints(r io.Reader, source string) (*Hints, error) {
 	zp := dns.NewZoneParser(r, ".", source)
 	zp.SetIncludeAllowed(false)
+	zp.SetDefaultTTL(3600000) // named.root's; a TTL is of no use in hints
 	var names []string
 	addrs := map[string][]netip.Addr{}
 	type addrAt struct {
@@ -111,7 +112,7 @@ func ParseHints(r io.Reader, source string) (*Hints, error) {
 		}
 	}
 	if err := zp.Err(); err != nil {
-		return nil, fmt.Errorf("recurse: root hints: %w", err)
+		return nil, fmt.Errorf("recurse: root hints %s: %w", source, err)
 	}
 	if len(names) == 0 {
 		return nil, fmt.Errorf("recurse: root hints %s: no NS record owned by the root", source)
