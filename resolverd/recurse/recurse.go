@@ -177,8 +177,8 @@ func (r *Resolver) SetHints(h *Hints) error {
 	return nil
 }
 
-// LimitHits returns how many resolutions hit limit (one of the Limit
-// constants).
+// LimitHits returns shardns_recurse_limit_total: per limit (its label is
+// one of the Limit constants), the resolutions that hit it.
 func (r *Resolver) LimitHits() *prometheus.CounterVec { return r.hits }
 
 // LimitError is the error of a resolution that hit a limit.

@@ -374,3 +374,102 @@ func TestGlueOnlyInBailiwick(t *testing.T) {
 		t.Errorf("glue taken %v, want ns.sub.zone.test's alone", d.Addrs)
 	}
 }
+
+// BenchmarkLookup resolves www.leaf.test through the world: cached (the
+// iterator's cache answers) and cold (a fresh cache each time: priming,
+// root, TLD and leaf are asked; the servers' RTTs are remembered).
+func BenchmarkLookup(b *testing.B) {
+	w := newWorld(b)
+	ctx := context.Background()
+	b.Run("cached", func(b *testing.B) {
+		r, _ := newResolver(b, w, Config{})
+		if _, err := r.Lookup(ctx, "www.leaf.test.", dns.TypeA); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := r.Lookup(ctx, "www.leaf.test.", dns.TypeA); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("cold", func(b *testing.B) {
+		r, tap := newResolver(b, w, Config{})
+		b.ReportAllocs()
+		for b.Loop() {
+			r.cache = NewMemCache(0)
+			if _, err := r.Lookup(ctx, "www.leaf.test.", dns.TypeA); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(tap.count())/float64(b.N), "queries/op")
+	})
+}
+
+// TestLookupZonesWalked: Lookup hands back the zone cuts it walked, root
+// first, with their servers, for a validator to fetch DS and DNSKEY of;
+// a second lookup under the same cuts walks none.
+func TestLookupZonesWalked(t *testing.T) {
+	w := newWorld(t)
+	r, _ := newResolver(t, w, Config{})
+	ctx := context.Background()
+	res, err := r.Lookup(ctx, "www.leaf.test.", dns.TypeA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var zones []string
+	for _, d := range res.Zones {
+		zones = append(zones, d.Zone)
+	}
+	if !slices.Equal(zones, []string{".", "test.", "leaf.test."}) {
+		t.Fatalf("zones walked %v", zones)
+	}
+	if leaf := res.Zones[2]; !slices.Equal(leaf.NS, []string{"ns1.leaf.test."}) || !slices.Equal(leaf.Addrs["ns1.leaf.test."], []netip.Addr{w.leaf}) {
+		t.Errorf("leaf.test cut %+v", leaf)
+	}
+	res, err = r.Lookup(ctx, "leaf.test.", dns.TypeSOA)
+	if err != nil || len(res.Zones) != 0 || len(res.Msg.Answer) != 1 {
+		t.Fatalf("second lookup: %v %+v", err, res)
+	}
+	// DS is asked of the parent: test.'s server, which has none for
+	// leaf.test (NODATA with test.'s SOA).
+	res, err = r.Lookup(ctx, "leaf.test.", dns.TypeDS)
+	if err != nil || res.Msg.Rcode != dns.RcodeSuccess || len(res.Msg.Ns) != 1 || res.Msg.Ns[0].Header().Name != "test." {
+		t.Fatalf("DS: %v %v", err, res.Msg)
+	}
+}
+
+// TestPrimingFallsBackToHints: a root whose priming answer gives no
+// address for its servers is used from the hints.
+func TestPrimingFallsBackToHints(t *testing.T) {
+	ip := loopback(t)
+	rec := startRecorder(t, ip, func(_ string, q *dns.Msg) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		m.Authoritative = true
+		n := strings.ToLower(q.Question[0].Name)
+		switch {
+		case n == "." && q.Question[0].Qtype == dns.TypeNS:
+			rr, _ := dns.NewRR(". 300 NS elsewhere.invalid.")
+			m.Answer = append(m.Answer, rr)
+		case n == "www.x." && q.Question[0].Qtype == dns.TypeA:
+			rr, _ := dns.NewRR("www.x. 300 A 192.0.2.77")
+			m.Answer = append(m.Answer, rr)
+		case n == "x.":
+		default:
+			m.Rcode = dns.RcodeNameError
+		}
+		return m
+	})
+	r, err := New(Config{Hints: &Hints{Servers: []HintServer{{Name: "h.", Addrs: []netip.Addr{ip}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Lookup(context.Background(), "www.x.", dns.TypeA)
+	if err != nil || !slices.Equal(answers(res.Msg), []string{"www.x. A 192.0.2.77"}) {
+		t.Fatalf("%v %v", err, res)
+	}
+	if got := lowerNames(rec.questions()); len(got) == 0 || got[0] != "udp . NS" {
+		t.Errorf("the root got %v, want priming first", got)
+	}
+}
