@@ -94,7 +94,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 // each takes effect once a part registers a reload handler for it (see
 // config.Reloader.OnReload).
 func (c *Config) Reloadable() []string {
-	return []string{"zones", "upstream", "trusted-upstream", "forward", "allow", "rate-limit", "rate-slip",
+	return []string{"zones", "upstream", "trusted-upstream", "forward", "recurse", "root-hints", "allow", "rate-limit", "rate-slip",
 		"min-ttl", "max-ttl", "max-negative-ttl", "stale", "tls-cert", "tls-key", config.LogLevelFlag}
 }
 

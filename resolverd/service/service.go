@@ -90,7 +90,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 // runs; each takes effect once a part registers a reload handler for it
 // (see config.Reloader.OnReload).
 func (c *Config) Reloadable() []string {
-	return []string{"zones", "upstream", "trusted-upstream", "forward", "tls-cert", "tls-key",
+	return []string{"zones", "upstream", "trusted-upstream", "forward", "recurse", "root-hints", "tls-cert", "tls-key",
 		"min-ttl", "max-ttl", "max-negative-ttl", "stale", config.LogLevelFlag}
 }
 
