@@ -94,7 +94,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 // each takes effect once a part registers a reload handler for it (see
 // config.Reloader.OnReload).
 func (c *Config) Reloadable() []string {
-	return []string{"zones", "upstream", "trusted-upstream", "forward", "allow", "rate-limit", "rate-slip",
+	return []string{"zones", "upstream", "trusted-upstream", "forward", "recurse", "root-hints", "allow", "rate-limit", "rate-slip",
 		"min-ttl", "max-ttl", "max-negative-ttl", "stale", "tls-cert", "tls-key", config.LogLevelFlag}
 }
 
@@ -290,18 +290,22 @@ func newInProcess(cfg Config, listen []string, reg prometheus.Registerer, log *s
 // resolve.Open and, on reload, resolve.Resolver.Reload (without a
 // Registerer or a Logger: the caller sets them). Without -upstream and
 // without a "." group in -forward, the default group is the servers of
-// -resolv-conf that are not dnsd itself (listen).
+// -resolv-conf that are not dnsd itself (listen), unless -recurse
+// resolves those names from the root.
 func InProcessConfig(cfg Config, listen []string) (resolve.Config, error) {
 	routes, err := forward.ParseRoutes(cfg.Forward)
 	if err != nil {
 		return resolve.Config{}, fmt.Errorf("dnsd: -forward: %w", err)
 	}
 	ups := config.List(cfg.Upstream)
-	if len(ups) == 0 && !forward.HasDefault(routes) {
+	if len(ups) == 0 && !forward.HasDefault(routes) && !cfg.Recurse {
 		ups = systemUpstreams(cfg.ResolvConf, listen)
 	}
-	if len(ups) == 0 && len(routes) == 0 && cfg.Zones == "" {
+	if len(ups) == 0 && len(routes) == 0 && cfg.Zones == "" && !cfg.Recurse {
 		return resolve.Config{}, fmt.Errorf("dnsd: no upstream: %s names none but dnsd itself; set -upstream", cfg.ResolvConf)
 	}
-	return resolve.Config{Upstreams: ups, Forward: routes, Trusted: config.List(cfg.Trusted), Zones: cfg.Zones}, nil
+	return resolve.Config{
+		Upstreams: ups, Forward: routes, Trusted: config.List(cfg.Trusted), Zones: cfg.Zones,
+		Recurse: cfg.Recurse, RootHints: cfg.RootHints,
+	}, nil
 }

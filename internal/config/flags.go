@@ -76,14 +76,21 @@ type Resolving struct {
 	Trusted  string
 	Zones    string
 	Forward  string
+	// Recurse turns on iterative resolution from the root; RootHints
+	// replaces the built-in root hints.
+	Recurse   bool
+	RootHints string
 }
 
-// Register defines -upstream, -trusted-upstream, -zones and -forward on fs.
+// Register defines -upstream, -trusted-upstream, -zones, -forward,
+// -recurse and -root-hints on fs.
 func (r *Resolving) Register(fs *flag.FlagSet) {
 	fs.StringVar(&r.Upstream, "upstream", "", "comma list of upstreams: host:port (UDP, TCP on truncation), tcp://host:port, tls://host:port[#name]; dnsd: for its in-process resolver (without -resolver), empty: the servers of -resolv-conf, never dnsd itself")
 	fs.StringVar(&r.Trusted, "trusted-upstream", "", "comma list of upstreams, written as in -upstream, whose AD bit is passed on (tls:// upstreams always are); AD from any other is cleared")
 	fs.StringVar(&r.Zones, "zones", "", "folder of RFC 1035 zone files (*.zone, *.db) answered locally (dnsd: by its in-process resolver)")
 	fs.StringVar(&r.Forward, "forward", "", "per-zone forwarding: zone=upstream,upstream;zone=upstream, upstreams written as in -upstream; a name goes to the group of the longest zone it lies in, \".\" being the default group (-upstream, if given, is the \".\" group, and giving both is an error); local -zones answer first")
+	fs.BoolVar(&r.Recurse, "recurse", false, "resolve iteratively from the root the names that neither -zones nor a -forward group (nor -upstream, when given) covers")
+	fs.StringVar(&r.RootHints, "root-hints", "", "root hints file (named.root syntax: NS records of the root, A and AAAA records of the servers) replacing the built-in IANA hints; with -recurse")
 }
 
 // Rules checks the TTL bounds and returns the policy and serve-stale

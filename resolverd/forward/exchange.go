@@ -30,7 +30,7 @@ var errCaseMismatch = errors.New("forward: reply question differs from the query
 //
 // The exchange ends with ctx or at limit, whichever comes first.
 func (f *Forwarder) exchange(ctx context.Context, limit time.Time, u *upstream, q *dns.Msg) (*dns.Msg, error) {
-	o, addedOPT := f.prepare(q)
+	o, addedOPT := f.prepare(q, u.noEDNS)
 	defer f.release(o)
 	m := &o.msg
 	name := q.Question[0].Name
@@ -42,7 +42,9 @@ func (f *Forwarder) exchange(ctx context.Context, limit time.Time, u *upstream, 
 	)
 	for {
 		m.Id = f.rnd.id()
-		setCookie(m, u.cookieOption())
+		if !u.noEDNS {
+			setCookie(m, u.cookieOption())
+		}
 		if use0x20 {
 			m.Question[0].Name = f.rnd.randomCase(name)
 		} else {
@@ -172,8 +174,10 @@ type outQuery struct {
 // question, q's other records shared read-only, and an EDNS0 OPT record of
 // ednsSize bytes that keeps q's DO bit in place of q's own. Options from
 // the client's OPT are hop-by-hop and are not forwarded. addedOPT reports
-// that q had no OPT. The caller gives o back with release.
-func (f *Forwarder) prepare(q *dns.Msg) (o *outQuery, addedOPT bool) {
+// that q had no OPT. With noEDNS the query goes without any OPT record
+// (for a server that does not take EDNS). The caller gives o back with
+// release.
+func (f *Forwarder) prepare(q *dns.Msg, noEDNS bool) (o *outQuery, addedOPT bool) {
 	o = f.queries.Get().(*outQuery)
 	m := &o.msg
 	m.MsgHdr = q.MsgHdr
@@ -199,7 +203,9 @@ func (f *Forwarder) prepare(q *dns.Msg) (o *outQuery, addedOPT bool) {
 			m.Extra = append(m.Extra, rr) // a copy once q has any: o.extra is one long
 		}
 	}
-	m.Extra = append(m.Extra, &o.opt)
+	if !noEDNS {
+		m.Extra = append(m.Extra, &o.opt)
+	}
 	return o, addedOPT
 }
 

@@ -43,6 +43,7 @@ type upstream struct {
 	tlsConfig   *tls.Config    // per-upstream clone with ServerName set (tls only)
 
 	trusted      bool   // AD in its answers is passed on
+	noEDNS       bool   // queries go without an OPT record (Exchanger's plain servers)
 	clientCookie string // our RFC 7873 client cookie for it, 16 hex digits
 
 	ignored        atomic.Uint64                    // replies dropped: wrong ID, question or cookie, unparsable

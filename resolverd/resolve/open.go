@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shardns/shardns/resolverd/forward"
+	"github.com/shardns/shardns/resolverd/recurse"
 	"github.com/shardns/shardns/resolverd/zones"
 )
 
@@ -41,8 +42,15 @@ type Config struct {
 	// read whatever forwarders are current.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger // nil discards
-	// Tap is forward.Config's: told of every query to an upstream.
+	// Tap is forward.Config's: told of every query to an upstream (and,
+	// with Recurse, to an authoritative server).
 	Tap forward.Tap
+	// Recurse resolves iteratively from the root (resolverd/recurse) the
+	// names that neither a local zone nor a forwarding group covers.
+	Recurse bool
+	// RootHints is a root hints file (recurse.ParseHints) replacing the
+	// built-in IANA hints; "" keeps them. Used with Recurse.
+	RootHints string
 }
 
 // routes are cfg's forwarding groups, the default one included.
@@ -57,10 +65,23 @@ func (cfg Config) routes() ([]forward.Route, error) {
 	return routes, nil
 }
 
-// build loads cfg's zones and starts its forwarders. On error nothing is
-// left running.
+// build loads cfg's zones and root hints and starts its forwarders. On
+// error nothing is left running. The iterator itself is the Resolver's,
+// kept across reloads (see useRecursion); build only reads the hints.
 func build(cfg Config, log *slog.Logger) (*state, error) {
 	st := &state{}
+	if cfg.Recurse {
+		st.hints = recurse.DefaultHints()
+		if cfg.RootHints != "" {
+			h, err := recurse.LoadHints(cfg.RootHints)
+			if err != nil {
+				return nil, err
+			}
+			st.hints = h
+		}
+	} else if cfg.RootHints != "" {
+		return nil, fmt.Errorf("root hints %s given without recursion (-recurse)", cfg.RootHints)
+	}
 	if cfg.Zones != "" {
 		a, err := zones.Load(cfg.Zones)
 		if err != nil {
@@ -85,7 +106,7 @@ func build(cfg Config, log *slog.Logger) (*state, error) {
 	} else if len(cfg.Trusted) > 0 {
 		return nil, fmt.Errorf("trusted upstreams %v given without any upstream", cfg.Trusted)
 	}
-	if st.zones == nil && st.fwd == nil {
+	if st.zones == nil && st.fwd == nil && !cfg.Recurse {
 		return nil, errors.New("neither zones nor upstreams configured")
 	}
 	return st, nil
@@ -107,7 +128,7 @@ func (st *state) describe(log *slog.Logger, msg string) {
 			groups = append(groups, slog.Any(f.Group(), ups))
 		}
 	}
-	log.Info(msg, "zones", zoneNames, slog.Group("forward", groups...))
+	log.Info(msg, "zones", zoneNames, slog.Group("forward", groups...), "recurse", st.hints != nil)
 }
 
 // Open builds the resolver cfg describes: local zones, the forwarding
@@ -123,7 +144,13 @@ func Open(cfg Config) (*Resolver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolve: %w", err)
 	}
-	r := &Resolver{log: log, tap: cfg.Tap}
+	r := &Resolver{log: log, tap: cfg.Tap, reg: cfg.Registerer}
+	if err := r.useRecursion(st); err != nil {
+		if st.close != nil {
+			st.close()
+		}
+		return nil, fmt.Errorf("resolve: %w", err)
+	}
 	r.cur.Store(st)
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(forward.NewCollector(r.forwarders)); err != nil {
@@ -161,6 +188,27 @@ func (r *Resolver) Zones() []string {
 	return nil
 }
 
+// useRecursion gives st the Resolver's iterator when st recurses: made
+// on first use (its limit counter registered then on Open's Registerer),
+// and kept across reloads with its cache and server memory, the hints
+// replaced by st's (the root is primed again from them).
+func (r *Resolver) useRecursion(st *state) error {
+	if st.hints == nil {
+		return nil
+	}
+	if r.iter == nil {
+		it, err := recurse.New(recurse.Config{Hints: st.hints, Tap: r.tap, Registerer: r.reg, Logger: r.log})
+		if err != nil {
+			return err
+		}
+		r.iter = it
+	} else if err := r.iter.SetHints(st.hints); err != nil {
+		return err
+	}
+	st.rec = r.iter
+	return nil
+}
+
 // ErrClosed is returned by Reload after Close.
 var ErrClosed = errors.New("resolve: the resolver is closed")
 
@@ -187,6 +235,12 @@ func (r *Resolver) Reload(cfg Config) error {
 	cfg.Tap = r.tap
 	st, err := build(cfg, log)
 	if err != nil {
+		return fmt.Errorf("resolve: reload: %w (nothing changed)", err)
+	}
+	if err := r.useRecursion(st); err != nil {
+		if st.close != nil {
+			st.close()
+		}
 		return fmt.Errorf("resolve: reload: %w (nothing changed)", err)
 	}
 	old := r.cur.Swap(st)

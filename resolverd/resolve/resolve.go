@@ -1,5 +1,6 @@
 // Package resolve is resolverd's answer to one query: from a local zone when
-// the name lies in one, else from the upstreams. The gRPC service, its queue
+// the name lies in one, else from the upstreams of the forwarding group
+// that covers it, else, with recursion on, from the root (resolverd/recurse). The gRPC service, its queue
 // workers and the all-in-one dnsd all build it with Open and answer through
 // its wire Resolve, so every answer is scrubbed here (dnsmsg.Scrub) before
 // anything caches or serves it.
@@ -14,9 +15,11 @@ import (
 	"sync/atomic"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shardns/shardns/internal/dnsmsg"
 	"github.com/shardns/shardns/resolverd/forward"
+	"github.com/shardns/shardns/resolverd/recurse"
 )
 
 // Forwarder sends a query to the upstreams (resolverd/forward).
@@ -43,7 +46,9 @@ type Resolver struct {
 	reloadMu sync.Mutex // serializes Reload and Close
 	closed   bool       // under reloadMu
 	log      *slog.Logger
-	tap      forward.Tap // Open's Config.Tap, kept by Reload
+	tap      forward.Tap           // Open's Config.Tap, kept by Reload
+	reg      prometheus.Registerer // Open's Config.Registerer, for the iterator made later
+	iter     *recurse.Resolver     // under reloadMu; made with the first state that recurses
 }
 
 // state is what one query is answered from, read once per query so that a
@@ -53,6 +58,15 @@ type state struct {
 	fwd    Forwarder       // may be nil when every name is local
 	router *forward.Router // fwd when Open or Reload built it, for metrics
 	close  func() error    // stops what was started for this state; may be nil
+	// rec resolves from the root what no zone or forwarding group
+	// covers; nil without recursion. hints are its root hints.
+	rec   Recursor
+	hints *recurse.Hints
+}
+
+// Recursor resolves a query iteratively from the root (resolverd/recurse).
+type Recursor interface {
+	Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error)
 }
 
 // scrubCounts counts what Scrub dropped, for the collector.
@@ -124,8 +138,8 @@ func optLast(m *dns.Msg) {
 	}
 }
 
-// Exchange answers q and says which source answered ("zone:<origin>" or the
-// upstream's address). A local answer that ends in a CNAME pointing out of
+// Exchange answers q and says which source answered ("zone:<origin>", the
+// upstream's address, or "recurse" for the iterator). A local answer that ends in a CNAME pointing out of
 // the local zones is completed from the upstreams, as a recursive server
 // would. Every answer, local or upstream, is scrubbed of the records
 // unrelated to q's question (dnsmsg.Scrub). Errors mean no answer could be
@@ -143,15 +157,12 @@ func (r *Resolver) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, string, 
 			return m, "zone:" + st.origin(q.Question[0].Name), nil
 		}
 	}
-	if st.fwd == nil {
-		return refused(q), "none", nil
-	}
-	m, up, err := st.fwd.Exchange(ctx, q)
-	if errors.Is(err, forward.ErrNoRoute) {
-		return refused(q), "none", nil
-	}
+	m, up, err := st.external(ctx, q)
 	if err != nil {
 		return nil, "", fmt.Errorf("resolve: %w", err)
+	}
+	if m == nil {
+		return refused(q), "none", nil
 	}
 	// A forwarded answer is not this server's own data: AA on a reply
 	// means a local zone answered (RFC 1035 §4.1.1), as with Unbound.
@@ -194,14 +205,12 @@ func (r *Resolver) chase(ctx context.Context, st *state, q *dns.Msg, m *dns.Msg)
 		var next *dns.Msg
 		if a, ok := st.zones.Answer(sub); ok {
 			next = a
-		} else if st.fwd != nil {
-			a, _, err := st.fwd.Exchange(ctx, sub)
-			if err != nil {
+		} else {
+			a, _, err := st.external(ctx, sub)
+			if err != nil || a == nil {
 				return
 			}
 			next = a
-		} else {
-			return
 		}
 		// Scrubbed against its own question before the chase reads it: a
 		// stray CNAME must not lead the chase elsewhere.
@@ -231,6 +240,25 @@ func danglingCNAME(m *dns.Msg, qtype uint16) string {
 		}
 	}
 	return last.Target
+}
+
+// recursed is the source of answers the iterator found.
+const recursed = "recurse"
+
+// external answers q from outside the local zones: the forwarding group
+// that covers its name, else the iterator. m is nil when neither does.
+func (st *state) external(ctx context.Context, q *dns.Msg) (m *dns.Msg, source string, err error) {
+	if st.fwd != nil {
+		m, up, err := st.fwd.Exchange(ctx, q)
+		if !errors.Is(err, forward.ErrNoRoute) {
+			return m, up, err
+		}
+	}
+	if st.rec == nil {
+		return nil, "", nil
+	}
+	m, err = st.rec.Resolve(ctx, q)
+	return m, recursed, err
 }
 
 func refused(q *dns.Msg) *dns.Msg {

@@ -90,7 +90,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 // runs; each takes effect once a part registers a reload handler for it
 // (see config.Reloader.OnReload).
 func (c *Config) Reloadable() []string {
-	return []string{"zones", "upstream", "trusted-upstream", "forward", "tls-cert", "tls-key",
+	return []string{"zones", "upstream", "trusted-upstream", "forward", "recurse", "root-hints", "tls-cert", "tls-key",
 		"min-ttl", "max-ttl", "max-negative-ttl", "stale", config.LogLevelFlag}
 }
 
@@ -191,8 +191,8 @@ func start(ctx context.Context, g *lifecycle.Group, cfg Config, log *slog.Logger
 // and, on reload, resolve.Resolver.Reload (without a Registerer or a
 // Logger: the caller sets them).
 func ResolverConfig(cfg Config) (resolve.Config, error) {
-	if cfg.Upstream == "" && cfg.Zones == "" && cfg.Forward == "" {
-		return resolve.Config{}, errors.New("resolverd: nothing to answer from: set -upstream, -forward or -zones")
+	if cfg.Upstream == "" && cfg.Zones == "" && cfg.Forward == "" && !cfg.Recurse {
+		return resolve.Config{}, errors.New("resolverd: nothing to answer from: set -upstream, -forward, -zones or -recurse")
 	}
 	routes, err := forward.ParseRoutes(cfg.Forward)
 	if err != nil {
@@ -201,6 +201,7 @@ func ResolverConfig(cfg Config) (resolve.Config, error) {
 	return resolve.Config{
 		Upstreams: config.List(cfg.Upstream), Forward: routes,
 		Trusted: config.List(cfg.Trusted), Zones: cfg.Zones,
+		Recurse: cfg.Recurse, RootHints: cfg.RootHints,
 	}, nil
 }
 

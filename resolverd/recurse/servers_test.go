@@ -1,0 +1,62 @@
+package recurse
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// TestServerRanking: servers are tried by smoothed RTT; one that timed
+// out is passed over for a backoff that doubles, one lame for a zone comes
+// last for that zone only, and each recovers when its time is up.
+func TestServerRanking(t *testing.T) {
+	s := newServers(time.Minute)
+	fast, slow, mute, lame := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.3"), netip.MustParseAddr("192.0.2.4")
+	now := time.Unix(1000, 0)
+	s.answered(fast, 5*time.Millisecond)
+	s.answered(slow, 80*time.Millisecond)
+	s.answered(lame, time.Millisecond)
+	s.timedOut(mute, 600*time.Millisecond, now)
+	s.setLame("z.test.", lame, now)
+	order := func(zone string, at time.Time) []netip.Addr {
+		var out []netip.Addr
+		for _, c := range s.rank(zone, []netip.Addr{mute, lame, slow, fast}, at) {
+			out = append(out, c.addr)
+		}
+		return out
+	}
+	eq := func(a, b []netip.Addr) bool {
+		if len(a) != len(b) {
+			return false
+		}
+		for i := range a {
+			if a[i] != b[i] {
+				return false
+			}
+		}
+		return true
+	}
+	if got, want := order("z.test.", now), []netip.Addr{fast, slow, mute, lame}; !eq(got, want) {
+		t.Errorf("for z.test: %v, want %v", got, want)
+	}
+	if got, want := order("other.test.", now), []netip.Addr{lame, fast, slow, mute}; !eq(got, want) {
+		t.Errorf("for another zone: %v, want %v", got, want)
+	}
+	// After the backoff (1 s) the silent server is back, ranked by its
+	// RTT, which took the whole timeout; a second timeout doubles it.
+	later := now.Add(1500 * time.Millisecond)
+	if got := order("other.test.", later); got[3] != mute || s.rank("x.", []netip.Addr{mute}, later)[0].rank != 0 {
+		t.Errorf("after the backoff: %v", got)
+	}
+	s.timedOut(mute, 600*time.Millisecond, later)
+	if c := s.rank("x.", []netip.Addr{mute}, later.Add(1500*time.Millisecond))[0]; c.rank != 1 {
+		t.Errorf("the second backoff did not double: %+v", c)
+	}
+	if !s.isLame("z.test.", lame, now.Add(59*time.Second)) || s.isLame("z.test.", lame, now.Add(61*time.Second)) {
+		t.Error("lameness does not last its TTL, or outlasts it")
+	}
+	// The attempt's timeout follows the RTT, within bounds.
+	if c := s.rank("x.", []netip.Addr{fast}, now)[0]; c.limit != minAttempt {
+		t.Errorf("fast server's timeout %v, want %v", c.limit, minAttempt)
+	}
+}
