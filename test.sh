@@ -37,9 +37,11 @@ export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
 # dnsperf for floods, curl for the REST API, headless chromium for the status
 # page, ip and getent for the system-resolver test in a network namespace,
 # systemd-analyze for the unit files; gcc and the C library's headers for
-# the race detector (cgo), CA certificates to fetch Go modules.
+# the race detector (cgo), CA certificates to fetch Go modules, ldns-keygen
+# and ldns-signzone to sign zones for the DNSSEC validator.
 pkgs=(redis-server redis-tools nsd bind9-dnsutils knot-dnsutils dnsperf curl
-	chromium fonts-liberation iproute2 libc-bin systemd gcc libc6-dev ca-certificates)
+	chromium fonts-liberation iproute2 libc-bin systemd gcc libc6-dev ca-certificates
+	ldnsutils)
 # Without Go, Debian's: from Go 1.21 on it fetches the release go.mod names.
 command -v go >/dev/null || pkgs+=(golang-go)
 if command -v dpkg-query >/dev/null; then

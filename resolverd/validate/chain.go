@@ -231,7 +231,7 @@ func usableDS(set []*dns.DS) ([]*dns.DS, Result) {
 func (c *check) zoneKeys(ctx context.Context, zone string, ds []*dns.DS, trusted []*dns.DNSKEY) zoneState {
 	msg, err := c.ks.Fetch(ctx, zone, dns.TypeDNSKEY)
 	if err != nil {
-		return zoneState{kind: insecureCut, res: bogus(dns.ExtendedErrorCodeDNSKEYMissing, "fetching %s DNSKEY: %v", zone, err)}
+		return zoneState{kind: insecureCut, res: bogus(dns.ExtendedErrorCodeNoReachableAuthority, "fetching %s DNSKEY: %v", zone, err)}
 	}
 	var set *rrset
 	for _, s := range group(msg.Answer) {
@@ -331,7 +331,7 @@ func (c *check) chain(ctx context.Context, target string) zoneState {
 func (c *check) cut(ctx context.Context, name string, parent zoneState) zoneState {
 	msg, err := c.ks.Fetch(ctx, name, dns.TypeDS)
 	if err != nil {
-		return zoneState{kind: insecureCut, res: bogus(dns.ExtendedErrorCodeDNSBogus, "fetching %s DS: %v", name, err)}
+		return zoneState{kind: insecureCut, res: bogus(dns.ExtendedErrorCodeNoReachableAuthority, "fetching %s DS: %v", name, err)}
 	}
 	if msg.Rcode != dns.RcodeSuccess && msg.Rcode != dns.RcodeNameError {
 		return zoneState{kind: insecureCut, res: bogus(dns.ExtendedErrorCodeDNSBogus, "%s DS query answered %s", name, dns.RcodeToString[msg.Rcode])}

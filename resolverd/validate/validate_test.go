@@ -2,6 +2,7 @@ package validate
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -48,6 +49,7 @@ www TXT "secure"
 real.wild A 192.0.2.21
 a.b A 192.0.2.30
 alias CNAME www
+dn DNAME signed3.n3.
 `})
 		unsupp := sign(t, zoneSpec{origin: "unsupp.example.", alg: dns.RSASHA1, records: soaNS + "host A 192.0.2.41\n"})
 		expired := sign(t, zoneSpec{origin: "expired.example.", alg: dns.ECDSAP256SHA256, records: soaNS + "host A 192.0.2.42\n",
@@ -56,6 +58,15 @@ alias CNAME www
 			inception: testNow.Add(24 * time.Hour), expiration: testNow.Add(30 * 24 * time.Hour)})
 		mismatch := sign(t, zoneSpec{origin: "mismatch.example.", alg: dns.ECDSAP256SHA256, records: soaNS + "host A 192.0.2.44\n"})
 		other := sign(t, zoneSpec{origin: "mismatch.example.", alg: dns.ECDSAP256SHA256, records: soaNS})
+		sha1 := sign(t, zoneSpec{origin: "sha1.example.", alg: dns.ECDSAP256SHA256, records: soaNS + "host A 192.0.2.46\n"})
+		sha1ignored := sign(t, zoneSpec{origin: "sha1ignored.example.", alg: dns.ECDSAP256SHA256, records: soaNS + "host A 192.0.2.47\n"})
+		baddigest := sign(t, zoneSpec{origin: "baddigest.example.", alg: dns.ECDSAP256SHA256, records: soaNS + "host A 192.0.2.49\n"})
+		gost := sign(t, zoneSpec{origin: "gost.example.", alg: dns.ECDSAP256SHA256, records: soaNS + "host A 192.0.2.48\n"})
+		dsDigest := func(owner string, z *signed, digest uint8) string {
+			d := z.ksk.pub.ToDS(digest)
+			d.Hdr.Name, d.Hdr.Ttl = owner, 3600
+			return d.String() + "\n"
+		}
 		iter := sign(t, zoneSpec{origin: "iter.example.", alg: dns.ECDSAP256SHA256, records: soaNS + "host A 192.0.2.45\n", nsec3: true, iter: 100, salt: "01"})
 		example := sign(t, zoneSpec{origin: "example.", alg: dns.RSASHA256, records: soaNS + `
 secure NS ns.secure
@@ -66,12 +77,20 @@ expired NS ns.expired
 future NS ns.future
 mismatch NS ns.mismatch
 iter NS ns.iter
+sha1 NS ns.sha1
+sha1ignored NS ns.sha1ignored
+gost NS ns.gost
+baddigest NS ns.baddigest
 cname CNAME www.secure.example.
 toinsecure CNAME host.insecure.example.
-` + dsOf("secure", f.secure) + dsOf("unsupp", unsupp) + dsOf("expired", expired) + dsOf("future", future) + dsOf("mismatch", other) + dsOf("iter", iter)})
+` + dsOf("secure", f.secure) + dsOf("unsupp", unsupp) + dsOf("expired", expired) + dsOf("future", future) + dsOf("mismatch", other) + dsOf("iter", iter) +
+			dsDigest("sha1", sha1, dns.SHA1) + dsDigest("sha1ignored", sha1ignored, dns.SHA1) + dsDigest("sha1ignored", other, dns.SHA256) +
+			fmt.Sprintf("gost DS %d 13 3 %s\n", gost.ksk.pub.KeyTag(), strings.Repeat("ab", 32)) +
+			fmt.Sprintf("baddigest DS %d 13 2 %s\n", baddigest.ksk.pub.KeyTag(), strings.Repeat("ab", 32))})
 		signed3 := sign(t, zoneSpec{origin: "signed3.n3.", alg: dns.RSASHA256, records: soaNS + `
 www A 192.0.2.60
 *.wild A 192.0.2.61
+real.wild A 192.0.2.63
 a.b A 192.0.2.62
 `, nsec3: true, iter: 5, salt: "AABB"})
 		n3 := sign(t, zoneSpec{origin: "n3.", alg: dns.ECDSAP256SHA256, records: soaNS + `
@@ -85,7 +104,7 @@ example. NS ns.example.
 n3. NS ns.n3.
 other. NS ns.other.
 ` + dsOf("example.", example) + dsOf("n3.", n3)})
-		f.zones = []*signed{f.root, example, f.secure, unsupp, expired, future, mismatch, iter, n3, signed3}
+		f.zones = []*signed{f.root, example, f.secure, unsupp, expired, future, mismatch, iter, n3, signed3, sha1, sha1ignored, gost, baddigest}
 		for _, z := range []string{"insecure.example.", "unsigned.n3.", "other."} {
 			f.plain[z] = parseRecords(t, z, soaNS+"host A 192.0.2.40\n")
 		}
@@ -215,6 +234,7 @@ func TestInsecure(t *testing.T) {
 		{"host.other.", 0},            // no DS at the root, NSEC
 		{"toinsecure.example.", 0},    // a secure CNAME into an insecure zone
 		{"host.unsupp.example.", dns.ExtendedErrorCodeUnsupportedDNSKEYAlgorithm},
+		{"host.gost.example.", dns.ExtendedErrorCodeUnsupportedDSDigestType},
 	}
 	v := f.validator(t)
 	for _, tc := range cases {
@@ -264,7 +284,6 @@ func stripSigs(section []dns.RR) []dns.RR {
 
 func TestBogus(t *testing.T) {
 	f := buildFixture(t)
-	v := f.validator(t)
 	www := func(w *world) *dns.Msg { return w.chase("www.secure.example.", dns.TypeA) }
 	cases := []struct {
 		name string
@@ -311,6 +330,8 @@ func TestBogus(t *testing.T) {
 			}
 			return www(w)
 		}, dns.ExtendedErrorCodeNSECMissing},
+		{"SHA-1 DS ignored beside a SHA-256 one", func(w *world) *dns.Msg { return w.chase("host.sha1ignored.example.", dns.TypeA) }, dns.ExtendedErrorCodeDNSKEYMissing},
+		{"DS digest mismatch", func(w *world) *dns.Msg { return w.chase("host.baddigest.example.", dns.TypeA) }, dns.ExtendedErrorCodeDNSKEYMissing},
 		{"DS mismatch", func(w *world) *dns.Msg { return w.chase("host.mismatch.example.", dns.TypeA) }, dns.ExtendedErrorCodeDNSKEYMissing},
 		{"expired", func(w *world) *dns.Msg { return w.chase("host.expired.example.", dns.TypeA) }, dns.ExtendedErrorCodeSignatureExpired},
 		{"not yet valid", func(w *world) *dns.Msg { return w.chase("host.future.example.", dns.TypeA) }, dns.ExtendedErrorCodeSignatureNotYetValid},
@@ -354,6 +375,58 @@ func TestBogus(t *testing.T) {
 			}
 			return m
 		}, dns.ExtendedErrorCodeNSECMissing},
+		{"NSEC3 wildcard answer for a name that exists", func(w *world) *dns.Msg {
+			m := w.chase("x.wild.signed3.n3.", dns.TypeA)
+			m.Question[0].Name = "real.wild.signed3.n3."
+			for _, rr := range m.Answer {
+				rr.Header().Name = "real.wild.signed3.n3."
+			}
+			return m
+		}, dns.ExtendedErrorCodeNSECMissing},
+		{"NXDOMAIN without wildcard proof", func(w *world) *dns.Msg {
+			m := w.chase("nope.secure.example.", dns.TypeA)
+			var ns []dns.RR
+			for _, rr := range m.Ns {
+				n, ok := rr.(*dns.NSEC)
+				if ok && nsecCovers(n, "secure.example.", "*.secure.example.") {
+					continue
+				}
+				if s, ok := rr.(*dns.RRSIG); ok && s.TypeCovered == dns.TypeNSEC && s.Hdr.Name == "secure.example." {
+					continue
+				}
+				ns = append(ns, rr)
+			}
+			if len(ns) != len(m.Ns)-2 {
+				t.Fatalf("no separate wildcard NSEC in\n%v", m)
+			}
+			m.Ns = ns
+			return m
+		}, dns.ExtendedErrorCodeNSECMissing},
+		{"NODATA for a name that does not exist", func(w *world) *dns.Msg {
+			m := w.chase("nope.secure.example.", dns.TypeA)
+			m.Rcode = dns.RcodeSuccess
+			return m
+		}, dns.ExtendedErrorCodeNSECMissing},
+		{"NXDOMAIN from the parent's side of a cut", func(w *world) *dns.Msg {
+			// The parent's NSEC at the delegation covers every name below
+			// it in canonical order, but speaks only for the parent.
+			m := new(dns.Msg)
+			m.SetQuestion("www.secure.example.", dns.TypeA)
+			m.Rcode = dns.RcodeNameError
+			ex := w.zones["example."]
+			m.Ns = ex.withSigs(nil, setKey{"example.", dns.TypeSOA})
+			m.Ns = ex.withSigs(m.Ns, setKey{"secure.example.", dns.TypeNSEC})
+			return m
+		}, dns.ExtendedErrorCodeNSECMissing},
+		{"RRSIG labels above the owner's", func(w *world) *dns.Msg {
+			m := www(w)
+			for _, rr := range m.Answer {
+				if s, ok := rr.(*dns.RRSIG); ok {
+					s.Labels = 4
+				}
+			}
+			return m
+		}, dns.ExtendedErrorCodeDNSBogus},
 		{"NSEC3 wildcard without proof", func(w *world) *dns.Msg {
 			m := w.chase("x.wild.signed3.n3.", dns.TypeA)
 			m.Ns = nil
@@ -377,6 +450,15 @@ func TestBogus(t *testing.T) {
 			return m
 		}, dns.ExtendedErrorCodeDNSBogus},
 	}
+	// why is what a case's reason must say, where the EDE alone does not
+	// tell the cases apart.
+	why := map[string]string{
+		"RRSIG labels above the owner's": "labels 4 above the owner's 3",
+		"tampered data":                  "does not verify",
+		"tampered NSEC":                  "NSEC RRSIG",
+		"DS digest mismatch":             "matches its DS",
+		"wrong key":                      "names key",
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			w := f.world()
@@ -385,7 +467,9 @@ func TestBogus(t *testing.T) {
 			if r.Why == "" {
 				t.Fatal("bogus result without a reason")
 			}
+			if want := why[tc.name]; !strings.Contains(r.Why, want) {
+				t.Fatalf("reason %q, want it to say %q", r.Why, want)
+			}
 		})
 	}
-	_ = v
 }

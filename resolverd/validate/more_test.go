@@ -1,0 +1,148 @@
+package validate
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// TestCache: a second answer from a zone the validator walked fetches
+// nothing; once the keys' TTL passed, the chain is fetched again; with the
+// cache off, every call fetches.
+func TestCache(t *testing.T) {
+	f := buildFixture(t)
+	now := testNow
+	v := New(Config{Anchors: f.anchors(t), Now: func() time.Time { return now }})
+	w := f.world()
+	ctx := context.Background()
+	m := w.chase("www.secure.example.", dns.TypeA)
+	if r := v.Validate(ctx, m.Question[0], m, w); r.Security != Secure {
+		t.Fatalf("first: %v %s", r.Security, r.Why)
+	}
+	first := w.count()
+	if first == 0 {
+		t.Fatal("the first validation fetched nothing")
+	}
+	m = w.chase("nope.secure.example.", dns.TypeA)
+	if r := v.Validate(ctx, m.Question[0], m, w); r.Security != Secure {
+		t.Fatalf("second: %v %s", r.Security, r.Why)
+	}
+	if got := w.count(); got != first {
+		t.Fatalf("the second validation in the same zone fetched %d times", got-first)
+	}
+	now = now.Add(2 * time.Hour) // past the 3600 s TTL of the DS and DNSKEY RRsets
+	if r := v.Validate(ctx, m.Question[0], m, w); r.Security != Secure {
+		t.Fatalf("after the TTL: %v %s", r.Security, r.Why)
+	}
+	if got := w.count(); got != 2*first {
+		t.Fatalf("after the TTL the chain took %d fetches, want %d again", got-first, first)
+	}
+
+	off := New(Config{Anchors: f.anchors(t), Now: func() time.Time { return testNow }, CacheSize: -1})
+	w2 := f.world()
+	for i := 1; i <= 2; i++ {
+		if r := off.Validate(ctx, m.Question[0], m, w2); r.Security != Secure {
+			t.Fatalf("uncached: %v %s", r.Security, r.Why)
+		}
+		if got := w2.count(); got != i*first {
+			t.Fatalf("uncached call %d: %d fetches, want %d", i, got, i*first)
+		}
+	}
+	v.Flush()
+	before := w.count()
+	v.Validate(ctx, m.Question[0], m, w)
+	if w.count() == before {
+		t.Fatal("Flush kept the validated keys")
+	}
+}
+
+// TestCacheBounded: the cache holds no more zones than CacheSize.
+func TestCacheBounded(t *testing.T) {
+	f := buildFixture(t)
+	v := New(Config{Anchors: f.anchors(t), Now: func() time.Time { return testNow }, CacheSize: 2})
+	w := f.world()
+	for _, name := range []string{"www.secure.example.", "www.signed3.n3.", "host.insecure.example."} {
+		m := w.chase(name, dns.TypeA)
+		v.Validate(context.Background(), m.Question[0], m, w)
+	}
+	v.mu.Lock()
+	n := len(v.cache)
+	v.mu.Unlock()
+	if n > 2 {
+		t.Fatalf("cache holds %d zones, CacheSize is 2", n)
+	}
+}
+
+// TestWindow: the validity window widened by the clock skew, both ends.
+func TestWindow(t *testing.T) {
+	sig := &dns.RRSIG{Inception: uint32(testNow.Add(-time.Hour).Unix()), Expiration: uint32(testNow.Add(time.Hour).Unix())}
+	for _, tc := range []struct {
+		at   time.Duration
+		skew time.Duration
+		want uint16
+	}{
+		{0, time.Minute, 0},
+		{time.Hour + 2*time.Minute, 5 * time.Minute, 0},
+		{time.Hour + 2*time.Minute, time.Minute, dns.ExtendedErrorCodeSignatureExpired},
+		{-time.Hour - 2*time.Minute, 5 * time.Minute, 0},
+		{-time.Hour - 2*time.Minute, time.Minute, dns.ExtendedErrorCodeSignatureNotYetValid},
+		{-10 * 365 * 24 * time.Hour, time.Minute, dns.ExtendedErrorCodeSignatureNotYetValid},
+		{10 * 365 * 24 * time.Hour, time.Minute, dns.ExtendedErrorCodeSignatureExpired},
+	} {
+		r := window(sig, testNow.Add(tc.at), tc.skew)
+		if r.EDE != tc.want || (tc.want == 0) != (r.Security == Secure) {
+			t.Errorf("at %v skew %v: %v EDE %d, want EDE %d", tc.at, tc.skew, r.Security, r.EDE, tc.want)
+		}
+	}
+	// The default skew is in force when Config leaves it out.
+	if v := New(Config{}); v.skew != DefaultClockSkew {
+		t.Fatalf("default skew %v", v.skew)
+	}
+}
+
+// TestDNAME: a signed DNAME with the unsigned CNAME synthesised from it
+// validates; a CNAME that does not follow from the DNAME is bogus.
+func TestDNAME(t *testing.T) {
+	f := buildFixture(t)
+	v := f.validator(t)
+	w := f.world()
+	build := func(target string) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetQuestion("www.dn.secure.example.", dns.TypeA)
+		d := w.ask("dn.secure.example.", dns.TypeDNAME)
+		if len(d.Answer) != 2 {
+			t.Fatalf("no signed DNAME:\n%v", d)
+		}
+		m.Answer = append(m.Answer, d.Answer...)
+		m.Answer = append(m.Answer, &dns.CNAME{Hdr: dns.RR_Header{Name: "www.dn.secure.example.", Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: 3600}, Target: target})
+		m.Answer = append(m.Answer, w.ask(target, dns.TypeA).Answer...)
+		return m
+	}
+	check1(t, v, w, build("www.signed3.n3."), Secure, 0)
+	check1(t, v, w, build("www.secure.example."), Bogus, dns.ExtendedErrorCodeDNSBogus)
+}
+
+// failing is a KeySource whose fetches fail.
+type failing struct{}
+
+func (failing) Fetch(context.Context, string, uint16) (*dns.Msg, error) {
+	return nil, errors.New("no server answered")
+}
+
+// TestFetchError: keys that cannot be fetched leave the answer bogus with
+// EDE 22, and the failure is not kept: the next call fetches again.
+func TestFetchError(t *testing.T) {
+	f := buildFixture(t)
+	v := f.validator(t)
+	w := f.world()
+	m := w.chase("www.secure.example.", dns.TypeA)
+	check1(t, v, &world{zones: map[string]*auth{}}, m, Bogus, dns.ExtendedErrorCodeNoReachableAuthority)
+	r := v.Validate(context.Background(), m.Question[0], m, failing{})
+	if r.Security != Bogus || r.EDE != dns.ExtendedErrorCodeNoReachableAuthority {
+		t.Fatalf("failing source: %v EDE %d", r.Security, r.EDE)
+	}
+	check1(t, v, w, m, Secure, 0)
+}
