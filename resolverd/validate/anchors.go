@@ -123,9 +123,6 @@ func ParseAnchors(r io.Reader, file string) (*Anchors, error) {
 	return a, nil
 }
 
-// ErrNoAnchor is the reason given when no trust anchor covers a name.
-var ErrNoAnchor = errors.New("no trust anchor covers the name")
-
 // closest returns the anchor of the deepest anchored zone at or above name,
 // or nil.
 func (a *Anchors) closest(name string) *anchor {

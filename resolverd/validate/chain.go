@@ -72,13 +72,19 @@ func group(section []dns.RR) []*rrset {
 	return kept
 }
 
-// signer returns the signer name the RRset's RRSIGs name (the first one of
-// a supported shape), or "" when it has none.
+// signer returns the signer name of the RRset's first RRSIG whose signer
+// is at or above the owner (the first RRSIG's when none is), or "" when it
+// has none.
 func (s *rrset) signer() string {
-	for _, sig := range s.sigs {
-		return canonical(sig.SignerName)
+	if len(s.sigs) == 0 {
+		return ""
 	}
-	return ""
+	for _, sig := range s.sigs {
+		if isSubdomain(sig.SignerName, s.name) {
+			return canonical(sig.SignerName)
+		}
+	}
+	return canonical(s.sigs[0].SignerName)
 }
 
 // ttl is the lowest TTL of the RRset's records.
@@ -96,7 +102,9 @@ func (s *rrset) ttl() uint32 {
 type verified struct {
 	// labels is the RRSIG labels field of the signature that verified: below
 	// the owner's label count, the RRset was expanded from a wildcard.
-	labels  uint8
+	labels uint8
+	// expires is when the signature expires or its original TTL from now
+	// runs out, whichever comes first (RFC 4035 §5.3.3).
 	expires time.Time
 }
 
@@ -167,7 +175,11 @@ func (c *check) verifyRRset(s *rrset, zone string, keys []*dns.DNSKEY) (verified
 				note(bogus(dns.ExtendedErrorCodeDNSBogus, "%s/%s RRSIG by %s key %d does not verify: %v", s.name, dns.TypeToString[s.rtype], zone, sig.KeyTag, err), 3)
 				continue
 			}
-			return verified{labels: sig.Labels, expires: expiry(sig, c.now)}, Result{Security: Secure}
+			exp := expiry(sig, c.now)
+			if o := c.now.Add(time.Duration(sig.OrigTtl) * time.Second); o.Before(exp) {
+				exp = o
+			}
+			return verified{labels: sig.Labels, expires: exp}, Result{Security: Secure}
 		}
 		if !matched {
 			note(bogus(dns.ExtendedErrorCodeDNSKEYMissing, "%s/%s RRSIG names key %d (algorithm %d) that %s's DNSKEY RRset lacks", s.name, dns.TypeToString[s.rtype], sig.KeyTag, sig.Algorithm, zone), 2)
@@ -282,7 +294,7 @@ func (c *check) chain(ctx context.Context, target string) zoneState {
 	target = canonical(target)
 	a := c.v.anchors.closest(target)
 	if a == nil {
-		return zoneState{kind: insecureCut, res: Result{Security: Indeterminate, Why: ErrNoAnchor.Error() + ": " + target}}
+		return zoneState{kind: insecureCut, res: Result{Security: Indeterminate, Why: "no trust anchor covers " + target}}
 	}
 	cur, ok := c.v.cached(a.zone, c.now)
 	if !ok {

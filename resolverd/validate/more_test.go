@@ -3,6 +3,7 @@ package validate
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -145,4 +146,92 @@ func TestFetchError(t *testing.T) {
 		t.Fatalf("failing source: %v EDE %d", r.Security, r.EDE)
 	}
 	check1(t, v, w, m, Secure, 0)
+}
+
+// TestExpires: a secure result bounds how long the answer may be served
+// by its TTL, its signature's original TTL and expiry; other results carry
+// no bound.
+func TestExpires(t *testing.T) {
+	f := buildFixture(t)
+	v := f.validator(t)
+	w := f.world()
+	m := w.chase("www.secure.example.", dns.TypeA)
+	r := check1(t, v, w, m, Secure, 0)
+	if want := testNow.Add(3600 * time.Second); !r.Expires.Equal(want) {
+		t.Fatalf("Expires %v, want the TTL's end %v", r.Expires, want)
+	}
+	m.Answer[0].Header().Ttl = 60
+	if r := check1(t, v, w, m, Secure, 0); !r.Expires.Equal(testNow.Add(time.Minute)) {
+		t.Fatalf("TTL 60: Expires %v", r.Expires)
+	}
+	// A TTL above the original TTL is held to the original.
+	m.Answer[0].Header().Ttl = 7200
+	if r := check1(t, v, w, m, Secure, 0); !r.Expires.Equal(testNow.Add(time.Hour)) {
+		t.Fatalf("TTL 7200, original 3600: Expires %v", r.Expires)
+	}
+	// A signature expiring before the TTL ends bounds it.
+	late := New(Config{Anchors: f.anchors(t), Now: func() time.Time { return testNow.Add(7*24*time.Hour - 10*time.Minute) }, ClockSkew: time.Second})
+	m.Answer[0].Header().Ttl = 3600
+	r = late.Validate(context.Background(), m.Question[0], m, w)
+	if r.Security != Secure || !r.Expires.Equal(testNow.Add(7*24*time.Hour)) {
+		t.Fatalf("near the signature's expiry: %v %s, Expires %v", r.Security, r.Why, r.Expires)
+	}
+	// Negative answers are bounded by their proofs.
+	m = w.chase("nope.signed3.n3.", dns.TypeA)
+	for _, rr := range m.Ns {
+		if rr.Header().Rrtype == dns.TypeNSEC3 {
+			rr.Header().Ttl = 120
+			break
+		}
+	}
+	if r := check1(t, v, w, m, Secure, 0); !r.Expires.Equal(testNow.Add(120 * time.Second)) {
+		t.Fatalf("NXDOMAIN with an NSEC3 of TTL 120: Expires %v", r.Expires)
+	}
+	if r := check1(t, v, w, w.chase("host.insecure.example.", dns.TypeA), Insecure, 0); !r.Expires.IsZero() {
+		t.Fatalf("insecure answer with Expires %v", r.Expires)
+	}
+}
+
+// TestRevokedKey: a key with the REVOKE flag verifies nothing (RFC 5011).
+func TestRevokedKey(t *testing.T) {
+	k := newKey(t, "example.", dns.ECDSAP256SHA256, true)
+	ok := usableKeys([]dns.RR{k.pub})
+	revoked := *k.pub
+	revoked.Flags |= dns.REVOKE
+	if len(ok) != 1 || len(usableKeys([]dns.RR{&revoked})) != 0 {
+		t.Fatalf("usable: %d of a valid key, %d of a revoked one", len(ok), len(usableKeys([]dns.RR{&revoked})))
+	}
+}
+
+// TestConcurrent: one Validator serves many goroutines (run with -race).
+func TestConcurrent(t *testing.T) {
+	f := buildFixture(t)
+	v := f.validator(t)
+	names := []string{"www.secure.example.", "www.signed3.n3.", "host.insecure.example.", "host.unsupp.example.", "host.expired.example."}
+	want := []Security{Secure, Secure, Insecure, Insecure, Bogus}
+	var wg sync.WaitGroup
+	errs := make(chan string, 64)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			w := f.world()
+			for i := 0; i < 20; i++ {
+				j := (g + i) % len(names)
+				m := w.chase(names[j], dns.TypeA)
+				if r := v.Validate(context.Background(), m.Question[0], m, w); r.Security != want[j] {
+					errs <- names[j] + ": " + r.Security.String() + " " + r.Why
+					return
+				}
+				if i%7 == 0 {
+					v.Flush()
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
 }

@@ -38,6 +38,7 @@ func (c *check) response(ctx context.Context, q dns.Question, resp *dns.Msg) Res
 			return true
 		}
 		if res.Security == Secure {
+			c.bound(c.ttlExpiry(s, v))
 			owner := canonical(s.name)
 			n := dns.CountLabel(owner)
 			if strings.HasPrefix(owner, "*.") {
@@ -101,7 +102,7 @@ func (c *check) response(ctx context.Context, q dns.Question, resp *dns.Msg) Res
 		name = next
 	}
 
-	if positive || (q.Qtype == dns.TypeCNAME && name != canonical(q.Name)) {
+	if positive {
 		for _, w := range wilds {
 			d, res := c.denial(resp.Ns, w.zone)
 			if res.Security != Secure {
@@ -111,6 +112,7 @@ func (c *check) response(ctx context.Context, q dns.Question, resp *dns.Msg) Res
 				}
 				continue
 			}
+			c.bound(d.expires)
 			if merge(c.outcome(d.wildcard(w.owner, w.labels), "wildcard answer "+w.owner)) {
 				return overall
 			}
@@ -197,10 +199,12 @@ func (c *check) negative(ctx context.Context, name string, qtype uint16, resp *d
 	}
 	for _, s := range auth {
 		if s.rtype == dns.TypeSOA {
-			if _, res := c.verifyRRset(s, st.zone, st.keys); res.Security != Secure {
+			v, res := c.verifyRRset(s, st.zone, st.keys)
+			if res.Security != Secure {
 				res.Why = what + ": " + res.Why
 				return res
 			}
+			c.bound(c.ttlExpiry(s, v))
 		}
 	}
 	d, res := c.denial(resp.Ns, st)
@@ -208,6 +212,7 @@ func (c *check) negative(ctx context.Context, name string, qtype uint16, resp *d
 		res.Why = what + ": " + res.Why
 		return res
 	}
+	c.bound(d.expires)
 	var k proofKind
 	if resp.Rcode == dns.RcodeNameError {
 		k = d.nxdomain(name)

@@ -52,10 +52,15 @@ func (s Security) String() string {
 // code that explains a Bogus result (or an Insecure one caused by an
 // unsupported algorithm, digest or NSEC3 iteration count), 0 when none
 // applies; Why says the same for logs.
+//
+// Expires, for a Secure result, is the latest time the answer may be served
+// as secure: no later than the TTL, the original TTL or the signature
+// expiry of any RRset or proof it was validated by. It is zero otherwise.
 type Result struct {
 	Security Security
 	EDE      uint16
 	Why      string
+	Expires  time.Time
 }
 
 // KeySource fetches the records the chain of trust is built from. The
@@ -181,7 +186,11 @@ func (v *Validator) Validate(ctx context.Context, q dns.Question, resp *dns.Msg,
 		return Result{Security: Indeterminate, Why: "rcode " + dns.RcodeToString[resp.Rcode] + " carries nothing to validate"}
 	}
 	c := &check{v: v, ks: keys, now: v.now()}
-	return c.response(ctx, q, resp)
+	r := c.response(ctx, q, resp)
+	if r.Security == Secure {
+		r.Expires = c.expires
+	}
+	return r
 }
 
 // check is the state of one Validate call.
@@ -189,6 +198,15 @@ type check struct {
 	v   *Validator
 	ks  KeySource
 	now time.Time
+	// expires is the earliest expiry of the answer's RRsets and proofs.
+	expires time.Time
+}
+
+// bound lowers c.expires to t.
+func (c *check) bound(t time.Time) {
+	if c.expires.IsZero() || t.Before(c.expires) {
+		c.expires = t
+	}
 }
 
 // worse reports whether a is a worse verdict than b: bogus, then
