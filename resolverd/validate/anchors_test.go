@@ -159,4 +159,8 @@ func TestNoAnchor(t *testing.T) {
 	if r := v.Validate(context.Background(), dns.Question{Name: "x.", Qtype: dns.TypeA, Qclass: dns.ClassINET}, &dns.Msg{MsgHdr: dns.MsgHdr{Rcode: dns.RcodeServerFailure}}, w); r.Security != Indeterminate {
 		t.Fatalf("SERVFAIL validated as %v", r.Security)
 	}
+	m := w.chase("www.secure.example.", dns.TypeA)
+	if r := v.Validate(context.Background(), dns.Question{Name: "www.secure.example.", Qtype: dns.TypeRRSIG, Qclass: dns.ClassINET}, m, w); r.Security != Indeterminate {
+		t.Fatalf("an RRSIG query validated as %v", r.Security)
+	}
 }

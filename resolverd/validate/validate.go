@@ -176,14 +176,22 @@ type zoneState struct {
 
 // Validate validates resp, the response to q, fetching DS and DNSKEY
 // RRsets from keys as the chain of trust needs them. It does not change
-// resp. A response whose rcode is neither NOERROR nor NXDOMAIN is
-// Indeterminate.
+// resp. resp must be a final answer (not a referral), with the CNAME and
+// DNAME chain assembled in its answer section and, for a negative answer
+// or a wildcard expansion, the proofs of the zone that gave the last link
+// in its authority section. A response whose rcode is neither NOERROR nor
+// NXDOMAIN, and a query for RRSIG, are Indeterminate.
 func (v *Validator) Validate(ctx context.Context, q dns.Question, resp *dns.Msg, keys KeySource) Result {
 	if resp == nil {
 		return Result{Security: Indeterminate, Why: "no response"}
 	}
 	if resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError {
 		return Result{Security: Indeterminate, Why: "rcode " + dns.RcodeToString[resp.Rcode] + " carries nothing to validate"}
+	}
+	if q.Qtype == dns.TypeRRSIG {
+		// RRSIGs are not signed themselves (RFC 4035 §2.2): an answer of
+		// them alone has nothing to validate.
+		return Result{Security: Indeterminate, Why: "RRSIG queries carry no signed data"}
 	}
 	c := &check{v: v, ks: keys, now: v.now()}
 	r := c.response(ctx, q, resp)
