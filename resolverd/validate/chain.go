@@ -329,6 +329,10 @@ func (c *check) chain(ctx context.Context, target string) zoneState {
 		case secureZone:
 			cur = st
 		case noCut:
+		case noName:
+			// Nothing exists below a name that does not exist: the walk
+			// ends in the zone above it.
+			return cur
 		default:
 			return st
 		}
@@ -397,6 +401,8 @@ func (c *check) cut(ctx context.Context, name string, parent zoneState) zoneStat
 		return zoneState{kind: insecureCut, res: insecure(0, "%s: delegation in an NSEC3 opt-out span", name), expires: d.expires}
 	case proofNoCut:
 		return zoneState{kind: noCut, expires: d.expires}
+	case proofNoName:
+		return zoneState{kind: noName, expires: d.expires}
 	case proofIterations:
 		return zoneState{kind: insecureCut, res: insecure(dns.ExtendedErrorCodeUnsupportedNSEC3IterValue, "%s: NSEC3 iterations above %d", name, c.v.maxIter), expires: d.expires}
 	}

@@ -18,6 +18,9 @@ const (
 	proofOK
 	// proofNoCut: the name asked about (for DS) is no delegation.
 	proofNoCut
+	// proofNoName: the name asked about (for DS) does not exist, so neither
+	// does any delegation below it.
+	proofNoName
 	// proofInsecure: the name is a delegation without DS.
 	proofInsecure
 	// proofOptOut: the name lies in an NSEC3 opt-out span, so it may be an
@@ -371,7 +374,7 @@ func (d *proof) nodata(name string, qtype uint16) proofKind {
 
 // dsProof says what the proof shows of a DS query for name (answered
 // NODATA, or NXDOMAIN when nx): a delegation without DS, an opt-out span,
-// no delegation at all, or nothing.
+// no delegation at name, no name at all, or nothing.
 func (d *proof) dsProof(name string, nx bool) proofKind {
 	bitmap := func(b []uint16) proofKind {
 		switch {
@@ -393,7 +396,10 @@ func (d *proof) dsProof(name string, nx bool) proofKind {
 		}
 	}
 	if n := d.nsecCovering(name); n != nil {
-		return proofNoCut
+		if isSubdomain(name, n.NextDomain) && canonical(n.NextDomain) != canonical(name) {
+			return proofNoCut // an empty non-terminal: names below exist
+		}
+		return proofNoName
 	}
 	if len(d.nsec3) == 0 {
 		return proofNone
@@ -413,7 +419,7 @@ func (d *proof) dsProof(name string, nx bool) proofKind {
 	if optOut(cover) {
 		return proofOptOut
 	}
-	return proofNoCut
+	return proofNoName
 }
 
 // wildcard checks the proof that an answer expanded from the wildcard of

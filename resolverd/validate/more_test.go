@@ -235,3 +235,26 @@ func TestConcurrent(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+// TestWalkStopsAtMissingName: the walk toward an unsigned name in a secure
+// zone ends at the first name the zone proves absent instead of asking for
+// a DS at every label below it.
+func TestWalkStopsAtMissingName(t *testing.T) {
+	f := buildFixture(t)
+	for _, tc := range []struct{ zone, name string }{
+		{"secure.example.", "a.b.c.d.e.nope.secure.example."},
+		{"signed3.n3.", "a.b.c.d.e.nope.signed3.n3."},
+	} {
+		v := f.validator(t)
+		w := f.world()
+		m := new(dns.Msg)
+		m.SetQuestion(tc.name, dns.TypeA)
+		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: tc.name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: []byte{192, 0, 2, 1}}}
+		check1(t, v, w, m, Bogus, dns.ExtendedErrorCodeRRSIGsMissing)
+		// DNSKEY and DS of each zone from the root down, and one DS query
+		// for nope.<zone>: 2*3 fetches with the root's DNSKEY, plus one.
+		if got := w.count(); got != 6 {
+			t.Errorf("%s: %d fetches, want 6", tc.name, got)
+		}
+	}
+}

@@ -163,6 +163,8 @@ const (
 	insecureCut
 	// noCut: the name is no zone cut; it belongs to the zone above it.
 	noCut
+	// noName: the name does not exist, so no zone cut lies at or below it.
+	noName
 )
 
 // zoneState is what the walk learned about one name, kept in the cache.
