@@ -241,7 +241,7 @@ func usableDS(set []*dns.DS) ([]*dns.DS, Result) {
 // DS records or trusted keys: a key the anchor or a DS matches must sign
 // the RRset. It returns the state to remember for zone.
 func (c *check) zoneKeys(ctx context.Context, zone string, ds []*dns.DS, trusted []*dns.DNSKEY) zoneState {
-	msg, err := c.ks.Fetch(ctx, zone, dns.TypeDNSKEY)
+	msg, err := c.ks.Fetch(ctx, KeyQuery{Name: zone, Type: dns.TypeDNSKEY, Zone: zone})
 	if err != nil {
 		return zoneState{kind: insecureCut, res: bogus(dns.ExtendedErrorCodeNoReachableAuthority, "fetching %s DNSKEY: %v", zone, err)}
 	}
@@ -345,7 +345,7 @@ func (c *check) chain(ctx context.Context, target string) zoneState {
 // validated), a proven absent DS at a delegation an insecure cut, a proof
 // that name is no delegation a noCut.
 func (c *check) cut(ctx context.Context, name string, parent zoneState) zoneState {
-	msg, err := c.ks.Fetch(ctx, name, dns.TypeDS)
+	msg, err := c.ks.Fetch(ctx, KeyQuery{Name: name, Type: dns.TypeDS, Zone: parent.zone})
 	if err != nil {
 		return zoneState{kind: insecureCut, res: bogus(dns.ExtendedErrorCodeNoReachableAuthority, "fetching %s DS: %v", name, err)}
 	}

@@ -129,7 +129,7 @@ func TestDNAME(t *testing.T) {
 // failing is a KeySource whose fetches fail.
 type failing struct{}
 
-func (failing) Fetch(context.Context, string, uint16) (*dns.Msg, error) {
+func (failing) Fetch(context.Context, KeyQuery) (*dns.Msg, error) {
 	return nil, errors.New("no server answered")
 }
 

@@ -65,16 +65,26 @@ type Result struct {
 
 // KeySource fetches the records the chain of trust is built from. The
 // resolver implements it; the validator calls it with a context carrying
-// the deadline of the validation.
+// the deadline of the validation, from many goroutines at once.
 type KeySource interface {
-	// Fetch returns the response to the query (zone, qtype, IN) with the DO
-	// bit set, where qtype is dns.TypeDS or dns.TypeDNSKEY: the answer
-	// section with its RRSIGs, and for a negative answer the authority
-	// section with the SOA, NSEC or NSEC3 records and their RRSIGs. A DS
-	// query must be answered by the servers of the zone above the name (the
-	// parent side of a zone cut, RFC 4035 §3.1.4.1); a DNSKEY query by the
-	// zone's own servers. An error means no response could be had.
-	Fetch(ctx context.Context, zone string, qtype uint16) (*dns.Msg, error)
+	// Fetch returns the response to the query (q.Name, q.Type, IN), asked
+	// with the DO bit set (and CD set, so that a validating upstream passes
+	// bogus data on for this validator to judge): the answer section with
+	// its RRSIGs and, for a negative answer, the authority section with the
+	// SOA and the NSEC or NSEC3 records and their RRSIGs. q.Type is
+	// dns.TypeDNSKEY or dns.TypeDS; q.Zone names the zone whose servers
+	// must answer: the zone itself for DNSKEY, and for DS the zone above
+	// q.Name (the parent side of a zone cut, RFC 4035 §4.2), which the
+	// validator has proven to hold q.Name. An error means no response could
+	// be had; the validation is then bogus with EDE 22.
+	Fetch(ctx context.Context, q KeyQuery) (*dns.Msg, error)
+}
+
+// KeyQuery is one query of the chain of trust.
+type KeyQuery struct {
+	Name string // the owner asked for, lower case, fully qualified
+	Type uint16 // dns.TypeDNSKEY or dns.TypeDS
+	Zone string // the zone whose servers hold the answer
 }
 
 // Config are a Validator's settings; zero fields take their defaults.

@@ -470,17 +470,22 @@ func (w *world) zoneFor(name string, qtype uint16) *auth {
 	}
 }
 
-// Fetch implements KeySource.
-func (w *world) Fetch(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+// Fetch implements KeySource. It checks that q.Zone names the zone that
+// holds the answer, as the validator promises.
+func (w *world) Fetch(ctx context.Context, q KeyQuery) (*dns.Msg, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	name, qtype := q.Name, q.Type
 	w.mu.Lock()
 	w.fetches++
 	w.mu.Unlock()
 	z := w.zoneFor(name, qtype)
 	if z == nil {
 		return nil, fmt.Errorf("no zone serves %s", name)
+	}
+	if z.origin != q.Zone {
+		return nil, fmt.Errorf("%s/%s asked of zone %s, held by %s", name, dns.TypeToString[qtype], q.Zone, z.origin)
 	}
 	m := z.query(name, qtype)
 	if w.drop != nil {
