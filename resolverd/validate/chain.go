@@ -364,7 +364,9 @@ func (c *check) cut(ctx context.Context, name string, parent zoneState) zoneStat
 			}
 			var ds []*dns.DS
 			for _, rr := range s.rrs {
-				ds = append(ds, rr.(*dns.DS))
+				if d, ok := rr.(*dns.DS); ok {
+					ds = append(ds, d)
+				}
 			}
 			usable, why := usableDS(ds)
 			if len(usable) == 0 {

@@ -87,10 +87,15 @@ func wireLabels(name string) [][]byte {
 	if err != nil {
 		return [][]byte{[]byte(strings.ToLower(name))}
 	}
-	buf = bytes.ToLower(buf[:off])
+	buf = buf[:off]
 	var out [][]byte
 	for i := 0; i < len(buf) && buf[i] != 0; i += int(buf[i]) + 1 {
-		out = append(out, buf[i+1:i+1+int(buf[i])])
+		end := i + 1 + int(buf[i])
+		if end > len(buf) {
+			break
+		}
+		// Lower-case the label's bytes, never its length octet.
+		out = append(out, bytes.ToLower(buf[i+1:end]))
 	}
 	return out
 }

@@ -76,9 +76,9 @@ func (c *check) response(ctx context.Context, q dns.Question, resp *dns.Msg) Res
 				return overall
 			}
 			owner := canonical(s.name)
-			next = canonical(strings.TrimSuffix(name, owner) + s.rrs[0].(*dns.DNAME).Target)
+			next = canonical(strings.TrimSuffix(name, owner) + target(s.rrs[0]))
 			for _, cs := range ans {
-				if cs.rtype == dns.TypeCNAME && strings.EqualFold(canonical(cs.name), name) && !strings.EqualFold(canonical(cs.rrs[0].(*dns.CNAME).Target), next) {
+				if cs.rtype == dns.TypeCNAME && strings.EqualFold(canonical(cs.name), name) && !strings.EqualFold(canonical(target(cs.rrs[0])), next) {
 					merge(bogus(dns.ExtendedErrorCodeDNSBogus, "CNAME %s does not follow from DNAME %s", name, owner))
 					return overall
 				}
@@ -91,7 +91,7 @@ func (c *check) response(ctx context.Context, q dns.Question, resp *dns.Msg) Res
 					if set(s) {
 						return overall
 					}
-					next = canonical(s.rrs[0].(*dns.CNAME).Target)
+					next = canonical(target(s.rrs[0]))
 					break
 				}
 			}
@@ -220,4 +220,15 @@ func (c *check) negative(ctx context.Context, name string, qtype uint16, resp *d
 		k = d.nodata(name, qtype)
 	}
 	return c.outcome(k, what)
+}
+
+// target is the name a CNAME or DNAME points to ("" for other records).
+func target(rr dns.RR) string {
+	switch rr := rr.(type) {
+	case *dns.CNAME:
+		return rr.Target
+	case *dns.DNAME:
+		return rr.Target
+	}
+	return ""
 }
