@@ -407,6 +407,8 @@ func (c *check) cut(ctx context.Context, name string, parent zoneState) zoneStat
 		return zoneState{kind: noName, expires: d.expires}
 	case proofIterations:
 		return zoneState{kind: insecureCut, res: insecure(dns.ExtendedErrorCodeUnsupportedNSEC3IterValue, "%s: NSEC3 iterations above %d", name, c.v.maxIter), expires: d.expires}
+	case proofUnknownHash:
+		return zoneState{kind: insecureCut, res: insecure(0, "%s: NSEC3 records of an unknown hash algorithm only", name), expires: d.expires}
 	}
 	return zoneState{kind: insecureCut, res: bogus(dns.ExtendedErrorCodeNSECMissing, "%s DS: absence not proven", name)}
 }

@@ -31,6 +31,9 @@ const (
 	// proofIterations: the NSEC3 records use more iterations than allowed
 	// (RFC 9276 §3.2).
 	proofIterations
+	// proofUnknownHash: the only NSEC3 records use a hash algorithm other
+	// than SHA-1, which makes the answer insecure (RFC 5155 §8.1).
+	proofUnknownHash
 )
 
 // proof is the validated NSEC and NSEC3 records of one zone in a response.
@@ -40,6 +43,18 @@ type proof struct {
 	nsec3   []*dns.NSEC3
 	maxIter uint16
 	expires time.Time
+	// unknownHash: NSEC3 records were there, all of an unknown hash
+	// algorithm.
+	unknownHash bool
+}
+
+// withoutNSEC3 is the outcome of a proof that found no NSEC that answers
+// and no usable NSEC3.
+func (d *proof) withoutNSEC3() proofKind {
+	if d.unknownHash && len(d.nsec) == 0 {
+		return proofUnknownHash
+	}
+	return proofNone
 }
 
 // denial verifies the NSEC and NSEC3 RRsets of section with the keys of
@@ -70,11 +85,13 @@ func (c *check) denial(section []dns.RR, z zoneState) (*proof, Result) {
 				// hash algorithm are ignored (§8.1).
 				if rr.Hash == dns.SHA1 {
 					d.nsec3 = append(d.nsec3, rr)
+				} else {
+					d.unknownHash = true
 				}
 			}
 		}
 	}
-	if len(d.nsec) == 0 && len(d.nsec3) == 0 {
+	if len(d.nsec) == 0 && len(d.nsec3) == 0 && !d.unknownHash {
 		return nil, bogus(dns.ExtendedErrorCodeNSECMissing, "no signed NSEC or NSEC3 record of %s", z.zone)
 	}
 	return d, Result{Security: Secure}
@@ -317,7 +334,7 @@ func (d *proof) nxdomain(name string) proofKind {
 		}
 	}
 	if len(d.nsec3) == 0 {
-		return proofNone
+		return d.withoutNSEC3()
 	}
 	if d.tooManyIterations() {
 		return proofIterations
@@ -353,7 +370,7 @@ func (d *proof) nodata(name string, qtype uint16) proofKind {
 		}
 	}
 	if len(d.nsec3) == 0 {
-		return proofNone
+		return d.withoutNSEC3()
 	}
 	if d.tooManyIterations() {
 		return proofIterations
@@ -407,7 +424,7 @@ func (d *proof) dsProof(name string, nx bool) proofKind {
 		return proofNoName
 	}
 	if len(d.nsec3) == 0 {
-		return proofNone
+		return d.withoutNSEC3()
 	}
 	if d.tooManyIterations() {
 		return proofIterations
@@ -437,7 +454,7 @@ func (d *proof) wildcard(owner string, labels uint8) proofKind {
 		return proofOK
 	}
 	if len(d.nsec3) == 0 {
-		return proofNone
+		return d.withoutNSEC3()
 	}
 	if d.tooManyIterations() {
 		return proofIterations

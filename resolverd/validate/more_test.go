@@ -337,3 +337,46 @@ func TestAlgorithms(t *testing.T) {
 		}
 	}
 }
+
+// TestNSEC3UnknownHash: a proof made only of NSEC3 records of a hash
+// algorithm other than SHA-1 leaves the answer insecure (RFC 5155 §8.1),
+// and so does such a proof of an unsigned delegation.
+func TestNSEC3UnknownHash(t *testing.T) {
+	z := sign(t, zoneSpec{origin: "hash.test.", alg: dns.ECDSAP256SHA256, nsec3: true, hash: 2, records: soaNS + "www A 192.0.2.1\nsub NS ns.sub\n"})
+	a, err := ParseAnchors(strings.NewReader(z.ds().String()), "hash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := New(Config{Anchors: a, Now: func() time.Time { return testNow }})
+	w := newWorld(z)
+	// Every NSEC3 of the zone, as the test authority cannot hash with an
+	// unknown algorithm to pick them.
+	all := new(dns.Msg)
+	for _, rr := range z.rrs {
+		h := rr.Header()
+		if h.Rrtype == dns.TypeNSEC3 || h.Rrtype == dns.TypeSOA {
+			all.Ns = append(all.Ns, rr)
+		}
+		if s, ok := rr.(*dns.RRSIG); ok && (s.TypeCovered == dns.TypeNSEC3 || s.TypeCovered == dns.TypeSOA) {
+			all.Ns = append(all.Ns, rr)
+		}
+	}
+	m := all.Copy()
+	m.SetQuestion("nope.hash.test.", dns.TypeA)
+	m.Rcode = dns.RcodeNameError
+	check1(t, v, w, m, Insecure, 0)
+	// The same records are a proof only where a SHA-1 NSEC3 is alone.
+	m.Ns = stripType(m.Ns, dns.TypeNSEC3)
+	check1(t, v, w, m, Bogus, dns.ExtendedErrorCodeNSECMissing)
+
+	w.drop = func(zone string, qtype uint16, r *dns.Msg) {
+		if qtype == dns.TypeDS && zone == "sub.hash.test." {
+			r.Ns = all.Ns
+			r.Rcode = dns.RcodeSuccess
+		}
+	}
+	u := new(dns.Msg)
+	u.SetQuestion("www.sub.hash.test.", dns.TypeA)
+	u.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "www.sub.hash.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: []byte{192, 0, 2, 2}}}
+	check1(t, v, w, u, Insecure, 0)
+}

@@ -133,6 +133,8 @@ func (c *check) outcome(k proofKind, what string) Result {
 		return insecure(0, "%s: covered by an NSEC3 opt-out span", what)
 	case proofIterations:
 		return insecure(dns.ExtendedErrorCodeUnsupportedNSEC3IterValue, "%s: NSEC3 iterations above %d", what, c.v.maxIter)
+	case proofUnknownHash:
+		return insecure(0, "%s: NSEC3 records of an unknown hash algorithm only", what)
 	}
 	return bogus(dns.ExtendedErrorCodeNSECMissing, "%s: the NSEC/NSEC3 records do not prove it", what)
 }

@@ -54,6 +54,9 @@ type zoneSpec struct {
 	iter    uint16
 	salt    string
 	optOut  bool
+	// hash is the hash algorithm the NSEC3 records name; 0: SHA-1. The
+	// hashes are SHA-1's whatever it says.
+	hash uint8
 	// inception and expiration of every signature; zero: an hour ago and
 	// a week ahead of testNow.
 	inception, expiration time.Time
@@ -206,7 +209,11 @@ func sign(t testing.TB, spec zoneSpec) *signed {
 				}
 			}
 			sort.Slice(bm, func(a, b int) bool { return bm[a] < bm[b] })
-			chain = append(chain, &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(h.hash) + "." + spec.origin, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: 3600}, Hash: dns.SHA1, Flags: flags, Iterations: spec.iter, SaltLength: uint8(len(spec.salt) / 2), Salt: spec.salt, HashLength: 20, NextDomain: hashes[(i+1)%len(hashes)].hash, TypeBitMap: bm})
+			hash := spec.hash
+			if hash == 0 {
+				hash = dns.SHA1
+			}
+			chain = append(chain, &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(h.hash) + "." + spec.origin, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: 3600}, Hash: hash, Flags: flags, Iterations: spec.iter, SaltLength: uint8(len(spec.salt) / 2), Salt: spec.salt, HashLength: 20, NextDomain: hashes[(i+1)%len(hashes)].hash, TypeBitMap: bm})
 		}
 	}
 	for _, rr := range chain {
