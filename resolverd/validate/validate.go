@@ -27,9 +27,10 @@ const (
 	Indeterminate Security = iota
 	// Secure: every RRset and proof of the answer chains to a trust anchor.
 	Secure
-	// Insecure: the answer lies below a delegation proven unsigned, or in a
-	// zone signed only with algorithms or digests this validator does not
-	// support.
+	// Insecure: the answer lies below a delegation proven unsigned (no DS,
+	// or an NSEC3 opt-out span), in a zone signed only with algorithms or
+	// digests this validator does not support, or is proven only by NSEC3
+	// records with too many iterations or an unknown hash algorithm.
 	Insecure
 	// Bogus: a chain of trust should exist and does not hold.
 	Bogus
@@ -49,9 +50,10 @@ func (s Security) String() string {
 }
 
 // Result is the verdict on one answer. EDE is the RFC 8914 extended error
-// code that explains a Bogus result (or an Insecure one caused by an
-// unsupported algorithm, digest or NSEC3 iteration count), 0 when none
-// applies; Why says the same for logs.
+// code that explains a Bogus result (6, 7, 8, 9, 10, 12, or 22 when keys
+// could not be fetched), or an Insecure one caused by an unsupported
+// algorithm (1), digest (2) or NSEC3 iteration count (27); 0 when none
+// applies. Why says the same in words, for logs.
 //
 // Expires, for a Secure result, is the latest time the answer may be served
 // as secure: no later than the TTL, the original TTL or the signature
@@ -76,7 +78,8 @@ type KeySource interface {
 	// must answer: the zone itself for DNSKEY, and for DS the zone above
 	// q.Name (the parent side of a zone cut, RFC 4035 §4.2), which the
 	// validator has proven to hold q.Name. An error means no response could
-	// be had; the validation is then bogus with EDE 22.
+	// be had; the validation is then bogus with EDE 22. The validator only
+	// reads the message, so a cached one may be returned as it is.
 	Fetch(ctx context.Context, q KeyQuery) (*dns.Msg, error)
 }
 
