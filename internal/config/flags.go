@@ -80,10 +80,15 @@ type Resolving struct {
 	// replaces the built-in root hints.
 	Recurse   bool
 	RootHints string
+	// TrustAnchor is the -trust-anchor file: DS or DNSKEY records that
+	// replace the built-in root trust anchors of DNSSEC validation.
+	TrustAnchor string
+	// DNSSEC is the -dnssec mode: validate or off (see ValidateDNSSEC).
+	DNSSEC string
 }
 
 // Register defines -upstream, -trusted-upstream, -zones, -forward,
-// -recurse and -root-hints on fs.
+// -recurse, -root-hints, -trust-anchor and -dnssec on fs.
 func (r *Resolving) Register(fs *flag.FlagSet) {
 	fs.StringVar(&r.Upstream, "upstream", "", "comma list of upstreams: host:port (UDP, TCP on truncation), tcp://host:port, tls://host:port[#name]; dnsd: for its in-process resolver (without -resolver), empty: the servers of -resolv-conf, never dnsd itself")
 	fs.StringVar(&r.Trusted, "trusted-upstream", "", "comma list of upstreams, written as in -upstream, whose AD bit is passed on (tls:// upstreams always are); AD from any other is cleared")
@@ -91,6 +96,26 @@ func (r *Resolving) Register(fs *flag.FlagSet) {
 	fs.StringVar(&r.Forward, "forward", "", "per-zone forwarding: zone=upstream,upstream;zone=upstream, upstreams written as in -upstream; a name goes to the group of the longest zone it lies in, \".\" being the default group (-upstream, if given, is the \".\" group, and giving both is an error); local -zones answer first")
 	fs.BoolVar(&r.Recurse, "recurse", false, "resolve iteratively from the root the names that neither -zones nor a -forward group (nor -upstream, when given) covers")
 	fs.StringVar(&r.RootHints, "root-hints", "", "root hints file (named.root syntax: NS records of the root, A and AAAA records of the servers) replacing the built-in IANA hints; with -recurse")
+	fs.StringVar(&r.TrustAnchor, "trust-anchor", "", "file of DS or DNSKEY records in zone-file syntax that replace the built-in root trust anchors (IANA's root KSKs 20326 and 38696) of DNSSEC validation")
+	fs.StringVar(&r.DNSSEC, "dnssec", DNSSECValidate, "DNSSEC validation of the answers a resolver resolves from the root: validate or off")
+}
+
+// The values -dnssec takes.
+const (
+	DNSSECValidate = "validate"
+	DNSSECOff      = "off"
+)
+
+// ValidateDNSSEC reports whether -dnssec asks for validation, or an error
+// naming a value that is neither validate nor off.
+func (r *Resolving) ValidateDNSSEC() (bool, error) {
+	switch r.DNSSEC {
+	case DNSSECValidate:
+		return true, nil
+	case DNSSECOff:
+		return false, nil
+	}
+	return false, fmt.Errorf("-dnssec %q: want %s or %s", r.DNSSEC, DNSSECValidate, DNSSECOff)
 }
 
 // Rules checks the TTL bounds and returns the policy and serve-stale
