@@ -2,6 +2,7 @@ package redisstate
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"reflect"
 	"testing"
@@ -294,4 +295,38 @@ func FuzzDecode(f *testing.F) {
 		}
 		_, _ = decodeServer(netip.MustParseAddr("192.0.2.1"), map[string]string{"v": "1", "addr": "192.0.2.1", "rtt": string(b), "lame:" + string(b): string(b)}, now)
 	})
+}
+
+// TestServerHashBounded: a server's hash drops lameness past its time on
+// each write, and never grows past serverFields fields.
+func TestServerHashBounded(t *testing.T) {
+	_, s, srv, _ := open(t)
+	c := srv.Client()
+	defer c.Close()
+	ctx := context.Background()
+	addr := netip.MustParseAddr("192.0.2.77")
+	now := time.Now()
+	s.Publish(addr, recurse.ServerInfo{SRTT: time.Millisecond, Lame: []recurse.LameZone{{Zone: "old.test.", Until: now.Add(-time.Second)}, {Zone: "new.test.", Until: now.Add(time.Minute)}}})
+	s.Flush()
+	f, err := c.HGetAll(ctx, ServerKey(addr)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f["lame:old.test."]; ok {
+		t.Errorf("lameness past its time kept: %v", f)
+	}
+	if _, ok := f["lame:new.test."]; !ok {
+		t.Errorf("lameness lost: %v", f)
+	}
+	for round := range 2 {
+		var lame []recurse.LameZone
+		for i := range 200 {
+			lame = append(lame, recurse.LameZone{Zone: fmt.Sprintf("z%d-%d.test.", round, i), Until: now.Add(time.Minute)})
+		}
+		s.Publish(addr, recurse.ServerInfo{SRTT: time.Millisecond, Lame: lame})
+		s.Flush()
+	}
+	if n, err := c.HLen(ctx, ServerKey(addr)).Result(); err != nil || n > serverFields || n < 3 {
+		t.Errorf("hash of %d fields (%v), bound %d", n, err, serverFields)
+	}
 }

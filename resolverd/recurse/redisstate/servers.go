@@ -29,9 +29,9 @@ import (
 const (
 	// ServerTTL is how long a server's hash lives after its last write.
 	ServerTTL = 15 * time.Minute
-	// serverFields bounds the fields of a hash read; a larger one is
-	// refused.
-	serverFields = 64
+	// serverFields bounds the fields of a hash: a write that would leave
+	// more drops the hash's lame fields, and a larger one read is refused.
+	serverFields = 256
 	// serverRefresh is how long a server's state read is used before it
 	// is read again.
 	serverRefresh = 30 * time.Second
@@ -116,7 +116,9 @@ func (s *Servers) Publish(addr netip.Addr, info recurse.ServerInfo) {
 		s.writes[addr] = w
 	}
 	w.SRTT, w.NoEDNS = info.SRTT, info.NoEDNS
-	w.Lame = append(w.Lame, info.Lame...)
+	if len(w.Lame)+len(info.Lame) <= serverFields {
+		w.Lame = append(w.Lame, info.Lame...)
+	}
 }
 
 // loop reads the servers asked for and writes those published, until
@@ -218,15 +220,18 @@ func (s *Servers) write() {
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
+	now := strconv.FormatInt(s.now().UnixMilli(), 10)
 	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for a, w := range writes {
-			key := ServerKey(a)
-			p.HSet(ctx, key, encodeServer(a, w))
-			p.Expire(ctx, key, ServerTTL)
+			args := []any{now, ServerTTL.Milliseconds(), serverFields}
+			for k, v := range encodeServer(a, w) {
+				args = append(args, k, v)
+			}
+			writeServer.Eval(ctx, p, []string{ServerKey(a)}, args...)
 		}
 		return nil
 	})
-	for i := 0; i < len(cmds); i += 2 {
+	for i := range cmds {
 		if cmds[i].Err() == nil {
 			s.m.writes.WithLabelValues("ok").Inc()
 		} else {
@@ -234,6 +239,30 @@ func (s *Servers) write() {
 		}
 	}
 }
+
+// writeServer sets a server's hash fields (ARGV[4…], name and value
+// pairs), drops its lame fields past ARGV[1] (Unix ms), all of them when
+// more than ARGV[3] fields would be left, and sets its expiry to ARGV[2]
+// ms: one atomic call per server, whose hash stays bounded.
+var writeServer = redis.NewScript(`
+local now, limit = tonumber(ARGV[1]), tonumber(ARGV[3])
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local f = redis.call('HGETALL', KEYS[1])
+local n = #f / 2
+for i = 1, #f, 2 do
+  if string.sub(f[i], 1, 5) == 'lame:' then
+    local t = tonumber(f[i + 1])
+    if t == nil or t < now then redis.call('HDEL', KEYS[1], f[i]); n = n - 1 end
+  end
+end
+if n > limit then
+  for i = 1, #f, 2 do
+    if string.sub(f[i], 1, 5) == 'lame:' then redis.call('HDEL', KEYS[1], f[i]) end
+  end
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`)
 
 // encodeServer is the hash fields of w, addr's state.
 func encodeServer(addr netip.Addr, w *recurse.ServerInfo) map[string]any {
