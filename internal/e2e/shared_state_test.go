@@ -51,17 +51,20 @@ var topServers = []string{"a.root-servers.fake.", "ns.nic.fake.", "ns.nic.world.
 // resolverd A (-recurse, -redis R) walks zones of the fake Internet from
 // its root; resolverd B on the same R asks other names of the same zones
 // and sends no query to the root or a TLD server, while resolverd C, as
-// cold but on another Redis, does.
+// cold but on another Redis, does; resolverd D on R asks A's questions
+// and sends none at all: the answers are shared too.
 func TestSharedResolverState(t *testing.T) {
 	n := fakenet.Start(t, fakenet.Options{})
 	shared, other := redistest.Start(t), redistest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	run := func(name, redisAddr string, qs []sharedQuestion) fakenet.Counts {
+	// run starts a resolverd on redisAddr, asks it qs and returns the
+	// queries the servers received, and its reads of the shared state.
+	run := func(name, redisAddr string, qs []sharedQuestion) (fakenet.Counts, string) {
 		t.Helper()
-		grpcAddr := port(t)
-		p := start(t, "resolverd", nil, "-listen", grpcAddr, "-recurse", "-root-hints", n.RootHints, "-redis", redisAddr, "-workers", "0")
+		grpcAddr, metrics := port(t), port(t)
+		p := start(t, "resolverd", nil, "-listen", grpcAddr, "-metrics", metrics, "-recurse", "-root-hints", n.RootHints, "-redis", redisAddr, "-workers", "0")
 		waitTCP(t, p, grpcAddr)
 		c, err := resolverclient.Dial([]string{grpcAddr})
 		if err != nil {
@@ -95,10 +98,19 @@ func TestSharedResolverState(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return after.Sub(before)
+		var reads []string
+		for _, kind := range []string{"delegation", "answer"} {
+			for _, result := range []string{"hit", "miss", "error", "rejected"} {
+				v := metric(t, metrics, fmt.Sprintf(`shardns_recurse_shared_reads_total{kind="%s",result="%s"}`, kind, result))
+				if v > 0 {
+					reads = append(reads, fmt.Sprintf("%s %s=%v", kind, result, v))
+				}
+			}
+		}
+		return after.Sub(before), strings.Join(reads, ", ")
 	}
 
-	a := run("A", shared.Addr, firstAsks)
+	a, aReads := run("A", shared.Addr, firstAsks)
 	// A's writes go out on their own: wait until Redis holds the
 	// delegations it learnt.
 	rc := shared.Client()
@@ -113,11 +125,18 @@ func TestSharedResolverState(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	b := run("B", shared.Addr, secondAsks)
-	c := run("C", other.Addr, secondAsks)
+	b, bReads := run("B", shared.Addr, secondAsks)
+	c, cReads := run("C", other.Addr, secondAsks)
+	// D, as cold on the shared state, asks A's own questions: every
+	// answer comes from the answers A shared.
+	d, dReads := run("D", shared.Addr, firstAsks)
 
-	t.Logf("queries to the authoritative servers:\n  A (cold, walks %d names):            %s\n  B (cold, shared state, %d names):  %s\n  C (cold, no shared state, %d names): %s",
-		len(firstAsks), describe(a), len(secondAsks), describe(b), len(secondAsks), describe(c))
+	t.Logf("queries to the authoritative servers, and reads of the shared state:\n  A (cold, %d names):                  %s\n      %s\n  B (cold, A's shared state, %d names): %s\n      %s\n  C (cold, empty shared state, %d names): %s\n      %s",
+		len(firstAsks), describe(a), aReads, len(secondAsks), describe(b), bReads, len(secondAsks), describe(c), cReads)
+	t.Logf("  D (cold, A's shared state, A's %d names): %s\n      %s", len(firstAsks), describe(d), dReads)
+	if d.Total() != 0 {
+		t.Errorf("D, asking A's questions on A's shared state, sent %d queries", d.Total())
+	}
 	for _, s := range topServers {
 		if b[s] != 0 {
 			t.Errorf("B, on A's shared state, sent %d queries to %s", b[s], s)
