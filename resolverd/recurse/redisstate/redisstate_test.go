@@ -330,3 +330,44 @@ func TestServerHashBounded(t *testing.T) {
 		t.Errorf("hash of %d fields (%v), bound %d", n, err, serverFields)
 	}
 }
+
+// BenchmarkDelegation compares a delegation read from the in-memory tier
+// alone, from Layered's front (no Redis call), and from the Store (one
+// Redis round trip and a decode).
+func BenchmarkDelegation(b *testing.B) {
+	srv := redistest.Start(b)
+	ring, err := cache.NewRing(cache.RedisConfig{Addrs: []string{srv.Addr}, Timeout: time.Second, MaxBatch: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ring.Close()
+	st, sv, err := New(Config{Client: ring.Client(), Timeout: time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sv.Close()
+	defer st.Close()
+	d := exampleDelegation("bench.test.")
+	mem := recurse.NewMemCache(10)
+	mem.PutDelegation(d, time.Hour)
+	l := NewLayered(recurse.NewMemCache(10), st)
+	l.PutDelegation(d, time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := st.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		c    recurse.Cache
+	}{{"memory", mem}, {"layered-front", l}, {"redis", st}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, ok := c.c.Delegation("bench.test."); !ok {
+					b.Fatal("miss")
+				}
+			}
+		})
+	}
+}
