@@ -8,7 +8,8 @@
 // delegation, DNSKEY and DS live on one shard:
 //
 //	rs:{<zone>}:deleg        a delegation; Redis TTL: the NS RRset's
-//	rs:{<name>}:<TYPE>       an answer for (name, TYPE); TTL: the answer's
+//	rs:{<name>}:<TYPE>[:do]  an answer for (name, TYPE), ":do" when asked
+//	                         with DNSSEC OK (with signatures); TTL: the answer's
 //	rs:srv:{<address>}       a hash of a server's state; TTL: ServerTTL
 //
 // Every value read is checked against its key before use (a value for
@@ -77,9 +78,15 @@ func reject(key, reason, format string, args ...any) error {
 // qualified, in presentation format).
 func DelegationKey(zone string) string { return "rs:{" + zone + "}:deleg" }
 
-// AnswerKey is the key of the answer for (name, qtype).
-func AnswerKey(name string, qtype uint16) string {
-	return "rs:{" + name + "}:" + typeString(qtype)
+// AnswerKey is the key of the answer for (name, qtype), asked with the
+// DNSSEC OK bit when do is set: answers with signatures and proofs are
+// kept apart from answers without, which a validator would find bogus.
+func AnswerKey(name string, qtype uint16, do bool) string {
+	k := "rs:{" + name + "}:" + typeString(qtype)
+	if do {
+		k += ":do"
+	}
+	return k
 }
 
 // ServerKey is the key of the hash of addr's state.
@@ -205,8 +212,7 @@ func decodeDelegation(zone string, b []byte) (*recurse.Delegation, time.Time, ti
 
 // decodeAnswer reads the answer for (name, qtype) from b, checking that
 // it answers that question with NOERROR or NXDOMAIN.
-func decodeAnswer(name string, qtype uint16, b []byte) (*dns.Msg, time.Time, time.Duration, error) {
-	key := AnswerKey(name, qtype)
+func decodeAnswer(key, name string, qtype uint16, b []byte) (*dns.Msg, time.Time, time.Duration, error) {
 	m, stored, ttl, err := decode(key, kindAnswer, b)
 	if err != nil {
 		return nil, stored, ttl, err

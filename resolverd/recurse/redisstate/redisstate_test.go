@@ -164,7 +164,7 @@ func TestPlantedValuesIgnored(t *testing.T) {
 	// An answer for another name under a name's key.
 	wrong := new(dns.Msg)
 	wrong.SetQuestion("evil.test.", dns.TypeDS)
-	if err := c.Set(ctx, AnswerKey("victim.test.", dns.TypeDS), encode(kindAnswer, wrong, now, time.Hour), time.Hour).Err(); err != nil {
+	if err := c.Set(ctx, AnswerKey("victim.test.", dns.TypeDS, false), encode(kindAnswer, wrong, now, time.Hour), time.Hour).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := s.Answer("victim.test.", dns.TypeDS); ok {
@@ -290,7 +290,7 @@ func FuzzDecode(f *testing.F) {
 		if d, _, _, err := decodeDelegation("victim.test.", b); err == nil && d.Zone != "victim.test." {
 			t.Fatalf("zone %s", d.Zone)
 		}
-		if m, _, _, err := decodeAnswer("victim.test.", dns.TypeDS, b); err == nil && m.Question[0].Qtype != dns.TypeDS {
+		if m, _, _, err := decodeAnswer("k", "victim.test.", dns.TypeDS, b); err == nil && m.Question[0].Qtype != dns.TypeDS {
 			t.Fatal("type")
 		}
 		_, _ = decodeServer(netip.MustParseAddr("192.0.2.1"), map[string]string{"v": "1", "addr": "192.0.2.1", "rtt": string(b), "lame:" + string(b): string(b)}, now)
@@ -369,5 +369,43 @@ func BenchmarkDelegation(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestAnswersApartByDO: an answer fetched without DNSSEC OK (no
+// signatures) is not served to an iterator that asks with it, nor the
+// other way round.
+func TestAnswersApartByDO(t *testing.T) {
+	plain, _, srv, _ := open(t)
+	ring, err := cache.NewRing(cache.RedisConfig{Addrs: []string{srv.Addr}, MaxBatch: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ring.Close()
+	signed, sv, err := New(Config{Client: ring.Client(), DNSSEC: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sv.Close()
+	defer signed.Close()
+	m := new(dns.Msg)
+	m.SetQuestion("example.test.", dns.TypeDS)
+	plain.PutAnswer("example.test.", dns.TypeDS, m, time.Hour)
+	flush(t, plain)
+	if _, ok := signed.Answer("example.test.", dns.TypeDS); ok {
+		t.Error("an answer fetched without DO served to a DO iterator")
+	}
+	if _, ok := plain.Answer("example.test.", dns.TypeDS); !ok {
+		t.Error("the answer is lost")
+	}
+	n := new(dns.Msg)
+	n.SetQuestion("other.test.", dns.TypeDNSKEY)
+	signed.PutAnswer("other.test.", dns.TypeDNSKEY, n, time.Hour)
+	flush(t, signed)
+	if _, ok := plain.Answer("other.test.", dns.TypeDNSKEY); ok {
+		t.Error("an answer fetched with DO served to an iterator without")
+	}
+	if _, ok := signed.Answer("other.test.", dns.TypeDNSKEY); !ok {
+		t.Error("the DO answer is lost")
 	}
 }

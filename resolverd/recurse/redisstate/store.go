@@ -39,6 +39,10 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Logger gets the values refused (nil: discarded).
 	Logger *slog.Logger
+	// DNSSEC says the iterator asks with the DNSSEC OK bit
+	// (recurse.Config.DNSSEC): its answers, with their signatures, are
+	// kept under their own keys. It must be the iterator's setting.
+	DNSSEC bool
 }
 
 // metrics are a Store's and its Servers' counters.
@@ -82,6 +86,7 @@ type Store struct {
 	now     func() time.Time
 	m       *metrics
 	log     *slog.Logger
+	do      bool
 
 	queue   chan write
 	pending atomic.Int64 // writes queued or in flight
@@ -124,7 +129,7 @@ func New(cfg Config) (*Store, *Servers, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	s := &Store{c: cfg.Client, timeout: cfg.Timeout, now: cfg.Now, m: m, log: cfg.Logger,
+	s := &Store{c: cfg.Client, timeout: cfg.Timeout, now: cfg.Now, m: m, log: cfg.Logger, do: cfg.DNSSEC,
 		queue: make(chan write, writeQueue), done: make(chan struct{})}
 	go s.writeLoop()
 	return s, newServers(cfg, m), nil
@@ -174,12 +179,12 @@ func (s *Store) Answer(name string, qtype uint16) (*dns.Msg, bool) {
 
 // answer is Answer with the time left of the entry.
 func (s *Store) answer(name string, qtype uint16) (*dns.Msg, time.Duration, bool) {
-	key := AnswerKey(name, qtype)
+	key := AnswerKey(name, qtype, s.do)
 	b, ok := s.get(key, "answer")
 	if !ok {
 		return nil, 0, false
 	}
-	m, stored, ttl, err := decodeAnswer(name, qtype, b)
+	m, stored, ttl, err := decodeAnswer(key, name, qtype, b)
 	if err != nil {
 		s.rejected("answer", err)
 		return nil, 0, false
@@ -203,7 +208,7 @@ func (s *Store) PutAnswer(name string, qtype uint16, m *dns.Msg, ttl time.Durati
 	// Packing sets the message's compression flag: pack a shallow copy,
 	// the caller's message is shared with the in-memory tier.
 	c := *m
-	s.put(AnswerKey(name, qtype), encode(kindAnswer, &c, s.now(), ttl), ttl)
+	s.put(AnswerKey(name, qtype, s.do), encode(kindAnswer, &c, s.now(), ttl), ttl)
 }
 
 // get reads key within the Timeout; false on a miss or a failure,
