@@ -223,7 +223,74 @@ func decodeAnswer(key, name string, qtype uint16, b []byte) (*dns.Msg, time.Time
 	if m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError {
 		return nil, stored, ttl, reject(key, RejectKey, "RCODE %s is not an answer's", dns.RcodeToString[m.Rcode])
 	}
+	if owner, ok := chained(m.Answer, name); !ok {
+		return nil, stored, ttl, reject(key, RejectKey, "answer record owned by %s, off the chain from %s", owner, name)
+	}
 	return m, stored, ttl, nil
+}
+
+// chained reports whether every record of answer belongs to the answer
+// for name: owned by name, by a name its CNAME and DNAME records lead to,
+// or a DNAME owned above one of those. Otherwise it returns the first
+// owner that does not.
+func chained(answer []dns.RR, name string) (string, bool) {
+	reached := map[string]bool{strings.ToLower(name): true}
+	for range len(answer) + 1 { // each pass adds a link, or nothing
+		grew := false
+		for _, rr := range answer {
+			owner := strings.ToLower(rr.Header().Name)
+			var next string
+			switch v := rr.(type) {
+			case *dns.CNAME:
+				if reached[owner] {
+					next = strings.ToLower(v.Target)
+				}
+			case *dns.DNAME:
+				for r := range reached {
+					if r != owner && dns.IsSubDomain(owner, r) {
+						if t := r[:len(r)-len(owner)] + strings.ToLower(v.Target); !reached[t] && len(t) <= 255 {
+							next = t
+							break
+						}
+					}
+				}
+			}
+			if next != "" && !reached[next] {
+				reached[next], grew = true, true
+			}
+		}
+		if !grew {
+			break
+		}
+	}
+	for _, rr := range answer {
+		owner := strings.ToLower(rr.Header().Name)
+		if reached[owner] {
+			continue
+		}
+		above := false
+		for r := range reached {
+			if dns.IsSubDomain(owner, r) {
+				above = true
+				break
+			}
+		}
+		if !above || !isDNAMEOrSig(rr) {
+			return owner, false
+		}
+	}
+	return "", true
+}
+
+// isDNAMEOrSig: a DNAME, or an RRSIG covering one.
+func isDNAMEOrSig(rr dns.RR) bool {
+	switch v := rr.(type) {
+	case *dns.DNAME:
+		return true
+	case *dns.RRSIG:
+		return v.TypeCovered == dns.TypeDNAME
+	}
+	return false
 }
 
 // remaining is what is left at now of ttl from stored; 0 when nothing.

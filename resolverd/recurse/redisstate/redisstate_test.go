@@ -2,6 +2,7 @@ package redisstate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"reflect"
@@ -407,5 +408,35 @@ func TestAnswersApartByDO(t *testing.T) {
 	}
 	if _, ok := signed.Answer("other.test.", dns.TypeDNSKEY); !ok {
 		t.Error("the DO answer is lost")
+	}
+}
+
+// TestAnswerChainChecked: an answer whose records lie on the CNAME and
+// DNAME chain from its name is taken; one carrying a record for a name
+// off the chain is refused.
+func TestAnswerChainChecked(t *testing.T) {
+	now := time.Now()
+	msg := func(rrs ...string) []byte {
+		m := new(dns.Msg)
+		m.SetQuestion("www.a.test.", dns.TypeA)
+		for _, s := range rrs {
+			rr, err := dns.NewRR(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Answer = append(m.Answer, rr)
+		}
+		return encode(kindAnswer, m, now, time.Hour)
+	}
+	good := msg("a.test. 60 IN DNAME b.test.", "www.a.test. 60 IN CNAME www.b.test.", "www.b.test. 60 IN CNAME host.c.test.",
+		"host.c.test. 60 IN A 192.0.2.1",
+		"host.c.test. 60 IN RRSIG A 13 3 60 20300101000000 20200101000000 1 c.test. AAAA")
+	if _, _, _, err := decodeAnswer("k", "www.a.test.", dns.TypeA, good); err != nil {
+		t.Errorf("a chained answer refused: %v", err)
+	}
+	bad := msg("www.a.test. 60 IN CNAME host.c.test.", "host.c.test. 60 IN A 192.0.2.1", "www.bank.test. 60 IN A 198.51.100.6")
+	var re *RejectError
+	if _, _, _, err := decodeAnswer("k", "www.a.test.", dns.TypeA, bad); !errors.As(err, &re) || re.Reason != RejectKey {
+		t.Errorf("a record off the chain taken: %v", err)
 	}
 }
