@@ -102,6 +102,9 @@ type Config struct {
 	// DNSSEC sets DO on queries, so that answers carry their signatures
 	// and proofs for a validator.
 	DNSSEC bool
+	// Servers shares server RTTs, EDNS support and lameness with other
+	// resolvers (nil: each resolver keeps its own).
+	Servers ServerShare
 	// LameTTL is how long a lame server is avoided for its zone (0:
 	// DefaultLameTTL).
 	LameTTL time.Duration
@@ -150,6 +153,7 @@ func New(cfg Config) (*Resolver, error) {
 		lame = DefaultLameTTL
 	}
 	r.srv = newServers(lame)
+	r.srv.share = cfg.Servers
 	h := cfg.Hints
 	if h == nil {
 		h = DefaultHints()

@@ -30,6 +30,39 @@ type serverState struct {
 	timeouts int           // in a row
 	until    time.Time     // passed over before this time (backoff)
 	noEDNS   bool          // answered FORMERR or NOTIMP to EDNS, and answered without
+	shared   bool          // what the ServerShare knew of it has been taken
+}
+
+// ServerInfo is what one resolver learnt of one server address, as shared
+// with the others of the fleet through a ServerShare.
+type ServerInfo struct {
+	// SRTT is the smoothed round-trip time (0: never answered).
+	SRTT time.Duration
+	// NoEDNS: the server rejects EDNS and answers plain DNS.
+	NoEDNS bool
+	// Lame are the zones the server was found lame for, each until when.
+	Lame []LameZone
+}
+
+// LameZone is one zone a server is lame for, until a time.
+type LameZone struct {
+	Zone  string
+	Until time.Time
+}
+
+// ServerShare shares server state with other resolvers. The iterator
+// takes what it holds for a server it has no state of its own for yet,
+// and publishes what it learns. Neither call may wait on I/O: the query
+// path calls both.
+type ServerShare interface {
+	// Server returns what is shared about addr, from memory; false when
+	// nothing is known of it yet (an implementation may fetch it then for
+	// a later call).
+	Server(addr netip.Addr) (ServerInfo, bool)
+	// Publish shares what this resolver learnt of addr: its RTT and EDNS
+	// support, and the zones in info.Lame, merged with the zones already
+	// shared for it.
+	Publish(addr netip.Addr, info ServerInfo)
 }
 
 // lameKey is one server for one zone.
@@ -41,6 +74,7 @@ type lameKey struct {
 // servers is the resolver's memory of the servers it asked.
 type servers struct {
 	lameTTL time.Duration
+	share   ServerShare // nil: nothing shared
 	mu      sync.Mutex
 	state   map[netip.Addr]*serverState
 	lame    map[lameKey]time.Time // until when
@@ -50,9 +84,13 @@ func newServers(lameTTL time.Duration) *servers {
 	return &servers{lameTTL: lameTTL, state: map[netip.Addr]*serverState{}, lame: map[lameKey]time.Time{}}
 }
 
-// get returns a's state, made on first use; under s.mu.
+// get returns a's state, made on first use, with what s.share knows of
+// a taken once it knows anything; under s.mu.
 func (s *servers) get(a netip.Addr) *serverState {
 	st, ok := s.state[a]
+	if ok && (st.shared || s.share == nil) {
+		return st
+	}
 	if !ok {
 		if len(s.state) >= maxServers {
 			for k := range s.state {
@@ -60,10 +98,40 @@ func (s *servers) get(a netip.Addr) *serverState {
 				break
 			}
 		}
-		st = &serverState{}
+		st = &serverState{shared: s.share == nil}
 		s.state[a] = st
 	}
+	if s.share != nil {
+		s.takeShared(a, st)
+	}
 	return st
+}
+
+// takeShared merges into st, a's state, what s.share knows of a, once it
+// knows anything; under s.mu. What this resolver measured itself wins.
+func (s *servers) takeShared(a netip.Addr, st *serverState) {
+	info, ok := s.share.Server(a)
+	if !ok {
+		return
+	}
+	st.shared = true
+	if st.srtt == 0 {
+		st.srtt = info.SRTT
+	}
+	st.noEDNS = st.noEDNS || info.NoEDNS
+	for _, l := range info.Lame {
+		k := lameKey{l.Zone, a}
+		if until := s.lame[k]; until.Before(l.Until) && len(s.lame) < maxServers {
+			s.lame[k] = l.Until
+		}
+	}
+}
+
+// publish shares st, a's state, and the zones in lame; under s.mu.
+func (s *servers) publish(a netip.Addr, st *serverState, lame ...LameZone) {
+	if s.share != nil {
+		s.share.Publish(a, ServerInfo{SRTT: st.srtt, NoEDNS: st.noEDNS, Lame: lame})
+	}
 }
 
 // candidate is a server to ask, with how good a choice it is.
@@ -131,6 +199,7 @@ func (s *servers) answered(a netip.Addr, rtt time.Duration) {
 		st.srtt = st.srtt - st.srtt/8 + rtt/8
 	}
 	st.timeouts, st.until = 0, time.Time{}
+	s.publish(a, st)
 }
 
 // timedOut records that a did not answer within limit: its RTT estimate
@@ -144,12 +213,15 @@ func (s *servers) timedOut(a netip.Addr, limit time.Duration, now time.Time) {
 	b := firstBackoff << min(st.timeouts, 8)
 	st.timeouts++
 	st.until = now.Add(min(b, maxBackoff))
+	s.publish(a, st)
 }
 
 // setNoEDNS remembers that a takes queries only without EDNS.
 func (s *servers) setNoEDNS(a netip.Addr) {
 	s.mu.Lock()
-	s.get(a).noEDNS = true
+	st := s.get(a)
+	st.noEDNS = true
+	s.publish(a, st)
 	s.mu.Unlock()
 }
 
@@ -164,7 +236,9 @@ func (s *servers) setLame(zone string, a netip.Addr, now time.Time) {
 			break
 		}
 	}
-	s.lame[lameKey{zone, a}] = now.Add(s.lameTTL)
+	until := now.Add(s.lameTTL)
+	s.lame[lameKey{zone, a}] = until
+	s.publish(a, s.get(a), LameZone{Zone: zone, Until: until})
 }
 
 // isLame reports whether a is lame for zone now.

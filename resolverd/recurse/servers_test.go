@@ -60,3 +60,51 @@ func TestServerRanking(t *testing.T) {
 		t.Errorf("fast server's timeout %v, want %v", c.limit, minAttempt)
 	}
 }
+
+// shareMap is a ServerShare in memory: what another resolver published.
+type shareMap struct {
+	known     map[netip.Addr]ServerInfo
+	published map[netip.Addr][]ServerInfo
+}
+
+func (s *shareMap) Server(a netip.Addr) (ServerInfo, bool) { i, ok := s.known[a]; return i, ok }
+func (s *shareMap) Publish(a netip.Addr, i ServerInfo) {
+	s.published[a] = append(s.published[a], i)
+}
+
+// TestServerShare: a server another resolver found lame for a zone, or
+// slow, is ranked so here before this resolver asks it; what this one
+// learns is published; its own measure wins over the shared one.
+func TestServerShare(t *testing.T) {
+	now := time.Now()
+	fast, slow, lame := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.3")
+	sh := &shareMap{known: map[netip.Addr]ServerInfo{
+		slow: {SRTT: 300 * time.Millisecond},
+		lame: {SRTT: time.Millisecond, Lame: []LameZone{{Zone: "z.test.", Until: now.Add(time.Minute)}}},
+		fast: {SRTT: 10 * time.Millisecond, NoEDNS: true},
+	}, published: map[netip.Addr][]ServerInfo{}}
+	s := newServers(time.Minute)
+	s.share = sh
+	got := s.rank("z.test.", []netip.Addr{lame, slow, fast}, now)
+	if got[0].addr != fast || got[1].addr != slow || got[2].addr != lame || got[2].rank != 2 || got[0].edns {
+		t.Fatalf("ranked %+v", got)
+	}
+	if !s.isLame("z.test.", lame, now) || s.isLame("other.test.", lame, now) {
+		t.Error("shared lameness not taken for its zone only")
+	}
+	s.answered(slow, time.Millisecond)
+	if p := sh.published[slow]; len(p) != 1 || p[0].SRTT >= 300*time.Millisecond {
+		t.Errorf("published %+v", p)
+	}
+	s.setLame("y.test.", fast, now)
+	if p := sh.published[fast]; len(p) != 1 || len(p[0].Lame) != 1 || p[0].Lame[0].Zone != "y.test." || !p[0].NoEDNS {
+		t.Errorf("published %+v", p)
+	}
+	// An unknown server stays unknown, and is asked again of the share.
+	other := netip.MustParseAddr("192.0.2.4")
+	s.rank("z.test.", []netip.Addr{other}, now)
+	sh.known[other] = ServerInfo{SRTT: 400 * time.Millisecond}
+	if c := s.rank("z.test.", []netip.Addr{other}, now); c[0].rtt != 400*time.Millisecond {
+		t.Errorf("a server learnt later by the share: %+v", c)
+	}
+}

@@ -51,6 +51,12 @@ type Config struct {
 	// RootHints is a root hints file (recurse.ParseHints) replacing the
 	// built-in IANA hints; "" keeps them. Used with Recurse.
 	RootHints string
+	// RecurseCache and RecurseServers are the iterator's cache and server
+	// share (recurse.Config's Cache and Servers; nil: in memory only),
+	// e.g. the fleet's shared state in Redis (resolverd/recurse/redisstate).
+	// Taken when the iterator is made, and kept across reloads with it.
+	RecurseCache   recurse.Cache
+	RecurseServers recurse.ServerShare
 }
 
 // routes are cfg's forwarding groups, the default one included.
@@ -144,7 +150,7 @@ func Open(cfg Config) (*Resolver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolve: %w", err)
 	}
-	r := &Resolver{log: log, tap: cfg.Tap, reg: cfg.Registerer}
+	r := &Resolver{log: log, tap: cfg.Tap, reg: cfg.Registerer, recCache: cfg.RecurseCache, recServers: cfg.RecurseServers}
 	if err := r.useRecursion(st); err != nil {
 		if st.close != nil {
 			st.close()
@@ -197,7 +203,7 @@ func (r *Resolver) useRecursion(st *state) error {
 		return nil
 	}
 	if r.iter == nil {
-		it, err := recurse.New(recurse.Config{Hints: st.hints, Tap: r.tap, Registerer: r.reg, Logger: r.log})
+		it, err := recurse.New(recurse.Config{Hints: st.hints, Tap: r.tap, Registerer: r.reg, Logger: r.log, Cache: r.recCache, Servers: r.recServers})
 		if err != nil {
 			return err
 		}

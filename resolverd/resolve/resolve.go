@@ -49,6 +49,10 @@ type Resolver struct {
 	tap      forward.Tap           // Open's Config.Tap, kept by Reload
 	reg      prometheus.Registerer // Open's Config.Registerer, for the iterator made later
 	iter     *recurse.Resolver     // under reloadMu; made with the first state that recurses
+	// recCache and recServers are Open's Config.RecurseCache and
+	// RecurseServers, given to the iterator when it is made.
+	recCache   recurse.Cache
+	recServers recurse.ServerShare
 }
 
 // state is what one query is answered from, read once per query so that a

@@ -127,6 +127,9 @@ func start(ctx context.Context, g *lifecycle.Group, cfg Config, log *slog.Logger
 		return fmt.Errorf("resolverd: %w", err)
 	}
 	rcfg.Registerer, rcfg.Logger, rcfg.Tap = reg, log, tap
+	if err := useSharedState(ctx, g, cfg, &rcfg, reg, log); err != nil {
+		return err
+	}
 	res, err := resolve.Open(rcfg)
 	if err != nil {
 		return fmt.Errorf("resolverd: %w", err)
