@@ -32,6 +32,14 @@ type Result struct {
 	Source Source
 	Now    time.Time
 
+	// EDE and EDEText are the Extended DNS Error (RFC 8914) the resolver
+	// gave with a SERVFAIL (a DNSSEC validation failure says why so), to
+	// be given again with the answer: the entry cannot keep it, having no
+	// OPT record, so such an answer is not cached (NewEntry) and only the
+	// failure step remembers it, for its short TTL.
+	EDE     uint16
+	EDEText string
+
 	cacheable bool // set by the resolve step: the store step may write it
 }
 

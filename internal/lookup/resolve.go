@@ -47,11 +47,37 @@ func (s *resolveStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, err
 	}
 	now := s.now()
 	r := s.rules.Load()
+	code, text, hasEDE := failureEDE(ans)
 	e, cacheable, err := NewEntry(ans, r.Policy, r.Stale, now)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrResolver, err)
 	}
-	return &Result{Entry: e, Source: SourceResolver, Now: now, cacheable: cacheable}, nil
+	res := &Result{Entry: e, Source: SourceResolver, Now: now, cacheable: cacheable}
+	if hasEDE {
+		res.EDE, res.EDEText = code, text
+	}
+	return res, nil
+}
+
+// failureEDE returns the first Extended DNS Error of ans, a packed
+// answer, when ans is a SERVFAIL that carries one. Other answers are not
+// unpacked, so a good answer costs one byte read.
+func failureEDE(ans []byte) (code uint16, text string, ok bool) {
+	if len(ans) < 4 || int(ans[3]&0x0F) != dns.RcodeServerFailure {
+		return 0, "", false
+	}
+	m := new(dns.Msg)
+	if m.Unpack(ans) != nil {
+		return 0, "", false
+	}
+	if opt := m.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			if e, isEDE := o.(*dns.EDNS0_EDE); isEDE {
+				return e.InfoCode, e.ExtraText, true
+			}
+		}
+	}
+	return 0, "", false
 }
 
 // NewEntry turns a resolver's packed answer into a cache entry stored at
@@ -60,10 +86,18 @@ func (s *resolveStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, err
 // place (dnsmsg.Policy.PrepareWire). The query path and the queue's
 // workers both store answers through it, so both follow the same rules.
 // A failure (see Failure) gets no stale window: it is never served stale.
+// A SERVFAIL that carries an Extended DNS Error is not cacheable: the
+// entry keeps no OPT record, and a copy served without the error would
+// hide why it failed (a DNSSEC validation failure); the failure step
+// remembers it with its error instead (Result.EDE).
 func NewEntry(ans []byte, policy dnsmsg.Policy, stale time.Duration, now time.Time) (*cache.Entry, bool, error) {
+	_, _, hasEDE := failureEDE(ans)
 	st, ttl, cacheable, err := policy.PrepareWire(ans)
 	if err != nil {
 		return nil, false, err
+	}
+	if hasEDE {
+		cacheable = false
 	}
 	e := &cache.Entry{StoredAt: now, TTL: ttl, Offsets: st.Offsets, Msg: st.Msg}
 	e.StaleUntil = e.Expires()

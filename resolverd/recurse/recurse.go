@@ -120,7 +120,7 @@ type Resolver struct {
 	port    uint16
 	limits  Limits
 	qmin    bool
-	dnssec  bool
+	dnssec  atomic.Bool
 	srv     *servers
 	hits    *prometheus.CounterVec
 	log     *slog.Logger
@@ -131,8 +131,9 @@ type Resolver struct {
 func New(cfg Config) (*Resolver, error) {
 	r := &Resolver{
 		ex: cfg.Exchanger, cache: cfg.Cache, port: cfg.Port, limits: cfg.Limits.withDefaults(),
-		qmin: !cfg.NoQNAMEMinimisation, dnssec: cfg.DNSSEC, log: cfg.Logger, hits: newLimitCounter(),
+		qmin: !cfg.NoQNAMEMinimisation, log: cfg.Logger, hits: newLimitCounter(),
 	}
+	r.dnssec.Store(cfg.DNSSEC)
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -176,6 +177,11 @@ func (r *Resolver) SetHints(h *Hints) error {
 	r.reprime.Store(true)
 	return nil
 }
+
+// SetDNSSEC turns the DO bit of the queries sent on or off (Config.DNSSEC),
+// for a validator turned on or off while the resolver runs. Answers
+// already cached keep the records they were given with.
+func (r *Resolver) SetDNSSEC(on bool) { r.dnssec.Store(on) }
 
 // LimitHits returns shardns_recurse_limit_total: per limit (its label is
 // one of the Limit constants), the resolutions that hit it.
@@ -605,7 +611,7 @@ func (x *run) ask(ctx context.Context, d *Delegation, qname string, qtype uint16
 	q := new(dns.Msg)
 	q.SetQuestion(qname, qtype)
 	q.RecursionDesired = false
-	if x.r.dnssec {
+	if x.r.dnssec.Load() {
 		q.SetEdns0(1232, true)
 	}
 	var addrs []netip.Addr
