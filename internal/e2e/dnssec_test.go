@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -211,5 +214,64 @@ func TestDNSSECFlags(t *testing.T) {
 		if r := ask(off, "www.bogus.fake.", true, false); r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
 			t.Errorf("-dnssec off, pass %d: bogus zone %s %v, want its data", i+1, dns.RcodeToString[r.Rcode], r.Answer)
 		}
+	}
+}
+
+// TestDNSSECReloadTrustAnchor: the all-in-one dnsd re-reads its
+// -trust-anchor file on SIGHUP. Started with an anchor that matches no key
+// of the fake root, it answers every signed name SERVFAIL with an EDE;
+// once the file holds the root's DS and dnsd got SIGHUP, the same name is
+// secure (the failure step's few seconds aside, which the wait covers).
+func TestDNSSECReloadTrustAnchor(t *testing.T) {
+	n := fakenet.Start(t, fakenet.Options{})
+	dir := t.TempDir()
+	anchor := filepath.Join(dir, "root.ds")
+	if err := os.WriteFile(anchor, []byte(". IN DS 4711 13 2 "+strings.Repeat("ab", 32)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.AddrPortFrom(n.Spare(t), 53).String()
+	conf := filepath.Join(dir, "shardns.yaml")
+	body := fmt.Sprintf("recurse: true\nroot-hints: %s\ntrust-anchor: %s\ndnsd:\n  listen: %s\n  http: \"\"\n", n.RootHints, anchor, addr)
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := start(t, "dnsd", nil, "-config", conf)
+	waitTCP(t, d, addr)
+	q := fakenet.Questions()[2] // secure-a
+	if q.Name != "secure-a" {
+		t.Fatalf("row 3 is %s, want secure-a", q.Name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := q.Ask(ctx, addr, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Rcode != dns.RcodeServerFailure || len(fakenet.EDECodes(r)) != 1 {
+		t.Fatalf("with a wrong anchor: %s EDE %v, want SERVFAIL with an EDE", dns.RcodeToString[r.Rcode], fakenet.EDECodes(r))
+	}
+	ds, err := os.ReadFile(n.TrustAnchor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(anchor, ds, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r, err = q.Ask(ctx, addr, false)
+		if err == nil && q.Check(r) == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the anchor was fixed and SIGHUP: %v %v\n%s", r, err, d.Out.String())
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if !strings.Contains(d.Out.String(), "configuration reloaded") {
+		t.Errorf("no reload logged:\n%s", d.Out.String())
 	}
 }

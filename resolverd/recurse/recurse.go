@@ -179,9 +179,22 @@ func (r *Resolver) SetHints(h *Hints) error {
 }
 
 // SetDNSSEC turns the DO bit of the queries sent on or off (Config.DNSSEC),
-// for a validator turned on or off while the resolver runs. Answers
-// already cached keep the records they were given with.
-func (r *Resolver) SetDNSSEC(on bool) { r.dnssec.Store(on) }
+// for a validator turned on or off while the resolver runs. When it
+// changes, the answers cached are forgotten if the cache can (an
+// AnswerFlusher): those had without DO lack the signatures a validator
+// needs. Delegations are kept.
+func (r *Resolver) SetDNSSEC(on bool) {
+	if r.dnssec.Swap(on) != on {
+		if f, ok := r.cache.(AnswerFlusher); ok {
+			f.FlushAnswers()
+		}
+	}
+}
+
+// AnswerFlusher is a Cache that can forget its answers (MemCache).
+type AnswerFlusher interface {
+	FlushAnswers()
+}
 
 // LimitHits returns shardns_recurse_limit_total: per limit (its label is
 // one of the Limit constants), the resolutions that hit it.
