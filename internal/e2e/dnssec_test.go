@@ -62,6 +62,11 @@ func TestDNSSECDifferential(t *testing.T) {
 	waitDNS(t, fd, fleet, "secure.fake.")
 
 	servers := []struct{ name, addr string }{{"unbound", n.Unbound.Addr}, {"dnsd", allInOne}, {"dnsd+resolverd", fleet}}
+	// Unbound gets the question the other two were waited for with, so
+	// that each starts the cold pass with the same cache.
+	if r, err := exchange(n.Unbound.Addr, "udp", "secure.fake.", dns.TypeSOA); err != nil || r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("unbound: secure.fake. SOA: %v %v", r, err)
+	}
 	before, err := n.Queries(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +110,7 @@ func TestDNSSECDifferential(t *testing.T) {
 		}
 	}
 	for i, s := range servers {
-		t.Logf("%s: %d queries to the authoritative servers for the cold pass of %d questions (%d with CD)", s.name, sent[i].Total(), len(fakenet.Questions()), bogusRows())
+		t.Logf("%s: %d queries to the authoritative servers for the cold pass of %d questions (%d with CD): %v", s.name, sent[i].Total(), len(fakenet.Questions()), bogusRows(), sent[i])
 	}
 
 	// Row by row, the three agree (beyond the table: the table leaves
@@ -139,8 +144,9 @@ func bogusRows() int {
 }
 
 // TestDNSSECFlags checks, on the all-in-one dnsd validating from the fake
-// root, what a client's flags change: AD only for a client that set DO or
-// AD (a hit from L1 as well as the miss that filled it), no RRSIG without
+// root and on resolverd behind dnsd with Redis alone as its cache, what a
+// client's flags change: AD only for a client that set DO or AD (a hit
+// from L1 or Redis as well as the miss that filled it), no RRSIG without
 // DO, the EDE of a bogus answer given again from the failure cache, and
 // -dnssec off: no validation, no AD, the bogus data served.
 func TestDNSSECFlags(t *testing.T) {
@@ -149,6 +155,13 @@ func TestDNSSECFlags(t *testing.T) {
 	on := netip.AddrPortFrom(n.Spare(t), 53).String()
 	d := start(t, "dnsd", nil, append([]string{"-listen", on, "-http", ""}, resolving...)...)
 	waitDNS(t, d, on, "secure.fake.")
+	rdb := redistest.Start(t)
+	grpc := port(t)
+	res := start(t, "resolverd", nil, append([]string{"-listen", grpc}, resolving...)...)
+	waitTCP(t, res, grpc)
+	fleet := netip.AddrPortFrom(n.Spare(t), 53).String()
+	fd := start(t, "dnsd", nil, "-listen", fleet, "-resolver", grpc, "-redis", rdb.Addr, "-l1", "0", "-http", "")
+	waitDNS(t, fd, fleet, "secure.fake.")
 
 	ask := func(addr, name string, do, ad bool) *dns.Msg {
 		t.Helper()
@@ -172,7 +185,7 @@ func TestDNSSECFlags(t *testing.T) {
 		}
 		return c
 	}
-	for i := range 2 { // a miss, then a hit from L1
+	for i, on := range []string{on, on, fleet, fleet} { // a miss, then a hit from L1; the same through Redis
 		for _, tc := range []struct {
 			do, ad, wantAD bool
 		}{{false, false, false}, {true, false, true}, {false, true, true}, {true, true, true}} {
