@@ -241,7 +241,13 @@ func (r *Resolver) useRecursion(st *state) error {
 	if validating {
 		v := validate.New(validate.Config{Anchors: st.anchors})
 		if r.secure == nil {
-			r.secure = NewValidating(r.iter, v)
+			sec := NewValidating(r.iter, v)
+			if r.reg != nil {
+				if err := r.reg.Register(sec.Results()); err != nil {
+					return fmt.Errorf("register the DNSSEC metrics: %w", err)
+				}
+			}
+			r.secure = sec
 		} else {
 			r.secure.SetValidator(v)
 		}

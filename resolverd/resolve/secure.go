@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shardns/shardns/resolverd/recurse"
 	"github.com/shardns/shardns/resolverd/validate"
@@ -37,18 +38,29 @@ type Iterator interface {
 // in its cache. The validator may be swapped while queries are answered
 // (SetValidator), after the trust anchors changed.
 type Validating struct {
-	it  Iterator
-	val atomic.Pointer[validate.Validator]
-	now func() time.Time
+	it      Iterator
+	val     atomic.Pointer[validate.Validator]
+	now     func() time.Time
+	results *prometheus.CounterVec
 }
 
 // NewValidating returns a Validating answering through it and validating
 // with v.
 func NewValidating(it Iterator, v *validate.Validator) *Validating {
-	s := &Validating{it: it, now: time.Now}
+	s := &Validating{it: it, now: time.Now, results: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shardns_dnssec_validations_total",
+		Help: "Answers resolved from the root, by DNSSEC verdict: secure, insecure, bogus (answered SERVFAIL with an EDE), indeterminate (nothing to validate), unchecked (the query set CD).",
+	}, []string{"result"})}
+	for _, l := range []string{"secure", "insecure", "bogus", "indeterminate", "unchecked"} {
+		s.results.WithLabelValues(l)
+	}
 	s.val.Store(v)
 	return s
 }
+
+// Results returns shardns_dnssec_validations_total, for the daemon's
+// registry.
+func (s *Validating) Results() *prometheus.CounterVec { return s.results }
 
 // SetValidator replaces the validator; queries in flight finish with the
 // one they started with.
@@ -93,9 +105,12 @@ func (s *Validating) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) 
 		return out, nil
 	}
 	var expires time.Time // of a secure answer
-	if !q.CheckingDisabled {
+	if q.CheckingDisabled {
+		s.results.WithLabelValues("unchecked").Inc()
+	} else {
 		v := s.val.Load()
 		r := v.Validate(ctx, dns.Question{Name: name, Qtype: qq.Qtype, Qclass: dns.ClassINET}, res.Msg, s)
+		s.results.WithLabelValues(r.Security.String()).Inc()
 		switch r.Security {
 		case validate.Bogus:
 			if ctx.Err() != nil {

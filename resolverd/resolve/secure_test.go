@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shardns/shardns/internal/testutil/fakenet"
 	"github.com/shardns/shardns/resolverd/resolve"
@@ -64,7 +65,10 @@ func edeOf(m *dns.Msg) (uint16, string, bool) {
 func TestValidatingRecursion(t *testing.T) {
 	n := fakenet.Start(t, fakenet.Options{})
 	cfg := resolve.Config{Recurse: true, RootHints: n.RootHints, DNSSEC: true, TrustAnchor: n.TrustAnchor}
-	r, err := resolve.Open(cfg)
+	reg := prometheus.NewRegistry()
+	withReg := cfg
+	withReg.Registerer = reg
+	r, err := resolve.Open(withReg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,6 +111,12 @@ func TestValidatingRecursion(t *testing.T) {
 		m = exchangeFlags(t, r, tc.name, dns.TypeA, true, false, true)
 		if m.Rcode != dns.RcodeSuccess || m.AuthenticatedData || !m.CheckingDisabled || !slices.Contains(typesIn(m.Answer), "A") {
 			t.Errorf("%s with CD: %s AD=%v CD=%v %v, want the data unvalidated", tc.name, dns.RcodeToString[m.Rcode], m.AuthenticatedData, m.CheckingDisabled, m.Answer)
+		}
+	}
+
+	for result, want := range map[string]float64{"secure": 4, "insecure": 1, "bogus": 4, "unchecked": 4} {
+		if got := validations(t, reg, result); got != want {
+			t.Errorf("shardns_dnssec_validations_total{result=%q} = %v, want %v", result, got, want)
 		}
 	}
 
@@ -153,4 +163,27 @@ func TestValidatingRecursion(t *testing.T) {
 	if _, err := resolve.Open(resolve.Config{Recurse: true, RootHints: n.RootHints, TrustAnchor: n.TrustAnchor}); err == nil {
 		t.Error("a trust anchor without validation: no error")
 	}
+}
+
+// validations reads shardns_dnssec_validations_total{result} from reg.
+func validations(t *testing.T, reg *prometheus.Registry, result string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "shardns_dnssec_validations_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == result {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no shardns_dnssec_validations_total{result=%q}", result)
+	return 0
 }
