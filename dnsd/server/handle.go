@@ -363,7 +363,10 @@ func (s *Server) reply(m *transport.Msg, st *msgState, res *lookup.Result, err e
 		s.done(m, s.lookupFailed(dst, s.unpacked(m, st), q, st.ck, from, err), srcServFail)
 		return
 	}
-	o := dnsmsg.ReplyOptions{Age: res.Age(), Stale: res.Stale(), EDE: res.EDE, Text: res.EDEText}
+	o := dnsmsg.ReplyOptions{Age: res.Age(), Stale: res.Stale()}
+	if e := res.Entry.EDE; e != nil {
+		o.EDE, o.Text = e.Code, e.Text
+	}
 	var buf [cookie.ReplyLen]byte
 	if st.ck.answerable() {
 		o.Cookie = s.replyOption(buf[:0], st.ck, from)

@@ -54,11 +54,11 @@ func TestFailureKeepsEDE(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.EDE != dns.ExtendedErrorCodeSignatureExpired || res.EDEText != "RRSIG expired" || res.Entry.Rcode() != dns.RcodeServerFailure {
-			t.Errorf("lookup %d: rcode %d EDE %d %q, want SERVFAIL EDE 7", i+1, res.Entry.Rcode(), res.EDE, res.EDEText)
+		if ede := res.Entry.EDE; ede == nil || *ede != (cache.ExtendedError{Code: dns.ExtendedErrorCodeSignatureExpired, Text: "RRSIG expired"}) || res.Entry.Rcode() != dns.RcodeServerFailure {
+			t.Errorf("lookup %d: rcode %d EDE %+v, want SERVFAIL EDE 7", i+1, res.Entry.Rcode(), ede)
 		}
 		reply := new(dns.Msg)
-		wire := dnsmsg.AppendReply(nil, res.Stored(), q, dnsmsg.ReplyOptions{Age: res.Age(), EDE: res.EDE, Text: res.EDEText})
+		wire := dnsmsg.AppendReply(nil, res.Stored(), q, res.ReplyOptions())
 		if err := reply.Unpack(wire); err != nil {
 			t.Fatal(err)
 		}
@@ -73,7 +73,7 @@ func TestFailureKeepsEDE(t *testing.T) {
 		t.Errorf("the SERVFAIL with an EDE was cached: %+v", e)
 	}
 	clk.Add(6 * time.Second)
-	if res, err := h.Lookup(ctx, q); err != nil || res.EDE != dns.ExtendedErrorCodeSignatureExpired {
+	if res, err := h.Lookup(ctx, q); err != nil || res.Entry.EDE == nil || res.Entry.EDE.Code != dns.ExtendedErrorCodeSignatureExpired {
 		t.Errorf("after the failure TTL: %v %v", res, err)
 	}
 	if n := b.calls.Load(); n != 2 {
@@ -83,7 +83,7 @@ func TestFailureKeepsEDE(t *testing.T) {
 	plain := &bogusResolver{plain: true}
 	h2, _, _ := setup(t, plain, 0)
 	res, err := h2.Lookup(ctx, q)
-	if err != nil || res.EDE != 0 || !res.cacheable {
-		t.Errorf("SERVFAIL without EDE: %v EDE %d cacheable %v", err, res.EDE, res.cacheable)
+	if err != nil || res.Entry.EDE != nil || !res.cacheable {
+		t.Errorf("SERVFAIL without EDE: %v EDE %+v cacheable %v", err, res.Entry.EDE, res.cacheable)
 	}
 }

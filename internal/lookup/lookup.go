@@ -32,15 +32,18 @@ type Result struct {
 	Source Source
 	Now    time.Time
 
-	// EDE and EDEText are the Extended DNS Error (RFC 8914) the resolver
-	// gave with a SERVFAIL (a DNSSEC validation failure says why so), to
-	// be given again with the answer: the entry cannot keep it, having no
-	// OPT record, so such an answer is not cached (NewEntry) and only the
-	// failure step remembers it, for its short TTL.
-	EDE     uint16
-	EDEText string
-
 	cacheable bool // set by the resolve step: the store step may write it
+}
+
+// ReplyOptions are the options of the reply made from r: its age, stale
+// or not, and the Extended DNS Error the resolver gave with it
+// (cache.Entry.EDE).
+func (r *Result) ReplyOptions() dnsmsg.ReplyOptions {
+	o := dnsmsg.ReplyOptions{Age: r.Age(), Stale: r.Stale()}
+	if e := r.Entry.EDE; e != nil {
+		o.EDE, o.Text = e.Code, e.Text
+	}
+	return o
 }
 
 // Stale reports whether the answer is past its TTL (served under RFC 8767).

@@ -47,16 +47,11 @@ func (s *resolveStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, err
 	}
 	now := s.now()
 	r := s.rules.Load()
-	code, text, hasEDE := failureEDE(ans)
 	e, cacheable, err := NewEntry(ans, r.Policy, r.Stale, now)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrResolver, err)
 	}
-	res := &Result{Entry: e, Source: SourceResolver, Now: now, cacheable: cacheable}
-	if hasEDE {
-		res.EDE, res.EDEText = code, text
-	}
-	return res, nil
+	return &Result{Entry: e, Source: SourceResolver, Now: now, cacheable: cacheable}, nil
 }
 
 // failureEDE returns the first Extended DNS Error of ans, a packed
@@ -86,20 +81,20 @@ func failureEDE(ans []byte) (code uint16, text string, ok bool) {
 // place (dnsmsg.Policy.PrepareWire). The query path and the queue's
 // workers both store answers through it, so both follow the same rules.
 // A failure (see Failure) gets no stale window: it is never served stale.
-// A SERVFAIL that carries an Extended DNS Error is not cacheable: the
-// entry keeps no OPT record, and a copy served without the error would
-// hide why it failed (a DNSSEC validation failure); the failure step
-// remembers it with its error instead (Result.EDE).
+// A SERVFAIL that carries an Extended DNS Error keeps it in the entry's
+// EDE and is not cacheable: the encoded entry has no OPT record, and a
+// copy served without the error would hide why it failed (a DNSSEC
+// validation failure); the failure step remembers it, error and all.
 func NewEntry(ans []byte, policy dnsmsg.Policy, stale time.Duration, now time.Time) (*cache.Entry, bool, error) {
-	_, _, hasEDE := failureEDE(ans)
+	code, text, hasEDE := failureEDE(ans)
 	st, ttl, cacheable, err := policy.PrepareWire(ans)
 	if err != nil {
 		return nil, false, err
 	}
-	if hasEDE {
-		cacheable = false
-	}
 	e := &cache.Entry{StoredAt: now, TTL: ttl, Offsets: st.Offsets, Msg: st.Msg}
+	if hasEDE {
+		e.EDE, cacheable = &cache.ExtendedError{Code: code, Text: text}, false
+	}
 	e.StaleUntil = e.Expires()
 	if cacheable && stale > 0 && !Failure(e) {
 		e.StaleUntil = e.StaleUntil.Add(stale)
