@@ -120,6 +120,15 @@ func TestValidatingRecursion(t *testing.T) {
 		}
 	}
 
+	m = exchangeFlags(t, r, "www.refused.fake.", dns.TypeA, true, false, false)
+	if code, _, ok := edeOf(m); m.Rcode != dns.RcodeServerFailure || !ok || code != dns.ExtendedErrorCodeNoReachableAuthority {
+		t.Errorf("only server lame: %s EDE %d, want SERVFAIL EDE 22", dns.RcodeToString[m.Rcode], code)
+	}
+	m = exchangeFlags(t, r, "loop1.cname.fake.", dns.TypeA, true, false, false)
+	if code, text, ok := edeOf(m); m.Rcode != dns.RcodeServerFailure || !ok || code != dns.ExtendedErrorCodeOther || !strings.Contains(text, "limit") {
+		t.Errorf("CNAME loop: %s EDE %d %q, want SERVFAIL EDE 0 naming the limit", dns.RcodeToString[m.Rcode], code, text)
+	}
+
 	wrong := filepath.Join(t.TempDir(), "wrong.ds")
 	if err := os.WriteFile(wrong, []byte(". IN DS 4711 13 2 "+strings.Repeat("ab", 32)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
