@@ -81,7 +81,7 @@ func (a *API) answer(ctx context.Context, req *dns.Msg, q *dnsmsg.Query) (reply,
 	if err != nil {
 		return reply{}, err
 	}
-	wire := dnsmsg.AppendReply(nil, res.Stored(), q, dnsmsg.ReplyOptions{Age: res.Age(), Stale: res.Stale()})
+	wire := dnsmsg.AppendReply(nil, res.Stored(), q, res.ReplyOptions())
 	return reply{wire: wire, res: res}, nil
 }
 

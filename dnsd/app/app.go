@@ -94,7 +94,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 // each takes effect once a part registers a reload handler for it (see
 // config.Reloader.OnReload).
 func (c *Config) Reloadable() []string {
-	return []string{"zones", "upstream", "trusted-upstream", "forward", "recurse", "root-hints", "allow", "rate-limit", "rate-slip",
+	return []string{"zones", "upstream", "trusted-upstream", "forward", "recurse", "root-hints", "trust-anchor", "dnssec", "allow", "rate-limit", "rate-slip",
 		"min-ttl", "max-ttl", "max-negative-ttl", "stale", "tls-cert", "tls-key", config.LogLevelFlag}
 }
 
@@ -304,8 +304,22 @@ func InProcessConfig(cfg Config, listen []string) (resolve.Config, error) {
 	if len(ups) == 0 && len(routes) == 0 && cfg.Zones == "" && !cfg.Recurse {
 		return resolve.Config{}, fmt.Errorf("dnsd: no upstream: %s names none but dnsd itself; set -upstream", cfg.ResolvConf)
 	}
+	validate, err := dnssecMode(cfg.Resolving)
+	if err != nil {
+		return resolve.Config{}, fmt.Errorf("dnsd: %w", err)
+	}
 	return resolve.Config{
 		Upstreams: ups, Forward: routes, Trusted: config.List(cfg.Trusted), Zones: cfg.Zones,
 		Recurse: cfg.Recurse, RootHints: cfg.RootHints,
+		DNSSEC: validate && cfg.Recurse, TrustAnchor: cfg.TrustAnchor,
 	}, nil
+}
+
+// dnssecMode reports whether r asks for DNSSEC validation (-dnssec); a
+// Config built without flags (DNSSEC "") takes the flag's default.
+func dnssecMode(r config.Resolving) (bool, error) {
+	if r.DNSSEC == "" {
+		r.DNSSEC = config.DNSSECValidate
+	}
+	return r.ValidateDNSSEC()
 }

@@ -79,7 +79,7 @@ type live struct {
 func (l *live) register(rl *config.Reloader[Config]) {
 	flags := []string{"allow", "rate-limit", "rate-slip", "min-ttl", "max-ttl", "max-negative-ttl", "stale"}
 	if l.res != nil {
-		flags = append(flags, "zones", "upstream", "trusted-upstream", "forward", "recurse", "root-hints")
+		flags = append(flags, "zones", "upstream", "trusted-upstream", "forward", "recurse", "root-hints", "trust-anchor", "dnssec")
 	}
 	if l.cert != nil {
 		flags = append(flags, "tls-cert", "tls-key")

@@ -364,6 +364,9 @@ func (s *Server) reply(m *transport.Msg, st *msgState, res *lookup.Result, err e
 		return
 	}
 	o := dnsmsg.ReplyOptions{Age: res.Age(), Stale: res.Stale()}
+	if e := res.Entry.EDE; e != nil {
+		o.EDE, o.Text = e.Code, e.Text
+	}
 	var buf [cookie.ReplyLen]byte
 	if st.ck.answerable() {
 		o.Cookie = s.replyOption(buf[:0], st.ck, from)

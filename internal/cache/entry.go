@@ -92,6 +92,19 @@ type Entry struct {
 	StaleUntil time.Time // last instant the answer may be served stale
 	Offsets    []uint16
 	Msg        []byte
+	// EDE is the Extended DNS Error (RFC 8914) the resolver gave with
+	// this answer (a SERVFAIL saying why: DNSSEC bogus), for every reply
+	// made from it; nil: none. It is not encoded, so an entry that has
+	// one is never stored in a tier (lookup.NewEntry): only the lookup
+	// chain's failure step holds it, in process, for a few seconds.
+	EDE *ExtendedError
+}
+
+// ExtendedError is an Extended DNS Error (RFC 8914): its INFO-CODE and
+// EXTRA-TEXT.
+type ExtendedError struct {
+	Code uint16
+	Text string
 }
 
 // Expires is the instant the entry stops being fresh.

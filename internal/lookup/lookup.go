@@ -35,6 +35,17 @@ type Result struct {
 	cacheable bool // set by the resolve step: the store step may write it
 }
 
+// ReplyOptions are the options of the reply made from r: its age, stale
+// or not, and the Extended DNS Error the resolver gave with it
+// (cache.Entry.EDE).
+func (r *Result) ReplyOptions() dnsmsg.ReplyOptions {
+	o := dnsmsg.ReplyOptions{Age: r.Age(), Stale: r.Stale()}
+	if e := r.Entry.EDE; e != nil {
+		o.EDE, o.Text = e.Code, e.Text
+	}
+	return o
+}
+
 // Stale reports whether the answer is past its TTL (served under RFC 8767).
 func (r *Result) Stale() bool { return r.Source == SourceStale }
 

@@ -148,6 +148,13 @@ func (c *MemCache) PutAnswer(name string, qtype uint16, m *dns.Msg, ttl time.Dur
 	c.answers[answerKey{strings.ToLower(name), qtype}] = memEntry[*dns.Msg]{v: m, stored: now, expire: now.Add(ttl)}
 }
 
+// FlushAnswers forgets every answer held; delegations stay.
+func (c *MemCache) FlushAnswers() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.answers)
+}
+
 // Len returns how many delegations and answers c holds, expired or not.
 func (c *MemCache) Len() (delegations, answers int) {
 	c.mu.Lock()

@@ -123,7 +123,7 @@ type Resolver struct {
 	port    uint16
 	limits  Limits
 	qmin    bool
-	dnssec  bool
+	dnssec  atomic.Bool
 	srv     *servers
 	hits    *prometheus.CounterVec
 	log     *slog.Logger
@@ -134,8 +134,9 @@ type Resolver struct {
 func New(cfg Config) (*Resolver, error) {
 	r := &Resolver{
 		ex: cfg.Exchanger, cache: cfg.Cache, port: cfg.Port, limits: cfg.Limits.withDefaults(),
-		qmin: !cfg.NoQNAMEMinimisation, dnssec: cfg.DNSSEC, log: cfg.Logger, hits: newLimitCounter(),
+		qmin: !cfg.NoQNAMEMinimisation, log: cfg.Logger, hits: newLimitCounter(),
 	}
+	r.dnssec.Store(cfg.DNSSEC)
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -179,6 +180,35 @@ func (r *Resolver) SetHints(h *Hints) error {
 	r.hints.Store(h)
 	r.reprime.Store(true)
 	return nil
+}
+
+// SetDNSSEC turns the DO bit of the queries sent on or off (Config.DNSSEC),
+// for a validator turned on or off while the resolver runs. When it
+// changes, the cache is told (a DNSSECAware cache) or else its answers are
+// forgotten (an AnswerFlusher): those had without DO lack the signatures a
+// validator needs. Delegations are kept.
+func (r *Resolver) SetDNSSEC(on bool) {
+	if r.dnssec.Swap(on) == on {
+		return
+	}
+	switch c := r.cache.(type) {
+	case DNSSECAware:
+		c.SetDNSSEC(on)
+	case AnswerFlusher:
+		c.FlushAnswers()
+	}
+}
+
+// AnswerFlusher is a Cache that can forget its answers (MemCache).
+type AnswerFlusher interface {
+	FlushAnswers()
+}
+
+// DNSSECAware is a Cache that keeps answers had with and without the DO
+// bit apart (the fleet's shared state): SetDNSSEC says which the
+// iterator asks with from now on.
+type DNSSECAware interface {
+	SetDNSSEC(on bool)
 }
 
 // LimitHits returns shardns_recurse_limit_total: per limit (its label is
@@ -609,7 +639,7 @@ func (x *run) ask(ctx context.Context, d *Delegation, qname string, qtype uint16
 	q := new(dns.Msg)
 	q.SetQuestion(qname, qtype)
 	q.RecursionDesired = false
-	if x.r.dnssec {
+	if x.r.dnssec.Load() {
 		q.SetEdns0(1232, true)
 	}
 	var addrs []netip.Addr

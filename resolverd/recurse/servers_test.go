@@ -2,8 +2,11 @@ package recurse
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // TestServerRanking: servers are tried by smoothed RTT; one that timed
@@ -106,5 +109,32 @@ func TestServerShare(t *testing.T) {
 	sh.known[other] = ServerInfo{SRTT: 400 * time.Millisecond}
 	if c := s.rank("z.test.", []netip.Addr{other}, now); c[0].rtt != 400*time.Millisecond {
 		t.Errorf("a server learnt later by the share: %+v", c)
+	}
+}
+
+// TestSetDNSSECFlushesAnswers: turning DO on or off forgets the answers
+// the MemCache holds (had without signatures, or with them), keeps the
+// delegations, and setting the same value again forgets nothing.
+func TestSetDNSSECFlushesAnswers(t *testing.T) {
+	c := NewMemCache(0)
+	h, err := ParseHints(strings.NewReader(". 3600 NS a.root.test.\na.root.test. 3600 A 127.0.0.1\n"), "hints")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(Config{Hints: h, Cache: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := new(dns.Msg)
+	m.SetQuestion("a.test.", dns.TypeA)
+	c.PutAnswer("a.test.", dns.TypeA, m, time.Minute)
+	c.PutDelegation(&Delegation{Zone: "test."}, time.Minute)
+	r.SetDNSSEC(false)
+	if _, n := c.Len(); n != 1 {
+		t.Fatalf("same value: %d answers left, want 1", n)
+	}
+	r.SetDNSSEC(true)
+	if d, n := c.Len(); n != 0 || d != 1 {
+		t.Errorf("DO turned on: %d delegations, %d answers; want 1, 0", d, n)
 	}
 }

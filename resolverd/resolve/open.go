@@ -12,6 +12,7 @@ import (
 
 	"github.com/shardns/shardns/resolverd/forward"
 	"github.com/shardns/shardns/resolverd/recurse"
+	"github.com/shardns/shardns/resolverd/validate"
 	"github.com/shardns/shardns/resolverd/zones"
 )
 
@@ -57,6 +58,15 @@ type Config struct {
 	// Taken when the iterator is made, and kept across reloads with it.
 	RecurseCache   recurse.Cache
 	RecurseServers recurse.ServerShare
+	// DNSSEC validates what the iterator resolves (resolverd/validate):
+	// secure answers get AD when asked, bogus ones SERVFAIL with an
+	// Extended DNS Error. Forwarded and local answers are not validated.
+	// Used with Recurse.
+	DNSSEC bool
+	// TrustAnchor is a file of DS or DNSKEY records (validate.LoadAnchors)
+	// replacing the built-in root trust anchors; "" keeps them. Used with
+	// Recurse and DNSSEC.
+	TrustAnchor string
 }
 
 // routes are cfg's forwarding groups, the default one included.
@@ -85,8 +95,21 @@ func build(cfg Config, log *slog.Logger) (*state, error) {
 			}
 			st.hints = h
 		}
+		if cfg.DNSSEC {
+			st.anchors = validate.RootAnchors()
+			if cfg.TrustAnchor != "" {
+				a, err := validate.LoadAnchors(cfg.TrustAnchor)
+				if err != nil {
+					return nil, err
+				}
+				st.anchors = a
+			}
+		}
 	} else if cfg.RootHints != "" {
 		return nil, fmt.Errorf("root hints %s given without recursion (-recurse)", cfg.RootHints)
+	}
+	if cfg.TrustAnchor != "" && !(cfg.Recurse && cfg.DNSSEC) {
+		return nil, fmt.Errorf("trust anchor %s given without validation (-recurse with -dnssec validate)", cfg.TrustAnchor)
 	}
 	if cfg.Zones != "" {
 		a, err := zones.Load(cfg.Zones)
@@ -134,7 +157,11 @@ func (st *state) describe(log *slog.Logger, msg string) {
 			groups = append(groups, slog.Any(f.Group(), ups))
 		}
 	}
-	log.Info(msg, "zones", zoneNames, slog.Group("forward", groups...), "recurse", st.hints != nil)
+	var anchors []string
+	if st.anchors != nil {
+		anchors = st.anchors.Zones()
+	}
+	log.Info(msg, "zones", zoneNames, slog.Group("forward", groups...), "recurse", st.hints != nil, "dnssec", st.anchors != nil, "trust_anchors", anchors)
 }
 
 // Open builds the resolver cfg describes: local zones, the forwarding
@@ -197,13 +224,17 @@ func (r *Resolver) Zones() []string {
 // useRecursion gives st the Resolver's iterator when st recurses: made
 // on first use (its limit counter registered then on Open's Registerer),
 // and kept across reloads with its cache and server memory, the hints
-// replaced by st's (the root is primed again from them).
+// replaced by st's (the root is primed again from them). With DNSSEC
+// validation, st answers through the Resolver's Validating, kept too,
+// with a new validator of st's trust anchors; the iterator asks with DO
+// then.
 func (r *Resolver) useRecursion(st *state) error {
 	if st.hints == nil {
 		return nil
 	}
+	validating := st.anchors != nil
 	if r.iter == nil {
-		it, err := recurse.New(recurse.Config{Hints: st.hints, Tap: r.tap, Registerer: r.reg, Logger: r.log, Cache: r.recCache, Servers: r.recServers})
+		it, err := recurse.New(recurse.Config{Hints: st.hints, Tap: r.tap, Registerer: r.reg, Logger: r.log, Cache: r.recCache, Servers: r.recServers, DNSSEC: validating})
 		if err != nil {
 			return err
 		}
@@ -211,7 +242,23 @@ func (r *Resolver) useRecursion(st *state) error {
 	} else if err := r.iter.SetHints(st.hints); err != nil {
 		return err
 	}
+	r.iter.SetDNSSEC(validating)
 	st.rec = r.iter
+	if validating {
+		v := validate.New(validate.Config{Anchors: st.anchors})
+		if r.secure == nil {
+			sec := NewValidating(r.iter, v)
+			if r.reg != nil {
+				if err := r.reg.Register(sec.Results()); err != nil {
+					return fmt.Errorf("register the DNSSEC metrics: %w", err)
+				}
+			}
+			r.secure = sec
+		} else {
+			r.secure.SetValidator(v)
+		}
+		st.rec = r.secure
+	}
 	return nil
 }
 

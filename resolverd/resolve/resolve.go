@@ -20,6 +20,7 @@ import (
 	"github.com/shardns/shardns/internal/dnsmsg"
 	"github.com/shardns/shardns/resolverd/forward"
 	"github.com/shardns/shardns/resolverd/recurse"
+	"github.com/shardns/shardns/resolverd/validate"
 )
 
 // Forwarder sends a query to the upstreams (resolverd/forward).
@@ -53,6 +54,7 @@ type Resolver struct {
 	// RecurseServers, given to the iterator when it is made.
 	recCache   recurse.Cache
 	recServers recurse.ServerShare
+	secure     *Validating // under reloadMu; made with the first state that validates
 }
 
 // state is what one query is answered from, read once per query so that a
@@ -66,6 +68,9 @@ type state struct {
 	// covers; nil without recursion. hints are its root hints.
 	rec   Recursor
 	hints *recurse.Hints
+	// anchors are the trust anchors rec validates with; nil: rec does
+	// not validate.
+	anchors *validate.Anchors
 }
 
 // Recursor resolves a query iteratively from the root (resolverd/recurse).

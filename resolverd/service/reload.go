@@ -51,7 +51,7 @@ type live struct {
 
 // register hands l's reload to rl with the flags it applies.
 func (l *live) register(rl *config.Reloader[Config]) {
-	flags := []string{"zones", "upstream", "trusted-upstream", "forward", "recurse", "root-hints"}
+	flags := []string{"zones", "upstream", "trusted-upstream", "forward", "recurse", "root-hints", "trust-anchor", "dnssec"}
 	if l.cert != nil {
 		flags = append(flags, "tls-cert", "tls-key")
 	}

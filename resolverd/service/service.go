@@ -90,7 +90,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 // runs; each takes effect once a part registers a reload handler for it
 // (see config.Reloader.OnReload).
 func (c *Config) Reloadable() []string {
-	return []string{"zones", "upstream", "trusted-upstream", "forward", "recurse", "root-hints", "tls-cert", "tls-key",
+	return []string{"zones", "upstream", "trusted-upstream", "forward", "recurse", "root-hints", "trust-anchor", "dnssec", "tls-cert", "tls-key",
 		"min-ttl", "max-ttl", "max-negative-ttl", "stale", config.LogLevelFlag}
 }
 
@@ -201,10 +201,15 @@ func ResolverConfig(cfg Config) (resolve.Config, error) {
 	if err != nil {
 		return resolve.Config{}, fmt.Errorf("resolverd: -forward: %w", err)
 	}
+	validate, err := dnssecMode(cfg.Resolving)
+	if err != nil {
+		return resolve.Config{}, fmt.Errorf("resolverd: %w", err)
+	}
 	return resolve.Config{
 		Upstreams: config.List(cfg.Upstream), Forward: routes,
 		Trusted: config.List(cfg.Trusted), Zones: cfg.Zones,
 		Recurse: cfg.Recurse, RootHints: cfg.RootHints,
+		DNSSEC: validate && cfg.Recurse, TrustAnchor: cfg.TrustAnchor,
 	}, nil
 }
 
@@ -243,4 +248,13 @@ func tlsMode(cfg *tls.Config) string {
 		return "mutual"
 	}
 	return "on"
+}
+
+// dnssecMode reports whether r asks for DNSSEC validation (-dnssec); a
+// Config built without flags (DNSSEC "") takes the flag's default.
+func dnssecMode(r config.Resolving) (bool, error) {
+	if r.DNSSEC == "" {
+		r.DNSSEC = config.DNSSECValidate
+	}
+	return r.ValidateDNSSEC()
 }

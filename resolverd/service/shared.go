@@ -45,12 +45,12 @@ func useSharedState(ctx context.Context, g *lifecycle.Group, cfg Config, rcfg *r
 	}
 	g.OnClose("shared resolver state shards", shards.Close)
 	redisopt.Check(ctx, log, "shared resolver state shard", addrs, cacheAuth)
-	// DNSSEC stays false as long as the iterator is made without
-	// recurse.Config.DNSSEC (resolve.useRecursion): both must agree, or
-	// answers without signatures would reach a validator.
+	// The store starts in the iterator's DO mode (it validates with
+	// -dnssec validate) and follows it on reload (recurse.DNSSECAware),
+	// so answers had without signatures never reach a validator.
 	store, servers, err := redisstate.New(redisstate.Config{
 		Client: shards.Client(), Timeout: w.RedisTimeout, Registerer: reg, Logger: log,
-		DNSSEC: false,
+		DNSSEC: rcfg.DNSSEC,
 	})
 	if err != nil {
 		return fmt.Errorf("resolverd: %w", err)

@@ -61,3 +61,13 @@ func (l *Layered) PutAnswer(name string, qtype uint16, m *dns.Msg, ttl time.Dura
 	l.front.PutAnswer(name, qtype, m, ttl)
 	l.back.PutAnswer(name, qtype, m, ttl)
 }
+
+// SetDNSSEC implements recurse.DNSSECAware: the front forgets its answers
+// (if it can) and the Store reads and writes under the keys of the new
+// mode.
+func (l *Layered) SetDNSSEC(on bool) {
+	if f, ok := l.front.(recurse.AnswerFlusher); ok {
+		f.FlushAnswers()
+	}
+	l.back.SetDNSSEC(on)
+}

@@ -440,3 +440,28 @@ func TestAnswerChainChecked(t *testing.T) {
 		t.Errorf("a record off the chain taken: %v", err)
 	}
 }
+
+// TestSetDNSSECSwitchesKeys: an iterator that turns DO on (a reload that
+// turns validation on) no longer reads the answers had without it, from
+// the front or from Redis, and finds them again when it turns DO off.
+func TestSetDNSSECSwitchesKeys(t *testing.T) {
+	store, _, _, _ := open(t)
+	l := NewLayered(recurse.NewMemCache(0), store)
+	m := new(dns.Msg)
+	m.SetQuestion("example.test.", dns.TypeDS)
+	l.PutAnswer("example.test.", dns.TypeDS, m, time.Hour)
+	flush(t, store)
+	var c recurse.Cache = l
+	aware, ok := c.(recurse.DNSSECAware)
+	if !ok {
+		t.Fatal("Layered is not DNSSECAware")
+	}
+	aware.SetDNSSEC(true)
+	if _, ok := l.Answer("example.test.", dns.TypeDS); ok {
+		t.Error("after SetDNSSEC(true), an answer had without DO is served")
+	}
+	aware.SetDNSSEC(false)
+	if _, ok := l.Answer("example.test.", dns.TypeDS); !ok {
+		t.Error("after SetDNSSEC(false), the answer had without DO is lost")
+	}
+}

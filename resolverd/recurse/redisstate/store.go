@@ -86,11 +86,12 @@ type Store struct {
 	now     func() time.Time
 	m       *metrics
 	log     *slog.Logger
-	do      bool
+	do      atomic.Bool // the iterator asks with DO: answers live under :do keys
 
 	queue   chan write
 	pending atomic.Int64 // writes queued or in flight
 	done    chan struct{}
+	stopped chan struct{} // closed when writeLoop has returned
 	once    sync.Once
 	lastLog atomic.Int64 // unix nanoseconds of the last refusal logged
 }
@@ -129,11 +130,17 @@ func New(cfg Config) (*Store, *Servers, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	s := &Store{c: cfg.Client, timeout: cfg.Timeout, now: cfg.Now, m: m, log: cfg.Logger, do: cfg.DNSSEC,
-		queue: make(chan write, writeQueue), done: make(chan struct{})}
+	s := &Store{c: cfg.Client, timeout: cfg.Timeout, now: cfg.Now, m: m, log: cfg.Logger,
+		queue: make(chan write, writeQueue), done: make(chan struct{}), stopped: make(chan struct{})}
+	s.do.Store(cfg.DNSSEC)
 	go s.writeLoop()
 	return s, newServers(cfg, m), nil
 }
+
+// SetDNSSEC says whether the iterator asks with the DNSSEC OK bit from
+// now on (Config.DNSSEC): answers are read and written under the keys of
+// that mode, so those had without signatures never reach a validator.
+func (s *Store) SetDNSSEC(on bool) { s.do.Store(on) }
 
 // Delegation implements recurse.Cache.
 func (s *Store) Delegation(zone string) (*recurse.Delegation, bool) {
@@ -179,7 +186,7 @@ func (s *Store) Answer(name string, qtype uint16) (*dns.Msg, bool) {
 
 // answer is Answer with the time left of the entry.
 func (s *Store) answer(name string, qtype uint16) (*dns.Msg, time.Duration, bool) {
-	key := AnswerKey(name, qtype, s.do)
+	key := AnswerKey(name, qtype, s.do.Load())
 	b, ok := s.get(key, "answer")
 	if !ok {
 		return nil, 0, false
@@ -208,7 +215,7 @@ func (s *Store) PutAnswer(name string, qtype uint16, m *dns.Msg, ttl time.Durati
 	// Packing sets the message's compression flag: pack a shallow copy,
 	// the caller's message is shared with the in-memory tier.
 	c := *m
-	s.put(AnswerKey(name, qtype, s.do), encode(kindAnswer, &c, s.now(), ttl), ttl)
+	s.put(AnswerKey(name, qtype, s.do.Load()), encode(kindAnswer, &c, s.now(), ttl), ttl)
 }
 
 // get reads key within the Timeout; false on a miss or a failure,
@@ -274,6 +281,7 @@ func (s *Store) put(key string, value []byte, ttl time.Duration) {
 // writeLoop sends the queued writes, up to writeBatch per pipeline,
 // until Close.
 func (s *Store) writeLoop() {
+	defer close(s.stopped)
 	batch := make([]write, 0, writeBatch)
 	for {
 		select {
@@ -332,8 +340,10 @@ func (s *Store) Flush(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the writes; those still queued are dropped.
+// Close stops the writes, waiting for the pipeline in flight; those still
+// queued are dropped.
 func (s *Store) Close() error {
 	s.once.Do(func() { close(s.done) })
+	<-s.stopped // no pipeline runs once the caller closes the client
 	return nil
 }
