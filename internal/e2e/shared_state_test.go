@@ -64,7 +64,7 @@ func TestSharedResolverState(t *testing.T) {
 	run := func(name, redisAddr string, qs []sharedQuestion) (fakenet.Counts, string) {
 		t.Helper()
 		grpcAddr, metrics := port(t), port(t)
-		p := start(t, "resolverd", nil, "-listen", grpcAddr, "-metrics", metrics, "-recurse", "-root-hints", n.RootHints, "-redis", redisAddr, "-workers", "0")
+		p := start(t, "resolverd", nil, "-listen", grpcAddr, "-metrics", metrics, "-recurse", "-root-hints", n.RootHints, "-trust-anchor", n.TrustAnchor, "-redis", redisAddr, "-workers", "0")
 		waitTCP(t, p, grpcAddr)
 		c, err := resolverclient.Dial([]string{grpcAddr})
 		if err != nil {
