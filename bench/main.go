@@ -101,7 +101,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.plots, "plots", "plots", "folder for the PNG plots")
 	fs.BoolVar(&o.pin, "pin", true, "with 2 or more CPUs: pin dnsperf to CPU 0 and the servers to the others (taskset)")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the zone and the traces")
-	fs.StringVar(&o.workloads, "workloads", "zipf,uniform,csv,miss,shards,cache,queue,soak", "comma list of workloads to run; cache is the cache experiments of bench/cachelab, queue the work queue's tasks per second by worker count, soak the fleet's memory over a long run at a fixed rate")
+	fs.StringVar(&o.workloads, "workloads", "zipf,uniform,csv,miss,shards,cache,queue,recurse,soak", "comma list of workloads to run; cache is the cache experiments of bench/cachelab, queue the work queue's tasks per second by worker count, recurse misses resolved from a fake root by shardns and Unbound and a second resolverd's cold start, soak the fleet's memory over a long run at a fixed rate")
 	fs.StringVar(&o.servers, "servers", "", "comma list of words; run only servers whose name holds one (default: all)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the scratch folder (configurations, traces, server logs)")
 	fs.StringVar(&o.genCSV, "gen-csv", "", "write a sample CSV of names drawn from the zone (Zipf) to this file and exit")

@@ -174,6 +174,14 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		}
 		labMD = strings.TrimSpace(labMD + "\n\n" + queueMD)
 	}
+	if b.selected("recurse") {
+		log.Info("recursion workload", "estimate", b.recurseEstimate().Round(time.Second))
+		recMD, err := b.recurseWorkload(ctx)
+		if err != nil {
+			return err
+		}
+		labMD = strings.TrimSpace(labMD + "\n\n" + recMD)
+	}
 	if b.selected("soak") {
 		log.Info("soak workload", "duration", o.soakDuration, "qps", o.soakQPS)
 		soakMD, err := b.soakWorkload(ctx)

@@ -37,7 +37,6 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/miekg/dns"
@@ -123,7 +122,7 @@ var prefixes = struct {
 }{used: map[string]bool{}}
 
 // Start builds the fake Internet and runs its servers until the test ends.
-func Start(t testing.TB, o Options) *Net {
+func Start(t TB, o Options) *Net {
 	t.Helper()
 	for _, bin := range []string{"nsd", "nsd-control", "ldns-keygen", "ldns-signzone", "unbound"} {
 		if _, err := lookPath(bin); err != nil {
@@ -165,7 +164,7 @@ func (n *Net) addr(host byte) netip.Addr {
 // Spare returns an address of the /24 that no server of the fake Internet
 // uses and that was free on port 53 (UDP and TCP) a moment ago: where a
 // resolver under test listens.
-func (n *Net) Spare(t testing.TB) netip.Addr {
+func (n *Net) Spare(t TB) netip.Addr {
 	t.Helper()
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -267,7 +266,7 @@ func (n *Net) writeAnchors(root keyPair) error {
 
 // startServers starts one nsd per server address (and the fronts) in
 // parallel and waits until each answers for its zones.
-func (n *Net) startServers(t testing.TB, texts map[string]string) {
+func (n *Net) startServers(t TB, texts map[string]string) {
 	t.Helper()
 	byHost := map[byte][]string{hostBlackhole: nil}
 	for _, z := range zoneSpecs {
@@ -406,7 +405,7 @@ func (c Counts) Total() uint64 {
 
 // pickPrefix picks a /24 of 127.0.0.0/8 away from 127.0.0.0/16 whose
 // server addresses bind on port 53, and that this process has not used.
-func pickPrefix(t testing.TB) string {
+func pickPrefix(t TB) string {
 	t.Helper()
 	var lastErr error
 	for range 50 {
@@ -491,7 +490,7 @@ func lookPath(bin string) (string, error) {
 
 // missing skips the test for want of a tool or a privilege, or fails it
 // when CI is set (the CI runs as root with every tool installed).
-func missing(t testing.TB, why string) {
+func missing(t TB, why string) {
 	t.Helper()
 	if os.Getenv("CI") != "" {
 		t.Fatal("fakenet: " + why)

@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/miekg/dns"
@@ -63,7 +62,7 @@ func (n *Net) UnboundConfig(addr, dir string, extra ...string) string {
 
 // StartUnbound runs unbound (UnboundConfig with extra) on a Spare address
 // until the test ends.
-func (n *Net) StartUnbound(t testing.TB, extra ...string) *Unbound {
+func (n *Net) StartUnbound(t TB, extra ...string) *Unbound {
 	t.Helper()
 	bin, err := lookPath("unbound")
 	if err != nil {
