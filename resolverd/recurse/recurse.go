@@ -409,6 +409,12 @@ func (x *run) iterate(ctx context.Context, name string, qtype uint16, depth int)
 		if send != name {
 			stype = dns.TypeA
 		}
+		if send != name {
+			if m, ok := x.r.cache.Answer(send, stype); ok {
+				send, minimise = x.stepPast(m, send, name, minimise)
+				continue
+			}
+		}
 		m, k, err := x.ask(ctx, d, send, stype, depth)
 		if err != nil {
 			var le *LimitError
@@ -433,16 +439,25 @@ func (x *run) iterate(ctx context.Context, name string, qtype uint16, depth int)
 			continue
 		}
 		if send != name {
-			if _, n := chainTarget(m.Answer, send, dns.TypeA); m.Rcode == dns.RcodeSuccess && n == 0 {
-				send = nextName(send, name) // the name exists, or is an empty non-terminal
-			} else {
-				minimise, send = false, name
-			}
+			// Kept, so that the next names below send skip this step.
+			x.store(send, stype, m)
+			send, minimise = x.stepPast(m, send, name, minimise)
 			continue
 		}
 		x.store(name, qtype, m)
 		return m, nil
 	}
+}
+
+// stepPast returns the next name to send on the way to name, and whether
+// to go on minimising, given m, the authoritative answer for (send, A):
+// one label more when send exists or is an empty non-terminal, else the
+// full name.
+func (x *run) stepPast(m *dns.Msg, send, name string, minimise bool) (string, bool) {
+	if _, n := chainTarget(m.Answer, send, dns.TypeA); m.Rcode == dns.RcodeSuccess && n == 0 {
+		return nextName(send, name), minimise
+	}
+	return name, false
 }
 
 // store keeps m, the answer for (name, qtype), for its TTL: the lowest of

@@ -3,6 +3,7 @@ package recurse
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -230,6 +231,28 @@ func TestQNAMEMinimisation(t *testing.T) {
 	ask(t, r2, "a.b.c.deep.test.", dns.TypeA)
 	if got := tap2.to(w2.root); !slices.Contains(got, "a.b.c.deep.test. A") {
 		t.Errorf("without minimisation the root was sent %v", got)
+	}
+}
+
+// TestMinimisedStepsRemembered: fresh names under a wildcard whose
+// parents are empty non-terminals cost one query each, once the first
+// name has shown the names above to exist: the answers for the minimised
+// steps are kept and not asked again.
+func TestMinimisedStepsRemembered(t *testing.T) {
+	w := newWorld(t)
+	r, _ := newResolver(t, w, Config{})
+	ask(t, r, "first.w.c.deep.test.", dns.TypeA)
+	before := len(w.deep.questions())
+	const fresh = 10
+	for i := range fresh {
+		name := fmt.Sprintf("h%d.w.c.deep.test.", i)
+		m := ask(t, r, name, dns.TypeA)
+		if want := []string{name + " A 192.0.2.7"}; !slices.Equal(answers(m), want) {
+			t.Fatalf("%s: %s %v, want %v", name, dns.RcodeToString[m.Rcode], answers(m), want)
+		}
+	}
+	if got := w.deep.questions()[before:]; len(got) != fresh {
+		t.Errorf("%d fresh names sent deep.test's server %d queries, want %d: %v", fresh, len(got), fresh, lowerNames(got))
 	}
 }
 

@@ -276,13 +276,18 @@ ns1.victim A ` + L + "\n"
 		return r
 	}
 	// deep.test: a.b.c.deep.test has an address; b.c and c are empty
-	// non-terminals.
+	// non-terminals; *.w.c.deep.test is a wildcard (so w.c is a name
+	// without records).
 	w.deep = startRecorder(t, deepIP, func(_ string, q *dns.Msg) *dns.Msg {
 		m := aa(q)
 		n, qt := strings.ToLower(q.Question[0].Name), q.Question[0].Qtype
 		switch {
 		case n == "a.b.c.deep.test." && qt == dns.TypeA:
 			m.Answer = append(m.Answer, rr("a.b.c.deep.test. 300 A 192.0.2.6"))
+		case strings.HasSuffix(n, ".w.c.deep.test.") && qt == dns.TypeA:
+			m.Answer = append(m.Answer, rr(n+" 300 A 192.0.2.7"))
+		case strings.HasSuffix(n, ".w.c.deep.test.") || n == "w.c.deep.test.":
+			m.Ns = append(m.Ns, rr("deep.test. 300 SOA ns.deep.test. h.deep.test. 1 7200 900 1209600 60"))
 		case n == "a.b.c.deep.test." || n == "b.c.deep.test." || n == "c.deep.test." || n == "deep.test.":
 			m.Ns = append(m.Ns, rr("deep.test. 300 SOA ns.deep.test. h.deep.test. 1 7200 900 1209600 60"))
 		default:
