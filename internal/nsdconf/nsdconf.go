@@ -15,14 +15,34 @@ type Zone struct {
 	File string // zone file, absolute or relative to the configuration's dir
 }
 
-// Config returns an nsd.conf serving zones on 127.0.0.1:port (UDP and
-// TCP, no IPv6), one server process, with its pid, zone list, transfer
-// state and log kept in dir, and response rate limiting off (a load
-// generator or a test on one address would trip it).
+// Server is where an nsd serves and keeps its state.
+type Server struct {
+	Addr string // IP address to serve on; "" is 127.0.0.1
+	Port int
+	Dir  string // its pid, zone list, transfer state and log
+	// Control is the Unix socket nsd-control reaches it on (for its
+	// query counts); "" turns remote control off.
+	Control string
+}
+
+// Config returns an nsd.conf serving zones on 127.0.0.1:port; see
+// Server.Config.
 func Config(port int, dir string, zones ...Zone) string {
+	return Server{Port: port, Dir: dir}.Config(zones...)
+}
+
+// Config returns an nsd.conf serving zones on s.Addr:s.Port (UDP and TCP,
+// no IPv6), one server process, with its state and log kept in s.Dir,
+// and response rate limiting off (a load generator, a test on one address
+// or a resolver retrying would trip it).
+func (s Server) Config(zones ...Zone) string {
+	addr := s.Addr
+	if addr == "" {
+		addr = "127.0.0.1"
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `server:
-  ip-address: 127.0.0.1@%d
+  ip-address: %s@%d
   port: %d
   do-ip6: no
   username: ""
@@ -41,10 +61,13 @@ func Config(port int, dir string, zones ...Zone) string {
   reuseport: no
   rrl-ratelimit: 0
   rrl-whitelist-ratelimit: 0
-remote-control:
-  control-enable: no
-`, port, port, dir, filepath.Join(dir, "nsd.pid"), filepath.Join(dir, "zone.list"),
-		filepath.Join(dir, "xfrd.state"), dir, LogPath(dir))
+`, addr, s.Port, s.Port, s.Dir, filepath.Join(s.Dir, "nsd.pid"), filepath.Join(s.Dir, "zone.list"),
+		filepath.Join(s.Dir, "xfrd.state"), s.Dir, LogPath(s.Dir))
+	if s.Control == "" {
+		b.WriteString("remote-control:\n  control-enable: no\n")
+	} else {
+		fmt.Fprintf(&b, "remote-control:\n  control-enable: yes\n  control-interface: %q\n", s.Control)
+	}
 	for _, z := range zones {
 		fmt.Fprintf(&b, "zone:\n  name: %q\n  zonefile: %q\n", z.Name, z.File)
 	}

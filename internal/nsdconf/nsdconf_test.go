@@ -21,3 +21,18 @@ func TestConfig(t *testing.T) {
 		t.Errorf("nsd.conf listens beyond loopback:\n%s", conf)
 	}
 }
+
+func TestServerConfig(t *testing.T) {
+	conf := Server{Addr: "127.9.8.7", Port: 53, Dir: "/tmp/y", Control: "/tmp/y/ctl.sock"}.Config(Zone{Name: "fake.", File: "fake.zone"})
+	for _, want := range []string{
+		"ip-address: 127.9.8.7@53", "port: 53", "control-enable: yes", `control-interface: "/tmp/y/ctl.sock"`,
+		"zone:\n  name: \"fake.\"\n  zonefile: \"fake.zone\"\n",
+	} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("nsd.conf lacks %q:\n%s", want, conf)
+		}
+	}
+	if strings.Contains(conf, "127.0.0.1") || strings.Contains(conf, "control-enable: no") {
+		t.Errorf("nsd.conf ignores the server's address or control socket:\n%s", conf)
+	}
+}

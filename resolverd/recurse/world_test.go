@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/shardns/shardns/internal/nsdconf"
 )
 
 // The tests' authoritative servers listen on port 53 of loopback
@@ -70,9 +72,7 @@ func startNSD(t testing.TB, ip netip.Addr, zones map[string]string, first string
 		t.Skip("nsd not found")
 	}
 	dir := t.TempDir()
-	var b strings.Builder
-	fmt.Fprintf(&b, "server:\n  ip-address: %s\n  port: 53\n  do-ip6: no\n  username: \"\"\n  chroot: \"\"\n  zonesdir: %q\n  pidfile: %q\n  database: \"\"\n  zonelistfile: %q\n  xfrdfile: %q\n  xfrdir: %q\n  logfile: %q\n  server-count: 1\n  verbosity: 1\n  hide-version: yes\n  reuseport: no\n  rrl-ratelimit: 0\n  rrl-whitelist-ratelimit: 0\nremote-control:\n  control-enable: no\n",
-		ip, dir, filepath.Join(dir, "nsd.pid"), filepath.Join(dir, "zone.list"), filepath.Join(dir, "xfrd.state"), dir, filepath.Join(dir, "nsd.log"))
+	var list []nsdconf.Zone
 	i := 0
 	for origin, text := range zones {
 		file := fmt.Sprintf("z%d.zone", i)
@@ -80,10 +80,10 @@ func startNSD(t testing.TB, ip netip.Addr, zones map[string]string, first string
 		if err := os.WriteFile(filepath.Join(dir, file), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(&b, "zone:\n  name: %q\n  zonefile: %q\n", origin, file)
+		list = append(list, nsdconf.Zone{Name: origin, File: file})
 	}
 	conf := filepath.Join(dir, "nsd.conf")
-	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(nsdconf.Server{Addr: ip.String(), Port: 53, Dir: dir}.Config(list...)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-d", "-c", conf)

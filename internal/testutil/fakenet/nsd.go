@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/shardns/shardns/internal/nsdconf"
 )
 
 // nsdServer is one nsd process of the fake Internet.
@@ -21,42 +23,6 @@ type nsdServer struct {
 	conf string // nsd.conf, which nsd-control reads too
 	cmd  *exec.Cmd
 	done chan struct{}
-}
-
-// nsdConfig is an nsd.conf serving zones (origin → file in dir) on
-// addr:port, UDP and TCP, one server process, with its state and log in
-// dir, response rate limiting off (a resolver retrying would trip it) and
-// remote control on the Unix socket ctl (for the query counts).
-func nsdConfig(addr string, port int, dir, ctl string, zones map[string]string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, `server:
-  ip-address: %s@%d
-  do-ip6: no
-  username: ""
-  chroot: ""
-  zonesdir: %q
-  pidfile: %q
-  database: ""
-  zonelistfile: %q
-  xfrdfile: %q
-  xfrdir: %q
-  logfile: %q
-  server-count: 1
-  tcp-count: 100
-  verbosity: 1
-  hide-version: yes
-  reuseport: no
-  rrl-ratelimit: 0
-  rrl-whitelist-ratelimit: 0
-remote-control:
-  control-enable: yes
-  control-interface: %q
-`, addr, port, dir, filepath.Join(dir, "nsd.pid"), filepath.Join(dir, "zone.list"),
-		filepath.Join(dir, "xfrd.state"), dir, filepath.Join(dir, "nsd.log"), ctl)
-	for origin, file := range zones {
-		fmt.Fprintf(&b, "zone:\n  name: %q\n  zonefile: %q\n", origin, file)
-	}
-	return b.String()
 }
 
 // startNSD writes the zones (origins, texts from texts) into dir and runs
@@ -70,7 +36,7 @@ func startNSD(dir, ctl, addr string, port int, origins []string, texts map[strin
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("fakenet: nsd %s: %w", addr, err)
 	}
-	files := map[string]string{}
+	var zones []nsdconf.Zone
 	for _, origin := range origins {
 		file := strings.TrimSuffix(origin, ".")
 		if file == "" {
@@ -80,10 +46,10 @@ func startNSD(dir, ctl, addr string, port int, origins []string, texts map[strin
 		if err := os.WriteFile(filepath.Join(dir, file), []byte(texts[origin]), 0o644); err != nil {
 			return nil, fmt.Errorf("fakenet: nsd %s: %w", addr, err)
 		}
-		files[origin] = file
+		zones = append(zones, nsdconf.Zone{Name: origin, File: file})
 	}
 	conf := filepath.Join(dir, "nsd.conf")
-	if err := os.WriteFile(conf, []byte(nsdConfig(addr, port, dir, ctl, files)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(nsdconf.Server{Addr: addr, Port: port, Dir: dir, Control: ctl}.Config(zones...)), 0o644); err != nil {
 		return nil, fmt.Errorf("fakenet: nsd %s: %w", addr, err)
 	}
 	cmd := exec.Command(bin, "-d", "-c", conf)
