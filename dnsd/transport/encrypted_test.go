@@ -362,29 +362,6 @@ func TestEncryptedCertificateReload(t *testing.T) {
 	}
 }
 
-// gaugeWith is the value of the gauge name{label=value} in e's registry
-// (0 when it has no such series yet).
-func (e *env) gaugeWith(t testing.TB, name, label, value string) float64 {
-	t.Helper()
-	mfs, err := e.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == label && lp.GetValue() == value {
-					return m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	return 0
-}
-
 // A listener without a certificate is refused at once, saying which.
 func TestEncryptedNeedsCertificate(t *testing.T) {
 	e := start(t, newHandler(), transport.Config{})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/shardns/shardns/dnsd/transport"
 )
@@ -270,6 +271,24 @@ func (e *env) metric(t testing.TB, name string) float64 {
 // registry.
 func (e *env) metricWith(t testing.TB, name, label, value string) float64 {
 	t.Helper()
+	m := e.series(t, name, label, value)
+	if m == nil {
+		t.Fatalf("metric %s{%s=%q} not found", name, label, value)
+	}
+	return m.GetCounter().GetValue()
+}
+
+// gaugeWith is the value of the gauge name{label=value} in e's registry
+// (0 when it has no such series yet).
+func (e *env) gaugeWith(t testing.TB, name, label, value string) float64 {
+	t.Helper()
+	return e.series(t, name, label, value).GetGauge().GetValue()
+}
+
+// series is the series name{label="value"} in e's registry, nil when
+// there is none.
+func (e *env) series(t testing.TB, name, label, value string) *dto.Metric {
+	t.Helper()
 	mfs, err := e.reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -281,13 +300,12 @@ func (e *env) metricWith(t testing.TB, name, label, value string) float64 {
 		for _, m := range mf.GetMetric() {
 			for _, lp := range m.GetLabel() {
 				if lp.GetName() == label && lp.GetValue() == value {
-					return m.GetCounter().GetValue()
+					return m
 				}
 			}
 		}
 	}
-	t.Fatalf("metric %s{%s=%q} not found", name, label, value)
-	return 0
+	return nil
 }
 
 // waitFor polls cond until it holds, failing the test after hangBound.
