@@ -48,18 +48,7 @@ func TestDNSSECDifferential(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	resolving := []string{"-recurse", "-root-hints", n.RootHints, "-trust-anchor", n.TrustAnchor}
-	allInOne := netip.AddrPortFrom(n.Spare(t), 53).String()
-	d := start(t, "dnsd", nil, append([]string{"-listen", allInOne, "-http", ""}, resolving...)...)
-	waitDNS(t, d, allInOne, "secure.fake.")
-
-	rdb := redistest.Start(t)
-	grpc := port(t)
-	res := start(t, "resolverd", nil, append([]string{"-listen", grpc}, resolving...)...)
-	waitTCP(t, res, grpc)
-	fleet := netip.AddrPortFrom(n.Spare(t), 53).String()
-	fd := start(t, "dnsd", nil, "-listen", fleet, "-resolver", grpc, "-redis", rdb.Addr, "-l1", "0", "-http", "")
-	waitDNS(t, fd, fleet, "secure.fake.")
+	allInOne, fleet := startValidating(t, n)
 
 	servers := []struct{ name, addr string }{{"unbound", n.Unbound.Addr}, {"dnsd", allInOne}, {"dnsd+resolverd", fleet}}
 	// Unbound gets the question the other two were waited for with, so
@@ -143,6 +132,25 @@ func bogusRows() int {
 	return c
 }
 
+// startValidating starts, on n, the all-in-one dnsd and resolverd behind a
+// dnsd with Redis alone as its cache (-l1 0), both resolving from n's root
+// and validating with n's trust anchor, and returns their DNS addresses.
+func startValidating(t *testing.T, n *fakenet.Net) (allInOne, fleet string) {
+	t.Helper()
+	resolving := []string{"-recurse", "-root-hints", n.RootHints, "-trust-anchor", n.TrustAnchor}
+	allInOne = netip.AddrPortFrom(n.Spare(t), 53).String()
+	d := start(t, "dnsd", nil, append([]string{"-listen", allInOne, "-http", ""}, resolving...)...)
+	waitDNS(t, d, allInOne, "secure.fake.")
+	rdb := redistest.Start(t)
+	grpc := port(t)
+	res := start(t, "resolverd", nil, append([]string{"-listen", grpc}, resolving...)...)
+	waitTCP(t, res, grpc)
+	fleet = netip.AddrPortFrom(n.Spare(t), 53).String()
+	fd := start(t, "dnsd", nil, "-listen", fleet, "-resolver", grpc, "-redis", rdb.Addr, "-l1", "0", "-http", "")
+	waitDNS(t, fd, fleet, "secure.fake.")
+	return allInOne, fleet
+}
+
 // TestDNSSECFlags checks, on the all-in-one dnsd validating from the fake
 // root and on resolverd behind dnsd with Redis alone as its cache, what a
 // client's flags change: AD only for a client that set DO or AD (a hit
@@ -151,17 +159,7 @@ func bogusRows() int {
 // -dnssec off: no validation, no AD, the bogus data served.
 func TestDNSSECFlags(t *testing.T) {
 	n := fakenet.Start(t, fakenet.Options{})
-	resolving := []string{"-recurse", "-root-hints", n.RootHints, "-trust-anchor", n.TrustAnchor}
-	on := netip.AddrPortFrom(n.Spare(t), 53).String()
-	d := start(t, "dnsd", nil, append([]string{"-listen", on, "-http", ""}, resolving...)...)
-	waitDNS(t, d, on, "secure.fake.")
-	rdb := redistest.Start(t)
-	grpc := port(t)
-	res := start(t, "resolverd", nil, append([]string{"-listen", grpc}, resolving...)...)
-	waitTCP(t, res, grpc)
-	fleet := netip.AddrPortFrom(n.Spare(t), 53).String()
-	fd := start(t, "dnsd", nil, "-listen", fleet, "-resolver", grpc, "-redis", rdb.Addr, "-l1", "0", "-http", "")
-	waitDNS(t, fd, fleet, "secure.fake.")
+	on, fleet := startValidating(t, n)
 
 	ask := func(addr, name string, do, ad bool) *dns.Msg {
 		t.Helper()
