@@ -25,6 +25,17 @@ type Frontend struct {
 	AgeMs      int64 `json:"age_ms"`
 	IntervalMs int64 `json:"interval_ms"`
 
+	Counts
+
+	QPS   float64 `json:"qps"`
+	P50Ms float64 `json:"p50_ms"`
+	P90Ms float64 `json:"p90_ms"`
+	P99Ms float64 `json:"p99_ms"`
+}
+
+// Counts are a frontend's lookups by how they were answered, as the
+// frontends, the fleet and the serving process report them.
+type Counts struct {
 	Queries   uint64 `json:"queries"`    // answers and failures
 	L1Hits    uint64 `json:"l1_hits"`    // answered from the in-process cache
 	RedisHits uint64 `json:"redis_hits"` // answered from a Redis shard
@@ -33,25 +44,26 @@ type Frontend struct {
 	Errors    uint64 `json:"errors"`     // no answer (SERVFAIL)
 	// HitRatio is (L1Hits+RedisHits)/Queries; null before any query.
 	HitRatio *float64 `json:"hit_ratio"`
-
-	QPS   float64 `json:"qps"`
-	P50Ms float64 `json:"p50_ms"`
-	P90Ms float64 `json:"p90_ms"`
-	P99Ms float64 `json:"p99_ms"`
 }
+
+// add adds o's counts to c (not its hit ratio: see setHitRatio).
+func (c *Counts) add(o Counts) {
+	c.Queries += o.Queries
+	c.L1Hits += o.L1Hits
+	c.RedisHits += o.RedisHits
+	c.Misses += o.Misses
+	c.Stale += o.Stale
+	c.Errors += o.Errors
+}
+
+// setHitRatio sets HitRatio from the counts.
+func (c *Counts) setHitRatio() { c.HitRatio = ratio(c.L1Hits+c.RedisHits, c.Queries) }
 
 // Fleet is the sum over the frontends.
 type Fleet struct {
-	Frontends int    `json:"frontends"`
-	Queries   uint64 `json:"queries"`
-	L1Hits    uint64 `json:"l1_hits"`
-	RedisHits uint64 `json:"redis_hits"`
-	Misses    uint64 `json:"misses"`
-	Stale     uint64 `json:"stale"`
-	Errors    uint64 `json:"errors"`
-	// HitRatio is (L1Hits+RedisHits)/Queries; null before any query.
-	HitRatio *float64 `json:"hit_ratio"`
-	QPS      float64  `json:"qps"`
+	Frontends int `json:"frontends"`
+	Counts
+	QPS float64 `json:"qps"`
 	// MaxP99Ms is the highest p99 of any frontend (quantiles do not add).
 	MaxP99Ms float64 `json:"max_p99_ms"`
 }
@@ -61,16 +73,11 @@ func Sum(fs []Frontend) Fleet {
 	var t Fleet
 	for _, f := range fs {
 		t.Frontends++
-		t.Queries += f.Queries
-		t.L1Hits += f.L1Hits
-		t.RedisHits += f.RedisHits
-		t.Misses += f.Misses
-		t.Stale += f.Stale
-		t.Errors += f.Errors
+		t.add(f.Counts)
 		t.QPS += f.QPS
 		t.MaxP99Ms = max(t.MaxP99Ms, f.P99Ms)
 	}
-	t.HitRatio = ratio(t.L1Hits+t.RedisHits, t.Queries)
+	t.setHitRatio()
 	return t
 }
 
@@ -164,7 +171,7 @@ func ParseFrontend(id string, h map[string]string, now time.Time) (Frontend, err
 		}
 	}
 	f.AgeMs = max(now.Sub(f.UpdatedAt).Milliseconds(), 0)
-	f.HitRatio = ratio(f.L1Hits+f.RedisHits, f.Queries)
+	f.setHitRatio()
 	return f, nil
 }
 

@@ -55,15 +55,8 @@ type Process struct {
 	// L1 is the in-process cache; null when the process runs without one.
 	L1 *L1Stats `json:"l1"`
 
-	Queries   uint64 `json:"queries"`    // answers and failures
-	L1Hits    uint64 `json:"l1_hits"`    // answered from the in-process cache
-	RedisHits uint64 `json:"redis_hits"` // answered from a Redis shard
-	Misses    uint64 `json:"misses"`     // answered by the resolver
-	Stale     uint64 `json:"stale"`      // answered stale (RFC 8767)
-	Errors    uint64 `json:"errors"`     // no answer (SERVFAIL)
-	// HitRatio is (L1Hits+RedisHits)/Queries since the start; null
-	// before any query.
-	HitRatio *float64 `json:"hit_ratio"`
+	// Counts are since the start.
+	Counts
 
 	// WindowSeconds is the span the numbers below cover: about a minute,
 	// less just after the start.
@@ -176,10 +169,12 @@ func (l *Local) Read(context.Context) (Process, error) {
 	}
 	p := Process{
 		ID: l.cfg.ID, Kind: kind, StartedAt: l.started.UTC(),
-		Queries: wholeCount(cur.queries()), L1Hits: wholeCount(cur.l1), RedisHits: wholeCount(cur.redis),
-		Misses: wholeCount(cur.resolver), Stale: wholeCount(cur.stale), Errors: wholeCount(cur.failures),
+		Counts: Counts{
+			Queries: wholeCount(cur.queries()), L1Hits: wholeCount(cur.l1), RedisHits: wholeCount(cur.redis),
+			Misses: wholeCount(cur.resolver), Stale: wholeCount(cur.stale), Errors: wholeCount(cur.failures),
+		},
 	}
-	p.HitRatio = ratio(p.L1Hits+p.RedisHits, p.Queries)
+	p.setHitRatio()
 	if dt := cur.at.Sub(base.at).Seconds(); dt > 0 {
 		p.WindowSeconds = dt
 		p.QPS = (cur.queries() - base.queries()) / dt

@@ -42,8 +42,8 @@ func TestTwoPublishersOnRing(t *testing.T) {
 	want := Frontend{
 		ID: "fe-a", Kind: "dnsd", StartedAt: t0, UpdatedAt: t0.Add(2 * time.Second),
 		AgeMs: 500, IntervalMs: 5000,
-		Queries: 22, L1Hits: 10, RedisHits: 5, Misses: 3, Stale: 2, Errors: 2,
-		QPS: 11,
+		Counts: Counts{Queries: 22, L1Hits: 10, RedisHits: 5, Misses: 3, Stale: 2, Errors: 2},
+		QPS:    11,
 	}
 	if d := diffFrontend(fa, want); d != "" {
 		t.Errorf("fe-a: %s", d)
