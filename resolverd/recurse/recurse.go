@@ -261,8 +261,9 @@ func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*Resu
 
 // Resolve answers q, a client's query, from the root: q's ID, question
 // (as spelt) and RD, RA set, AA clear, and an OPT record when q has one.
-// A resolution that fails or hits a limit is answered SERVFAIL; the
-// error is ctx's when it ended first.
+// A resolution that fails or hits a limit is answered SERVFAIL, with an
+// Extended DNS Error saying why (FailureEDE) when q has EDNS; the error is
+// ctx's when it ended first.
 func (r *Resolver) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 	if len(q.Question) != 1 {
 		return nil, errors.New("recurse: query must have exactly one question")
@@ -290,8 +291,39 @@ func (r *Resolver) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 	}
 	if opt := q.IsEdns0(); opt != nil {
 		out.SetEdns0(1232, opt.Do())
+		if err != nil {
+			o := out.IsEdns0()
+			o.Option = append(o.Option, FailureEDE(err))
+		}
 	}
 	return out, nil
+}
+
+// FailureEDE is the Extended DNS Error (RFC 8914) of a resolution that
+// failed with err: No Reachable Authority (22) when no server of a zone
+// answered, else Other (0) saying which limit was hit or what failed, in
+// at most MaxEDEText bytes.
+func FailureEDE(err error) *dns.EDNS0_EDE {
+	var le *LimitError
+	switch {
+	case errors.Is(err, ErrNoServer):
+		return &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeNoReachableAuthority, ExtraText: EDEText(err.Error())}
+	case errors.As(err, &le):
+		return &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeOther, ExtraText: "resolution limit hit: " + le.Limit}
+	}
+	return &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeOther, ExtraText: EDEText(err.Error())}
+}
+
+// MaxEDEText bounds the text of an Extended DNS Error, so that a SERVFAIL
+// stays small.
+const MaxEDEText = 200
+
+// EDEText is why, cut to MaxEDEText bytes.
+func EDEText(why string) string {
+	if len(why) > MaxEDEText {
+		return why[:MaxEDEText]
+	}
+	return why
 }
 
 // run is one resolution's state: its counts against the limits.

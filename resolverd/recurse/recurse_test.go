@@ -64,6 +64,13 @@ func ask(t testing.TB, r *Resolver, name string, qtype uint16) *dns.Msg {
 	t.Helper()
 	q := new(dns.Msg)
 	q.SetQuestion(name, qtype)
+	return askMsg(t, r, q)
+}
+
+// askMsg is ask with the query q, which may carry EDNS.
+func askMsg(t testing.TB, r *Resolver, q *dns.Msg) *dns.Msg {
+	t.Helper()
+	name, qtype := q.Question[0].Name, q.Question[0].Qtype
 	q.Id = 777
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -75,6 +82,18 @@ func ask(t testing.TB, r *Resolver, name string, qtype uint16) *dns.Msg {
 		t.Fatalf("%s: reply header %+v question %v", name, m.MsgHdr, m.Question)
 	}
 	return m
+}
+
+// edeOf renders m's Extended DNS Error as "code text", or "" without one.
+func edeOf(m *dns.Msg) string {
+	if opt := m.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			if e, ok := o.(*dns.EDNS0_EDE); ok {
+				return fmt.Sprintf("%d %s", e.InfoCode, e.ExtraText)
+			}
+		}
+	}
+	return ""
 }
 
 // answers renders m's answer section, owner, type and data.
@@ -267,8 +286,9 @@ func lowerNames(s []string) []string {
 	return out
 }
 
-// TestLimits: each limit, hit, ends the resolution with SERVFAIL and is
-// counted under its name, and only it.
+// TestLimits: each limit, hit, ends the resolution with SERVFAIL, with
+// an Extended DNS Error naming it for a query with EDNS, and is counted
+// under its name, and only it.
 func TestLimits(t *testing.T) {
 	w := newWorld(t)
 	for _, tc := range []struct {
@@ -285,9 +305,15 @@ func TestLimits(t *testing.T) {
 	} {
 		t.Run(tc.limit, func(t *testing.T) {
 			r, tap := newResolver(t, w, Config{Limits: tc.limits})
-			m := ask(t, r, tc.name, dns.TypeA)
+			q := new(dns.Msg)
+			q.SetQuestion(tc.name, dns.TypeA)
+			q.SetEdns0(1232, false)
+			m := askMsg(t, r, q)
 			if m.Rcode != dns.RcodeServerFailure {
 				t.Fatalf("%s: %s %v, want SERVFAIL", tc.name, dns.RcodeToString[m.Rcode], answers(m))
+			}
+			if got, want := edeOf(m), "0 resolution limit hit: "+tc.limit; got != want {
+				t.Errorf("EDE %q, want %q", got, want)
 			}
 			for _, l := range []string{LimitReferrals, LimitNSLookups, LimitCNAMEs, LimitQueries, LimitTime, LimitDepth} {
 				want := 0.0

@@ -80,7 +80,7 @@ func (s *Validating) Fetch(ctx context.Context, q validate.KeyQuery) (*dns.Msg, 
 // Resolve answers q, a client's query, from the root: q's ID, question
 // (as spelt) and RD, RA set, AA clear, and an OPT record when q has one.
 // A resolution that fails is answered SERVFAIL with an Extended DNS Error
-// saying why (failureEDE); the error is ctx's when it ended first.
+// saying why (recurse.FailureEDE); the error is ctx's when it ended first.
 func (s *Validating) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 	if len(q.Question) != 1 {
 		return nil, errors.New("resolve: query must have exactly one question")
@@ -104,7 +104,7 @@ func (s *Validating) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) 
 		out.Rcode = dns.RcodeServerFailure
 		if opt != nil {
 			o := out.IsEdns0()
-			o.Option = append(o.Option, failureEDE(err))
+			o.Option = append(o.Option, recurse.FailureEDE(err))
 		}
 		return out, nil
 	}
@@ -123,7 +123,7 @@ func (s *Validating) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) 
 			out.Rcode = dns.RcodeServerFailure
 			if opt != nil {
 				o := out.IsEdns0()
-				o.Option = append(o.Option, &dns.EDNS0_EDE{InfoCode: r.EDE, ExtraText: edeText(r.Why)})
+				o.Option = append(o.Option, &dns.EDNS0_EDE{InfoCode: r.EDE, ExtraText: recurse.EDEText(r.Why)})
 			}
 			return out, nil
 		case validate.Secure:
@@ -147,32 +147,6 @@ func (s *Validating) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) 
 	}
 	capTTL(out, expires, s.now())
 	return out, nil
-}
-
-// failureEDE is the Extended DNS Error of a resolution that failed with
-// err: No Reachable Authority (22) when no server of a zone answered,
-// else Other (0) saying which limit was hit or what failed.
-func failureEDE(err error) *dns.EDNS0_EDE {
-	var le *recurse.LimitError
-	switch {
-	case errors.Is(err, recurse.ErrNoServer):
-		return &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeNoReachableAuthority, ExtraText: edeText(err.Error())}
-	case errors.As(err, &le):
-		return &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeOther, ExtraText: "resolution limit hit: " + le.Limit}
-	}
-	return &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeOther, ExtraText: edeText(err.Error())}
-}
-
-// maxEDEText bounds the text of an Extended DNS Error, so that a SERVFAIL
-// stays small.
-const maxEDEText = 200
-
-// edeText is why, cut to maxEDEText bytes.
-func edeText(why string) string {
-	if len(why) > maxEDEText {
-		return why[:maxEDEText]
-	}
-	return why
 }
 
 // withoutDNSSEC returns rrs, copied so that the iterator's cached records
