@@ -7,23 +7,32 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
 	"github.com/shardns/shardns/internal/dnsmsg"
 )
 
 // errClosed is wrapped by a lookup that reaches the resolver after Close.
 var errClosed = errors.New("lookup: chain closed")
 
+// runnerIdle is about how long a runner waits for another call before it
+// exits (between one and two runnerIdle). A chain answering a stream of
+// misses reuses the stacks its runners have grown: a new goroutine per
+// miss grows (and copies) its stack on every call, down through the
+// resolver and its socket, about a tenth of dnsd's CPU on misses. An idle
+// chain keeps no runner for long.
+const runnerIdle = 100 * time.Millisecond
+
 // coalesceStep makes identical concurrent misses share one call below it.
 // The shared call runs detached from the first caller's cancellation, under
 // its own timeout, so one impatient client cannot fail the others; each
 // caller still stops waiting at its own deadline. The chain's Close
 // cancels the shared calls and waits for them.
+//
+// A shared call runs on one of the step's runners: goroutines that take
+// the next call when they finish one, and exit once idle for runnerIdle
+// or at Close. A call that finds none idle starts a new one.
 type coalesceStep struct {
 	next    Handler
 	timeout time.Duration
-	group   singleflight.Group
 	metrics *metrics
 	// l1 and now, when set, let a call look in L1 before it asks below:
 	// a miss that read the cache just before an identical call stored
@@ -32,58 +41,133 @@ type coalesceStep struct {
 	l1  batchStore
 	now func() time.Time
 
-	ctx    context.Context // ends at close
-	cancel context.CancelFunc
-	mu     sync.Mutex
-	closed bool
-	calls  sync.WaitGroup // shared calls in flight
+	ctx     context.Context // ends at close
+	cancel  context.CancelFunc
+	calls   chan *flight // unbuffered: an idle runner takes the next call
+	mu      sync.Mutex
+	flights map[string]*flight // the calls under way, by key
+	closed  bool
+	runners sync.WaitGroup
+}
+
+// flight is one shared call: the lookups of its key wait for done.
+type flight struct {
+	ctx context.Context // the first caller's: its values, not its cancellation
+	q   *dnsmsg.Query
+	// Set before done is closed.
+	res    *Result
+	err    error
+	shared bool // another lookup joined the call
+	dups   int  // lookups that joined it; guarded by the step's mu
+	done   chan struct{}
 }
 
 func newCoalesceStep(next Handler, timeout time.Duration, l1 batchStore, now func() time.Time, m *metrics) *coalesceStep {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &coalesceStep{next: next, timeout: timeout, metrics: m, l1: l1, now: now, ctx: ctx, cancel: cancel}
+	return &coalesceStep{next: next, timeout: timeout, metrics: m, l1: l1, now: now, ctx: ctx, cancel: cancel,
+		calls: make(chan *flight), flights: make(map[string]*flight)}
 }
 
 func (s *coalesceStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, error) {
-	ch := s.group.DoChan(q.Key, func() (any, error) {
-		if res, ok := s.stored(ctx, q); ok {
-			return res, nil
-		}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			return nil, fmt.Errorf("%w: %w", ErrResolver, errClosed)
-		}
-		s.calls.Add(1)
+	s.mu.Lock()
+	f, joined := s.flights[q.Key]
+	switch {
+	case joined:
+		f.dups++
 		s.mu.Unlock()
-		defer s.calls.Done()
-		callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
-		defer cancel()
-		defer context.AfterFunc(s.ctx, cancel)()
-		return s.next.Lookup(callCtx, q)
-	})
+	case s.closed:
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%w: %w", ErrResolver, errClosed)
+	default:
+		f = &flight{ctx: ctx, q: q, done: make(chan struct{})}
+		s.flights[q.Key] = f
+		s.runners.Add(1) // under mu: close waits for it
+		s.mu.Unlock()
+		s.start(f)
+	}
 	select {
-	case r := <-ch:
-		if r.Shared {
+	case <-f.done:
+		if f.shared {
 			s.metrics.coalesced.Inc()
 		}
-		if r.Err != nil {
-			return nil, r.Err
-		}
-		return r.Val.(*Result), nil
+		return f.res, f.err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
 	}
 }
 
-// close cancels the shared calls in flight and waits for them; calls
-// after it fail at once.
+// start hands f to an idle runner, or to a new one if none is idle. The
+// caller has counted a runner for f in s.runners.
+func (s *coalesceStep) start(f *flight) {
+	select {
+	case s.calls <- f:
+		s.runners.Done() // the idle runner is counted already
+	default:
+		go s.run(f)
+	}
+}
+
+// run is a runner: it makes the call f, then the calls handed to it while
+// it waits, until it has waited runnerIdle without one or the step
+// closes. Its timer is reset once per runnerIdle, not once per call.
+func (s *coalesceStep) run(f *flight) {
+	defer s.runners.Done()
+	idle := time.NewTimer(runnerIdle)
+	defer idle.Stop()
+	for {
+		s.fly(f)
+		busy := true // a call since the timer was set
+		for f = nil; f == nil; {
+			select {
+			case f = <-s.calls:
+			case <-idle.C:
+				if !busy {
+					return
+				}
+				busy = false
+				idle.Reset(runnerIdle)
+			case <-s.ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// fly makes the shared call f and hands its outcome to the lookups
+// waiting for it.
+func (s *coalesceStep) fly(f *flight) {
+	f.res, f.err = s.call(f.ctx, f.q)
+	s.mu.Lock()
+	delete(s.flights, f.q.Key)
+	f.shared = f.dups > 0
+	s.mu.Unlock()
+	f.ctx = nil // the caller's context is not kept past the call
+	close(f.done)
+}
+
+// call is the shared call for q: ctx is its first caller's, whose values
+// it keeps but whose cancellation it does not.
+func (s *coalesceStep) call(ctx context.Context, q *dnsmsg.Query) (*Result, error) {
+	if res, ok := s.stored(ctx, q); ok {
+		return res, nil
+	}
+	if s.ctx.Err() != nil {
+		return nil, fmt.Errorf("%w: %w", ErrResolver, errClosed)
+	}
+	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+	defer cancel()
+	defer context.AfterFunc(s.ctx, cancel)()
+	return s.next.Lookup(callCtx, q)
+}
+
+// close cancels the shared calls in flight and waits for them and for
+// the runners; calls after it fail at once.
 func (s *coalesceStep) close() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
 	s.cancel()
-	s.calls.Wait()
+	s.runners.Wait()
 }
 
 // refreshKey marks the context of a refresh (prefetch): it must ask the
