@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shardns/shardns/internal/dnsmsg"
@@ -20,6 +22,12 @@ var errClosed = errors.New("lookup: chain closed")
 // resolver and its socket, about a tenth of dnsd's CPU on misses. An idle
 // chain keeps no runner for long.
 const runnerIdle = 100 * time.Millisecond
+
+// endedSlots is how many ended calls coalesceStep remembers, at most:
+// far more than can end between a miss's cache read and its call, which
+// is when one matters. A key whose slot another took since is asked
+// below once more, as a miss is.
+const endedSlots = 1 << 12
 
 // coalesceStep makes identical concurrent misses share one call below it.
 // The shared call runs detached from the first caller's cancellation, under
@@ -37,9 +45,12 @@ type coalesceStep struct {
 	// l1 and now, when set, let a call look in L1 before it asks below:
 	// a miss that read the cache just before an identical call stored
 	// its answer, and then found that call finished, is answered from
-	// L1 rather than asking the resolver again.
-	l1  batchStore
-	now func() time.Time
+	// L1 rather than asking the resolver again. Only a key in ended
+	// is looked up so: every other miss has just read L1.
+	l1    batchStore
+	now   func() time.Time
+	seed  maphash.Seed
+	ended [endedSlots]atomic.Uint64 // hashes of the keys of calls ended lately, by their low bits
 
 	ctx     context.Context // ends at close
 	cancel  context.CancelFunc
@@ -64,7 +75,7 @@ type flight struct {
 
 func newCoalesceStep(next Handler, timeout time.Duration, l1 batchStore, now func() time.Time, m *metrics) *coalesceStep {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &coalesceStep{next: next, timeout: timeout, metrics: m, l1: l1, now: now, ctx: ctx, cancel: cancel,
+	return &coalesceStep{next: next, timeout: timeout, metrics: m, l1: l1, now: now, seed: maphash.MakeSeed(), ctx: ctx, cancel: cancel,
 		calls: make(chan *flight), flights: make(map[string]*flight)}
 }
 
@@ -136,8 +147,12 @@ func (s *coalesceStep) run(f *flight) {
 // fly makes the shared call f and hands its outcome to the lookups
 // waiting for it.
 func (s *coalesceStep) fly(f *flight) {
-	f.res, f.err = s.call(f.ctx, f.q)
+	h := maphash.String(s.seed, f.q.Key)
+	f.res, f.err = s.call(f.ctx, f.q, h)
 	s.mu.Lock()
+	// Before the key leaves flights, so that a miss that finds it gone
+	// finds it ended.
+	s.ended[h%endedSlots].Store(h)
 	delete(s.flights, f.q.Key)
 	f.shared = f.dups > 0
 	s.mu.Unlock()
@@ -145,11 +160,13 @@ func (s *coalesceStep) fly(f *flight) {
 	close(f.done)
 }
 
-// call is the shared call for q: ctx is its first caller's, whose values
-// it keeps but whose cancellation it does not.
-func (s *coalesceStep) call(ctx context.Context, q *dnsmsg.Query) (*Result, error) {
-	if res, ok := s.stored(ctx, q); ok {
-		return res, nil
+// call is the shared call for q, whose key hashes to h: ctx is its first
+// caller's, whose values it keeps but whose cancellation it does not.
+func (s *coalesceStep) call(ctx context.Context, q *dnsmsg.Query, h uint64) (*Result, error) {
+	if s.ended[h%endedSlots].Load() == h {
+		if res, ok := s.stored(ctx, q); ok {
+			return res, nil
+		}
 	}
 	if s.ctx.Err() != nil {
 		return nil, fmt.Errorf("%w: %w", ErrResolver, errClosed)

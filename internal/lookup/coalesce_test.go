@@ -12,6 +12,9 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/shardns/shardns/internal/cache"
+	"github.com/shardns/shardns/internal/dnsmsg"
 )
 
 // runnerIDs are the goroutine IDs of the runners of s (other tests'
@@ -93,5 +96,40 @@ func TestCoalescedLookupsAreCounted(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(h.metrics.coalesced); got != 10 {
 		t.Errorf("coalesced_total %v after a lone miss, want 10", got)
+	}
+}
+
+// A miss looks in L1 again only for a key whose call ended lately: any
+// other has just read it (Peek), so a second read would find nothing.
+func TestCoalesceRereadsL1OnlyAfterAnEndedCall(t *testing.T) {
+	clk := &clock{now: time.Unix(1_800_000_000, 0)}
+	mem := cache.NewMemory(cache.MemoryConfig{MaxEntries: 100, MaxBytes: 1 << 20, Now: clk.Now})
+	l := cache.NewLayered(mem, nil)
+	below := &countingHandler{res: &Result{Source: SourceResolver}}
+	co := newCoalesceStep(below, time.Second, l, clk.Now, newMetrics(nil))
+	defer co.close()
+	m := new(dns.Msg)
+	m.SetQuestion("b.test.", dns.TypeA)
+	rr, _ := dns.NewRR("b.test. 100 IN A 192.0.2.1")
+	m.Answer = append(m.Answer, rr)
+	wire, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _, err := NewEntry(wire, dnsmsg.Policy{MaxTTL: time.Hour}, 0, clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := newQuery("b.test.", dns.TypeA)
+	if err := l.Set(context.Background(), q.Key, e); err != nil {
+		t.Fatal(err)
+	}
+	res, err := co.Lookup(context.Background(), q)
+	if err != nil || res.Source != SourceResolver || below.calls.Load() != 1 {
+		t.Fatalf("a miss no call of its key ended before: %+v, %v, %d calls below; want the call below", res, err, below.calls.Load())
+	}
+	res, err = co.Lookup(context.Background(), q)
+	if err != nil || res.Source != SourceL1 || below.calls.Load() != 1 {
+		t.Fatalf("a miss after its key's call ended: %+v, %v, %d calls below; want L1's entry", res, err, below.calls.Load())
 	}
 }
