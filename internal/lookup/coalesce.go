@@ -30,10 +30,10 @@ const runnerIdle = 100 * time.Millisecond
 const endedSlots = 1 << 12
 
 // coalesceStep makes identical concurrent misses share one call below it.
-// The shared call runs detached from the first caller's cancellation, under
-// its own timeout, so one impatient client cannot fail the others; each
-// caller still stops waiting at its own deadline. The chain's Close
-// cancels the shared calls and waits for them.
+// The shared call runs detached from its callers' contexts, under its own
+// timeout, so one impatient client cannot fail the others; each caller
+// still stops waiting at its own deadline. The chain's Close cancels the
+// shared calls and waits for them.
 //
 // A shared call runs on one of the step's runners: goroutines that take
 // the next call when they finish one, and exit once idle for runnerIdle
@@ -63,8 +63,8 @@ type coalesceStep struct {
 
 // flight is one shared call: the lookups of its key wait for done.
 type flight struct {
-	ctx context.Context // the first caller's: its values, not its cancellation
-	q   *dnsmsg.Query
+	q       *dnsmsg.Query
+	refresh bool // the first caller's is a refresh (withRefresh)
 	// Set before done is closed.
 	res    *Result
 	err    error
@@ -90,7 +90,7 @@ func (s *coalesceStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, er
 		s.mu.Unlock()
 		return nil, fmt.Errorf("%w: %w", ErrResolver, errClosed)
 	default:
-		f = &flight{ctx: ctx, q: q, done: make(chan struct{})}
+		f = &flight{q: q, refresh: ctx.Value(refreshKey{}) != nil, done: make(chan struct{})}
 		s.flights[q.Key] = f
 		s.runners.Add(1) // under mu: close waits for it
 		s.mu.Unlock()
@@ -148,7 +148,7 @@ func (s *coalesceStep) run(f *flight) {
 // waiting for it.
 func (s *coalesceStep) fly(f *flight) {
 	h := maphash.String(s.seed, f.q.Key)
-	f.res, f.err = s.call(f.ctx, f.q, h)
+	f.res, f.err = s.call(f, h)
 	s.mu.Lock()
 	// Before the key leaves flights, so that a miss that finds it gone
 	// finds it ended.
@@ -156,24 +156,23 @@ func (s *coalesceStep) fly(f *flight) {
 	delete(s.flights, f.q.Key)
 	f.shared = f.dups > 0
 	s.mu.Unlock()
-	f.ctx = nil // the caller's context is not kept past the call
 	close(f.done)
 }
 
-// call is the shared call for q, whose key hashes to h: ctx is its first
-// caller's, whose values it keeps but whose cancellation it does not.
-func (s *coalesceStep) call(ctx context.Context, q *dnsmsg.Query, h uint64) (*Result, error) {
-	if s.ended[h%endedSlots].Load() == h {
-		if res, ok := s.stored(ctx, q); ok {
+// call is the shared call f, whose key hashes to h. Its context carries
+// the step's cancellation and timeout, none of a caller's.
+func (s *coalesceStep) call(f *flight, h uint64) (*Result, error) {
+	q := f.q
+	if s.l1 != nil && !f.refresh && s.ended[h%endedSlots].Load() == h {
+		if res, ok := s.stored(q); ok {
 			return res, nil
 		}
 	}
 	if s.ctx.Err() != nil {
 		return nil, fmt.Errorf("%w: %w", ErrResolver, errClosed)
 	}
-	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+	callCtx, cancel := context.WithTimeout(s.ctx, s.timeout)
 	defer cancel()
-	defer context.AfterFunc(s.ctx, cancel)()
 	return s.next.Lookup(callCtx, q)
 }
 
@@ -195,12 +194,8 @@ func withRefresh(ctx context.Context) context.Context {
 	return context.WithValue(ctx, refreshKey{}, true)
 }
 
-// stored is q's fresh L1 entry, if L1 holds one and ctx is not a
-// refresh's.
-func (s *coalesceStep) stored(ctx context.Context, q *dnsmsg.Query) (*Result, bool) {
-	if s.l1 == nil || ctx.Value(refreshKey{}) != nil {
-		return nil, false
-	}
+// stored is q's fresh L1 entry, if L1 holds one.
+func (s *coalesceStep) stored(q *dnsmsg.Query) (*Result, bool) {
 	e, _, ok := s.l1.GetL1([]byte(q.Key))
 	if !ok {
 		return nil, false
