@@ -59,6 +59,7 @@ type coalesceStep struct {
 	flights map[string]*flight // the calls under way, by key
 	closed  bool
 	runners sync.WaitGroup
+	timers  sync.Pool // *time.Timer, stopped: a waiter's budget
 }
 
 // flight is one shared call: the lookups of its key wait for done.
@@ -75,11 +76,23 @@ type flight struct {
 
 func newCoalesceStep(next Handler, timeout time.Duration, l1 batchStore, now func() time.Time, m *metrics) *coalesceStep {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &coalesceStep{next: next, timeout: timeout, metrics: m, l1: l1, now: now, seed: maphash.MakeSeed(), ctx: ctx, cancel: cancel,
+	s := &coalesceStep{next: next, timeout: timeout, metrics: m, l1: l1, now: now, seed: maphash.MakeSeed(), ctx: ctx, cancel: cancel,
 		calls: make(chan *flight), flights: make(map[string]*flight)}
+	s.timers.New = func() any {
+		t := time.NewTimer(time.Hour)
+		t.Stop()
+		return t
+	}
+	return s
 }
 
 func (s *coalesceStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, error) {
+	return s.lookupUntil(ctx, q, time.Time{})
+}
+
+// lookupUntil is Lookup, giving up at until too (unless it is zero) with
+// a timer of the step's pool rather than a context of its own.
+func (s *coalesceStep) lookupUntil(ctx context.Context, q *dnsmsg.Query, until time.Time) (*Result, error) {
 	s.mu.Lock()
 	f, joined := s.flights[q.Key]
 	switch {
@@ -96,6 +109,14 @@ func (s *coalesceStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, er
 		s.mu.Unlock()
 		s.start(f)
 	}
+	var expired <-chan time.Time
+	if !until.IsZero() {
+		t := s.timers.Get().(*time.Timer)
+		t.Reset(time.Until(until))
+		defer s.timers.Put(t)
+		defer t.Stop() // before Put: a pooled timer is stopped, its channel empty
+		expired = t.C
+	}
 	select {
 	case <-f.done:
 		if f.shared {
@@ -104,7 +125,28 @@ func (s *coalesceStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, er
 		return f.res, f.err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+	case <-expired:
+		return nil, fmt.Errorf("%w: %w", ErrTimeout, context.DeadlineExceeded)
 	}
+}
+
+// budgeted is a step that can be given a deadline apart from its context
+// (lookupUntil): a lookup's budget then costs no context of its own.
+type budgeted interface {
+	lookupUntil(ctx context.Context, q *dnsmsg.Query, until time.Time) (*Result, error)
+}
+
+// lookupUntil asks h for q, giving up at until unless it is zero.
+func lookupUntil(h Handler, ctx context.Context, q *dnsmsg.Query, until time.Time) (*Result, error) {
+	if b, ok := h.(budgeted); ok {
+		return b.lookupUntil(ctx, q, until)
+	}
+	if !until.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, until)
+		defer cancel()
+	}
+	return h.Lookup(ctx, q)
 }
 
 // start hands f to an idle runner, or to a new one if none is idle. The

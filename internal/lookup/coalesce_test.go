@@ -2,6 +2,7 @@ package lookup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"runtime"
@@ -131,5 +132,27 @@ func TestCoalesceRereadsL1OnlyAfterAnEndedCall(t *testing.T) {
 	res, err = co.Lookup(context.Background(), q)
 	if err != nil || res.Source != SourceL1 || below.calls.Load() != 1 {
 		t.Fatalf("a miss after its key's call ended: %+v, %v, %d calls below; want L1's entry", res, err, below.calls.Load())
+	}
+}
+
+// A budget that ran out leaves nothing behind for the next lookup's: the
+// waiters' timers are reused, and one that fired must not end another
+// lookup early.
+func TestBudgetTimerReusedAfterItFired(t *testing.T) {
+	z := &zoneResolver{delay: 100 * time.Millisecond, records: map[string]string{
+		"slow.test.": "slow.test. 100 IN A 192.0.2.1", "next.test.": "next.test. 100 IN A 192.0.2.2"}}
+	h, _, _ := setup(t, z, 0)
+	_, err := h.LookupPeeked(context.Background(), &Peeked{Query: newQuery("slow.test.", dns.TypeA)}, 10*time.Millisecond)
+	if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a lookup past its budget: %v, want ErrTimeout and DeadlineExceeded", err)
+	}
+	for i := range 5 {
+		res, err := h.LookupPeeked(context.Background(), &Peeked{Query: newQuery("next.test.", dns.TypeA)}, 5*time.Second)
+		if err != nil {
+			t.Fatalf("lookup %d after a budget ran out: %v", i, err)
+		}
+		if i == 0 && res.Source != SourceResolver {
+			t.Fatalf("first lookup of next.test. from %s, want the resolver", res.Source)
+		}
 	}
 }
