@@ -98,11 +98,15 @@ func newDiffPairL1(t *testing.T, cfg func() server.Config, l1 bool) *diffPair {
 
 // noL1Peek is a chain whose Peek of L1 alone finds nothing: the reading
 // goroutine's call answers no hit, and every common query is left to a
-// wait call.
+// wait call, whose Peek reads every tier, L1 included (the first Peek did
+// not read it).
 type noL1Peek struct{ *lookup.Chain }
 
 func (c noL1Peek) Peek(ctx context.Context, ps []lookup.Peeked, l1Only bool) {
 	if !l1Only {
+		for i := range ps {
+			ps[i].L1Missed = false
+		}
 		c.Chain.Peek(ctx, ps, false)
 	}
 }

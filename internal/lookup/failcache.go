@@ -50,6 +50,10 @@ func newFailStep(next Handler, ttl time.Duration, size int, now func() time.Time
 }
 
 func (s *failStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, error) {
+	return s.lookupUntil(ctx, q, time.Time{})
+}
+
+func (s *failStep) lookupUntil(ctx context.Context, q *dnsmsg.Query, until time.Time) (*Result, error) {
 	s.mu.Lock()
 	f, ok := s.failed.Get(q.Key)
 	now := s.now()
@@ -67,7 +71,7 @@ func (s *failStep) Lookup(ctx context.Context, q *dnsmsg.Query) (*Result, error)
 		}
 		return nil, fmt.Errorf("%w: %w", ErrResolver, errRecentFailure)
 	}
-	res, err := s.next.Lookup(ctx, q)
+	res, err := lookupUntil(s.next, ctx, q, until)
 	switch {
 	case err != nil && !errors.Is(err, ErrTimeout):
 		s.remember(q.Key, failure{})

@@ -154,12 +154,11 @@ func (c *Chain) LookupPeeked(ctx context.Context, p *Peeked, budget time.Duratio
 		c.observe(q, res, time.Since(start).Seconds())
 		return res, nil
 	}
+	var until time.Time
 	if budget > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, start.Add(budget))
-		defer cancel()
+		until = start.Add(budget)
 	}
-	res, err := c.below.Lookup(ctx, q)
+	res, err := lookupUntil(c.below, ctx, q, until)
 	if (err != nil || Failure(res.Entry)) && got.Entry != nil && !Failure(got.Entry) {
 		if now = c.now(); got.Entry.Usable(now) {
 			res, err = &Result{Entry: got.Entry, Source: SourceStale, Now: now}, nil

@@ -33,7 +33,7 @@ const maxUDPRead = 65535
 // spelling, not in 0x20 case. A reply that differs from m in the case of
 // its name only ends the query with errCaseMismatch.
 func (f *Forwarder) exchangeUDP(ctx context.Context, limit time.Time, u *upstream, m *dns.Msg, wire, plain []byte) (*dns.Msg, error) {
-	conn, err := dialUDP(u.udpAddrPort)
+	conn, err := dialUDP(u.udpAddrPort, u.canon) // named once per upstream, not per query
 	if err != nil {
 		return nil, fmt.Errorf("forward: udp dial: %w", err)
 	}

@@ -11,12 +11,13 @@ import (
 	"syscall"
 )
 
-// dialUDP opens a UDP socket connected to addr for one query. It makes
+// dialUDP opens a UDP socket connected to addr for one query, named name
+// in its errors. It makes
 // the socket the net package would (non-blocking, close-on-exec, on the
 // runtime's poller) without the calls that package spends describing it
 // (getsockname, getpeername) or setting SO_BROADCAST, none of which a
 // query's socket uses. A zoned IPv6 address goes through net.DialUDP.
-func dialUDP(addr netip.AddrPort) (udpSocket, error) {
+func dialUDP(addr netip.AddrPort, name string) (udpSocket, error) {
 	ip := addr.Addr().Unmap()
 	var (
 		family int
@@ -39,7 +40,7 @@ func dialUDP(addr netip.AddrPort) (udpSocket, error) {
 		return nil, fmt.Errorf("connect: %w", os.NewSyscallError("connect", err))
 	}
 	// A non-blocking descriptor goes on the poller, so deadlines apply.
-	return fileSocket{os.NewFile(uintptr(fd), "udp "+addr.String())}, nil
+	return fileSocket{os.NewFile(uintptr(fd), name)}, nil
 }
 
 // fileSocket is a connected UDP socket held as an *os.File.
