@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -144,46 +145,103 @@ const maxStreamInFlight = 1024
 // maxStreamTimeout bounds the timeout a stream request may ask for.
 const maxStreamTimeout = time.Minute
 
-// ResolveStream answers the requests of one stream, each on a goroutine of
-// its own as gRPC gives each unary call, and sends every answer as soon as
-// it is had. It returns once the client has closed its side (or the stream
-// broke) and every request read is answered.
+// maxIdleStreamWorkers bounds the goroutines of one stream that wait for
+// its next request once theirs is answered.
+const maxIdleStreamWorkers = 64
+
+// ResolveStream answers the requests of one stream concurrently, as gRPC
+// answers unary calls, and sends every answer as soon as it is had. It
+// returns once the client has closed its side (or the stream broke) and
+// every request read is answered.
+//
+// A request goes to a goroutine of the stream that waits for one, or to a
+// new one when none waits. A goroutine that has answered waits for the
+// next request, up to maxIdleStreamWorkers of them: its stack has grown
+// through the gRPC and forwarding frames, which a new goroutine's would
+// have to do again on each request.
 func (s *Service) ResolveStream(st grpc.BidiStreamingServer[resolverv1.StreamRequest, resolverv1.StreamResponse]) error {
-	ctx := st.Context()
-	var (
-		sendMu sync.Mutex // Send is not safe for concurrent use
-		wg     sync.WaitGroup
-	)
-	defer wg.Wait()
-	slots := make(chan struct{}, maxStreamInFlight)
+	w := &streamAnswerers{
+		svc:   s,
+		st:    st,
+		ctx:   st.Context(),
+		work:  make(chan *resolverv1.StreamRequest),
+		slots: make(chan struct{}, maxStreamInFlight),
+	}
+	defer w.stop()
 	for {
 		req := s.reqs.Get().(*resolverv1.StreamRequest)
 		if err := st.RecvMsg(req); err != nil {
 			if errors.Is(err, io.EOF) {
-				return nil // the client is done; the deferred Wait answers the rest
+				return nil // the client is done; stop answers the rest
 			}
 			return err
 		}
 		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			return status.FromContextError(ctx.Err()).Err()
+		case w.slots <- struct{}{}:
+		case <-w.ctx.Done():
+			return status.FromContextError(w.ctx.Err()).Err()
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			resp := s.resps.Get().(*resolverv1.StreamResponse)
-			s.streamAnswer(ctx, req, resp)
-			s.release(req)
-			sendMu.Lock()
-			// A failed Send means the stream is gone: RecvMsg says so too
-			// and ends the loop.
-			_ = st.Send(resp) // encodes resp before it returns
-			sendMu.Unlock()
-			s.release(resp)
-			<-slots
-		}()
+		select {
+		case w.work <- req: // a goroutine was waiting
+		default:
+			w.wg.Add(1)
+			go w.run(req)
+		}
 	}
+}
+
+// streamAnswerers are the goroutines that answer one stream's requests.
+type streamAnswerers struct {
+	svc   *Service
+	st    grpc.BidiStreamingServer[resolverv1.StreamRequest, resolverv1.StreamResponse]
+	ctx   context.Context
+	work  chan *resolverv1.StreamRequest // unbuffered: a send reaches only a waiting goroutine
+	slots chan struct{}                  // one per request being answered
+
+	sendMu sync.Mutex     // Send is not safe for concurrent use
+	wg     sync.WaitGroup // the goroutines
+	idle   atomic.Int32   // goroutines waiting on work, or about to
+}
+
+// run answers req, then each request handed to it on work, until work is
+// closed or enough others wait.
+func (w *streamAnswerers) run(req *resolverv1.StreamRequest) {
+	defer w.wg.Done()
+	for {
+		w.answer(req)
+		if w.idle.Add(1) > maxIdleStreamWorkers {
+			w.idle.Add(-1)
+			return
+		}
+		var ok bool
+		req, ok = <-w.work
+		w.idle.Add(-1)
+		if !ok {
+			return
+		}
+	}
+}
+
+// answer answers req and sends the response.
+func (w *streamAnswerers) answer(req *resolverv1.StreamRequest) {
+	s := w.svc
+	resp := s.resps.Get().(*resolverv1.StreamResponse)
+	s.streamAnswer(w.ctx, req, resp)
+	s.release(req)
+	w.sendMu.Lock()
+	// A failed Send means the stream is gone: RecvMsg says so too and
+	// ends the receiving loop.
+	_ = w.st.Send(resp) // encodes resp before it returns
+	w.sendMu.Unlock()
+	s.release(resp)
+	<-w.slots
+}
+
+// stop lets the waiting goroutines go and waits for the answers still
+// being made.
+func (w *streamAnswerers) stop() {
+	close(w.work)
+	w.wg.Wait()
 }
 
 // release empties m, a stream request or response done with, and gives

@@ -1,6 +1,7 @@
 package rpc_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"testing"
@@ -113,5 +114,74 @@ func TestResolveStreamTimeoutPerRequest(t *testing.T) {
 	}
 	if took < timeout || took > timeout+2*time.Second {
 		t.Errorf("blackholed query ended after %v with a %v timeout", took, timeout)
+	}
+}
+
+// TestResolveStreamManyInFlight keeps more requests waiting on one stream
+// than the stream keeps goroutines for between requests: they are answered
+// together (within a few of their timeouts, not one after another), a
+// second wave on the same stream is answered too, each request once, and
+// the stream ends with OK after the client closes its side.
+func TestResolveStreamManyInFlight(t *testing.T) {
+	conn, _ := serveTCP(t, newService(t, writeZone(t), blackhole(t)))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, err := resolverv1.NewResolverClient(conn).ResolveStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		waiting = 150 // more than the goroutines a stream keeps idle
+		timeout = 300 * time.Millisecond
+	)
+	start := time.Now()
+	for i := range waiting {
+		q := wireQuery(t, uint16(i), "www.example.net.", dns.TypeA)
+		if err := st.Send(&resolverv1.StreamRequest{Id: uint64(i), Query: q, TimeoutMicros: timeout.Microseconds()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[uint64]bool{}
+	recv := func(want func(*resolverv1.StreamResponse) bool) {
+		t.Helper()
+		resp, err := st.Recv()
+		if err != nil {
+			t.Fatalf("after %d answers: %v", len(got), err)
+		}
+		if got[resp.GetId()] {
+			t.Fatalf("id %d answered twice", resp.GetId())
+		}
+		got[resp.GetId()] = true
+		if !want(resp) {
+			t.Fatalf("id %d: code %v %q answer %d bytes", resp.GetId(), codes.Code(resp.GetCode()), resp.GetMessage(), len(resp.GetAnswer()))
+		}
+	}
+	timedOut := func(r *resolverv1.StreamResponse) bool {
+		c := codes.Code(r.GetCode())
+		return r.GetId() < waiting && (c == codes.Unavailable || c == codes.DeadlineExceeded)
+	}
+	for range waiting {
+		recv(timedOut)
+	}
+	if took := time.Since(start); took > 4*timeout+2*time.Second {
+		t.Errorf("%d requests with a %v timeout took %v: not answered together", waiting, timeout, took)
+	}
+	const second = 2 * waiting
+	for i := waiting; i < second; i++ {
+		q := wireQuery(t, uint16(i), "www.example.test.", dns.TypeA)
+		if err := st.Send(&resolverv1.StreamRequest{Id: uint64(i), Query: q}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	for range second - waiting {
+		recv(func(r *resolverv1.StreamResponse) bool {
+			return r.GetId() >= waiting && r.GetCode() == 0 && unpack(t, r.GetAnswer()).Id == uint16(r.GetId())
+		})
+	}
+	if resp, err := st.Recv(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after every answer: %v %v, want the stream to end with OK", resp, err)
 	}
 }
