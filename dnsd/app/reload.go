@@ -2,10 +2,8 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 
 	"github.com/shardns/shardns/dnsd/acl"
 	"github.com/shardns/shardns/dnsd/ratelimit"
@@ -25,14 +23,10 @@ type flusher interface {
 
 // ReloadResolver applies cfg's resolving flags (-upstream, -forward,
 // -trusted-upstream, -zones) to res, the all-in-one dnsd's in-process
-// resolver (see resolve.Resolver.Reload: an error changes nothing), then
-// drops from the cache every answer at or under a local zone, of the old
-// set or the new. Answers from local zones are cached like any other, so
-// without the flush an edited zone would be served from the cache until
-// its TTLs ran out; with it the next query for the zone gets the new
-// data. A failed flush (a shard down) is logged, not returned: the
-// resolver answers from the new configuration either way, and the
-// answers left behind expire with their TTLs.
+// resolver, then drops from the cache (L1, the shards and, through their
+// invalidation channel, the other frontends' L1) every answer at or under
+// a local zone of the old set or the new (resolve.Resolver.ReloadFlushing:
+// an error changes nothing; a failed flush is logged).
 func ReloadResolver(ctx context.Context, res *resolve.Resolver, fe flusher, cfg Config, listen []string, log *slog.Logger) error {
 	rcfg, err := InProcessConfig(cfg, listen)
 	if err != nil {
@@ -42,23 +36,12 @@ func ReloadResolver(ctx context.Context, res *resolve.Resolver, fe flusher, cfg 
 		log = slog.New(slog.DiscardHandler)
 	}
 	rcfg.Logger = log
-	before := res.Zones()
-	if err := res.Reload(rcfg); err != nil {
+	err = res.ReloadFlushing(ctx, rcfg, func(ctx context.Context, zone string) (int, error) {
+		r, err := fe.Flush(ctx, zone, true)
+		return r.Deleted, err
+	})
+	if err != nil {
 		return fmt.Errorf("dnsd: %w", err)
-	}
-	zones := append(before, res.Zones()...)
-	slices.Sort(zones)
-	var errs []error
-	for _, z := range slices.Compact(zones) {
-		r, err := fe.Flush(ctx, z, true)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("flush %s: %w", z, err))
-			continue
-		}
-		log.Debug("local zone flushed from the cache after reload", "zone", z, "deleted", r.Deleted)
-	}
-	if err := errors.Join(errs...); err != nil {
-		log.Warn("resolver reloaded, but cached answers of its local zones may linger until their TTLs end", "err", err)
 	}
 	return nil
 }

@@ -40,7 +40,7 @@ type Tiers struct {
 // frontends already count as a miss, so a longer budget for resolverd's
 // workers would only hold a worker on a shard nobody can read from.
 func (t *Tiers) Register(fs *flag.FlagSet) {
-	fs.StringVar(&t.Redis, "redis", "", "comma list of Redis cache shards (host:port) the fleet shares: dnsd and cacheapi read and write answers there, resolverd's workers write them; empty: a frontend keeps its in-process cache only")
+	fs.StringVar(&t.Redis, "redis", "", "comma list of Redis cache shards (host:port) the fleet shares: dnsd and cacheapi read and write answers there, resolverd's workers write them, its iterator shares its state there and its reloads flush its local zones from them; empty: a frontend keeps its in-process cache only")
 	fs.BoolVar(&t.RedisCluster, "redis-cluster", false, "treat -redis as the seed nodes of a Redis Cluster instead of Ring shards")
 	fs.DurationVar(&t.RedisTimeout, "redis-timeout", cache.DefaultRedisTimeout, "budget for one call to a cache shard, dial included: a slower read counts as a miss, a slower write fails (a worker's task is then retried)")
 	fs.StringVar(&t.QueueRedis, "queue-redis", "", "the work queue's Redis (host:port; never a cache shard): dnsd and cacheapi count their hits there for the fleet's prefetch; resolverd's -workers take warm and refresh tasks from it")

@@ -16,19 +16,28 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/shardns/shardns/internal/testutil/redistest"
 	"github.com/shardns/shardns/internal/testutil/testcerts"
 )
 
-// reloadZone writes the zone file of reload.test with www's address.
+// reloadZone writes the zone file of reload.test with www's address,
+// every TTL 1 s.
 func reloadZone(t *testing.T, path string, serial int, addr string) {
 	t.Helper()
+	writeReloadZone(t, path, serial, addr, 1)
+}
+
+// writeReloadZone writes the zone file of reload.test with www's address
+// and ttl as every TTL (and the negative TTL).
+func writeReloadZone(t *testing.T, path string, serial int, addr string, ttl int) {
+	t.Helper()
 	zone := fmt.Sprintf(`$ORIGIN reload.test.
-$TTL 1
-@   IN SOA ns.reload.test. admin.reload.test. %d 3600 600 86400 1
+$TTL %[3]d
+@   IN SOA ns.reload.test. admin.reload.test. %[1]d 3600 600 86400 %[3]d
 @   IN NS  ns.reload.test.
 ns  IN A   192.0.2.53
-www IN A   %s
-`, serial, addr)
+www IN A   %[2]s
+`, serial, addr, ttl)
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(zone), 0o644); err != nil {
 		t.Fatal(err)
@@ -286,5 +295,53 @@ func TestReloadACLRateLimitAndCertificate(t *testing.T) {
 	}
 	if n := burst(); n == 0 || n > 5 {
 		t.Errorf("with -rate-limit 1, %d of 10 quick queries answered in full; want a few", n)
+	}
+}
+
+// TestFleetReloadFlushesLocalZones: resolverd with the fleet's cache
+// shards flushes a local zone from them, and from the frontends' L1
+// through the invalidation channel, when a reload changes it: a dnsd in
+// front answers the edited record at once, not the cached one for the
+// rest of its hour-long TTL.
+func TestFleetReloadFlushesLocalZones(t *testing.T) {
+	shard := redistest.Start(t)
+	zones := t.TempDir()
+	zoneFile := filepath.Join(zones, "reload.test.zone")
+	writeReloadZone(t, zoneFile, 1, "192.0.2.1", 3600)
+	grpcAddr := port(t)
+	r := start(t, "resolverd", nil, "-listen", grpcAddr, "-zones", zones, "-redis", shard.Addr, "-upstream", "127.0.0.1:9")
+	waitTCP(t, r, grpcAddr)
+	addr := port(t)
+	d := start(t, "dnsd", nil, "-listen", addr, "-resolver", grpcAddr, "-redis", shard.Addr, "-l1", "1000", "-http", "")
+	waitDNS(t, d, addr, "reload.test.")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rc := shard.Client()
+	defer rc.Close()
+	// The answer is in L1 and, once its write lands, in the shard.
+	if got, err := answerA(addr, "udp"); got != "192.0.2.1" {
+		t.Fatalf("before the reload: %q %v", got, err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		keys, err := rc.Keys(ctx, "*www.reload.test*").Result()
+		if err == nil && len(keys) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the answer never reached the shard: %v %v", keys, err)
+		}
+	}
+	writeReloadZone(t, zoneFile, 2, "192.0.2.2", 3600)
+	if err := r.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		got, err := answerA(addr, "udp")
+		if got == "192.0.2.2" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after resolverd's reload dnsd still answers %q %v, want 192.0.2.2\nresolverd:\n%s\ndnsd:\n%s", got, err, r.Out.String(), d.Out.String())
+		}
 	}
 }

@@ -46,6 +46,7 @@ type live struct {
 	res    *resolve.Resolver
 	cert   *tlsconf.Certificate // nil: plaintext gRPC
 	warmer *warm.Warmer         // nil: no queue workers
+	flush  resolve.FlushZone    // nil: no cache shards (-redis) to flush local zones from
 	log    *slog.Logger
 }
 
@@ -64,7 +65,9 @@ func (l *live) register(rl *config.Reloader[Config]) {
 // reload applies next's live settings: what can fail first (the TTL
 // bounds, the certificate, then the resolver, which swaps only if all of
 // it loads), then what cannot, so an error leaves resolverd as it was.
-func (l *live) reload(_ context.Context, next Config) error {
+// With the fleet's cache shards, the answers of the local zones, old and
+// new, are flushed from the caches after the resolver swapped.
+func (l *live) reload(ctx context.Context, next Config) error {
 	rules, err := next.Work.Rules()
 	if err != nil {
 		return fmt.Errorf("resolverd: %w", err)
@@ -80,7 +83,12 @@ func (l *live) reload(_ context.Context, next Config) error {
 		return err
 	}
 	rcfg.Logger = l.log
-	if err := l.res.Reload(rcfg); err != nil {
+	if l.flush != nil {
+		err = l.res.ReloadFlushing(ctx, rcfg, l.flush)
+	} else {
+		err = l.res.Reload(rcfg)
+	}
+	if err != nil {
 		return fmt.Errorf("resolverd: %w", err)
 	}
 	commitCert()

@@ -127,7 +127,11 @@ func start(ctx context.Context, g *lifecycle.Group, cfg Config, log *slog.Logger
 		return fmt.Errorf("resolverd: %w", err)
 	}
 	rcfg.Registerer, rcfg.Logger, rcfg.Tap = reg, log, tap
-	if err := useSharedState(ctx, g, cfg, &rcfg, reg, log); err != nil {
+	shards, err := openShards(ctx, g, cfg.Work, reg, log)
+	if err != nil {
+		return err
+	}
+	if err := useSharedState(g, cfg, shards, &rcfg, reg, log); err != nil {
 		return err
 	}
 	res, err := resolve.Open(rcfg)
@@ -152,12 +156,16 @@ func start(ctx context.Context, g *lifecycle.Group, cfg Config, log *slog.Logger
 		warnPlaintext(ln.Addr(), log)
 	}
 	ln = rawconn.Listener(ln)
-	wm, err := startWork(ctx, g, cfg.Work, res, reg, log)
+	wm, err := startWork(ctx, g, cfg.Work, res, shards, reg, log)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	(&live{res: res, cert: cert, warmer: wm, log: log}).register(rl)
+	l := &live{res: res, cert: cert, warmer: wm, log: log}
+	if shards != nil {
+		l.flush = flushFrom(shards)
+	}
+	l.register(rl)
 
 	srv := grpc.NewServer(opts...)
 	hs := rpc.New(res, rpc.WithRegisterer(reg)).Register(srv)

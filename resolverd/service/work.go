@@ -12,7 +12,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/shardns/shardns/internal/cache"
-	"github.com/shardns/shardns/internal/config"
 	"github.com/shardns/shardns/internal/lifecycle"
 	"github.com/shardns/shardns/internal/prefetch"
 	"github.com/shardns/shardns/internal/queue"
@@ -26,36 +25,21 @@ import (
 // clients they use. Stopping them ends the claims; the tasks in hand
 // finish (each within half a lease) and the scheduler gives its lease up.
 // ctx bounds the checks of the Redis servers at start.
-func startWork(ctx context.Context, g *lifecycle.Group, w WorkFlags, res *resolve.Resolver, reg prometheus.Registerer, log *slog.Logger) (*warm.Warmer, error) {
+func startWork(ctx context.Context, g *lifecycle.Group, w WorkFlags, res *resolve.Resolver, store *cache.Redis, reg prometheus.Registerer, log *slog.Logger) (*warm.Warmer, error) {
 	if w.QueueRedis == "" || w.Workers <= 0 {
 		return nil, nil
 	}
-	addrs := config.List(w.Redis)
-	if len(addrs) == 0 {
+	if store == nil {
 		return nil, errors.New("resolverd: -workers need -redis: the cache shards the answers go to")
 	}
 	rules, err := w.Rules()
 	if err != nil {
 		return nil, fmt.Errorf("resolverd: %w", err)
 	}
-	cacheAuth, queueAuth, err := w.RedisAuth.Load()
+	_, queueAuth, err := w.RedisAuth.Load()
 	if err != nil {
 		return nil, fmt.Errorf("resolverd: %w", err)
 	}
-	open := cache.NewRing
-	if w.RedisCluster {
-		open = cache.NewCluster
-	}
-	store, err := open(cache.RedisConfig{
-		Addrs: addrs, Timeout: w.RedisTimeout,
-		Username: cacheAuth.User, Password: cacheAuth.Password, TLS: cacheAuth.TLS,
-		Registerer: reg, Logger: log,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("resolverd: %w", err)
-	}
-	g.OnClose("cache shards", store.Close)
-	redisopt.Check(ctx, log, "cache shard", addrs, cacheAuth)
 	q, err := queue.Open(w.QueueRedis, queue.Config{Name: w.Queue, Lease: w.Lease, MaxAttempts: w.MaxAttempts, Auth: queueAuth})
 	if err != nil {
 		return nil, fmt.Errorf("resolverd: %w", err)
