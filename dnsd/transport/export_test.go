@@ -6,3 +6,6 @@ import "time"
 // call on a read's datagrams before reading again (udpPeekWait). Call it
 // before Listen.
 func SetUDPPeekWait(s *Server, d time.Duration) { s.udpPeekWait = d }
+
+// UDPGateMin is udpGateMin.
+const UDPGateMin = udpGateMin

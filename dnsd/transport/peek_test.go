@@ -92,18 +92,24 @@ func startPeek(t *testing.T, h *peekHandler, peekWait time.Duration) string {
 	return srv.Addrs()[0].String()
 }
 
-// readTwoLeft makes the reader leave two datagrams of one read to a
-// worker, whose wait call then waits at h's "peek" gate: while the reader
-// is held at the "hold" gate, both queue in the socket. It reads the
-// reply to "hold".
-func readTwoLeft(t *testing.T, h *peekHandler, u *net.UDPConn) {
+// readManyLeft makes the reader leave transport.UDPGateMin datagrams of
+// one read to a worker, whose wait call then waits at h's "peek" gate:
+// while the reader is held at the "hold" gate, they queue in the socket.
+// It reads the reply to "hold".
+func readManyLeft(t *testing.T, h *peekHandler, u *net.UDPConn) {
+	t.Helper()
+	readLeft(t, h, u, transport.UDPGateMin)
+}
+
+// readLeft is readManyLeft with n datagrams (at least 2).
+func readLeft(t *testing.T, h *peekHandler, u *net.UDPConn, n int) {
 	t.Helper()
 	releaseHold := h.hold("hold")
 	if _, err := u.Write(query(t, "hold", 1)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the reader to be held", func() bool { return h.running.Load() == 1 })
-	for id := uint16(2); id <= 3; id++ {
+	for id := uint16(2); id < 2+uint16(n); id++ {
 		if _, err := u.Write(query(t, "first", id)); err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +121,7 @@ func readTwoLeft(t *testing.T, h *peekHandler, u *net.UDPConn) {
 	select {
 	case <-h.inPeek:
 	case <-time.After(hangBound):
-		t.Fatal("no wait call on the two datagrams left")
+		t.Fatal("no wait call on the datagrams left")
 	}
 }
 
@@ -127,7 +133,7 @@ func TestUDPReadWaitsForCacheRead(t *testing.T) {
 	h := newPeekHandler()
 	releasePeek := h.hold("peek")
 	u := dialUDP(t, startPeek(t, h, hangBound))
-	readTwoLeft(t, h, u)
+	readManyLeft(t, h, u)
 	const later = 5
 	for i := range later {
 		if _, err := u.Write(query(t, "later", uint16(10+i))); err != nil {
@@ -137,14 +143,14 @@ func TestUDPReadWaitsForCacheRead(t *testing.T) {
 	}
 	releasePeek()
 	seen := map[uint16]bool{}
-	for len(seen) < 2+later {
+	for len(seen) < transport.UDPGateMin+later {
 		b := readDatagram(u, hangBound)
 		if b == nil {
-			t.Fatalf("%d of %d replies", len(seen), 2+later)
+			t.Fatalf("%d of %d replies", len(seen), transport.UDPGateMin+later)
 		}
 		seen[replyID(t, b)] = true
 	}
-	want := [][]string{{"first", "first"}, slices.Repeat([]string{"later"}, later)}
+	want := [][]string{slices.Repeat([]string{"first"}, transport.UDPGateMin), slices.Repeat([]string{"later"}, later)}
 	if got := h.waitCalls(); !slices.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("wait calls %v, want %v", got, want)
 	}
@@ -156,7 +162,7 @@ func TestUDPReadWaitIsBounded(t *testing.T) {
 	h := newPeekHandler()
 	h.hold("peek") // never released before the test ends
 	u := dialUDP(t, startPeek(t, h, 20*time.Millisecond))
-	readTwoLeft(t, h, u)
+	readManyLeft(t, h, u)
 	for id := range uint16(3) {
 		if _, err := u.Write(query(t, "quick", 100+id)); err != nil {
 			t.Fatal(err)
@@ -173,5 +179,21 @@ func TestUDPReadWaitIsBounded(t *testing.T) {
 		if slices.Contains(labels, "quick") {
 			t.Errorf("wait call on %v: the quick queries are answered at once", labels)
 		}
+	}
+}
+
+// A read that leaves fewer than UDPGateMin datagrams does not hold the
+// reader up: while their wait call hangs, what can be answered at once
+// still is.
+func TestUDPFewLeftoversHoldNothingUp(t *testing.T) {
+	h := newPeekHandler()
+	h.hold("peek") // never released before the test ends
+	u := dialUDP(t, startPeek(t, h, 3*hangBound))
+	readLeft(t, h, u, transport.UDPGateMin-1)
+	if _, err := u.Write(query(t, "quick", 100)); err != nil {
+		t.Fatal(err)
+	}
+	if b := readDatagram(u, hangBound); b == nil || replyID(t, b) != 100 {
+		t.Fatal("no reply to a quick query while a few leftovers' wait call hangs")
 	}
 }

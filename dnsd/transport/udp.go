@@ -32,16 +32,18 @@ type udpReader struct {
 	replies chan udpReply
 	workers sync.WaitGroup
 
-	// When a read leaves several datagrams, their worker's first wait
-	// call reads the cache for all of them together (one MGET per Redis
-	// shard), and the reader does not read again until that call has
-	// returned, or peekWait has passed. What arrives meanwhile waits in
+	// When a read leaves udpGateMin datagrams or more, their worker's
+	// first wait call reads the cache for all of them together (one MGET
+	// per Redis shard), and the reader does not read again until that
+	// call has returned, or peekWait has passed. What arrives meanwhile waits in
 	// the socket and is read, and looked up, together next: under load
 	// a read carries what came during the last cache read, so the cache
 	// is asked once per shard for many queries rather than for a few at
 	// a time as they trickle in, and one read, one worker and one write
-	// serve them all. A lone datagram left holds nothing up: its wait
-	// call runs its whole lookup, a resolver's answer included.
+	// serve them all. Fewer leftovers hold nothing up: the reader's own
+	// answers (L1 hits) do not wait on a cache read for a few queries,
+	// and a lone datagram's wait call runs its whole lookup, a
+	// resolver's answer included.
 	peeked    chan struct{} // capacity 1: a gated job's first wait call returned
 	peekWait  time.Duration
 	peekTimer *time.Timer // bounds the reader's wait for peeked
@@ -79,6 +81,11 @@ const udpWorkerIdle = 2 * time.Second
 // more than this.
 const udpPeekWait = time.Millisecond
 
+// udpGateMin is the fewest datagrams a read must leave to a worker for
+// the reader to wait for their cache read (see udpReader.peeked): L1 off,
+// a loaded reader leaves dozens; L1 on, a few that L1 lacks.
+const udpGateMin = 8
+
 // udpReply is a reply from an answering goroutine on its way out: buf
 // holds it and goes back to the pool once it is sent.
 type udpReply struct {
@@ -93,7 +100,7 @@ type udpReply struct {
 // batch: what it answers at once leaves in one write call; the rest go,
 // together, to an answering worker while fewer than MaxUDPInFlight are
 // being answered, and beyond that are dropped, as a loaded server must
-// (the client retries). When several went to the worker, the next read
+// (the client retries). When many went to the worker, the next read
 // waits for its first call on them (see udpReader.peeked). Replies leave
 // through w, or pc when w is nil.
 // With dstInfo (a wildcard socket) each reply leaves from the address its
@@ -198,7 +205,7 @@ func (r *udpReader) serve(n int) {
 	}
 	r.write(r.out[:k])
 	clear(ms) // hold no request, reply or state past the call
-	if left > 1 {
+	if left >= udpGateMin {
 		select {
 		case <-r.peeked: // a late token, from a job the reader stopped waiting for
 		default:
