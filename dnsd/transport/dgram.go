@@ -14,7 +14,7 @@ import (
 // call is one recvmmsg or sendmmsg, so under load one system call carries
 // up to udpBatch queries or replies; elsewhere x/net falls back to one
 // datagram per call.
-const udpBatch = 32
+const udpBatch = 64
 
 // dgram is one datagram: read into b, n bytes long, from peer, to local;
 // or b sent to peer, from local. local is set only on wildcard sockets

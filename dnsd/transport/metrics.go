@@ -23,12 +23,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		udpBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "shardns", Subsystem: "dns", Name: "udp_read_batch_datagrams",
 			Help:    "Datagrams returned by one UDP read call (recvmmsg on Linux): how much batching the load allows.",
-			Buckets: []float64{1, 2, 4, 8, 16, 32},
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
 		}),
 		udpOutBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "shardns", Subsystem: "dns", Name: "udp_write_batch_datagrams",
 			Help:    "Replies sent by one UDP write call (sendmmsg on Linux).",
-			Buckets: []float64{1, 2, 4, 8, 16, 32},
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
 		}),
 		tcpConns: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "shardns", Subsystem: "dns", Name: "tcp_connections",

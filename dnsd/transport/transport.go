@@ -180,7 +180,8 @@ type Server struct {
 	// most MaxUDPInFlight: a counter rather than a channel of slots, so
 	// that taking and giving back a slot costs one atomic add each.
 	udpInFlight atomic.Int64
-	bufs        sync.Pool // *[]byte, udpReadSize
+	bufs        sync.Pool     // *[]byte, udpReadSize
+	udpPeekWait time.Duration // udpPeekWait; the tests set their own
 
 	ctx    context.Context // ends at Shutdown
 	cancel context.CancelFunc
@@ -209,7 +210,7 @@ func New(cfg Config) *Server {
 	cfg.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registerer),
+		cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registerer), udpPeekWait: udpPeekWait,
 		ctx: ctx, cancel: cancel, conns: map[*tcpConn]struct{}{}, perClient: map[netip.Addr]int{},
 	}
 	s.bufs.New = func() any { b := make([]byte, udpReadSize); return &b }

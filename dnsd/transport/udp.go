@@ -31,6 +31,23 @@ type udpReader struct {
 	quit    chan struct{} // closed when the socket is no longer read: idle workers exit
 	replies chan udpReply
 	workers sync.WaitGroup
+
+	// When a read leaves udpGateMin datagrams or more, their worker's
+	// first wait call reads the cache for all of them together (one MGET
+	// per Redis shard), and the reader does not read again until that
+	// call has returned, or peekWait has passed. What arrives meanwhile waits in
+	// the socket and is read, and looked up, together next: under load
+	// a read carries what came during the last cache read, so the cache
+	// is asked once per shard for many queries rather than for a few at
+	// a time as they trickle in, and one read, one worker and one write
+	// serve them all. Fewer leftovers hold nothing up: the reader's own
+	// answers (L1 hits) do not wait on a cache read for a few queries,
+	// and a lone datagram's wait call runs its whole lookup, a
+	// resolver's answer included.
+	peeked    chan struct{} // capacity 1: a gated job's first wait call returned
+	peekWait  time.Duration
+	peekTimer *time.Timer // bounds the reader's wait for peeked
+	gated     bool        // the reader's last job is gated: wait before reading
 }
 
 // udpJob is a datagram on its way to an answering worker, holding a slot
@@ -47,6 +64,7 @@ type udpJob struct {
 type udpWork struct {
 	one  udpJob
 	more []udpJob // set: the job is these, not one
+	gate bool     // the reader waits for the job's first wait call (see peeked)
 }
 
 // udpWorkerIdle is how long an answering worker waits for its next
@@ -55,6 +73,18 @@ type udpWork struct {
 // per query grows (and copies) its stack on every query, about a sixth of
 // dnsd's CPU on Redis hits.
 const udpWorkerIdle = 2 * time.Second
+
+// udpPeekWait bounds how long the reader waits for a worker's first wait
+// call (a read of the cache) before it reads its socket again: a healthy
+// cache answers well within it, and a frozen Redis shard delays the
+// reader's next read, and so the answers it would give at once, by no
+// more than this.
+const udpPeekWait = time.Millisecond
+
+// udpGateMin is the fewest datagrams a read must leave to a worker for
+// the reader to wait for their cache read (see udpReader.peeked): L1 off,
+// a loaded reader leaves dozens; L1 on, a few that L1 lacks.
+const udpGateMin = 8
 
 // udpReply is a reply from an answering goroutine on its way out: buf
 // holds it and goes back to the pool once it is sent.
@@ -70,7 +100,9 @@ type udpReply struct {
 // batch: what it answers at once leaves in one write call; the rest go,
 // together, to an answering worker while fewer than MaxUDPInFlight are
 // being answered, and beyond that are dropped, as a loaded server must
-// (the client retries). Replies leave through w, or pc when w is nil.
+// (the client retries). When many went to the worker, the next read
+// waits for its first call on them (see udpReader.peeked). Replies leave
+// through w, or pc when w is nil.
 // With dstInfo (a wildcard socket) each reply leaves from the address its
 // query came to.
 func (s *Server) readUDP(pc *net.UDPConn, w dgramWriter, dstInfo bool) {
@@ -90,6 +122,9 @@ func (s *Server) readUDP(pc *net.UDPConn, w dgramWriter, dstInfo bool) {
 		close(r.replies)
 	}()
 	for {
+		if r.gated {
+			r.awaitPeek()
+		}
 		n, err := r.rd.readBatch(r.in)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || s.stopping.Load() {
@@ -110,7 +145,9 @@ func (s *Server) newUDPReader(rd dgramReader, w dgramWriter) *udpReader {
 		in: make([]dgram, udpBatch), bufs: make([]*[]byte, udpBatch),
 		ms: make([]Msg, 0, udpBatch), at: make([]int, 0, udpBatch),
 		out: make([]dgram, udpBatch), outBufs: make([][]byte, udpBatch),
-		jobs: make(chan udpWork), quit: make(chan struct{}), replies: make(chan udpReply, 4*udpBatch)}
+		jobs: make(chan udpWork), quit: make(chan struct{}), replies: make(chan udpReply, 4*udpBatch),
+		peeked: make(chan struct{}, 1), peekWait: s.udpPeekWait, peekTimer: time.NewTimer(time.Hour)}
+	r.peekTimer.Stop()
 	for i := range r.in {
 		r.bufs[i] = s.bufs.Get().(*[]byte)
 		r.in[i].b = *r.bufs[i]
@@ -168,8 +205,32 @@ func (r *udpReader) serve(n int) {
 	}
 	r.write(r.out[:k])
 	clear(ms) // hold no request, reply or state past the call
+	if left >= udpGateMin {
+		select {
+		case <-r.peeked: // a late token, from a job the reader stopped waiting for
+		default:
+		}
+		w.gate, r.gated = true, true
+	}
 	if left > 0 {
 		r.dispatch(w)
+	}
+}
+
+// awaitPeek waits until the first wait call of the reader's gated job has
+// returned, at most peekWait.
+func (r *udpReader) awaitPeek() {
+	r.gated = false
+	select {
+	case <-r.peeked:
+		return
+	default:
+	}
+	r.peekTimer.Reset(r.peekWait)
+	select {
+	case <-r.peeked:
+		r.peekTimer.Stop()
+	case <-r.peekTimer.C:
 	}
 }
 
@@ -200,7 +261,7 @@ func (r *udpReader) work(w udpWork) {
 				sc.one[0] = w.one
 				g = sc.one[:]
 			}
-			w, more = r.answer(g, sc)
+			w, more = r.answer(g, sc, w.gate)
 		}
 		idle.Reset(udpWorkerIdle)
 		select {
@@ -221,12 +282,13 @@ type workScratch struct {
 	wm   []dgram
 }
 
-// answer makes a wait call of the Handler on the datagrams of g. A single
+// answer makes a wait call of the Handler on the datagrams of g, and
+// tells the reader when it returned if gate is set. A single
 // datagram's reply goes to the socket's writer; the replies to several
 // leave together in one write call. Of those the call left, each but the
 // last goes to a worker of its own, and the last is returned (more true),
 // for this worker to answer next.
-func (r *udpReader) answer(g []udpJob, sc *workScratch) (next udpWork, more bool) {
+func (r *udpReader) answer(g []udpJob, sc *workScratch, gate bool) (next udpWork, more bool) {
 	s := r.s
 	ms, outs := sc.ms[:0], sc.outs[:0]
 	for _, j := range g {
@@ -235,6 +297,12 @@ func (r *udpReader) answer(g []udpJob, sc *workScratch) (next udpWork, more bool
 		ms = append(ms, Msg{Req: (*j.buf)[:j.n], From: Peer{Addr: j.from}, Dst: (*out)[:0], State: j.state})
 	}
 	s.cfg.Handler.Serve(s.ctx, ms, true)
+	if gate {
+		select {
+		case r.peeked <- struct{}{}:
+		default:
+		}
+	}
 	if len(g) == 1 {
 		j, m := g[0], &ms[0]
 		s.bufs.Put(j.buf)
