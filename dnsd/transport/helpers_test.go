@@ -219,23 +219,30 @@ func start(t testing.TB, h *handler, cfg transport.Config) *env {
 	return startOn(t, h, cfg, "127.0.0.1:0")
 }
 
+// listenUntilCleanup has srv listen on listen until the test ends, then
+// calls release (to let held queries go) and shuts srv down.
+func listenUntilCleanup(t testing.TB, srv *transport.Server, release func(), listen string) {
+	t.Helper()
+	if err := srv.Listen([]string{listen}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		release()
+		ctx, cancel := context.WithTimeout(context.Background(), hangBound)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+}
+
 // startOn is start on listen.
 func startOn(t testing.TB, h *handler, cfg transport.Config, listen string) *env {
 	t.Helper()
 	e := &env{h: h, reg: prometheus.NewRegistry()}
 	cfg.Handler, cfg.Registerer = h, e.reg
 	e.srv = transport.New(cfg)
-	if err := e.srv.Listen([]string{listen}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		h.releaseAll()
-		ctx, cancel := context.WithTimeout(context.Background(), hangBound)
-		defer cancel()
-		if err := e.srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	listenUntilCleanup(t, e.srv, h.releaseAll, listen)
 	addrs := e.srv.Addrs()
 	if len(addrs) != 2 {
 		t.Fatalf("Addrs() = %v, want UDP and TCP", addrs)

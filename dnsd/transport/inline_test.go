@@ -67,17 +67,7 @@ func startInlineOn(t testing.TB, h *inlineHandler, cfg transport.Config, listen 
 		cfg.Registerer = prometheus.NewRegistry()
 	}
 	srv := transport.New(cfg)
-	if err := srv.Listen([]string{listen}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		h.releaseAll()
-		ctx, cancel := context.WithTimeout(context.Background(), hangBound)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	listenUntilCleanup(t, srv, h.releaseAll, listen)
 	return srv.Addrs()[0].String()
 }
 

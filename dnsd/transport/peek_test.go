@@ -78,17 +78,7 @@ func startPeek(t *testing.T, h *peekHandler, peekWait time.Duration) string {
 	t.Helper()
 	srv := transport.New(transport.Config{Handler: h, UDPSockets: 1, Registerer: prometheus.NewRegistry()})
 	transport.SetUDPPeekWait(srv, peekWait)
-	if err := srv.Listen([]string{"127.0.0.1:0"}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		h.releaseAll()
-		ctx, cancel := context.WithTimeout(context.Background(), hangBound)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	listenUntilCleanup(t, srv, h.releaseAll, "127.0.0.1:0")
 	return srv.Addrs()[0].String()
 }
 

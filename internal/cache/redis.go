@@ -122,6 +122,15 @@ func noMaintNotifications() *maintnotifications.Config {
 	return &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 }
 
+// Open opens the shards of cfg as a Redis Cluster when cluster is set
+// (NewCluster), else as a Ring (NewRing).
+func Open(cluster bool, cfg RedisConfig) (*Redis, error) {
+	if cluster {
+		return NewCluster(cfg)
+	}
+	return NewRing(cfg)
+}
+
 // NewRing returns a Redis tier over a go-redis Ring of cfg.Addrs, each
 // shard named by its address, so every frontend given the same addresses
 // hashes a key to the same shard.

@@ -113,11 +113,7 @@ func Build(f Flags, local lookup.Resolver, reg prometheus.Registerer, log *slog.
 		l1 = fe.L1
 	}
 	if addrs := config.List(f.Redis); len(addrs) > 0 {
-		open := cache.NewRing
-		if f.RedisCluster {
-			open = cache.NewCluster
-		}
-		r, err := open(cache.RedisConfig{
+		r, err := cache.Open(f.RedisCluster, cache.RedisConfig{
 			Addrs: addrs, Timeout: f.RedisTimeout,
 			Username: cacheAuth.User, Password: cacheAuth.Password, TLS: cacheAuth.TLS,
 			Registerer: reg, Logger: log,

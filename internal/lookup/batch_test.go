@@ -207,18 +207,7 @@ func TestCoalesceLooksInL1First(t *testing.T) {
 	if _, err := co.Lookup(context.Background(), q); err != nil || below.calls.Load() != 1 {
 		t.Fatalf("a miss with L1 empty: %v, %d calls below, want 1", err, below.calls.Load())
 	}
-	m := new(dns.Msg)
-	m.SetQuestion("a.test.", dns.TypeA)
-	rr, _ := dns.NewRR("a.test. 100 IN A 192.0.2.1")
-	m.Answer = append(m.Answer, rr)
-	wire, err := m.Pack()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, _, err := NewEntry(wire, dnsmsg.Policy{MaxTTL: time.Hour}, 0, clk.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := answerEntry(t, "a.test. 100 IN A 192.0.2.1", clk.Now())
 	if err := l.Set(context.Background(), q.Key, e); err != nil {
 		t.Fatal(err)
 	}
@@ -229,4 +218,26 @@ func TestCoalesceLooksInL1First(t *testing.T) {
 	if _, err := co.Lookup(withRefresh(context.Background()), q); err != nil || below.calls.Load() != 2 {
 		t.Fatalf("a refresh: %v, %d calls below, want 2", err, below.calls.Load())
 	}
+}
+
+// answerEntry is the cache entry, stored at now, of a reply whose answer
+// is the record rr (zone-file text) to a question for its owner and type.
+func answerEntry(t *testing.T, rr string, now time.Time) *cache.Entry {
+	t.Helper()
+	r, err := dns.NewRR(rr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := new(dns.Msg)
+	m.SetQuestion(r.Header().Name, r.Header().Rrtype)
+	m.Answer = append(m.Answer, r)
+	wire, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _, err := NewEntry(wire, dnsmsg.Policy{MaxTTL: time.Hour}, 0, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/shardns/shardns/internal/cache"
-	"github.com/shardns/shardns/internal/dnsmsg"
 )
 
 // runnerIDs are the goroutine IDs of the runners of s (other tests'
@@ -109,18 +108,7 @@ func TestCoalesceRereadsL1OnlyAfterAnEndedCall(t *testing.T) {
 	below := &countingHandler{res: &Result{Source: SourceResolver}}
 	co := newCoalesceStep(below, time.Second, l, clk.Now, newMetrics(nil))
 	defer co.close()
-	m := new(dns.Msg)
-	m.SetQuestion("b.test.", dns.TypeA)
-	rr, _ := dns.NewRR("b.test. 100 IN A 192.0.2.1")
-	m.Answer = append(m.Answer, rr)
-	wire, err := m.Pack()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, _, err := NewEntry(wire, dnsmsg.Policy{MaxTTL: time.Hour}, 0, clk.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := answerEntry(t, "b.test. 100 IN A 192.0.2.1", clk.Now())
 	q := newQuery("b.test.", dns.TypeA)
 	if err := l.Set(context.Background(), q.Key, e); err != nil {
 		t.Fatal(err)

@@ -27,11 +27,7 @@ func openShards(ctx context.Context, g *lifecycle.Group, w WorkFlags, reg promet
 	if err != nil {
 		return nil, fmt.Errorf("resolverd: %w", err)
 	}
-	open := cache.NewRing
-	if w.RedisCluster {
-		open = cache.NewCluster
-	}
-	shards, err := open(cache.RedisConfig{
+	shards, err := cache.Open(w.RedisCluster, cache.RedisConfig{
 		Addrs: addrs, Timeout: w.RedisTimeout,
 		Username: cacheAuth.User, Password: cacheAuth.Password, TLS: cacheAuth.TLS,
 		Registerer: reg, Logger: log,
