@@ -35,6 +35,7 @@ import (
 	"github.com/shardns/shardns/internal/procmetrics"
 	"github.com/shardns/shardns/internal/querylog"
 	"github.com/shardns/shardns/resolverd/forward"
+	"github.com/shardns/shardns/resolverd/recurse/redisstate"
 	"github.com/shardns/shardns/resolverd/resolve"
 )
 
@@ -139,7 +140,11 @@ func start(g *lifecycle.Group, cfg Config, listen []string, log *slog.Logger, rl
 		local *resolve.Resolver // the same, when in-process
 	)
 	if cfg.Frontend.Resolver == "" {
-		if local, err = newInProcess(cfg, listen, reg, log, upstreamTap(tap)); err != nil {
+		share, err := sharedState(g, cfg, reg, log)
+		if err != nil {
+			return err
+		}
+		if local, err = newInProcess(cfg, listen, reg, log, upstreamTap(tap), share); err != nil {
 			return err
 		}
 		g.OnClose("in-process resolver", local.Close)
@@ -272,18 +277,52 @@ func mode(cfg Config) string {
 
 // newInProcess is the all-in-one resolver, built as resolverd builds its
 // own (resolve.Open): local zones, then upstreams, by default the servers
-// of -resolv-conf that are not dnsd itself.
-func newInProcess(cfg Config, listen []string, reg prometheus.Registerer, log *slog.Logger, tap forward.Tap) (*resolve.Resolver, error) {
+// of -resolv-conf that are not dnsd itself. share, when set, gives its
+// iterator the fleet's shared state (see sharedState).
+func newInProcess(cfg Config, listen []string, reg prometheus.Registerer, log *slog.Logger, tap forward.Tap, share func(*resolve.Config) error) (*resolve.Resolver, error) {
 	rcfg, err := InProcessConfig(cfg, listen)
 	if err != nil {
 		return nil, err
 	}
 	rcfg.Registerer, rcfg.Logger, rcfg.Tap = reg, log, tap
+	if share != nil {
+		if err := share(&rcfg); err != nil {
+			return nil, fmt.Errorf("dnsd: %w", err)
+		}
+	}
 	res, err := resolve.Open(rcfg)
 	if err != nil {
 		return nil, fmt.Errorf("dnsd: %w", err)
 	}
 	return res, nil
+}
+
+// sharedState is, for an all-in-one dnsd that recurses and has cache
+// shards (-recurse and -redis), what gives its iterator the fleet's shared
+// resolver state (redisstate.Share), as resolverd's: delegations, answers
+// and server state in the shards, so that several all-in-one dnsds, or
+// they and resolverds, learn the way to a zone once. The state has a
+// client of its own, closed with g after the resolver and the state's
+// writers. Otherwise it is nil.
+func sharedState(g *lifecycle.Group, cfg Config, reg prometheus.Registerer, log *slog.Logger) (func(*resolve.Config) error, error) {
+	if !cfg.Recurse || cfg.Frontend.Redis == "" {
+		return nil, nil
+	}
+	// No Registerer: the frontend's own client registers the tier's metrics.
+	shards, err := cfg.Frontend.Tiers.OpenShards(context.Background(), nil, log)
+	if err != nil {
+		return nil, fmt.Errorf("dnsd: shared resolver state: %w", err)
+	}
+	g.OnClose("shared resolver state shards", shards.Close)
+	return func(rcfg *resolve.Config) error {
+		closeState, err := redisstate.Share(rcfg, shards, cfg.Frontend.RedisTimeout, reg, log)
+		if err != nil {
+			return err
+		}
+		g.OnClose("shared resolver state", closeState)
+		log.Info("the iterator shares its state in the cache shards", "redis", cfg.Frontend.Redis, "cluster", cfg.Frontend.RedisCluster)
+		return nil
+	}, nil
 }
 
 // InProcessConfig is the in-process resolver cfg's flags describe, for

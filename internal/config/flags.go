@@ -1,10 +1,13 @@
 package config
 
 import (
+	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shardns/shardns/internal/cache"
 	"github.com/shardns/shardns/internal/dnsmsg"
 	"github.com/shardns/shardns/internal/lifecycle"
@@ -206,4 +209,30 @@ type QueryLogOutput struct {
 func (q *QueryLogOutput) Register(fs *flag.FlagSet) {
 	fs.StringVar(&q.QueryLog, "query-log", "", "append one JSON line per query answered (time, client, proto, qname, qtype, rcode, source, duration_us, size) to this file, or - for standard output; lines are dropped (shardns_query_log_dropped_total) rather than slow a query; empty: off")
 	fs.IntVar(&q.QueryLogSample, "query-log-sample", 1, "log one query in N in -query-log; 1: every query")
+}
+
+// OpenShards opens the cache shards t names (-redis, as a Ring or, with
+// -redis-cluster, a Cluster, with t's credentials), or returns nil when it
+// names none. Each server is asked once (redisopt.Check): one that refuses
+// the credentials or the TLS settings is logged at error level, without
+// failing the open. The caller closes the client.
+func (t Tiers) OpenShards(ctx context.Context, reg prometheus.Registerer, log *slog.Logger) (*cache.Redis, error) {
+	addrs := List(t.Redis)
+	if len(addrs) == 0 {
+		return nil, nil
+	}
+	cacheAuth, _, err := t.RedisAuth.Load()
+	if err != nil {
+		return nil, err
+	}
+	shards, err := cache.Open(t.RedisCluster, cache.RedisConfig{
+		Addrs: addrs, Timeout: t.RedisTimeout,
+		Username: cacheAuth.User, Password: cacheAuth.Password, TLS: cacheAuth.TLS,
+		Registerer: reg, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	redisopt.Check(ctx, log, "cache shard", addrs, cacheAuth)
+	return shards, nil
 }

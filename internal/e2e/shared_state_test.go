@@ -168,3 +168,56 @@ func describe(c fakenet.Counts) string {
 	sort.Strings(parts)
 	return fmt.Sprintf("total %d: %s", c.Total(), strings.Join(parts, " "))
 }
+
+// TestSharedResolverStateAllInOne: all-in-one dnsds (-recurse, -redis)
+// share what their iterators learn as resolverds do. dnsd A walks zones
+// of the fake Internet; dnsd B, cold, on the same Redis, asks other names
+// of the same zones over DNS and sends no query to the root or a TLD
+// server.
+func TestSharedResolverStateAllInOne(t *testing.T) {
+	n := fakenet.Start(t, fakenet.Options{})
+	shared := redistest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	run := func(name string, qs []sharedQuestion) fakenet.Counts {
+		t.Helper()
+		addr := port(t)
+		p := start(t, "dnsd", nil, "-listen", addr, "-http", "", "-recurse", "-root-hints", n.RootHints, "-trust-anchor", n.TrustAnchor, "-redis", shared.Addr)
+		waitTCP(t, p, addr)
+		before, err := n.Queries(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range qs {
+			r, err := exchange(addr, "udp", q.name, q.qtype)
+			if err != nil || r.Rcode != q.rcode || (q.rcode == dns.RcodeSuccess && len(r.Answer) == 0) {
+				t.Fatalf("%s: %s %s: %v %v, want %s\n%s", name, q.name, dns.TypeToString[q.qtype], r, err, dns.RcodeToString[q.rcode], p.Out.String())
+			}
+		}
+		after, err := n.Queries(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return after.Sub(before)
+	}
+	a := run("A", firstAsks)
+	rc := shared.Client()
+	defer rc.Close()
+	for _, zone := range []string{".", "fake.", "world.", "secure.fake.", "insecure.fake.", "nsec3.fake.", "ed.fake.", "hosting.world."} {
+		for deadline := time.Now().Add(5 * time.Second); rc.Exists(ctx, redisstate.DelegationKey(zone)).Val() != 1; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("A's delegation of %s never reached Redis", zone)
+			}
+		}
+	}
+	b := run("B", secondAsks)
+	t.Logf("queries to the authoritative servers:\n  A (cold, %d names): %s\n  B (cold, A's shared state, %d names): %s", len(firstAsks), describe(a), len(secondAsks), describe(b))
+	if a[topServers[0]] == 0 {
+		t.Errorf("A sent no query to the root: the measure shows nothing")
+	}
+	for _, s := range topServers {
+		if b[s] != 0 {
+			t.Errorf("B, on A's shared state, sent %d queries to %s", b[s], s)
+		}
+	}
+}

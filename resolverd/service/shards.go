@@ -8,9 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shardns/shardns/internal/cache"
-	"github.com/shardns/shardns/internal/config"
 	"github.com/shardns/shardns/internal/lifecycle"
-	"github.com/shardns/shardns/internal/redisopt"
 	"github.com/shardns/shardns/resolverd/resolve"
 )
 
@@ -19,24 +17,13 @@ import (
 // shares its state there, and a reload flushes the local zones from them.
 // The client closes with g, after every part that uses it.
 func openShards(ctx context.Context, g *lifecycle.Group, w WorkFlags, reg prometheus.Registerer, log *slog.Logger) (*cache.Redis, error) {
-	addrs := config.List(w.Redis)
-	if len(addrs) == 0 {
-		return nil, nil
-	}
-	cacheAuth, _, err := w.RedisAuth.Load()
+	shards, err := w.Tiers.OpenShards(ctx, reg, log)
 	if err != nil {
 		return nil, fmt.Errorf("resolverd: %w", err)
 	}
-	shards, err := cache.Open(w.RedisCluster, cache.RedisConfig{
-		Addrs: addrs, Timeout: w.RedisTimeout,
-		Username: cacheAuth.User, Password: cacheAuth.Password, TLS: cacheAuth.TLS,
-		Registerer: reg, Logger: log,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("resolverd: %w", err)
+	if shards != nil {
+		g.OnClose("cache shards", shards.Close)
 	}
-	g.OnClose("cache shards", shards.Close)
-	redisopt.Check(ctx, log, "cache shard", addrs, cacheAuth)
 	return shards, nil
 }
 
