@@ -36,7 +36,18 @@ func startEncrypted(t testing.TB, h *handler, cfg transport.Config) *encEnv {
 	t.Helper()
 	e := &encEnv{env: start(t, h, cfg), ca: testcerts.NewCA(t, "transport test CA")}
 	pair := e.ca.Server(t, "server", "127.0.0.1")
-	cert, err := tlsconf.NewCertificate(tlsconf.File{Flag: "tls-cert", Path: pair.Cert}, tlsconf.File{Flag: "tls-key", Path: pair.Key})
+	e.listenAll(t, pair.Cert, pair.Key)
+	tr := &http.Transport{TLSClientConfig: e.clientTLS(), ForceAttemptHTTP2: true}
+	e.hc = &http.Client{Timeout: hangBound, Transport: tr}
+	t.Cleanup(tr.CloseIdleConnections)
+	return e
+}
+
+// listenAll opens DoT, DoH and DoQ listeners on loopback presenting the
+// certificate in certFile and keyFile, and returns it (for a reload).
+func (e *encEnv) listenAll(t testing.TB, certFile, keyFile string) *tlsconf.Certificate {
+	t.Helper()
+	cert, err := tlsconf.NewCertificate(tlsconf.File{Flag: "tls-cert", Path: certFile}, tlsconf.File{Flag: "tls-key", Path: keyFile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,10 +62,7 @@ func startEncrypted(t testing.TB, h *handler, cfg transport.Config) *encEnv {
 		}
 		*l.addr = bound[0].String()
 	}
-	tr := &http.Transport{TLSClientConfig: e.clientTLS(), ForceAttemptHTTP2: true}
-	e.hc = &http.Client{Timeout: hangBound, Transport: tr}
-	t.Cleanup(tr.CloseIdleConnections)
-	return e
+	return cert
 }
 
 func (e *encEnv) clientTLS(alpn ...string) *tls.Config {
@@ -298,21 +306,7 @@ func TestEncryptedCertificateReload(t *testing.T) {
 		}
 	}
 	copyTo(first)
-	cert, err := tlsconf.NewCertificate(tlsconf.File{Flag: "tls-cert", Path: certFile}, tlsconf.File{Flag: "tls-key", Path: keyFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tc := cert.ServerConfig()
-	for _, l := range []struct {
-		listen func([]string, *tls.Config) ([]net.Addr, error)
-		addr   *string
-	}{{e.srv.ListenDoT, &e.dot}, {e.srv.ListenDoH, &e.doh}, {e.srv.ListenDoQ, &e.doq}} {
-		bound, err := l.listen([]string{"127.0.0.1:0"}, tc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		*l.addr = bound[0].String()
-	}
+	cert := e.listenAll(t, certFile, keyFile)
 	// serials are the certificates' serial numbers each listener presents
 	// to a new connection.
 	serials := func() [3]string {
