@@ -8,26 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/shardns/shardns/internal/testutil/logbuf"
 	"github.com/shardns/shardns/internal/testutil/redistest"
 )
-
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // noAddress fails when body names addr or its port.
 func noAddress(t *testing.T, what string, body []byte, addrs ...string) {
@@ -47,7 +33,7 @@ func noAddress(t *testing.T, what string, body []byte, addrs ...string) {
 // upstream's or the shards' addresses; the log names them.
 func TestErrorsNameNoAddress(t *testing.T) {
 	dead := deadAddr(t)
-	var log syncBuffer
+	var log logbuf.Buffer
 	m := newMember(t, testFlags(nil), zoneResolver(t, newForwarder(t, dead, time.Second)), func(c *Config) {
 		c.Logger = slog.New(slog.NewTextHandler(&log, nil))
 	})
@@ -69,7 +55,7 @@ func TestErrorsNameNoAddress(t *testing.T) {
 	}
 
 	shards := redistest.StartN(t, 2)
-	var log2 syncBuffer
+	var log2 logbuf.Buffer
 	r := newMember(t, testFlags(shards), zoneResolver(t, nil), func(c *Config) {
 		c.Logger = slog.New(slog.NewTextHandler(&log2, nil))
 	})

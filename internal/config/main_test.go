@@ -19,6 +19,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/shardns/shardns/internal/testutil/logbuf"
 )
 
 // testDaemon has a live flag (-name), one that is Reloadable but that no
@@ -157,7 +159,7 @@ func TestMainNotifiesSystemd(t *testing.T) {
 	if err := os.WriteFile(path, []byte("name: one\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var stderr syncBuffer
+	var stderr logbuf.Buffer
 	reloaded := make(chan string, 1)
 	run := func(ctx context.Context, cfg testDaemon, _ *slog.Logger, rl *Reloader[testDaemon]) error {
 		if cfg.name != "one" {
@@ -202,36 +204,18 @@ func TestMainNotifiesSystemd(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // reloadFixture is a Reloader built as Main builds it, over a config file
 // the test rewrites.
 type reloadFixture struct {
 	path string
 	rl   *Reloader[testDaemon]
 	lv   *slog.LevelVar
-	logs *syncBuffer
+	logs *logbuf.Buffer
 }
 
 func newReloadFixture(t *testing.T, text string, args ...string) *reloadFixture {
 	t.Helper()
-	f := &reloadFixture{path: filepath.Join(t.TempDir(), "shardns.yaml"), lv: new(slog.LevelVar), logs: &syncBuffer{}}
+	f := &reloadFixture{path: filepath.Join(t.TempDir(), "shardns.yaml"), lv: new(slog.LevelVar), logs: &logbuf.Buffer{}}
 	f.write(t, text)
 	args = append([]string{"-config", f.path}, args...)
 	schema := testdSchema()

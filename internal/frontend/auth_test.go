@@ -1,7 +1,6 @@
 package frontend
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"github.com/shardns/shardns/internal/lookup"
 	"github.com/shardns/shardns/internal/redisopt"
 	"github.com/shardns/shardns/internal/testutil/dnstest"
+	"github.com/shardns/shardns/internal/testutil/logbuf"
 	"github.com/shardns/shardns/internal/testutil/redistest"
 )
 
@@ -31,24 +30,6 @@ func (answerAll) answer(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
 	m.SetReply(q)
 	m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: net.IPv4(192, 0, 2, 1)}}
 	return m, nil
-}
-
-// syncBuffer is a log sink safe for the frontend's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestBuildWithRedisAuth builds a frontend from the security flags: the
@@ -77,7 +58,7 @@ func TestBuildWithRedisAuth(t *testing.T) {
 		QueueTLSCA:   redisopt.String{Value: ca.CertFile, Given: true},
 		Getenv:       func(k string) string { return env[k] },
 	}
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	fe, err := Build(f, dnstest.MsgResolver(answerAll{}.answer), prometheus.NewRegistry(), slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
