@@ -31,7 +31,7 @@ const (
 //   - names whose first label starts with "hole": never answered;
 //   - other types: NODATA with the SOA; names outside the zone: REFUSED.
 //
-// Like NSD, it never sets CD in a reply.
+// Like NSD, it never sets CD in a reply, and it compresses names.
 type authServer struct {
 	addr string
 
@@ -153,6 +153,7 @@ func answer(r *dns.Msg, name, first string) *dns.Msg {
 	m.SetReply(r)
 	m.Authoritative = true
 	m.CheckingDisabled = false // as NSD: the CD bit is not copied
+	m.Compress = true          // as NSD and every server: names point to the question
 	if opt := r.IsEdns0(); opt != nil {
 		m.SetEdns0(1232, opt.Do())
 	}

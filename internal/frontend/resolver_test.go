@@ -17,6 +17,7 @@ import (
 	"github.com/shardns/shardns/internal/testutil/procs"
 	"github.com/shardns/shardns/internal/testutil/testcerts"
 	"github.com/shardns/shardns/internal/tlsconf"
+	"github.com/shardns/shardns/resolverd/forward"
 	"github.com/shardns/shardns/resolverd/resolve"
 	"github.com/shardns/shardns/resolverd/rpc"
 )
@@ -116,10 +117,10 @@ func TestBuildDialsOverTLS(t *testing.T) {
 // zoneless answers every A query with 192.0.2.1, as an upstream.
 type zoneless struct{}
 
-func (zoneless) Exchange(_ context.Context, q *dns.Msg) (*dns.Msg, string, error) {
+func (zoneless) ExchangeWire(_ context.Context, q *dns.Msg) (forward.Answer, error) {
 	m := new(dns.Msg)
 	m.SetReply(q)
 	rr, _ := dns.NewRR(q.Question[0].Name + " 60 IN A 192.0.2.1")
 	m.Answer = append(m.Answer, rr)
-	return m, "test", nil
+	return forward.Answer{Msg: m, Source: "test"}, nil
 }

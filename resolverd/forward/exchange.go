@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/shardns/shardns/internal/dnsmsg"
 )
 
 // ednsSize is the EDNS0 UDP payload size advertised upstream (DNS flag day 2020).
@@ -29,17 +31,18 @@ var errCaseMismatch = errors.New("forward: reply question differs from the query
 // server cookie is retried once with it (RFC 7873 §5.3).
 //
 // The exchange ends with ctx or at limit, whichever comes first.
-func (f *Forwarder) exchange(ctx context.Context, limit time.Time, u *upstream, q *dns.Msg) (*dns.Msg, error) {
+//
+// raw, when not nil, is the answer's question and records packed: the
+// reply's own bytes, when shaping it changed nothing but its header (see
+// verbatim). Its header is the reply's: whoever passes raw on writes the
+// answer's header over it (dnsmsg.PutHeader).
+func (f *Forwarder) exchange(ctx context.Context, limit time.Time, u *upstream, q *dns.Msg) (resp *dns.Msg, raw []byte, err error) {
 	o, addedOPT := f.prepare(q, u.noEDNS)
 	defer f.release(o)
 	m := &o.msg
 	name := q.Question[0].Name
 	use0x20 := u.proto == protoUDP && u.case0x20.Load() && hasLetter(name)
 	cookieRetry := true
-	var (
-		resp *dns.Msg
-		err  error
-	)
 	for {
 		m.Id = f.rnd.id()
 		if !u.noEDNS {
@@ -50,7 +53,7 @@ func (f *Forwarder) exchange(ctx context.Context, limit time.Time, u *upstream, 
 		} else {
 			m.Question[0].Name = name
 		}
-		resp, err = f.send(ctx, limit, u, o, use0x20, name)
+		resp, raw, err = f.send(ctx, limit, u, o, use0x20, name)
 		if errors.Is(err, errCaseMismatch) {
 			if u.caseMismatch() {
 				f.log.Warn("forward: upstream does not keep the case of names; 0x20 turned off for it",
@@ -60,7 +63,7 @@ func (f *Forwarder) exchange(ctx context.Context, limit time.Time, u *upstream, 
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if use0x20 {
 			u.caseExact()
@@ -71,23 +74,35 @@ func (f *Forwarder) exchange(ctx context.Context, limit time.Time, u *upstream, 
 				cookieRetry = false
 				continue
 			}
-			return nil, errors.New("forward: upstream answered BADCOOKIE to its own server cookie")
+			return nil, nil, errors.New("forward: upstream answered BADCOOKIE to its own server cookie")
 		}
 		break
 	}
-	shape(resp, q, addedOPT, u.trusted)
-	return resp, nil
+	if !shape(resp, q, addedOPT, u.trusted) {
+		raw = nil
+	}
+	return resp, raw, nil
+}
+
+// verbatim returns a copy of reply, a reply taken, when its bytes may be
+// passed on as they are (dnsmsg.CheckVerbatim); else nil. The answer is
+// then not packed anew, and says exactly what its parsed form says.
+func verbatim(reply []byte) []byte {
+	if dnsmsg.CheckVerbatim(reply) != nil {
+		return nil
+	}
+	return append([]byte(nil), reply...)
 }
 
 // send sends o's message, m, to u once: over UDP with a retry over TCP
 // when the answer is truncated, or over u's stream transport. With
 // exactCase (UDP only), the reply must echo m's question byte for byte.
 // name is the question's name as the caller wrote it.
-func (f *Forwarder) send(ctx context.Context, limit time.Time, u *upstream, o *outQuery, exactCase bool, name string) (*dns.Msg, error) {
+func (f *Forwarder) send(ctx context.Context, limit time.Time, u *upstream, o *outQuery, exactCase bool, name string) (*dns.Msg, []byte, error) {
 	m := &o.msg
 	wire, err := m.PackBuffer(o.wire[:])
 	if err != nil {
-		return nil, fmt.Errorf("forward: pack query: %w", err)
+		return nil, nil, fmt.Errorf("forward: pack query: %w", err)
 	}
 	if u.proto != protoUDP {
 		return f.exchangeStream(ctx, limit, u, m, wire)
@@ -98,13 +113,13 @@ func (f *Forwarder) send(ctx context.Context, limit time.Time, u *upstream, o *o
 		// it in place of the echoed question before parsing the reply.
 		n, err := dns.PackDomainName(name, o.plain[:], 0, nil, false)
 		if err != nil {
-			return nil, fmt.Errorf("forward: pack query name: %w", err)
+			return nil, nil, fmt.Errorf("forward: pack query name: %w", err)
 		}
 		plain = o.plain[:n]
 	}
-	resp, err := f.exchangeUDP(ctx, limit, u, m, wire, plain)
+	resp, raw, err := f.exchangeUDP(ctx, limit, u, m, wire, plain)
 	if err != nil || !resp.Truncated {
-		return resp, err
+		return resp, raw, err
 	}
 	// Over TCP 0x20 adds nothing (a forger would have to guess the
 	// connection's sequence numbers): the name goes as the caller wrote it.
@@ -112,16 +127,18 @@ func (f *Forwarder) send(ctx context.Context, limit time.Time, u *upstream, o *o
 		m = m.Copy()
 		m.Question[0].Name = name
 		if wire, err = m.Pack(); err != nil {
-			return nil, fmt.Errorf("forward: pack query: %w", err)
+			return nil, nil, fmt.Errorf("forward: pack query: %w", err)
 		}
 	}
 	return f.exchangeStream(ctx, limit, u, m, wire)
 }
 
 // shape turns resp, the reply to the copy of q sent upstream, into the
-// answer to q.
-func shape(resp, q *dns.Msg, addedOPT, trusted bool) {
+// answer to q. It reports whether it kept resp's question and records as
+// they were, changing only its header.
+func shape(resp, q *dns.Msg, addedOPT, trusted bool) (kept bool) {
 	want := q.Question[0]
+	kept = len(resp.Question) == 1 && resp.Question[0] == want
 	if len(resp.Question) == 0 { // an error reply without it (see match)
 		resp.Question = append(resp.Question, want)
 	} else {
@@ -130,7 +147,7 @@ func shape(resp, q *dns.Msg, addedOPT, trusted bool) {
 	for _, sec := range [][]dns.RR{resp.Answer, resp.Ns, resp.Extra} {
 		for _, rr := range sec {
 			if h := rr.Header(); h.Name != want.Name && equalFoldASCII(h.Name, want.Name) {
-				h.Name = want.Name
+				h.Name, kept = want.Name, false
 			}
 		}
 	}
@@ -140,19 +157,27 @@ func shape(resp, q *dns.Msg, addedOPT, trusted bool) {
 		// it is: nothing, unless it is authenticated or named as trusted.
 		resp.AuthenticatedData = false
 	}
-	if addedOPT {
+	opt := resp.IsEdns0()
+	switch {
+	case opt == nil:
+	case addedOPT:
 		stripOPT(resp)
-	} else if opt := resp.IsEdns0(); opt != nil {
+		kept = false
+	default:
 		// The cookie is between us and the upstream, not the client's.
-		kept := opt.Option[:0]
+		options := opt.Option[:0]
 		for _, o := range opt.Option {
 			if o.Option() != dns.EDNS0COOKIE {
-				kept = append(kept, o)
+				options = append(options, o)
 			}
 		}
-		clear(opt.Option[len(kept):])
-		opt.Option = kept
+		if len(options) != len(opt.Option) {
+			kept = false
+		}
+		clear(opt.Option[len(options):])
+		opt.Option = options
 	}
+	return kept
 }
 
 // outQuery is the query sent upstream for one Exchange, with the storage

@@ -77,7 +77,8 @@ func (e *Exchanger) Exchange(ctx context.Context, server netip.AddrPort, q *dns.
 		return nil, errors.New("forward: bad server address " + server.String())
 	}
 	u := e.server(serverKey{netip.AddrPortFrom(server.Addr().Unmap(), server.Port()), !edns})
-	return e.f.exchange(ctx, time.Now().Add(timeout), u, q)
+	m, _, err := e.f.exchange(ctx, time.Now().Add(timeout), u, q)
+	return m, err
 }
 
 // server returns the upstream for k, made on first use.

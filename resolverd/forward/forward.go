@@ -212,13 +212,31 @@ func (f *Forwarder) Upstreams() []UpstreamStatus {
 // owner names spelt as in q's question, and AD only from a trusted
 // upstream; q is not modified.
 func (f *Forwarder) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, string, error) {
+	a, err := f.ExchangeWire(ctx, q)
+	return a.Msg, a.Source, err
+}
+
+// Answer is an upstream's answer to a query.
+type Answer struct {
+	Msg    *dns.Msg
+	Source string // the canonical string of the upstream that gave it
+	// Wire, when not nil, is Msg's question and records packed, as the
+	// upstream sent them: when they may be passed on as they are
+	// (dnsmsg.CheckVerbatim) and shaping the reply changed only its
+	// header. Its header is not Msg's: whoever passes Wire on writes
+	// Msg's header over it (dnsmsg.PutHeader).
+	Wire []byte
+}
+
+// ExchangeWire is Exchange, with the answer's wire form when the
+// upstream's own bytes can serve (see Answer.Wire).
+func (f *Forwarder) ExchangeWire(ctx context.Context, q *dns.Msg) (Answer, error) {
 	if q == nil || len(q.Question) != 1 {
-		return nil, "", errors.New("forward: query must have exactly one question")
+		return Answer{}, errors.New("forward: query must have exactly one question")
 	}
 	var (
-		errs     []error
-		last     *dns.Msg
-		lastFrom string
+		errs []error
+		last Answer
 	)
 	var buf [maxOrderOnStack]*upstream
 	for _, u := range f.order(buf[:0]) {
@@ -226,21 +244,22 @@ func (f *Forwarder) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, string,
 			errs = append(errs, err)
 			break
 		}
-		resp, err := f.attempt(ctx, u, q)
+		resp, raw, err := f.attempt(ctx, u, q)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", u.canon, err))
 			continue
 		}
+		a := Answer{Msg: resp, Source: u.canon, Wire: raw}
 		if resp.Rcode == dns.RcodeServerFailure || resp.Rcode == dns.RcodeRefused {
-			last, lastFrom = resp, u.canon
+			last = a
 			continue
 		}
-		return resp, u.canon, nil
+		return a, nil
 	}
-	if last != nil {
-		return last, lastFrom, nil
+	if last.Msg != nil {
+		return last, nil
 	}
-	return nil, "", fmt.Errorf("forward: no upstream answered: %w", errors.Join(errs...))
+	return Answer{}, fmt.Errorf("forward: no upstream answered: %w", errors.Join(errs...))
 }
 
 // maxOrderOnStack is how many upstreams order sorts without allocating.
@@ -280,12 +299,12 @@ func (f *Forwarder) order(out []*upstream) []*upstream {
 // the outcome in its health state. The timeout is a deadline handed down
 // to the sockets rather than a context of its own: a UDP query then pays
 // for no context, timer or cancellation hook beyond ctx's.
-func (f *Forwarder) attempt(ctx context.Context, u *upstream, q *dns.Msg) (*dns.Msg, error) {
+func (f *Forwarder) attempt(ctx context.Context, u *upstream, q *dns.Msg) (*dns.Msg, []byte, error) {
 	start := time.Now()
-	resp, err := f.exchange(ctx, start.Add(f.timeout), u, q)
+	resp, raw, err := f.exchange(ctx, start.Add(f.timeout), u, q)
 	// A failure caused by the caller's context ending is not the upstream's.
 	f.record(u, err, time.Since(start), expired(ctx))
-	return resp, err
+	return resp, raw, err
 }
 
 // expired reports whether ctx is done or its deadline has passed (a read

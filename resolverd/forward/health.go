@@ -45,6 +45,6 @@ func (f *Forwarder) probe(u *upstream) {
 	q := new(dns.Msg)
 	q.SetQuestion(".", dns.TypeNS)
 	start := time.Now()
-	_, err := f.exchange(ctx, start.Add(timeout), u, q)
+	_, _, err := f.exchange(ctx, start.Add(timeout), u, q)
 	f.record(u, err, time.Since(start), f.stopCtx.Err() != nil)
 }

@@ -233,14 +233,20 @@ func (rt *Router) Route(name string) *Forwarder {
 // Exchange sends q to the group that serves its name (Route), as
 // Forwarder.Exchange does. A name no group serves is ErrNoRoute.
 func (rt *Router) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, string, error) {
+	a, err := rt.ExchangeWire(ctx, q)
+	return a.Msg, a.Source, err
+}
+
+// ExchangeWire is Exchange, as Forwarder.ExchangeWire.
+func (rt *Router) ExchangeWire(ctx context.Context, q *dns.Msg) (Answer, error) {
 	if q == nil || len(q.Question) != 1 {
-		return nil, "", errors.New("forward: query must have exactly one question")
+		return Answer{}, errors.New("forward: query must have exactly one question")
 	}
 	f := rt.Route(q.Question[0].Name)
 	if f == nil {
-		return nil, "", ErrNoRoute
+		return Answer{}, ErrNoRoute
 	}
-	return f.Exchange(ctx, q)
+	return f.ExchangeWire(ctx, q)
 }
 
 // Forwarders returns every group's forwarder, in the order of the routes.

@@ -22,13 +22,13 @@ const maxStreamMsgs = 16
 // returns the first reply that matches m (name compared ignoring case:
 // over a stream the name goes as asked, see send). An unparsable message
 // is an error (the stream cannot be trusted after it).
-// The exchange ends with ctx or at limit.
-func (f *Forwarder) exchangeStream(ctx context.Context, limit time.Time, u *upstream, m *dns.Msg, wire []byte) (*dns.Msg, error) {
+// The exchange ends with ctx or at limit. raw is as for exchangeUDP.
+func (f *Forwarder) exchangeStream(ctx context.Context, limit time.Time, u *upstream, m *dns.Msg, wire []byte) (resp *dns.Msg, raw []byte, err error) {
 	ctx, cancel := context.WithDeadline(ctx, limit) // bounds the dial too
 	defer cancel()
 	conn, err := dialStream(ctx, u)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer conn.Close()
 	defer bindDeadline(ctx, limit, conn)()
@@ -37,7 +37,7 @@ func (f *Forwarder) exchangeStream(ctx context.Context, limit time.Time, u *upst
 	binary.BigEndian.PutUint16(out, uint16(len(wire)))
 	copy(out[2:], wire)
 	if _, err := conn.Write(out); err != nil {
-		return nil, fmt.Errorf("forward: %s write: %w", u.proto, err)
+		return nil, nil, fmt.Errorf("forward: %s write: %w", u.proto, err)
 	}
 	var got []byte // the reply taken, for the tap
 	if f.tap != nil {
@@ -51,25 +51,25 @@ func (f *Forwarder) exchangeStream(ctx context.Context, limit time.Time, u *upst
 	var hdr [2]byte
 	for range maxStreamMsgs {
 		if _, err := io.ReadFull(conn, hdr[:]); err != nil {
-			return nil, fmt.Errorf("forward: %s read: %w", u.proto, err)
+			return nil, nil, fmt.Errorf("forward: %s read: %w", u.proto, err)
 		}
 		buf := make([]byte, binary.BigEndian.Uint16(hdr[:]))
 		if _, err := io.ReadFull(conn, buf); err != nil {
-			return nil, fmt.Errorf("forward: %s read: %w", u.proto, err)
+			return nil, nil, fmt.Errorf("forward: %s read: %w", u.proto, err)
 		}
-		resp := new(dns.Msg)
+		resp = new(dns.Msg)
 		if err := resp.Unpack(buf); err != nil {
 			u.ignored.Add(1)
-			return nil, fmt.Errorf("forward: %s: unparsable answer: %w", u.proto, err)
+			return nil, nil, fmt.Errorf("forward: %s: unparsable answer: %w", u.proto, err)
 		}
 		if match(u, resp, m, false) != replyOK {
 			u.ignored.Add(1)
 			continue
 		}
 		got = buf
-		return resp, nil
+		return resp, verbatim(buf), nil
 	}
-	return nil, fmt.Errorf("forward: %s: too many unmatched replies", u.proto)
+	return nil, nil, fmt.Errorf("forward: %s: too many unmatched replies", u.proto)
 }
 
 // dialStream opens a TCP connection to u, with a TLS handshake for tls://

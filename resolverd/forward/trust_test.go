@@ -49,7 +49,7 @@ func TestCaseNotKeptTurnsOff0x20(t *testing.T) {
 
 	const name = "Www.Example.COM."
 	for i := range caseOffAfter + 2 {
-		resp, err := f.attempt(ctxFor(t, 5*time.Second), f.ups[0], query(name, dns.TypeA))
+		resp, _, err := f.attempt(ctxFor(t, 5*time.Second), f.ups[0], query(name, dns.TypeA))
 		if err != nil {
 			t.Fatalf("query %d: %v", i, err)
 		}

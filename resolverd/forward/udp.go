@@ -32,15 +32,18 @@ const maxUDPRead = 65535
 // (owner names, CNAME and MX targets...) then reads in the caller's
 // spelling, not in 0x20 case. A reply that differs from m in the case of
 // its name only ends the query with errCaseMismatch.
-func (f *Forwarder) exchangeUDP(ctx context.Context, limit time.Time, u *upstream, m *dns.Msg, wire, plain []byte) (*dns.Msg, error) {
+//
+// raw is the reply's bytes, the caller's spelling in its question, when
+// they may be passed on as they are (see verbatim); else nil.
+func (f *Forwarder) exchangeUDP(ctx context.Context, limit time.Time, u *upstream, m *dns.Msg, wire, plain []byte) (resp *dns.Msg, raw []byte, err error) {
 	conn, err := dialUDP(u.udpAddrPort, u.canon) // named once per upstream, not per query
 	if err != nil {
-		return nil, fmt.Errorf("forward: udp dial: %w", err)
+		return nil, nil, fmt.Errorf("forward: udp dial: %w", err)
 	}
 	defer conn.Close()
 	defer bindDeadline(ctx, limit, conn)()
 	if _, err := conn.Write(wire); err != nil {
-		return nil, fmt.Errorf("forward: udp write: %w", err)
+		return nil, nil, fmt.Errorf("forward: udp write: %w", err)
 	}
 	bp := f.bufs.Get().(*[]byte)
 	defer f.bufs.Put(bp)
@@ -54,7 +57,7 @@ func (f *Forwarder) exchangeUDP(ctx context.Context, limit time.Time, u *upstrea
 	for {
 		n, err := conn.Read(buf)
 		if err != nil {
-			return nil, fmt.Errorf("forward: udp read: %w", err)
+			return nil, nil, fmt.Errorf("forward: udp read: %w", err)
 		}
 		// Cheap check first: most forged or stale datagrams fail on the ID.
 		if n < 12 || binary.BigEndian.Uint16(buf) != m.Id {
@@ -68,22 +71,23 @@ func (f *Forwarder) exchangeUDP(ctx context.Context, limit time.Time, u *upstrea
 			copy(buf[12:q], plain)
 			exactCase = false // checked here; the parsed name is now the caller's
 		}
-		resp := new(dns.Msg)
+		resp = new(dns.Msg)
 		if err := resp.Unpack(buf[:n]); err != nil {
 			u.ignored.Add(1)
 			continue
 		}
 		switch match(u, resp, m, exactCase) {
 		case replyOK:
+			raw = verbatim(buf[:n])
 			if f.tap != nil {
 				if plain != nil && !exactCase { // the question as it came, in 0x20 case
 					copy(buf[12:q], wire[12:q])
 				}
 				got = buf[:n]
 			}
-			return resp, nil
+			return resp, raw, nil
 		case replyCaseOnly:
-			return nil, errCaseMismatch
+			return nil, nil, errCaseMismatch
 		default:
 			u.ignored.Add(1)
 		}

@@ -25,7 +25,7 @@ import (
 
 // Forwarder sends a query to the upstreams (resolverd/forward).
 type Forwarder interface {
-	Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, string, error)
+	ExchangeWire(ctx context.Context, q *dns.Msg) (forward.Answer, error)
 }
 
 // Authority answers from local zones (resolverd/zones). ok is false when the
@@ -110,9 +110,11 @@ func (r *Resolver) Resolve(ctx context.Context, q []byte) ([]byte, error) {
 // does) and the answer's RCODE. Errors about q wrap ErrQuery; any other
 // means no answer could be had.
 //
-// The answer is packed with compression, its OPT record (if q had one)
-// last, so that the lookup chain can store it by cutting that record off
-// (dnsmsg.Policy.PrepareWire).
+// A forwarded answer that scrubbing left whole is the upstream's own
+// bytes under the answer's header (forward.Answer.Wire): no pack. Any
+// other is packed with compression. Either way its OPT record (if q had
+// one) is last, so that the lookup chain can store it by cutting that
+// record off (dnsmsg.Policy.PrepareWire).
 func (r *Resolver) ResolveWire(ctx context.Context, q []byte) (ans []byte, source string, rcode int, err error) {
 	m := new(dns.Msg)
 	if err := m.Unpack(q); err != nil {
@@ -121,18 +123,24 @@ func (r *Resolver) ResolveWire(ctx context.Context, q []byte) (ans []byte, sourc
 	if m.Response || m.Opcode != dns.OpcodeQuery || len(m.Question) != 1 {
 		return nil, "", 0, fmt.Errorf("%w: not a query with one question", ErrQuery)
 	}
-	a, source, err := r.Exchange(ctx, m)
+	got, err := r.exchange(ctx, m)
 	if err != nil {
 		return nil, "", 0, err
 	}
+	a := got.Msg
 	a.Id = m.Id
+	if got.Wire != nil {
+		// The upstream's bytes, unchanged but for the header: no pack.
+		dnsmsg.PutHeader(got.Wire, &a.MsgHdr)
+		return got.Wire, got.Source, a.Rcode, nil
+	}
 	a.Compress = true
 	optLast(a)
 	out, err := a.Pack()
 	if err != nil {
 		return nil, "", 0, fmt.Errorf("resolve: pack answer: %w", err)
 	}
-	return out, source, a.Rcode, nil
+	return out, got.Source, a.Rcode, nil
 }
 
 // optLast moves m's OPT record to the end of its additional section,
@@ -154,8 +162,16 @@ func optLast(m *dns.Msg) {
 // unrelated to q's question (dnsmsg.Scrub). Errors mean no answer could be
 // had at all.
 func (r *Resolver) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, string, error) {
+	a, err := r.exchange(ctx, q)
+	return a.Msg, a.Source, err
+}
+
+// exchange is Exchange, with the answer's wire form when an upstream's
+// bytes can serve as they are: scrubbing dropped none of their records
+// (see forward.Answer.Wire).
+func (r *Resolver) exchange(ctx context.Context, q *dns.Msg) (forward.Answer, error) {
 	if len(q.Question) != 1 {
-		return nil, "", fmt.Errorf("resolve: %d questions", len(q.Question))
+		return forward.Answer{}, fmt.Errorf("resolve: %d questions", len(q.Question))
 	}
 	st := r.cur.Load()
 	if st.zones != nil {
@@ -163,33 +179,37 @@ func (r *Resolver) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, string, 
 			m.RecursionAvailable = true
 			r.chase(ctx, st, q, m)
 			r.scrub(m, q.Question[0])
-			return m, "zone:" + st.origin(q.Question[0].Name), nil
+			return forward.Answer{Msg: m, Source: "zone:" + st.origin(q.Question[0].Name)}, nil
 		}
 	}
-	m, up, err := st.external(ctx, q)
+	a, err := st.external(ctx, q)
 	if err != nil {
-		return nil, "", fmt.Errorf("resolve: %w", err)
+		return forward.Answer{}, fmt.Errorf("resolve: %w", err)
 	}
-	if m == nil {
-		return refused(q), "none", nil
+	if a.Msg == nil {
+		return forward.Answer{Msg: refused(q), Source: "none"}, nil
 	}
 	// A forwarded answer is not this server's own data: AA on a reply
 	// means a local zone answered (RFC 1035 §4.1.1), as with Unbound.
-	m.Authoritative = false
-	r.scrub(m, q.Question[0])
-	return m, up, nil
+	a.Msg.Authoritative = false
+	if r.scrub(a.Msg, q.Question[0]) {
+		a.Wire = nil
+	}
+	return a, nil
 }
 
-// scrub drops from m the records unrelated to question and counts them.
-func (r *Resolver) scrub(m *dns.Msg, question dns.Question) {
+// scrub drops from m the records unrelated to question, counts them, and
+// reports whether it dropped any.
+func (r *Resolver) scrub(m *dns.Msg, question dns.Question) (dropped bool) {
 	n := dnsmsg.Scrub(m, question)
 	if n.Total() == 0 {
-		return
+		return false
 	}
 	r.scrubbed.answer.Add(uint64(n.Answer))
 	r.scrubbed.authority.Add(uint64(n.Authority))
 	r.scrubbed.additional.Add(uint64(n.Additional))
 	r.scrubbed.answers.Add(1)
+	return true
 }
 
 // chase follows a CNAME chain that leaves the local zones through the
@@ -215,11 +235,11 @@ func (r *Resolver) chase(ctx context.Context, st *state, q *dns.Msg, m *dns.Msg)
 		if a, ok := st.zones.Answer(sub); ok {
 			next = a
 		} else {
-			a, _, err := st.external(ctx, sub)
-			if err != nil || a == nil {
+			a, err := st.external(ctx, sub)
+			if err != nil || a.Msg == nil {
 				return
 			}
-			next = a
+			next = a.Msg
 		}
 		// Scrubbed against its own question before the chase reads it: a
 		// stray CNAME must not lead the chase elsewhere.
@@ -255,19 +275,20 @@ func danglingCNAME(m *dns.Msg, qtype uint16) string {
 const recursed = "recurse"
 
 // external answers q from outside the local zones: the forwarding group
-// that covers its name, else the iterator. m is nil when neither does.
-func (st *state) external(ctx context.Context, q *dns.Msg) (m *dns.Msg, source string, err error) {
+// that covers its name, else the iterator. The answer's Msg is nil when
+// neither does.
+func (st *state) external(ctx context.Context, q *dns.Msg) (forward.Answer, error) {
 	if st.fwd != nil {
-		m, up, err := st.fwd.Exchange(ctx, q)
+		a, err := st.fwd.ExchangeWire(ctx, q)
 		if !errors.Is(err, forward.ErrNoRoute) {
-			return m, up, err
+			return a, err
 		}
 	}
 	if st.rec == nil {
-		return nil, "", nil
+		return forward.Answer{}, nil
 	}
-	m, err = st.rec.Resolve(ctx, q)
-	return m, recursed, err
+	m, err := st.rec.Resolve(ctx, q)
+	return forward.Answer{Msg: m, Source: recursed}, err
 }
 
 func refused(q *dns.Msg) *dns.Msg {
